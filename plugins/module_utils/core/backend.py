@@ -1,0 +1,106 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""The one interface every provider implements.
+
+Backends receive provider-side names (prefix already applied and checked by names.py) and raise
+only core errors, never SDK exceptions, so that SecretManager and the plugins stay provider-blind.
+"""
+from __future__ import annotations
+
+import abc
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, Iterable, List, Optional
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    ReadOnlyProvider,
+    SecretError,
+    UnsupportedOperation,
+)
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, VersionInfo
+
+
+class SecretBackend(abc.ABC):
+    #: the provider's name as users type it (``provider: vault``)
+    name = "abstract"
+    read_only = False
+    #: whether ``previous`` and version ids mean anything for this provider
+    supports_versions = True
+    #: whether delete() keeps the secret recoverable
+    supports_restore = True
+    #: how many names one get_many call may fetch at once when the service has a batch API
+    batch_size = 0
+
+    @abc.abstractmethod
+    def get(self, name: str, version: Optional[str] = None) -> Secret:
+        """Value and metadata of ``version`` (None/'current', 'previous' or a provider id)."""
+
+    def get_many(self, names: Iterable[str]) -> Dict[str, object]:
+        """Current value of many names; each entry is a Secret or the SecretError it raised.
+
+        The default fetches concurrently, because one-after-another is what makes a run slow; a
+        provider with a batch API overrides it.
+        """
+        unique = list(dict.fromkeys(names))
+        results: Dict[str, object] = {}
+
+        def one(item: str) -> object:
+            try:
+                return self.get(item)
+            except SecretError as exc:
+                return exc
+
+        if len(unique) <= 1:
+            return {item: one(item) for item in unique}
+        with ThreadPoolExecutor(max_workers=min(8, len(unique))) as pool:
+            for item, result in zip(unique, pool.map(one, unique)):
+                results[item] = result
+        return results
+
+    @abc.abstractmethod
+    def set(
+        self,
+        name: str,
+        value: str,
+        description: Optional[str] = None,
+        tags: Optional[Dict[str, str]] = None,
+    ) -> SecretMetadata:
+        """Create the secret or add a version; description/tags None means 'leave as is'."""
+
+    def update_metadata(
+        self, name: str, description: Optional[str] = None, tags: Optional[Dict[str, str]] = None
+    ) -> SecretMetadata:
+        """Change description and/or tags without adding a version."""
+        raise UnsupportedOperation(f"provider '{self.name}' cannot change metadata without a new value")
+
+    @abc.abstractmethod
+    def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
+        """Delete (soft where the service can, for ``recovery_days``); ``force`` deletes for good."""
+
+    def restore(self, name: str) -> SecretMetadata:
+        raise UnsupportedOperation(f"provider '{self.name}' cannot restore a deleted secret")
+
+    @abc.abstractmethod
+    def describe(self, name: str) -> SecretMetadata:
+        """Metadata only, never the value."""
+
+    def versions(self, name: str) -> List[VersionInfo]:
+        meta = self.describe(name)
+        return [VersionInfo(version=meta.version or "current", created_at=meta.updated_at, stages=["current"])]
+
+    def delete_version(self, name: str, version: str) -> None:
+        """Destroy one old version (cleanup after a rotation's grace)."""
+        raise UnsupportedOperation(f"provider '{self.name}' keeps no old versions to delete")
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> List[str]:
+        """Provider-side names starting with ``prefix`` (deleted ones excluded)."""
+
+    def close(self) -> None:
+        """Release clients and connections; backends are cheap to make again."""
+
+    def _read_only(self, name: str, alternative: str = "local") -> ReadOnlyProvider:
+        return ReadOnlyProvider(
+            "this provider is read-only",
+            provider=self.name,
+            provider_name=name,
+            hint=f"Write with a provider that stores secrets (for example provider: {alternative}, vault or aws)",
+        )

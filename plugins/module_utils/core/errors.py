@@ -1,0 +1,130 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""Errors every provider raises, so plugins can turn them into one kind of Ansible failure.
+
+The messages are built here, in one place, so that each one names the provider, the logical and
+provider-side name and the next step, and so that no caller is tempted to put a value into one.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+
+class SecretError(Exception):
+    """Base of every error the collection raises about a secret or a provider."""
+
+    #: short machine-readable kind, used by lookups' on_missing/on_denied/on_deleted and the audit log
+    kind = "error"
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        provider: Optional[str] = None,
+        name: Optional[str] = None,
+        provider_name: Optional[str] = None,
+        hint: Optional[str] = None,
+    ) -> None:
+        self.reason = reason
+        self.provider = provider
+        self.name = name
+        self.provider_name = provider_name
+        self.hint = hint
+        super().__init__(reason)
+
+    def with_context(
+        self, *, provider: Optional[str] = None, name: Optional[str] = None, provider_name: Optional[str] = None
+    ) -> "SecretError":
+        """Fill in what the raising layer did not know (a backend knows only the provider name)."""
+        if provider and not self.provider:
+            self.provider = provider
+        if name and not self.name:
+            self.name = name
+        if provider_name and not self.provider_name:
+            self.provider_name = provider_name
+        return self
+
+    def __str__(self) -> str:
+        parts = []
+        if self.provider:
+            parts.append(f"[{self.provider}]")
+        if self.name and self.provider_name and self.name != self.provider_name:
+            parts.append(f"secret '{self.name}' ({self.provider_name}):")
+        elif self.name or self.provider_name:
+            parts.append(f"secret '{self.name or self.provider_name}':")
+        parts.append(self.reason)
+        text = " ".join(parts)
+        if self.hint:
+            text = f"{text}. {self.hint}"
+        return text
+
+
+class SecretNotFound(SecretError):
+    kind = "missing"
+
+
+class SecretDenied(SecretError):
+    kind = "denied"
+
+
+class SecretDeleted(SecretError):
+    """The secret exists but is scheduled for deletion (soft-deleted); it can be restored."""
+
+    kind = "deleted"
+
+
+class InvalidSecretName(SecretError):
+    kind = "invalid"
+
+
+class InvalidSecretValue(SecretError):
+    kind = "invalid"
+
+
+class InvalidOption(SecretError):
+    kind = "invalid"
+
+
+class VersionNotFound(SecretNotFound):
+    kind = "missing"
+
+
+class ProviderUnavailable(SecretError):
+    """The service cannot be reached or is overloaded; ``retryable`` says whether trying again may help."""
+
+    kind = "unavailable"
+
+    def __init__(self, reason: str, *, retryable: bool = True, **kwargs: Optional[str]) -> None:
+        super().__init__(reason, **kwargs)
+        self.retryable = retryable
+
+
+class ProviderThrottled(ProviderUnavailable):
+    kind = "throttled"
+
+
+class ProviderNotInstalled(SecretError):
+    kind = "not_installed"
+
+    def __init__(self, provider: str, package: str, import_error: Optional[BaseException] = None) -> None:
+        detail = f" ({import_error})" if import_error else ""
+        super().__init__(
+            f"the Python package '{package}' is not installed on this host{detail}",
+            provider=provider,
+            hint=f"Install it with 'pip install {package}' in the Python that runs Ansible"
+            " (or add it to the execution environment)",
+        )
+        self.package = package
+
+
+class ReadOnlyProvider(SecretError):
+    kind = "read_only"
+
+
+class SecretConflict(SecretError):
+    """Somebody else changed the secret between our read and our write (check-and-set lost)."""
+
+    kind = "conflict"
+
+
+class UnsupportedOperation(SecretError):
+    kind = "unsupported"

@@ -1,0 +1,127 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""Options -> backend -> SecretManager, with the seed's provider auto-detection.
+
+Provider modules are imported here one by one, inside the function that needs them, so a run
+with provider vault never imports boto3 (and AnsiballZ still sees each import and ships the file).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Mapping, Optional
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog, resolve_audit_path
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
+
+DEFAULT_CACHE_TTL = 300.0
+
+#: environment variable whose presence selects a provider, in the seed's order
+_DETECT = (
+    ("VAULT_ADDR", "vault"),
+    ("AWS_SECRET_MANAGER_REGION", "aws"),
+    ("GCP_PROJECT_ID", "gcp"),
+    ("AZURE_KEYVAULT_URL", "azure"),
+    ("KUBERNETES_SERVICE_HOST", "kubernetes"),
+)
+
+#: service limits on one value, checked before any write
+MAX_VALUE_BYTES = {
+    "aws": 65536,
+    "gcp": 65536,
+    "azure": 25 * 1024,
+    "vault": 1024 * 1024,
+    "kubernetes": 1024 * 1024,
+    "local": 1024 * 1024,
+}
+
+
+def normalise_provider(name: Optional[str]) -> Optional[str]:
+    if name in (None, ""):
+        return None
+    key = str(name).strip().lower()
+    key = _options.PROVIDER_ALIASES.get(key, key)
+    if key not in _options.PROVIDERS:
+        raise InvalidOption(
+            f"unknown provider '{name}'",
+            hint=f"Use one of {', '.join(_options.PROVIDERS)}",
+        )
+    return key
+
+
+def detect_provider(resolved: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> str:
+    """provider option (or SECRET_PROVIDER, already merged) > environment detection > local."""
+    env = os.environ if env is None else env
+    chosen = normalise_provider(resolved.get("provider"))
+    if chosen:
+        return chosen
+    for variable, provider in _DETECT:
+        if env.get(variable):
+            return provider
+    return "local"
+
+
+def build_backend(provider: str, resolved: Mapping[str, Any]) -> SecretBackend:
+    if provider == "local":
+        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import local
+
+        return local.LocalBackend.from_options(resolved)
+    if provider == "env":
+        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import env
+
+        return env.EnvBackend.from_options(resolved)
+    if provider == "vault":
+        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import vault
+
+        return vault.VaultBackend.from_options(resolved)
+    if provider == "aws":
+        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import aws
+
+        return aws.AwsBackend.from_options(resolved)
+    if provider == "gcp":
+        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import gcp
+
+        return gcp.GcpBackend.from_options(resolved)
+    if provider == "azure":
+        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import azure
+
+        return azure.AzureBackend.from_options(resolved)
+    if provider == "kubernetes":
+        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import kubernetes
+
+        return kubernetes.KubernetesBackend.from_options(resolved)
+    raise InvalidOption(f"unknown provider '{provider}'")
+
+
+def resolve_prefix(provider: str, resolved: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    env = os.environ if env is None else env
+    if resolved.get("prefix") is not None:
+        return str(resolved["prefix"])
+    variable = _options.PREFIX_ENV.get(provider)
+    if variable and variable in env:
+        return env[variable]
+    return None  # the provider's default (names.py)
+
+
+def build_manager(
+    raw_options: Mapping[str, Any],
+    env: Optional[Mapping[str, str]] = None,
+    provider: Optional[str] = None,
+) -> SecretManager:
+    """The SecretManager for these options; ``provider`` forces one (fallback chain, dev mode)."""
+    resolved: Dict[str, Any] = _options.with_environment(raw_options, env)
+    chosen = normalise_provider(provider) or detect_provider(resolved, env)
+    ttl = resolved.get("cache_ttl")
+    try:
+        cache_ttl = DEFAULT_CACHE_TTL if ttl in (None, "") else float(ttl)
+    except (TypeError, ValueError):
+        raise InvalidOption(f"cache_ttl must be a number of seconds (got '{ttl}')")
+    backend = build_backend(chosen, resolved)
+    return SecretManager(
+        backend,
+        prefix=resolve_prefix(chosen, resolved, env),
+        cache_ttl=cache_ttl,
+        audit=AuditLog(resolve_audit_path(resolved.get("audit_log")), chosen),
+        max_value_bytes=MAX_VALUE_BYTES.get(chosen),
+    )

@@ -1,0 +1,241 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""SecretManager: the one path from a plugin to a backend.
+
+Every operation goes name check -> cache -> retry -> backend -> audit, in that order, so no plugin
+can forget a step and no provider has to repeat them.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import names as _names
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.cache import SecretCache
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    InvalidSecretValue,
+    SecretError,
+    SecretNotFound,
+)
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
+    PREVIOUS,
+    Secret,
+    SecretMetadata,
+    VersionInfo,
+)
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import RetryPolicy
+
+
+def _version_key(version: Optional[str]) -> Optional[str]:
+    return None if version in (None, "", "current", "latest", "AWSCURRENT") else str(version)
+
+
+class SecretManager:
+    def __init__(
+        self,
+        backend: SecretBackend,
+        prefix: Optional[str] = None,
+        cache_ttl: float = 300.0,
+        audit: Optional[AuditLog] = None,
+        retry: Optional[RetryPolicy] = None,
+        max_value_bytes: Optional[int] = None,
+    ) -> None:
+        self.backend = backend
+        self.provider = backend.name
+        self.prefix = _names.default_prefix(backend.name) if prefix is None else prefix
+        self.cache = SecretCache(cache_ttl)
+        self.audit = audit or AuditLog(None, backend.name)
+        self.retry = retry or RetryPolicy()
+        self.max_value_bytes = max_value_bytes
+
+    # names ---------------------------------------------------------------------------------------
+    def provider_name(self, name: str) -> str:
+        return _names.to_provider_name(self.provider, name, self.prefix)
+
+    def _run(self, op: str, name: str, call: Callable[[str], object], version: Optional[str] = None):
+        try:
+            provider_name = self.provider_name(name)
+        except SecretError as exc:
+            self.audit.record(op, str(name), ok=False, version=version, error=exc)
+            raise
+        try:
+            result = self.retry.call(lambda: call(provider_name))
+        except SecretError as exc:
+            exc.with_context(provider=self.provider, name=name, provider_name=provider_name)
+            self.audit.record(op, name, ok=False, version=version, error=exc)
+            raise
+        recorded = version
+        if isinstance(result, Secret):
+            recorded = result.metadata.version
+        elif isinstance(result, SecretMetadata):
+            recorded = result.version
+        self.audit.record(op, name, ok=True, version=recorded)
+        return result
+
+    # reads ---------------------------------------------------------------------------------------
+    def get(self, name: str, version: Optional[str] = None, bypass_cache: bool = False) -> Secret:
+        key = _version_key(version)
+        if not bypass_cache:
+            try:
+                cached = self.cache.get(self.provider_name(name), key)
+            except SecretError:
+                cached = None
+            if cached is not None:
+                return cached
+        secret = self._run("get", name, lambda pn: self.backend.get(pn, key), version=key)
+        self.cache.put(self.provider_name(name), key, secret)
+        return secret
+
+    def get_many(self, names: Iterable[str], bypass_cache: bool = False) -> Dict[str, object]:
+        """Current values of many names in as few backend calls as the provider allows.
+
+        Each result is a Secret or the SecretError for that name, so one missing secret does not
+        hide the others (lookups decide per term what a failure means).
+        """
+        results: Dict[str, object] = {}
+        wanted: Dict[str, str] = {}
+        for name in dict.fromkeys(names):
+            try:
+                provider_name = self.provider_name(name)
+            except SecretError as exc:
+                self.audit.record("get", str(name), ok=False, error=exc)
+                results[name] = exc
+                continue
+            cached = None if bypass_cache else self.cache.get(provider_name, None)
+            if cached is not None:
+                results[name] = cached
+            else:
+                wanted[provider_name] = name
+        if wanted:
+            fetched = self.retry.call(lambda: self.backend.get_many(list(wanted)))
+            for provider_name, name in wanted.items():
+                outcome = fetched.get(provider_name) or SecretNotFound("not returned by the batch read")
+                if isinstance(outcome, SecretError):
+                    outcome.with_context(provider=self.provider, name=name, provider_name=provider_name)
+                    self.audit.record("get", name, ok=False, error=outcome)
+                else:
+                    self.cache.put(provider_name, None, outcome)
+                    self.audit.record("get", name, ok=True, version=outcome.metadata.version)
+                results[name] = outcome
+        return results
+
+    def describe(self, name: str) -> SecretMetadata:
+        meta = self._run("describe", name, self.backend.describe)
+        meta.name = name
+        return meta
+
+    def versions(self, name: str) -> List[VersionInfo]:
+        return self._run("versions", name, self.backend.versions)
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.describe(name)
+            return True
+        except SecretNotFound:
+            return False
+
+    def list(self) -> List[str]:
+        try:
+            found = self.retry.call(lambda: self.backend.list(self.prefix))
+        except SecretError as exc:
+            exc.with_context(provider=self.provider)
+            self.audit.record("list", self.prefix or "*", ok=False, error=exc)
+            raise
+        self.audit.record("list", self.prefix or "*", ok=True)
+        logical = (_names.to_logical_name(self.provider, item, self.prefix) for item in found)
+        return sorted(item for item in logical if item)
+
+    # writes --------------------------------------------------------------------------------------
+    def check_value(self, name: str, value: object) -> str:
+        if not isinstance(value, str):
+            raise InvalidSecretValue(
+                f"the value must be a string (got {type(value).__name__})",
+                provider=self.provider,
+                name=name,
+                hint="Quote it in YAML or convert it with | string, or | to_json for structured data",
+            )
+        if value == "":
+            raise InvalidSecretValue("the value is empty", provider=self.provider, name=name,
+                                     hint="Give a value, or use state: absent to remove the secret")
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidSecretValue("the value is not valid UTF-8 text", provider=self.provider, name=name,
+                                     hint="Encode binary data, e.g. with | b64encode")
+        if self.max_value_bytes and size > self.max_value_bytes:
+            raise InvalidSecretValue(
+                f"the value is {size} bytes; provider '{self.provider}' accepts at most {self.max_value_bytes}",
+                provider=self.provider,
+                name=name,
+                hint="Store large data elsewhere and keep only a key or reference here",
+            )
+        return value
+
+    def set(
+        self, name: str, value: str, description: Optional[str] = None, tags: Optional[Dict[str, str]] = None
+    ) -> SecretMetadata:
+        self.check_value(name, value)
+        provider_name = self.provider_name(name)
+        try:
+            meta = self._run("set", name, lambda pn: self.backend.set(pn, value, description, tags))
+        finally:
+            self.cache.invalidate(provider_name)
+        meta.name = name
+        return meta
+
+    def update_metadata(
+        self, name: str, description: Optional[str] = None, tags: Optional[Dict[str, str]] = None
+    ) -> SecretMetadata:
+        provider_name = self.provider_name(name)
+        try:
+            meta = self._run("update", name, lambda pn: self.backend.update_metadata(pn, description, tags))
+        finally:
+            self.cache.invalidate(provider_name)
+        meta.name = name
+        return meta
+
+    def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
+        provider_name = self.provider_name(name)
+        try:
+            self._run("delete", name, lambda pn: self.backend.delete(pn, recovery_days, force))
+        finally:
+            self.cache.invalidate(provider_name)
+
+    def restore(self, name: str) -> SecretMetadata:
+        provider_name = self.provider_name(name)
+        try:
+            meta = self._run("restore", name, self.backend.restore)
+        finally:
+            self.cache.invalidate(provider_name)
+        meta.name = name
+        return meta
+
+    def delete_version(self, name: str, version: str) -> None:
+        provider_name = self.provider_name(name)
+        try:
+            self._run("delete_version", name, lambda pn: self.backend.delete_version(pn, version), version=version)
+        finally:
+            self.cache.invalidate(provider_name)
+
+    def rotate(self, name: str, generator: Callable[[], str]) -> Tuple[SecretMetadata, Optional[SecretMetadata]]:
+        """New value from ``generator``; returns (new, previous-or-None). The old version stays readable
+        as 'previous' where the provider keeps versions."""
+        try:
+            previous: Optional[SecretMetadata] = self.get(name, bypass_cache=True).metadata
+        except SecretNotFound:
+            previous = None
+        value = generator()
+        meta = self.set(name, value)
+        self.audit.record("rotate", name, ok=True, version=meta.version)
+        return meta, previous
+
+    # housekeeping --------------------------------------------------------------------------------
+    def clear_cache(self) -> None:
+        self.cache.clear()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    @property
+    def previous(self) -> str:
+        return PREVIOUS

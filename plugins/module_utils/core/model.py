@@ -1,0 +1,83 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""The provider-neutral shape of a secret, so plugins never see an SDK object."""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+#: versions a caller may ask for besides a provider's own version id
+CURRENT = "current"
+PREVIOUS = "previous"
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def iso(moment: Optional[_dt.datetime]) -> Optional[str]:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: Optional[str]) -> Optional[_dt.datetime]:
+    if not text:
+        return None
+    value = _dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def fingerprint(value: str) -> str:
+    """A short, non-reversible tag of a value, for comparing without showing it (sha256, 12 hex)."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass
+class VersionInfo:
+    version: str
+    created_at: Optional[_dt.datetime] = None
+    stages: List[str] = field(default_factory=list)
+    enabled: bool = True
+    destroyed: bool = False
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = iso(self.created_at)
+        return data
+
+
+@dataclass
+class SecretMetadata:
+    name: str
+    version: Optional[str] = None
+    created_at: Optional[_dt.datetime] = None
+    updated_at: Optional[_dt.datetime] = None
+    expires_at: Optional[_dt.datetime] = None
+    tags: Dict[str, str] = field(default_factory=dict)
+    description: Optional[str] = None
+    stages: List[str] = field(default_factory=list)
+    provider_name: Optional[str] = None
+    deleted_at: Optional[_dt.datetime] = None
+    versions_count: Optional[int] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-friendly form for module results; holds no value by construction."""
+        data = asdict(self)
+        for key in ("created_at", "updated_at", "expires_at", "deleted_at"):
+            data[key] = iso(getattr(self, key))
+        return data
+
+
+@dataclass
+class Secret:
+    value: str
+    metadata: SecretMetadata
+
+    def __repr__(self) -> str:  # never show the value, even in a traceback's locals
+        return f"Secret(name={self.metadata.name!r}, version={self.metadata.version!r}, value=<hidden>)"
+
+    __str__ = __repr__

@@ -1,0 +1,138 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""The provider options shared by every module and lookup, and the one adapter that reads them.
+
+Modules get their argument spec from ``provider_argument_spec()``; lookups declare the same options
+in doc fragments. Both hand a plain dict to factory.build_manager(), so provider construction is
+written once (the community.hashi_vault habit).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Mapping, Optional
+
+PROVIDERS = ("aws", "gcp", "azure", "vault", "kubernetes", "env", "local")
+PROVIDER_ALIASES = {"k8s": "kubernetes", "hashicorp": "vault", "openbao": "vault", "environment": "env"}
+
+# option -> (argument spec, environment variables read when the option is not set, in order)
+_OPTIONS: Dict[str, tuple] = {
+    "provider": (dict(type="str", choices=list(PROVIDERS) + list(PROVIDER_ALIASES)), ("SECRET_PROVIDER",)),
+    "prefix": (dict(type="str", no_log=False), ()),
+    "cache_ttl": (dict(type="float"), ()),
+    "audit_log": (dict(type="str"), ("VIBEBOX_AUDIT_LOG",)),
+    "fallback": (dict(type="list", elements="str"), ()),
+    # aws
+    "aws_region": (dict(type="str"), ("AWS_SECRET_MANAGER_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")),
+    "aws_profile": (dict(type="str"), ("AWS_PROFILE",)),
+    "aws_endpoint_url": (dict(type="str"), ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL")),
+    "aws_access_key_id": (dict(type="str", no_log=True), ()),
+    "aws_secret_access_key": (dict(type="str", no_log=True), ()),
+    "aws_session_token": (dict(type="str", no_log=True), ()),
+    # gcp
+    "gcp_project": (dict(type="str"), ("GCP_PROJECT_ID", "GOOGLE_CLOUD_PROJECT")),
+    "gcp_credentials": (dict(type="path", no_log=False), ("GOOGLE_APPLICATION_CREDENTIALS",)),
+    "gcp_access_token": (dict(type="str", no_log=True), ("GCP_ACCESS_TOKEN",)),
+    "gcp_endpoint": (dict(type="str"), ("GCP_SECRET_MANAGER_ENDPOINT",)),
+    # azure
+    "azure_vault_url": (dict(type="str"), ("AZURE_KEYVAULT_URL",)),
+    "azure_tenant_id": (dict(type="str"), ("AZURE_TENANT_ID",)),
+    "azure_client_id": (dict(type="str"), ("AZURE_CLIENT_ID",)),
+    "azure_client_secret": (dict(type="str", no_log=True), ("AZURE_CLIENT_SECRET",)),
+    "azure_auth": (dict(type="str", choices=["auto", "service_principal", "managed_identity", "default"]), ("AZURE_AUTH",)),
+    "azure_authority_host": (dict(type="str"), ("AZURE_AUTHORITY_HOST",)),
+    "azure_ca_cert": (dict(type="path"), ("AZURE_CA_CERT",)),
+    "azure_verify_challenge_resource": (dict(type="bool"), ()),
+    # vault
+    "vault_addr": (dict(type="str"), ("VAULT_ADDR",)),
+    "vault_token": (dict(type="str", no_log=True), ("VAULT_TOKEN",)),
+    "vault_role_id": (dict(type="str"), ("VAULT_ROLE_ID",)),
+    "vault_secret_id": (dict(type="str", no_log=True), ("VAULT_SECRET_ID",)),
+    "vault_namespace": (dict(type="str"), ("VAULT_NAMESPACE",)),
+    "vault_mount": (dict(type="str"), ("VAULT_PATH",)),
+    "vault_kv_version": (dict(type="int", choices=[1, 2]), ("VAULT_KV_VERSION",)),
+    "vault_ca_cert": (dict(type="path"), ("VAULT_CACERT",)),
+    "vault_timeout": (dict(type="float"), ("VAULT_CLIENT_TIMEOUT",)),
+    # kubernetes
+    "k8s_namespace": (dict(type="str"), ("K8S_SECRET_NAMESPACE",)),
+    "k8s_secret_name": (dict(type="str"), ("K8S_SECRET_NAME",)),
+    "kubeconfig": (dict(type="path"), ("KUBECONFIG",)),
+    "k8s_context": (dict(type="str"), ("K8S_CONTEXT",)),
+    # local
+    "local_path": (dict(type="path"), ("VIBEBOX_LOCAL_PATH",)),
+    "local_key_file": (dict(type="path"), ("VIBEBOX_LOCAL_KEY_FILE",)),
+}
+
+OPTION_NAMES = tuple(_OPTIONS)
+#: options whose value is a credential; the lookup base hides them and modules mark them no_log
+SECRET_OPTIONS = tuple(name for name, (spec, _env) in _OPTIONS.items() if spec.get("no_log"))
+#: provider-specific prefix variables of the seed
+PREFIX_ENV = {
+    "aws": "AWS_SECRET_PREFIX",
+    "gcp": "GCP_SECRET_PREFIX",
+    "azure": "AZURE_SECRET_PREFIX",
+    "vault": "VAULT_PREFIX",
+}
+
+
+def provider_argument_spec() -> Dict[str, Dict[str, Any]]:
+    """A fresh copy of the provider options for a module's argument spec."""
+    return {name: dict(spec) for name, (spec, _env) in _OPTIONS.items()}
+
+
+def env_names(option: str) -> tuple:
+    return _OPTIONS[option][1]
+
+
+def from_module(params: Mapping[str, Any]) -> Dict[str, Any]:
+    return {name: params.get(name) for name in OPTION_NAMES}
+
+
+def from_lookup(get_option) -> Dict[str, Any]:
+    """``get_option`` of a lookup plugin -> options dict; unknown options read as None."""
+    options: Dict[str, Any] = {}
+    for name in OPTION_NAMES:
+        try:
+            options[name] = get_option(name)
+        except KeyError:
+            options[name] = None
+    return options
+
+
+def _truthy(text: Optional[str]) -> Optional[bool]:
+    if text is None or text == "":
+        return None
+    return str(text).strip().lower() in ("1", "true", "yes", "on")
+
+
+def with_environment(options: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """Fill every unset option from the seed's environment variables.
+
+    Done here rather than with Ansible's env_fallback so a lookup and a module given the same
+    environment build the same provider. SECRET_CACHE_TTL is milliseconds, as in the seed.
+    """
+    env = os.environ if env is None else env
+    resolved: Dict[str, Any] = {name: options.get(name) for name in OPTION_NAMES}
+    for name in OPTION_NAMES:
+        if resolved[name] not in (None, ""):
+            continue
+        for variable in env_names(name):
+            if env.get(variable):
+                resolved[name] = env[variable]
+                break
+    if resolved["cache_ttl"] in (None, "") and env.get("SECRET_CACHE_TTL"):
+        resolved["cache_ttl"] = float(env["SECRET_CACHE_TTL"]) / 1000.0
+    if resolved["vault_kv_version"] not in (None, ""):
+        resolved["vault_kv_version"] = int(resolved["vault_kv_version"])
+    if resolved["vault_timeout"] not in (None, ""):
+        resolved["vault_timeout"] = float(resolved["vault_timeout"])
+    if isinstance(resolved["azure_verify_challenge_resource"], str):
+        resolved["azure_verify_challenge_resource"] = _truthy(resolved["azure_verify_challenge_resource"])
+    if isinstance(resolved["fallback"], str):
+        resolved["fallback"] = [item.strip() for item in resolved["fallback"].split(",") if item.strip()]
+    return resolved
+
+
+def secret_manager_enabled(env: Optional[Mapping[str, str]] = None) -> bool:
+    """ENABLE_SECRET_MANAGER=false is the seed's development mode: references come from env only."""
+    env = os.environ if env is None else env
+    flag = _truthy(env.get("ENABLE_SECRET_MANAGER"))
+    return True if flag is None else flag
