@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: get
+author: Vibebox maintainers (@vibebox)
+short_description: Read secrets from any supported secret manager
+version_added: 0.1.0
+description:
+  - Returns the value of each named secret from AWS Secrets Manager, GCP Secret Manager, Azure Key Vault,
+    HashiCorp Vault or OpenBao, Kubernetes Secrets, environment variables or the embedded encrypted C(local) store.
+  - Names are logical (C(jwt-secret)); the provider prefix is added for you (C(vibebox/jwt-secret) on AWS).
+  - Several names in one call are fetched together (one batch call where the service has one), and a value read
+    once is reused for O(cache_ttl) seconds.
+  - When C(ENABLE_SECRET_MANAGER=false) and no provider is given, values come from environment variables
+    (C(jwt-secret) reads C(JWT_SECRET)), as in development.
+  - Values are never logged by the collection; mark tasks that use them with C(no_log) where Ansible would print them.
+options:
+  _terms:
+    description: Logical names of the secrets to read.
+    required: true
+    type: list
+    elements: str
+  version:
+    description:
+      - C(current) (default), C(previous) (the version before the current one, kept during a rotation's grace
+        period), or a provider version id (a number for local and Vault, a VersionId for AWS, and so on).
+    type: str
+    default: current
+  json_key:
+    description:
+      - Parse the value as JSON and return this key, for secrets that hold several fields.
+    type: str
+  default:
+    description:
+      - Returned for a secret that does not exist, instead of applying O(on_missing).
+    type: raw
+  on_missing:
+    description: What to do when a secret does not exist. C(warn) and C(skip) leave it out of the result.
+    type: str
+    default: error
+    choices: [error, warn, skip]
+  on_denied:
+    description: What to do when the provider denies access to a secret.
+    type: str
+    default: error
+    choices: [error, warn, skip]
+  on_deleted:
+    description: What to do when a secret is deleted but still recoverable.
+    type: str
+    default: error
+    choices: [error, warn, skip]
+  bypass_cache:
+    description: Read from the provider even when a cached value is fresh.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - vibebox.secrets.provider.lookup
+  - vibebox.secrets.local.lookup
+  - vibebox.secrets.aws.lookup
+  - vibebox.secrets.gcp.lookup
+  - vibebox.secrets.azure.lookup
+  - vibebox.secrets.vault.lookup
+  - vibebox.secrets.kubernetes.lookup
+notes:
+  - Lookups run on the controller, so the provider's SDK must be installed there.
+seealso:
+  - module: vibebox.secrets.secret
+  - module: vibebox.secrets.secret_info
+"""
+
+EXAMPLES = r"""
+- name: Read one secret from whatever provider the environment selects
+  ansible.builtin.set_fact:
+    jwt_secret: "{{ lookup('vibebox.secrets.get', 'jwt-secret') }}"
+  no_log: true
+
+- name: Read several secrets from Vault at once
+  ansible.builtin.set_fact:
+    app_secrets: "{{ query('vibebox.secrets.get', 'jwt-secret', 'api-key', provider='vault') }}"
+  no_log: true
+
+- name: The password field of a JSON secret, with a default when it is missing
+  ansible.builtin.debug:
+    msg: "{{ lookup('vibebox.secrets.get', 'database', json_key='password', default='') | length > 0 }}"
+
+- name: The previous JWT key during a rotation's grace period
+  ansible.builtin.set_fact:
+    jwt_previous: "{{ lookup('vibebox.secrets.get', 'jwt-secret', version='previous', on_missing='skip') }}"
+  no_log: true
+"""
+
+RETURN = r"""
+_raw:
+  description: One value per name, in order (names skipped by O(on_missing), O(on_denied) or O(on_deleted) are left out).
+  type: list
+  elements: str
+"""
+
+import json
+
+from ansible.errors import AnsibleLookupError
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.lookup import SecretLookupBase, display
+
+
+class LookupModule(SecretLookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        version = self.get_option("version")
+        json_key = self.get_option("json_key")
+        default = self.get_option("default")
+        policies = {key: self.get_option(key) for key in ("on_missing", "on_denied", "on_deleted")}
+        bypass = self.get_option("bypass_cache")
+        names = [str(term) for term in terms]
+        if not names:
+            return []
+        manager = self.manager()
+        results = self.fetch_many(manager, names, version, bypass)
+        results = self.with_fallback(manager, results, version, bypass)
+        values = []
+        for name in names:
+            outcome = results[name]
+            if isinstance(outcome, _errors.SecretError):
+                if default is not None and isinstance(outcome, _errors.SecretNotFound):
+                    values.append(default)
+                    continue
+                policy = self.failure_policy(outcome, **policies)
+                if policy == "error":
+                    raise self.fail(outcome)
+                if policy == "warn":
+                    display.warning(f"vibebox.secrets.get: skipped: {outcome}")
+                continue
+            values.append(self._select(name, outcome.value, json_key))
+        return values
+
+    @staticmethod
+    def _select(name: str, value: str, json_key):
+        if not json_key:
+            return value
+        try:
+            data = json.loads(value)
+        except ValueError:
+            raise AnsibleLookupError(f"vibebox.secrets.get: secret '{name}' is not JSON, so json_key='{json_key}' cannot be read") from None
+        if not isinstance(data, dict) or json_key not in data:
+            raise AnsibleLookupError(f"vibebox.secrets.get: secret '{name}' has no key '{json_key}'")
+        return data[json_key]

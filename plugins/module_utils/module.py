@@ -1,0 +1,36 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""What every module of the collection does the same way: argument spec, manager, failure.
+
+Modules only describe their own options and decide what changes; everything about providers
+comes from core, so a module reads the same options and fails the same way as a lookup.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, NoReturn, Optional
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory as _factory
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
+
+
+def build_module(own_spec: Dict[str, Dict[str, Any]], **kwargs: Any) -> AnsibleModule:
+    spec = _options.provider_argument_spec()
+    spec.update(own_spec)
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+
+
+def fail(module: AnsibleModule, exc: BaseException, **result: Any) -> NoReturn:
+    """fail_json with the core error's message (which never holds a value) and its kind."""
+    kind = getattr(exc, "kind", "error")
+    module.fail_json(msg=str(exc), error_kind=kind, **result)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def manager_for(module: AnsibleModule, provider: Optional[str] = None) -> SecretManager:
+    try:
+        return _factory.build_manager(_options.from_module(module.params), provider=provider)
+    except _errors.SecretError as exc:
+        fail(module, exc)

@@ -1,0 +1,238 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: secret
+author: Vibebox maintainers (@vibebox)
+short_description: Create, update or delete a secret in any supported secret manager
+version_added: 0.1.0
+description:
+  - Makes one secret present with the given value, description and tags, or absent.
+  - Idempotent; compares the value, the description and the tags with what the provider holds, and writes only
+    what differs. A second run reports no change.
+  - In check mode nothing is written. With C(--diff) the fields that change are listed and the value shows only as
+    C((changed)) or C((hidden)); a value is never displayed.
+options:
+  name:
+    description: Logical name of the secret, for example C(jwt-secret). The provider prefix is added.
+    type: str
+    required: true
+  value:
+    description:
+      - The secret value. Required to create a secret; when omitted for an existing secret only O(description)
+        and O(tags) are managed.
+    type: str
+  state:
+    description: Whether the secret should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  description:
+    description: Human-readable description stored with the secret. Left as it is when not given.
+    type: str
+  tags:
+    description: Tags (labels) of the secret. When given they replace the existing tags; left as they are when not given.
+    type: dict
+  overwrite:
+    description:
+      - When V(false), an existing secret keeps its value (only description and tags are managed). Use this with
+        generated values so a second run does not change the secret.
+    type: bool
+    default: true
+  recovery_days:
+    description:
+      - With O(state=absent), how many days the deleted secret stays recoverable where the provider supports it
+        (AWS 7-30). C(0) deletes it for good.
+    type: int
+  force:
+    description: With O(state=absent), delete for good with no recovery window.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - vibebox.secrets.provider
+  - vibebox.secrets.local
+  - vibebox.secrets.aws
+  - vibebox.secrets.gcp
+  - vibebox.secrets.azure
+  - vibebox.secrets.vault
+  - vibebox.secrets.kubernetes
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying the secret.
+    support: full
+  diff_mode:
+    description: Returns which fields would change; values are shown only as C((changed)) or C((hidden)).
+    support: full
+notes:
+  - A secret that is deleted but still recoverable is restored when O(state=present).
+  - The module belongs to the action group C(vibebox.secrets.secrets) for C(module_defaults).
+seealso:
+  - module: vibebox.secrets.secret_info
+  - plugin: vibebox.secrets.get
+    plugin_type: lookup
+"""
+
+EXAMPLES = r"""
+- name: Store the database password in Vault
+  vibebox.secrets.secret:
+    name: database-password
+    value: "{{ vault_db_password }}"
+    description: Primary PostgreSQL password
+    tags:
+      team: platform
+    provider: vault
+
+- name: Create a random JWT key once; later runs keep it
+  vibebox.secrets.secret:
+    name: jwt-secret
+    value: "{{ lookup('ansible.builtin.password', '/dev/null', length=64, chars=['hexdigits']) }}"
+    overwrite: false
+
+- name: Remove an old key, recoverable for 7 days
+  vibebox.secrets.secret:
+    name: old-api-key
+    state: absent
+    recovery_days: 7
+"""
+
+RETURN = r"""
+name:
+  description: Logical name of the secret.
+  type: str
+  returned: always
+provider:
+  description: Provider that holds the secret.
+  type: str
+  returned: always
+provider_name:
+  description: Name of the secret inside the provider (prefix applied).
+  type: str
+  returned: always
+version:
+  description: Current version after the task (none when absent).
+  type: str
+  returned: always
+changes:
+  description: Fields that changed (or would change in check mode); never values.
+  type: list
+  elements: str
+  returned: always
+  sample: [value, tags]
+metadata:
+  description: Metadata of the secret after the task; never the value.
+  type: dict
+  returned: when the secret exists
+"""
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+
+
+def _view(meta, value_marker):
+    if meta is None:
+        return {}
+    return {"description": meta.description, "tags": dict(meta.tags or {}), "value": value_marker}
+
+
+def main():
+    module = build_module(
+        dict(
+            name=dict(type="str", required=True),
+            value=dict(type="str", no_log=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            description=dict(type="str"),
+            tags=dict(type="dict"),
+            overwrite=dict(type="bool", default=True),
+            recovery_days=dict(type="int"),
+            force=dict(type="bool", default=False),
+        ),
+    )
+    params = module.params
+    name = params["name"]
+    manager = manager_for(module)
+    result = dict(changed=False, name=name, provider=manager.provider, version=None, changes=[])
+    try:
+        result["provider_name"] = manager.provider_name(name)
+        if params["tags"] is not None:
+            params["tags"] = {str(k): str(v) for k, v in params["tags"].items()}
+        if params["state"] == "present" and params["value"] is not None:
+            manager.check_value(name, params["value"])
+        try:
+            current = manager.describe(name)
+        except errors.SecretNotFound:
+            current = None
+        if params["state"] == "absent":
+            absent(module, manager, current, result)
+        else:
+            present(module, manager, current, result)
+    except errors.SecretError as exc:
+        fail(module, exc, **result)
+    module.exit_json(**result)
+
+
+def absent(module, manager, current, result):
+    params = module.params
+    if params["recovery_days"] is not None and params["recovery_days"] < 0:
+        raise errors.InvalidOption("recovery_days must be 0 or more", provider=manager.provider, name=params["name"])
+    if current is None or current.deleted_at is not None:
+        return
+    result.update(changed=True, changes=["state"])
+    if module._diff:
+        result["diff"] = dict(before=dict(state="present", **_view(current, "(hidden)")), after=dict(state="absent"))
+    if not module.check_mode:
+        manager.delete(params["name"], recovery_days=params["recovery_days"], force=params["force"])
+
+
+def present(module, manager, current, result):
+    params = module.params
+    name, value = params["name"], params["value"]
+    changes = []
+    if current is None and value is None:
+        raise errors.InvalidOption(
+            "value is required to create the secret", provider=manager.provider, name=name,
+            hint="Give value, or use vibebox.secrets.secret_rotate to generate one",
+        )
+    restoring = current is not None and current.deleted_at is not None
+    if current is None:
+        changes = ["state", "value"] + [f for f in ("description", "tags") if params[f] is not None]
+    else:
+        if restoring:
+            changes.append("state")
+        if value is not None and params["overwrite"]:
+            if restoring or manager.get(name, bypass_cache=True).value != value:
+                changes.append("value")
+        if params["description"] is not None and params["description"] != (current.description or None):
+            changes.append("description")
+        if params["tags"] is not None and params["tags"] != dict(current.tags or {}):
+            changes.append("tags")
+    result["changes"] = changes
+    result["changed"] = bool(changes)
+    if module._diff and changes:
+        before = dict(state="present" if current is not None and not restoring else "absent", **_view(current, "(hidden)"))
+        after = dict(before)
+        after.update(state="present", value="(changed)" if "value" in changes else "(hidden)")
+        if "description" in changes:
+            after["description"] = params["description"]
+        if "tags" in changes:
+            after["tags"] = params["tags"]
+        result["diff"] = dict(before=before, after=after)
+    if module.check_mode or not changes:
+        if current is not None:
+            result.update(version=current.version, metadata=current.to_dict())
+        return
+    if restoring:
+        meta = manager.restore(name)
+    if "value" in changes:
+        meta = manager.set(name, value, params["description"], params["tags"])
+    elif "description" in changes or "tags" in changes:
+        try:
+            meta = manager.update_metadata(name, params["description"], params["tags"])
+        except errors.UnsupportedOperation:
+            meta = manager.set(name, manager.get(name, bypass_cache=True).value, params["description"], params["tags"])
+    result.update(version=meta.version, metadata=meta.to_dict())
+
+
+if __name__ == "__main__":
+    main()
