@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pkgutil
+import sys
 
 import pytest
 
@@ -26,6 +27,7 @@ for _info in sorted(pkgutil.iter_modules([os.path.join(_HERE, "fixtures")]), key
         f"vibebox_fixtures_{_info.name}", os.path.join(_HERE, "fixtures", _info.name + ".py")
     )
     _module = importlib.util.module_from_spec(_spec)
+    sys.modules[_spec.name] = _module  # dataclasses and pickling look their module up here
     _spec.loader.exec_module(_module)
     globals().update({k: v for k, v in vars(_module).items() if not k.startswith("_") and _is_fixture(v)})
     if getattr(_module, "PROVIDER", None) and getattr(_module, "IN_CONTRACT", True):
