@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Keep each doc fragment's LOOKUP text in step with its DOCUMENTATION.
 
 Lookups take every provider option from more places than modules do (a ``vibebox_secrets_<option>``
@@ -76,7 +75,8 @@ def render(path: str) -> str:
     text = "".join(lines)
     if env_source is not None:
         class_at = text.index("\nclass ModuleDocFragment")
-        text = text[:class_at] + "\n\n# option -> environment variables a lookup reads it from (rendered into LOOKUP)\nLOOKUP_ENV = " + env_source + "\n\n" + text[class_at:]
+        header = "\n\n# option -> environment variables a lookup reads it from (rendered into LOOKUP)\nLOOKUP_ENV = "
+        text = text[:class_at] + header + env_source + "\n\n" + text[class_at:]
         text = text.replace(
             "from ansible_collections.vibebox.secrets.plugins.doc_fragments.provider import lookup_form\n", ""
         )

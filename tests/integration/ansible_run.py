@@ -65,7 +65,7 @@ def run_playbook(playbook: str, env: Dict[str, str], *args: str, extra_vars: Opt
             json.dump(extra_vars, handle)
         command += ["-e", "@" + path]
     command += list(args)
-    done = subprocess.run(command, env=env, cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(command, env=env, cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout, check=False)
     return PlaybookRun(done.returncode, done.stdout, done.stderr)
 
 

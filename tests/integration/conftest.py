@@ -18,6 +18,7 @@ import pytest
 _HERE = os.path.dirname(os.path.abspath(__file__))
 CONTRACT_PROVIDERS = []
 
+
 def _is_fixture(value: object) -> bool:
     return type(value).__name__ == "FixtureFunctionDefinition" or hasattr(value, "_pytestfixturefunction")
 

@@ -56,8 +56,8 @@ def generate(
     if min_each * len(chosen) > size:
         raise InvalidOption(f"length {size} cannot hold {min_each} of each of {len(chosen)} character classes")
     alphabet = "".join(CLASSES[c] for c in chosen)
-    picked = [secrets.choice(CLASSES[c]) for c in chosen for _ in range(min_each)]
-    picked += [secrets.choice(alphabet) for _ in range(size - len(picked))]
+    picked = [secrets.choice(CLASSES[c]) for c in chosen for _index in range(min_each)]
+    picked += [secrets.choice(alphabet) for _index in range(size - len(picked))]
     # shuffle with the CSPRNG so the guaranteed characters are not at the front
     for index in range(len(picked) - 1, 0, -1):
         swap = secrets.randbelow(index + 1)

@@ -32,6 +32,8 @@ _OPTIONS: Dict[str, tuple] = {
     "gcp_credentials": (dict(type="path", no_log=False), ("GOOGLE_APPLICATION_CREDENTIALS",)),
     "gcp_access_token": (dict(type="str", no_log=True), ("GCP_ACCESS_TOKEN",)),
     "gcp_endpoint": (dict(type="str"), ("GCP_SECRET_MANAGER_ENDPOINT",)),
+    "gcp_ca_cert": (dict(type="path"), ("GCP_CA_CERT", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")),
+    "gcp_replication": (dict(type="list", elements="str"), ("GCP_SECRET_REPLICATION",)),
     # azure
     "azure_vault_url": (dict(type="str"), ("AZURE_KEYVAULT_URL",)),
     "azure_tenant_id": (dict(type="str"), ("AZURE_TENANT_ID",)),

@@ -422,4 +422,3 @@ class LocalBackend(SecretBackend):
                     return []
                 raise
             return [item[0] for item in rows]
-

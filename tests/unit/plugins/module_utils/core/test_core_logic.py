@@ -54,12 +54,12 @@ def test_bad_durations_name_the_option(bad):
 
 @pytest.mark.parametrize("kind,length", [("hex", 64), ("base64", 44), ("urlsafe", 43), ("password", 32), ("hex", 17), ("password", 12)])
 def test_generators_give_exactly_length_characters(kind, length):
-    values = {generators.generate(kind, length) for _ in range(20)}
+    values = {generators.generate(kind, length) for _index in range(20)}
     assert len(values) == 20 and all(len(v) == length for v in values)
 
 
 def test_password_has_a_minimum_of_each_class():
-    for _ in range(50):
+    for _round in range(50):
         value = generators.generate("password", 12, ["lower", "upper", "digits", "symbols"], min_each=2)
         assert sum(c in string.ascii_lowercase for c in value) >= 2
         assert sum(c in string.ascii_uppercase for c in value) >= 2
