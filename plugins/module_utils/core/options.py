@@ -27,6 +27,7 @@ _OPTIONS: Dict[str, tuple] = {
     "aws_access_key_id": (dict(type="str", no_log=True), ()),
     "aws_secret_access_key": (dict(type="str", no_log=True), ()),
     "aws_session_token": (dict(type="str", no_log=True), ()),
+    "aws_replica_regions": (dict(type="list", elements="str"), ("AWS_SECRET_REPLICA_REGIONS",)),
     # gcp
     "gcp_project": (dict(type="str"), ("GCP_PROJECT_ID", "GOOGLE_CLOUD_PROJECT")),
     "gcp_credentials": (dict(type="path", no_log=False), ("GOOGLE_APPLICATION_CREDENTIALS",)),

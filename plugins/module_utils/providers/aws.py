@@ -1,0 +1,676 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""AWS Secrets Manager through boto3.
+
+Why it is written this way:
+
+- boto3 is imported only when a backend is built, so importing this file (or a lookup that may use
+  another provider) never needs it, and a host without it gets ProviderNotInstalled naming the package.
+- botocore's own retries are switched off: SecretManager retries throttling and transient errors with
+  jittered backoff bounded in time, and two retry layers would multiply the attempts.
+- Every write carries a ClientRequestToken derived from the name and the value, so a write repeated after
+  a lost answer is recognised by AWS and adds no second version. The token becomes the version id, which
+  anyone allowed to list versions can see, so it is a slow salted hash (PBKDF2), not a plain digest of a
+  possibly short value. Setting a value that an older version already holds makes that version current
+  again (AWS ignores the repeated token, so the label is moved explicitly).
+- AWS cannot delete one version. ``delete_version`` removes every staging label from it, which makes it
+  *deprecated*; AWS removes deprecated versions in the background. Until then this provider refuses to
+  read a version that carries no label, so a cleaned-up version is gone for every user of the collection.
+- Reading many names uses BatchGetSecretValue, 20 names per call; when the caller may not use that API
+  it falls back to one GetSecretValue per name.
+- ``delete`` takes a recovery window of 7-30 days (checked before any call; 0 means force). A primary
+  secret with replicas cannot be deleted by AWS, so its replicas are removed first; restore brings back
+  the primary only.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import re
+import uuid
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    InvalidOption,
+    ProviderNotInstalled,
+    ProviderThrottled,
+    ProviderUnavailable,
+    SecretConflict,
+    SecretDeleted,
+    SecretDenied,
+    SecretError,
+    SecretNotFound,
+    UnsupportedOperation,
+    VersionNotFound,
+)
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
+    PREVIOUS,
+    Secret,
+    SecretMetadata,
+    VersionInfo,
+)
+
+PROVIDER = "aws"
+PACKAGE = "boto3"
+BATCH_SIZE = 20
+MIN_RECOVERY_DAYS = 7
+MAX_RECOVERY_DAYS = 30
+DEFAULT_RECOVERY_DAYS = 30
+TOKEN_ITERATIONS = 30_000
+CURRENT_STAGE = "AWSCURRENT"
+PREVIOUS_STAGE = "AWSPREVIOUS"
+
+_STAGE_NAMES = {CURRENT_STAGE: "current", PREVIOUS_STAGE: "previous"}
+_CURRENT_WORDS = (None, "", "current", "latest", CURRENT_STAGE)
+_VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}")
+_THROTTLED = frozenset({
+    "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling",
+    "ThrottledException", "RequestThrottled", "RequestThrottledException", "SlowDown", "PriorRequestNotComplete",
+})
+_TRANSIENT = frozenset({
+    "InternalServiceError", "InternalServiceErrorException", "InternalFailure", "InternalServerError",
+    "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException",
+})
+_BAD_CREDENTIALS = frozenset({
+    "UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException", "SignatureDoesNotMatch",
+    "ExpiredTokenException", "ExpiredToken", "IncompleteSignature", "MissingAuthenticationToken", "AuthFailure",
+})
+_DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
+_INVALID = frozenset({
+    "InvalidParameterException", "ValidationException", "InvalidParameterValue", "InvalidNextTokenException",
+    "MalformedPolicyDocumentException",
+})
+_DELETED_WORDS = ("marked for deletion", "marked deleted", "scheduled for deletion", "currently marked deleted")
+
+
+# pure helpers (unit-tested without a server) -------------------------------------------------------
+def request_token(name: str, value: str) -> str:
+    """The ClientRequestToken of writing ``value`` to ``name``: same inputs, same token (idempotent writes).
+
+    PBKDF2 with the name as salt: the token is visible as a version id, so it must not be a cheap
+    way to test guesses of the value.
+    """
+    digest = hashlib.pbkdf2_hmac(
+        "sha256", value.encode("utf-8"), b"vibebox.secrets/aws/" + name.encode("utf-8"), TOKEN_ITERATIONS, dklen=16
+    )
+    return str(uuid.UUID(bytes=digest))
+
+
+def version_selector(version: Optional[str]) -> Dict[str, str]:
+    """GetSecretValue arguments for a version: current, previous, a version id or a staging label."""
+    if version in _CURRENT_WORDS:
+        # explicit, not implied: some emulators keep a "default version" that a label move does not update
+        return {"VersionStage": CURRENT_STAGE}
+    if version == PREVIOUS:
+        return {"VersionStage": PREVIOUS_STAGE}
+    text = str(version)
+    if _VERSION_ID.fullmatch(text):
+        return {"VersionId": text}
+    return {"VersionStage": text}
+
+
+def stage_names(labels: Optional[Iterable[str]]) -> List[str]:
+    """AWSCURRENT/AWSPREVIOUS as the collection's 'current'/'previous'; other labels as they are."""
+    return [_STAGE_NAMES.get(label, label) for label in (labels or [])]
+
+
+def recovery_window(recovery_days: Optional[int], force: bool) -> Optional[int]:
+    """Days for RecoveryWindowInDays, or None for a forced delete; checked before any call."""
+    if force or recovery_days == 0:
+        return None
+    if recovery_days is None:
+        return DEFAULT_RECOVERY_DAYS
+    try:
+        days = int(recovery_days)
+    except (TypeError, ValueError):
+        days = -1
+    if not MIN_RECOVERY_DAYS <= days <= MAX_RECOVERY_DAYS:
+        raise InvalidOption(
+            f"recovery_days must be {MIN_RECOVERY_DAYS}-{MAX_RECOVERY_DAYS} for AWS Secrets Manager (got {recovery_days})",
+            provider=PROVIDER,
+            hint="Use a window of 7 to 30 days, or 0 / force to delete at once without recovery",
+        )
+    return days
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[List[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def utc(moment: Any) -> Optional[_dt.datetime]:
+    """boto3 gives local-zone datetimes (moto sometimes epoch numbers): always UTC datetimes here."""
+    if moment in (None, ""):
+        return None
+    if isinstance(moment, (int, float)):
+        return _dt.datetime.fromtimestamp(moment, _dt.timezone.utc)
+    if isinstance(moment, _dt.datetime):
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=_dt.timezone.utc)
+        return moment.astimezone(_dt.timezone.utc)
+    return None
+
+
+def _scrub(text: str, secret_value: Optional[str]) -> str:
+    text = str(text)[:300]
+    if secret_value and len(secret_value) >= 4 and secret_value in text:
+        text = text.replace(secret_value, "<hidden>")
+    return text
+
+
+def error_from_aws(
+    code: Optional[str],
+    message: Optional[str],
+    status: Optional[int],
+    *,
+    operation: str,
+    name: Optional[str] = None,
+    region: Optional[str] = None,
+    secret_value: Optional[str] = None,
+) -> SecretError:
+    """One core error for one AWS error answer; messages name the IAM action and say what to do."""
+    code = code or ""
+    status = int(status or 0)
+    said = _scrub(message or code or f"HTTP {status}", secret_value)
+    context = dict(provider=PROVIDER, provider_name=name)
+    action = f"secretsmanager:{operation}"
+    if code in _THROTTLED or status == 429:
+        return ProviderThrottled(f"AWS throttled {operation} ({code or status})", **context)
+    if code == "ResourceNotFoundException":
+        where = f" in region {region}" if region else ""
+        return SecretNotFound(
+            f"Secrets Manager has no such secret{where}",
+            hint="Check the name, the prefix (AWS_SECRET_PREFIX), aws_region and the account of the credentials",
+            **context,
+        )
+    if code in _DENIED:
+        target = f"arn:aws:secretsmanager:{region or '<region>'}:<account>:secret:{name}-*" if name else "the secret"
+        return SecretDenied(
+            f"AWS denied {action} ({said})",
+            hint=f"Allow {action} on {target} in the IAM policy of the caller (and in the secret's resource policy, if it has one)",
+            **context,
+        )
+    if code in _BAD_CREDENTIALS:
+        return SecretDenied(
+            f"AWS rejected the credentials ({code})",
+            hint="Check aws_profile or aws_access_key_id/aws_secret_access_key/aws_session_token; session"
+            " credentials expire and must be refreshed",
+            **context,
+        )
+    if code in ("DecryptionFailure", "EncryptionFailure"):
+        return SecretDenied(
+            f"KMS refused the key operation for {operation} ({said})",
+            hint="The caller needs kms:Decrypt (reads) or kms:GenerateDataKey (writes) on the secret's KMS key",
+            **context,
+        )
+    if code == "InvalidRequestException" and any(word in said.lower() for word in _DELETED_WORDS):
+        return SecretDeleted(
+            "it is scheduled for deletion",
+            hint="Restore it within the recovery window (vibebox.secrets.secret with state: present restores and"
+            " sets it), or delete it with force to free the name",
+            **context,
+        )
+    if code in ("ResourceExistsException", "PreconditionNotMetException"):
+        return SecretConflict(f"AWS refused {operation}: {said}", hint="Read the secret again and repeat the change",
+                              **context)
+    if code in _TRANSIENT or status >= 500:
+        return ProviderUnavailable(f"AWS failed {operation} ({code or status})", retryable=True, **context)
+    if code in _INVALID:
+        return InvalidOption(f"AWS rejected {operation}: {said}", **context)
+    if code == "LimitExceededException":
+        return ProviderUnavailable(f"a Secrets Manager quota is exhausted ({said})", retryable=False,
+                                   hint="Delete unused secrets or versions, or ask AWS for a higher quota", **context)
+    if code == "InvalidRequestException":
+        return UnsupportedOperation(f"AWS refused {operation} in the secret's current state: {said}", **context)
+    return ProviderUnavailable(f"unexpected AWS error {code or status} from {operation}: {said}", retryable=False,
+                               **context)
+
+
+def _import_boto3():
+    try:
+        import boto3  # noqa: F401
+        import botocore.config
+        import botocore.exceptions
+    except ImportError as exc:
+        raise ProviderNotInstalled(PROVIDER, PACKAGE, exc)
+    return boto3, botocore
+
+
+#: botocore's loader of service definitions (static JSON), shared by every backend of this process:
+#: loading the Secrets Manager model again for each backend costs ~0.1 s, and a run builds many
+_LOADER: List[Any] = []
+
+
+def _botocore_session(botocore: Any) -> Any:
+    """A new botocore session (credentials, region: per backend) over the shared, read-only loader."""
+    import botocore.loaders
+    import botocore.session
+
+    if not _LOADER:
+        _LOADER.append(botocore.loaders.create_loader())
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _LOADER[0])
+    return session
+
+
+# the backend --------------------------------------------------------------------------------------------
+class AwsBackend(SecretBackend):
+    name = PROVIDER
+    batch_size = BATCH_SIZE
+
+    def __init__(
+        self,
+        region: Optional[str] = None,
+        profile: Optional[str] = None,
+        endpoint_url: Optional[str] = None,
+        access_key_id: Optional[str] = None,
+        secret_access_key: Optional[str] = None,
+        session_token: Optional[str] = None,
+        replica_regions: Optional[Sequence[str]] = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+    ) -> None:
+        if bool(access_key_id) != bool(secret_access_key):
+            raise InvalidOption(
+                "aws_access_key_id and aws_secret_access_key must be given together",
+                provider=PROVIDER,
+                hint="Give both, or neither to use the profile, environment or instance role",
+            )
+        boto3, botocore = _import_boto3()
+        self._errors = botocore.exceptions
+        self.replica_regions = [str(item) for item in (replica_regions or []) if item]
+        try:
+            session = boto3.session.Session(
+                botocore_session=_botocore_session(botocore),
+                profile_name=profile or None,
+                aws_access_key_id=access_key_id or None,
+                aws_secret_access_key=secret_access_key or None,
+                aws_session_token=session_token or None,
+                region_name=region or None,
+            )
+            config = botocore.config.Config(
+                retries={"mode": "standard", "total_max_attempts": 1},
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                user_agent_extra="vibebox.secrets",
+            )
+            self._client = session.client("secretsmanager", endpoint_url=endpoint_url or None, config=config)
+        except self._errors.ProfileNotFound:
+            raise InvalidOption(f"the AWS profile '{profile}' does not exist", provider=PROVIDER,
+                                hint="Check aws_profile (AWS_PROFILE) and ~/.aws/config") from None
+        except self._errors.NoRegionError:
+            raise InvalidOption("no AWS region is set", provider=PROVIDER,
+                                hint="Set aws_region or AWS_SECRET_MANAGER_REGION (or a region in the profile)") from None
+        except ValueError as exc:  # e.g. a malformed endpoint URL
+            raise InvalidOption(f"cannot build the AWS client: {exc}", provider=PROVIDER) from None
+        self.region = self._client.meta.region_name
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> "AwsBackend":
+        replicas = options.get("aws_replica_regions")
+        if isinstance(replicas, str):
+            replicas = [item.strip() for item in replicas.split(",") if item.strip()]
+        return cls(
+            region=options.get("aws_region"),
+            profile=options.get("aws_profile"),
+            endpoint_url=options.get("aws_endpoint_url"),
+            access_key_id=options.get("aws_access_key_id"),
+            secret_access_key=options.get("aws_secret_access_key"),
+            session_token=options.get("aws_session_token"),
+            replica_regions=replicas,
+        )
+
+    # transport -------------------------------------------------------------------------------------
+    def _call(self, operation: str, name: Optional[str], secret_value: Optional[str] = None, **params: Any) -> Dict:
+        """One API call; every botocore failure becomes a core error here."""
+        errors = self._errors
+        api = "".join(part.capitalize() for part in operation.split("_"))
+        try:
+            return getattr(self._client, operation)(**params)
+        except errors.ClientError as exc:
+            error = exc.response.get("Error") or {}
+            status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            raise error_from_aws(error.get("Code"), error.get("Message"), status, operation=api, name=name,
+                                 region=self.region, secret_value=secret_value) from None
+        except errors.SSLError:
+            raise ProviderUnavailable("TLS with the Secrets Manager endpoint failed", retryable=False, provider=PROVIDER,
+                                      provider_name=name, hint="Check aws_endpoint_url and the CA bundle (AWS_CA_BUNDLE)") from None
+        except (errors.ConnectionError, errors.HTTPClientError) as exc:
+            raise ProviderUnavailable(f"cannot reach Secrets Manager ({type(exc).__name__})", provider=PROVIDER,
+                                      provider_name=name, hint="Check the network, aws_region and aws_endpoint_url") from None
+        except (errors.NoCredentialsError, errors.PartialCredentialsError, errors.CredentialRetrievalError) as exc:
+            raise ProviderUnavailable(
+                f"no usable AWS credentials ({type(exc).__name__})", retryable=False, provider=PROVIDER, provider_name=name,
+                hint="Set aws_profile, or aws_access_key_id and aws_secret_access_key, or run with an instance role",
+            ) from None
+        except errors.ParamValidationError as exc:
+            raise InvalidOption(f"invalid request for {api}: {_scrub(str(exc), secret_value)}", provider=PROVIDER,
+                                provider_name=name) from None
+        except errors.BotoCoreError as exc:
+            raise ProviderUnavailable(f"the AWS request {api} failed ({type(exc).__name__})", retryable=False,
+                                      provider=PROVIDER, provider_name=name) from None
+
+    # helpers ---------------------------------------------------------------------------------------
+    def _describe_raw(self, name: str, missing_ok: bool = False) -> Optional[Dict[str, Any]]:
+        try:
+            return self._call("describe_secret", name, SecretId=name)
+        except SecretNotFound:
+            if missing_ok:
+                return None
+            raise
+
+    def _deleted(self, name: str, described: Optional[Mapping[str, Any]] = None) -> SecretDeleted:
+        """SecretDeleted with the date AWS reports, read with one describe when not known yet."""
+        if described is None:
+            try:
+                described = self._describe_raw(name)
+            except SecretError:
+                described = {}
+        when = utc((described or {}).get("DeletedDate"))
+        date = f" (AWS DeletedDate: {when.isoformat()})" if when else ""
+        return SecretDeleted(
+            f"it is scheduled for deletion{date} and cannot be read or changed until it is restored",
+            provider=PROVIDER,
+            provider_name=name,
+            hint="Restore it within the recovery window (vibebox.secrets.secret with state: present restores and sets"
+            " it), or delete it with force to free the name",
+        )
+
+    @staticmethod
+    def _current_id(described: Mapping[str, Any]) -> Optional[str]:
+        for version_id, labels in (described.get("VersionIdsToStages") or {}).items():
+            if CURRENT_STAGE in (labels or []):
+                return version_id
+        return None
+
+    @staticmethod
+    def _tags(described: Mapping[str, Any]) -> Dict[str, str]:
+        return {item["Key"]: item.get("Value", "") for item in described.get("Tags") or [] if "Key" in item}
+
+    def _meta_from_described(self, name: str, described: Mapping[str, Any]) -> SecretMetadata:
+        mapping = described.get("VersionIdsToStages") or {}
+        current = self._current_id(described)
+        return SecretMetadata(
+            name=name,
+            version=current,
+            created_at=utc(described.get("CreatedDate")),
+            updated_at=utc(described.get("LastChangedDate")),
+            tags=self._tags(described),
+            description=described.get("Description") or None,
+            stages=["current"] if current else [],
+            provider_name=described.get("Name") or name,
+            deleted_at=utc(described.get("DeletedDate")),
+            versions_count=len([labels for labels in mapping.values() if labels]),
+        )
+
+    @staticmethod
+    def _value(answer: Mapping[str, Any]) -> str:
+        if answer.get("SecretString") is not None:
+            return answer["SecretString"]
+        binary = answer.get("SecretBinary")
+        if binary is not None:  # binary secrets come back base64-encoded, as text
+            return base64.b64encode(binary if isinstance(binary, bytes) else str(binary).encode()).decode("ascii")
+        return ""
+
+    def _secret(self, name: str, answer: Mapping[str, Any]) -> Secret:
+        stages = stage_names(answer.get("VersionStages"))
+        return Secret(
+            self._value(answer),
+            SecretMetadata(
+                name=name,
+                version=answer.get("VersionId"),
+                updated_at=utc(answer.get("CreatedDate")),
+                stages=stages,
+                provider_name=answer.get("Name") or name,
+            ),
+        )
+
+    def _apply_metadata(self, name: str, described: Mapping[str, Any], description: Optional[str],
+                        tags: Optional[Mapping[str, str]]) -> None:
+        """Change only what differs: description with UpdateSecret (no new version), tags with (Un)TagResource."""
+        if description is not None and description != (described.get("Description") or ""):
+            self._call("update_secret", name, SecretId=name, Description=description)
+        if tags is None:
+            return
+        current = self._tags(described)
+        wanted = {str(key): str(item) for key, item in tags.items()}
+        removed = [key for key in current if key not in wanted]
+        changed = [{"Key": key, "Value": item} for key, item in wanted.items() if current.get(key) != item]
+        if removed:
+            self._call("untag_resource", name, SecretId=name, TagKeys=removed)
+        if changed:
+            self._call("tag_resource", name, SecretId=name, Tags=changed)
+
+    def _remove_replicas(self, name: str, described: Mapping[str, Any]) -> None:
+        regions = [item.get("Region") for item in described.get("ReplicationStatus") or [] if item.get("Region")]
+        if regions:
+            self._call("remove_regions_from_replication", name, SecretId=name, RemoveReplicaRegions=regions)
+
+    # SecretBackend ---------------------------------------------------------------------------------
+    def get(self, name: str, version: Optional[str] = None) -> Secret:
+        selector = version_selector(version)
+        try:
+            answer = self._call("get_secret_value", name, SecretId=name, **selector)
+        except SecretDeleted:
+            raise self._deleted(name) from None
+        except SecretNotFound:
+            if selector.get("VersionStage") == CURRENT_STAGE:
+                raise
+            described = self._describe_raw(name)  # raises SecretNotFound when the secret itself is missing
+            if described.get("DeletedDate"):
+                raise self._deleted(name, described) from None
+            if version == PREVIOUS:
+                raise VersionNotFound(
+                    "it has no previous version (no version carries AWSPREVIOUS)", provider=PROVIDER, provider_name=name,
+                    hint="A previous version exists only after the secret has been changed or rotated",
+                ) from None
+            raise VersionNotFound(
+                f"version '{version}' does not exist", provider=PROVIDER, provider_name=name,
+                hint="Use current, previous, a version id or a staging label from vibebox.secrets.secret_info",
+            ) from None
+        if selector.get("VersionId") and not answer.get("VersionStages"):
+            raise VersionNotFound(
+                f"version '{version}' carries no staging label any more: it is deprecated (cleaned up after a"
+                " rotation) and AWS removes it in the background",
+                provider=PROVIDER, provider_name=name,
+                hint="Read current or previous, or a version that still has a staging label",
+            )
+        return self._secret(name, answer)
+
+    def get_many(self, names: Iterable[str]) -> Dict[str, object]:
+        unique = list(dict.fromkeys(names))
+        results: Dict[str, object] = {}
+        for chunk in chunks(unique, BATCH_SIZE):
+            try:
+                self._batch(chunk, results)
+            except SecretDenied:
+                # the caller may lack secretsmanager:BatchGetSecretValue but still read each secret
+                results.update(super().get_many(chunk))
+        return results
+
+    def _batch(self, chunk: List[str], results: Dict[str, object]) -> None:
+        found: Dict[str, object] = {}
+        token: Optional[str] = None
+        while True:
+            params: Dict[str, Any] = {"SecretIdList": chunk}
+            if token:
+                params["NextToken"] = token
+            answer = self._call("batch_get_secret_value", None, **params)
+            for item in answer.get("SecretValues") or []:
+                key = item.get("Name") if item.get("Name") in chunk else item.get("ARN")
+                if key:
+                    found[key] = self._secret(key, item)
+            for problem in answer.get("Errors") or []:
+                key = problem.get("SecretId")
+                if not key:
+                    continue
+                error = error_from_aws(problem.get("ErrorCode"), problem.get("Message"), 400,
+                                       operation="BatchGetSecretValue", name=key, region=self.region)
+                found[key] = self._deleted(key) if isinstance(error, SecretDeleted) else error
+            token = answer.get("NextToken")
+            if not token:
+                break
+        for key in chunk:
+            results[key] = found.get(key) or SecretNotFound(
+                "Secrets Manager returned neither a value nor an error for it", provider=PROVIDER, provider_name=key,
+                hint="Check the name, the prefix and aws_region",
+            )
+
+    def set(self, name: str, value: str, description: Optional[str] = None,
+            tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+        return self._set(name, value, description, tags, again=True)
+
+    def _set(self, name: str, value: str, description: Optional[str], tags: Optional[Dict[str, str]],
+             again: bool) -> SecretMetadata:
+        token = request_token(name, value)
+        described = self._describe_raw(name, missing_ok=True)
+        if described is None:
+            params: Dict[str, Any] = {"Name": name, "SecretString": value, "ClientRequestToken": token}
+            if description:
+                params["Description"] = description
+            if tags:
+                params["Tags"] = [{"Key": str(key), "Value": str(item)} for key, item in tags.items()]
+            if self.replica_regions:
+                params["AddReplicaRegions"] = [{"Region": region} for region in self.replica_regions]
+            try:
+                answer = self._call("create_secret", name, secret_value=value, **params)
+            except SecretConflict:
+                if not again:
+                    raise
+                return self._set(name, value, description, tags, again=False)  # created by someone else just now
+            except SecretDeleted:
+                raise ProviderUnavailable(
+                    "AWS is still removing a force-deleted secret with this name", provider=PROVIDER, provider_name=name,
+                    hint="Try again in a few seconds",
+                ) from None
+            return SecretMetadata(
+                name=name, version=answer.get("VersionId") or token, tags=dict(tags or {}),
+                description=description or None, stages=["current"], provider_name=name, versions_count=1,
+            )
+        if described.get("DeletedDate"):
+            raise self._deleted(name, described)
+        answer = self._call("put_secret_value", name, secret_value=value, SecretId=name, SecretString=value,
+                            ClientRequestToken=token)
+        version_id = answer.get("VersionId") or token
+        if CURRENT_STAGE not in (answer.get("VersionStages") or [CURRENT_STAGE]):
+            # an older version already holds this value (same token): AWS ignored the write, so make it current
+            current = self._current_id(self._describe_raw(name))
+            if current != version_id:
+                params = {"SecretId": name, "VersionStage": CURRENT_STAGE, "MoveToVersionId": version_id}
+                if current:
+                    params["RemoveFromVersionId"] = current
+                self._call("update_secret_version_stage", name, **params)
+        self._apply_metadata(name, described, description, tags)
+        return SecretMetadata(
+            name=name,
+            version=version_id,
+            created_at=utc(described.get("CreatedDate")),
+            tags=dict(tags) if tags is not None else self._tags(described),
+            description=description if description is not None else (described.get("Description") or None),
+            stages=["current"],
+            provider_name=described.get("Name") or name,
+        )
+
+    def update_metadata(self, name: str, description: Optional[str] = None,
+                        tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+        described = self._describe_raw(name)
+        if described.get("DeletedDate"):
+            raise self._deleted(name, described)
+        self._apply_metadata(name, described, description, tags)
+        return self.describe(name)
+
+    def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
+        days = recovery_window(recovery_days, force)  # before any call
+        # AWS answers success to a forced delete of a name that does not exist: look first, to say so
+        described = self._describe_raw(name)
+        if days is not None and described.get("DeletedDate"):
+            return  # already scheduled for deletion
+        self._remove_replicas(name, described)
+        if days is None:
+            self._call("delete_secret", name, SecretId=name, ForceDeleteWithoutRecovery=True)
+        else:
+            self._call("delete_secret", name, SecretId=name, RecoveryWindowInDays=days)
+
+    def restore(self, name: str) -> SecretMetadata:
+        self._call("restore_secret", name, SecretId=name)
+        return self.describe(name)
+
+    def describe(self, name: str) -> SecretMetadata:
+        return self._meta_from_described(name, self._describe_raw(name))
+
+    def versions(self, name: str) -> List[VersionInfo]:
+        found: List[VersionInfo] = []
+        token: Optional[str] = None
+        while True:
+            params: Dict[str, Any] = {"SecretId": name, "IncludeDeprecated": True, "MaxResults": 100}
+            if token:
+                params["NextToken"] = token
+            try:
+                answer = self._call("list_secret_version_ids", name, **params)
+            except SecretDeleted:
+                raise self._deleted(name) from None
+            for item in answer.get("Versions") or []:
+                labels = item.get("VersionStages") or []
+                found.append(VersionInfo(item["VersionId"], utc(item.get("CreatedDate")), stage_names(labels),
+                                         enabled=bool(labels), destroyed=False))
+            token = answer.get("NextToken")
+            if not token:
+                break
+        order = {"current": 0, "previous": 1}
+
+        def key(item: VersionInfo):
+            rank = min([order.get(stage, 2) for stage in item.stages] or [3])
+            stamp = item.created_at.timestamp() if item.created_at else 0.0
+            return (rank, -stamp)
+
+        return sorted(found, key=key)
+
+    def delete_version(self, name: str, version: str) -> None:
+        described = self._describe_raw(name)
+        if described.get("DeletedDate"):
+            raise self._deleted(name, described)
+        mapping = described.get("VersionIdsToStages") or {}
+        if version in _CURRENT_WORDS:
+            target = self._current_id(described)
+        elif version in (PREVIOUS, PREVIOUS_STAGE):
+            target = next((vid for vid, labels in mapping.items() if PREVIOUS_STAGE in (labels or [])), None)
+        else:
+            target = str(version)
+        labels = list(mapping.get(target) or []) if target else []
+        if CURRENT_STAGE in labels:
+            raise UnsupportedOperation(
+                "the current version cannot be removed", provider=PROVIDER, provider_name=name,
+                hint="Rotate first, then clean up the old version",
+            )
+        # AWS cannot delete a version: removing its last label deprecates it and AWS removes it later
+        for label in labels:
+            self._call("update_secret_version_stage", name, SecretId=name, VersionStage=label,
+                       RemoveFromVersionId=target)
+
+    def list(self, prefix: str = "") -> List[str]:
+        names: List[str] = []
+        token: Optional[str] = None
+        while True:
+            params: Dict[str, Any] = {"MaxResults": 100}
+            if prefix:
+                params["Filters"] = [{"Key": "name", "Values": [prefix]}]
+            if token:
+                params["NextToken"] = token
+            answer = self._call("list_secrets", None, **params)
+            for item in answer.get("SecretList") or []:
+                # the service's name filter is a loose prefix match: check it exactly here
+                if item.get("Name", "").startswith(prefix) and not item.get("DeletedDate"):
+                    names.append(item["Name"])
+            token = answer.get("NextToken")
+            if not token:
+                break
+        return sorted(set(names))
+
+    def close(self) -> None:
+        closer = getattr(self._client, "close", None)
+        if closer:
+            try:
+                closer()
+            except Exception:  # closing must never fail a run
+                pass

@@ -1,0 +1,137 @@
+"""Pure logic of the aws provider: error code -> core error, request tokens, version selectors, windows.
+
+Server behaviour is tested against moto's server in tests/integration; here only what needs no server.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.providers import aws
+
+
+def _error(code, message="", status=400, **extra):
+    return aws.error_from_aws(code, message, status, operation="GetSecretValue", name="vibebox/db",
+                              region="eu-west-1", **extra)
+
+
+@pytest.mark.parametrize("code, status, kind, retryable", [
+    ("ThrottlingException", 400, errors.ProviderThrottled, True),
+    ("TooManyRequestsException", 429, errors.ProviderThrottled, True),
+    ("RequestLimitExceeded", 400, errors.ProviderThrottled, True),
+    ("", 429, errors.ProviderThrottled, True),
+    ("InternalServiceError", 500, errors.ProviderUnavailable, True),
+    ("ServiceUnavailable", 503, errors.ProviderUnavailable, True),
+    ("SomethingNew", 502, errors.ProviderUnavailable, True),
+    ("ResourceNotFoundException", 400, errors.SecretNotFound, None),
+    ("AccessDeniedException", 400, errors.SecretDenied, None),
+    ("UnrecognizedClientException", 400, errors.SecretDenied, None),
+    ("ExpiredTokenException", 400, errors.SecretDenied, None),
+    ("DecryptionFailure", 400, errors.SecretDenied, None),
+    ("ResourceExistsException", 400, errors.SecretConflict, None),
+    ("InvalidParameterException", 400, errors.InvalidOption, None),
+    ("ValidationException", 400, errors.InvalidOption, None),
+    ("LimitExceededException", 400, errors.ProviderUnavailable, False),
+    ("InvalidRequestException", 400, errors.UnsupportedOperation, None),
+    ("SomethingNew", 400, errors.ProviderUnavailable, False),
+])
+def test_code_maps_to_one_core_error(code, status, kind, retryable):
+    error = _error(code, "words", status)
+    assert error.__class__ is kind
+    if retryable is not None:
+        assert error.retryable is retryable
+    assert error.provider == "aws"
+
+
+@pytest.mark.parametrize("message", [
+    "You can't perform this operation on the secret because it was marked for deletion.",
+    "You tried to perform the operation on a secret that's currently marked deleted.",
+])
+def test_pending_deletion_is_secret_deleted(message):
+    assert isinstance(_error("InvalidRequestException", message), errors.SecretDeleted)
+
+
+def test_denied_names_the_iam_action_and_the_arn_pattern():
+    text = str(_error("AccessDeniedException", "not authorized"))
+    assert "secretsmanager:GetSecretValue" in text and "arn:aws:secretsmanager:eu-west-1:<account>:secret:vibebox/db-*" in text
+
+
+def test_not_found_names_the_region():
+    assert "eu-west-1" in str(_error("ResourceNotFoundException"))
+
+
+def test_error_messages_never_carry_the_value():
+    error = _error("InvalidParameterException", "bad SecretString hunter2-value", secret_value="hunter2-value")
+    assert "hunter2-value" not in str(error)
+
+
+def test_request_token_is_stable_distinct_and_a_valid_client_request_token():
+    token = aws.request_token("vibebox/db", "value-1")
+    assert token == aws.request_token("vibebox/db", "value-1")
+    assert token != aws.request_token("vibebox/db", "value-2")
+    assert token != aws.request_token("vibebox/other", "value-1")
+    assert 32 <= len(token) <= 64 and str(uuid.UUID(token)) == token
+    assert "value-1" not in token
+
+
+@pytest.mark.parametrize("version, selector", [
+    (None, {"VersionStage": "AWSCURRENT"}),
+    ("current", {"VersionStage": "AWSCURRENT"}),
+    ("AWSCURRENT", {"VersionStage": "AWSCURRENT"}),
+    ("previous", {"VersionStage": "AWSPREVIOUS"}),
+    ("AWSPENDING", {"VersionStage": "AWSPENDING"}),
+    ("999999", {"VersionStage": "999999"}),
+    ("0a1b2c3d-0000-4000-8000-123456789abc", {"VersionId": "0a1b2c3d-0000-4000-8000-123456789abc"}),
+])
+def test_version_selector(version, selector):
+    assert aws.version_selector(version) == selector
+
+
+def test_stage_names():
+    assert aws.stage_names(["AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"]) == ["current", "previous", "AWSPENDING"]
+    assert aws.stage_names(None) == []
+
+
+@pytest.mark.parametrize("days, force, expected", [
+    (None, False, 30), (7, False, 7), (30, False, 30), ("14", False, 14), (0, False, None), (5, True, None),
+])
+def test_recovery_window(days, force, expected):
+    assert aws.recovery_window(days, force) == expected
+
+
+@pytest.mark.parametrize("days", [1, 6, 31, -1, "soon"])
+def test_recovery_window_outside_7_30_is_refused(days):
+    with pytest.raises(errors.InvalidOption) as caught:
+        aws.recovery_window(days, False)
+    assert "7-30" in str(caught.value)
+
+
+def test_chunks_of_twenty():
+    sizes = [len(chunk) for chunk in aws.chunks([str(index) for index in range(45)], aws.BATCH_SIZE)]
+    assert sizes == [20, 20, 5]
+
+
+def test_utc_normalises_dates():
+    local = _dt.datetime(2026, 1, 1, 12, tzinfo=_dt.timezone(_dt.timedelta(hours=2)))
+    assert aws.utc(local) == _dt.datetime(2026, 1, 1, 10, tzinfo=_dt.timezone.utc)
+    assert aws.utc(0) == _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+    assert aws.utc(None) is None
+
+
+def test_importing_the_provider_does_not_import_boto3():
+    here = os.path.abspath(aws.__file__)
+    marker = os.sep + os.path.join("ansible_collections", "vibebox", "secrets") + os.sep
+    code = (
+        "import sys\n"
+        "from ansible_collections.vibebox.secrets.plugins.module_utils.providers import aws\n"
+        "print('boto3' in sys.modules, 'botocore' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": here[: here.index(marker)]}, check=True)
+    assert out.stdout.split() == ["False", "False"]
