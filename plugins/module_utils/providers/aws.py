@@ -612,8 +612,10 @@ class AwsBackend(SecretBackend):
                 raise self._deleted(name) from None
             for item in answer.get("Versions") or []:
                 labels = item.get("VersionStages") or []
+                # a version with no staging label is deprecated: AWS removes it and the collection no longer
+                # reads it, so cleanup must count it as gone (or every run would "destroy" it again)
                 found.append(VersionInfo(item["VersionId"], utc(item.get("CreatedDate")), stage_names(labels),
-                                         enabled=bool(labels), destroyed=False))
+                                         enabled=bool(labels), destroyed=not labels))
             token = answer.get("NextToken")
             if not token:
                 break

@@ -1,0 +1,499 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""Rotation policy on top of SecretManager: when a secret is due, grace for the previous version,
+hard cuts, rollback and cleanup of old versions.
+
+Why a separate layer: the manager knows how to write a version; deciding *whether* to write one
+(max_age), what the previous version is still good for (grace) and how to undo a rotation are
+policy, and must be the same for every provider and every plugin (secret_rotate, secret_cleanup,
+postgres_rotate). Everything here goes through the SecretBackend contract only (describe, versions,
+get, set, delete_version), so it works on any provider that keeps versions, and the decisions are
+pure functions of (metadata, versions, clock) so they are tested without a provider.
+
+Grace is recorded in the secret's tags, because tags are the one piece of metadata every provider
+stores (AWS tags, GCP labels, Azure tags, Vault custom_metadata, local tags). Values are epoch
+seconds, digits only, so GCP's label rules (lower case, digits, ``-`` and ``_``, 63 characters)
+accept them:
+
+- ``vibebox-rotated-at``: when the current value was made (the age max_age is measured from);
+- ``vibebox-grace-until``: until when the previous version must stay readable;
+- ``vibebox-grace-version``: the version id that grace protects (cleanup keeps exactly that one).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.durations import parse_duration
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    InvalidOption,
+    SecretDeleted,
+    SecretError,
+    SecretNotFound,
+    UnsupportedOperation,
+)
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
+    Secret,
+    SecretMetadata,
+    VersionInfo,
+    fingerprint,
+    iso,
+)
+
+TAG_ROTATED_AT = "vibebox-rotated-at"
+TAG_GRACE_UNTIL = "vibebox-grace-until"
+TAG_GRACE_VERSION = "vibebox-grace-version"
+ROTATION_TAGS = (TAG_ROTATED_AT, TAG_GRACE_UNTIL, TAG_GRACE_VERSION)
+
+Clock = Callable[[], float]
+
+
+class RotationFailed(SecretError):
+    """A step after the new version was written failed; ``rolled_back`` says whether the secret
+    points at the old value again."""
+
+    kind = "rotation_failed"
+
+    def __init__(self, reason: str, *, rolled_back: bool = False, version: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(reason, **kwargs)
+        self.rolled_back = rolled_back
+        self.version = version
+
+
+# --- pure policy ---------------------------------------------------------------------------------
+@dataclass
+class RotationPolicy:
+    """What a rotation must respect; durations in seconds, None meaning 'not set'."""
+
+    max_age: Optional[int] = None
+    grace_period: Optional[int] = None
+    keep_previous: bool = True
+
+    @classmethod
+    def from_options(cls, max_age: Any = None, grace_period: Any = None, keep_previous: bool = True) -> "RotationPolicy":
+        policy = cls(
+            max_age=parse_duration(max_age, "max_age"),
+            grace_period=parse_duration(grace_period, "grace_period"),
+            keep_previous=bool(keep_previous),
+        )
+        if policy.grace_period and not policy.keep_previous:
+            raise InvalidOption(
+                "grace_period keeps the previous version readable, keep_previous: false destroys it",
+                hint="Use one or the other: a grace period for a soft switch, keep_previous: false for a hard cut",
+            )
+        return policy
+
+
+@dataclass
+class Due:
+    """Whether a rotation is due now, and why (said in the module's result)."""
+
+    due: bool
+    reason: str
+    exists: bool
+    version: Optional[str] = None
+    age: Optional[int] = None
+    next_due: Optional[float] = None
+
+
+def _epoch(moment: Optional[_dt.datetime]) -> Optional[float]:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.timestamp()
+
+
+def _tag_number(tags: Optional[Dict[str, str]], key: str) -> Optional[float]:
+    raw = (tags or {}).get(key)
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return None  # somebody edited the tag by hand; treat it as absent rather than fail a schedule
+
+
+def to_moment(epoch: Optional[float]) -> Optional[str]:
+    """ISO 8601 (UTC) for an epoch, for results users read."""
+    if epoch is None:
+        return None
+    return iso(_dt.datetime.fromtimestamp(epoch, _dt.timezone.utc))
+
+
+def human(seconds: Optional[float]) -> str:
+    """'30d', '2h30m', '45s': durations in reasons as users typed them."""
+    if seconds is None:
+        return "unknown"
+    left = int(seconds)
+    if left == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts[:2])
+
+
+def current_version_born(meta: SecretMetadata, versions: Sequence[VersionInfo]) -> Optional[float]:
+    """When the current value was made.
+
+    The rotation tag wins because a rollback writes an old value as a new version: the version is
+    young but the value is not, and a schedule must still rotate it on time. Without the tag (the
+    secret was never rotated by us) the creation time of the current version is the honest answer;
+    ``updated_at`` and ``created_at`` are last resorts for providers that do not list versions.
+    """
+    tagged = _tag_number(meta.tags, TAG_ROTATED_AT)
+    if tagged is not None:
+        return tagged
+    for item in versions:
+        if (item.version == meta.version or "current" in item.stages) and item.created_at is not None:
+            return _epoch(item.created_at)
+    return _epoch(meta.updated_at) or _epoch(meta.created_at)
+
+
+def check_due(
+    meta: Optional[SecretMetadata], versions: Sequence[VersionInfo], policy: RotationPolicy, now: float
+) -> Due:
+    """Due when the secret is missing, when no max_age is given (a named rotation rotates now) or when
+    the current value is at least max_age old. A scheduled run is idempotent because of the last rule."""
+    if meta is None:
+        return Due(True, "the secret does not exist yet: it is created", exists=False)
+    born = current_version_born(meta, versions)
+    age = None if born is None else max(0, int(now - born))
+    if policy.max_age is None:
+        return Due(True, "no max_age: rotated now", exists=True, version=meta.version, age=age)
+    if born is None:
+        return Due(True, "the age of the current version is unknown: rotated to be safe", exists=True,
+                   version=meta.version)
+    next_due = born + policy.max_age
+    if age >= policy.max_age:
+        return Due(True, f"the current value is {human(age)} old, max_age is {human(policy.max_age)}", exists=True,
+                   version=meta.version, age=age, next_due=next_due)
+    return Due(False, f"the current value is {human(age)} old, below max_age {human(policy.max_age)}", exists=True,
+               version=meta.version, age=age, next_due=next_due)
+
+
+def rotation_tags(
+    existing: Optional[Dict[str, str]], now: float, policy: RotationPolicy, previous_version: Optional[str]
+) -> Dict[str, str]:
+    """The tags of the secret after a rotation: the user's tags kept, ours replaced.
+
+    Without a grace period (or with a hard cut) grace ends at the moment of rotation, so cleanup may
+    remove the previous version at once.
+    """
+    tags = {key: value for key, value in (existing or {}).items() if key not in ROTATION_TAGS}
+    stamp = int(now)
+    tags[TAG_ROTATED_AT] = str(stamp)
+    if previous_version is not None:
+        grace = policy.grace_period if policy.keep_previous else 0
+        tags[TAG_GRACE_UNTIL] = str(stamp + int(grace or 0))
+        tags[TAG_GRACE_VERSION] = str(previous_version)
+    return tags
+
+
+def grace_of(tags: Optional[Dict[str, str]]) -> Tuple[Optional[float], Optional[str]]:
+    """(grace_until, protected version) recorded on a secret, or (None, None)."""
+    return _tag_number(tags, TAG_GRACE_UNTIL), (tags or {}).get(TAG_GRACE_VERSION) or None
+
+
+@dataclass
+class CleanupPlan:
+    destroy: List[str] = field(default_factory=list)
+    #: (version, why it stays)
+    keep: List[Tuple[str, str]] = field(default_factory=list)
+
+
+def plan_cleanup(
+    versions: Sequence[VersionInfo], current: Optional[str], tags: Optional[Dict[str, str]], now: float, keep: int
+) -> CleanupPlan:
+    """Which old versions to destroy: everything but the newest ``keep`` (current included) and the
+    version whose grace has not passed yet. Pure, so the rule is tested with a fake clock."""
+    if keep < 1:
+        raise InvalidOption(f"keep must be 1 or more: the current version is always kept (got {keep})")
+    grace_until, grace_version = grace_of(tags)
+    plan = CleanupPlan()
+    alive = [item for item in versions if not item.destroyed]
+    old = [item for item in alive if item.version != current and "current" not in item.stages]
+    if current is not None:
+        plan.keep.append((str(current), "current"))
+    # newest first; providers list newest first already, created_at makes it certain when known
+    indexed = list(enumerate(old))
+    indexed.sort(key=lambda pair: (-(_epoch(pair[1].created_at) or 0.0), pair[0]))
+    if grace_version is None and indexed:
+        # a grace recorded without a version protects the newest old one (what 'previous' reads)
+        grace_version = indexed[0][1].version
+    for position, (_index, item) in enumerate(indexed):
+        if position < keep - 1:
+            plan.keep.append((item.version, f"one of the newest {keep}"))
+        elif item.version == grace_version and grace_until is not None and grace_until > now:
+            plan.keep.append((item.version, f"in grace until {to_moment(grace_until)}"))
+        else:
+            plan.destroy.append(item.version)
+    return plan
+
+
+# --- results -------------------------------------------------------------------------------------
+@dataclass
+class RotationResult:
+    name: str
+    rotated: bool = False
+    due: bool = False
+    reason: str = ""
+    age: Optional[int] = None
+    max_age: Optional[int] = None
+    version: Optional[str] = None
+    previous_version: Optional[str] = None
+    grace_until: Optional[float] = None
+    next_due: Optional[float] = None
+    rolled_back: bool = False
+    destroyed_versions: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Module result fields; holds no value by construction."""
+        return dict(
+            name=self.name,
+            rotated=self.rotated,
+            due=self.due,
+            reason=self.reason,
+            age=self.age,
+            max_age=self.max_age,
+            version=self.version,
+            previous_version=self.previous_version,
+            grace_until=to_moment(self.grace_until),
+            grace_until_epoch=None if self.grace_until is None else int(self.grace_until),
+            next_rotation=to_moment(self.next_due),
+            rolled_back=self.rolled_back,
+            destroyed_versions=list(self.destroyed_versions),
+        )
+
+
+# --- the operations ------------------------------------------------------------------------------
+class Rotator:
+    """Rotation, rollback and cleanup of secrets held by one SecretManager.
+
+    ``clock`` is injectable so the grace and max_age rules are tested without waiting.
+    """
+
+    def __init__(self, manager: SecretManager, clock: Clock = time.time) -> None:
+        self.manager = manager
+        self.clock = clock
+
+    # reads ----------------------------------------------------------------------------------------
+    def state(self, name: str) -> Tuple[Optional[SecretMetadata], List[VersionInfo]]:
+        """Metadata and versions of ``name`` (None, [] when it does not exist)."""
+        try:
+            meta = self.manager.describe(name)
+        except SecretNotFound:
+            return None, []
+        if meta.deleted_at is not None:
+            raise SecretDeleted(
+                f"it was deleted on {iso(meta.deleted_at)} and cannot be rotated",
+                provider=self.manager.provider,
+                name=name,
+                provider_name=self.manager.provider_name(name),
+                hint="Restore it first (vibebox.secrets.secret with state: present), then rotate",
+            )
+        try:
+            versions = self.manager.versions(name)
+        except UnsupportedOperation:
+            versions = []
+        return meta, versions
+
+    def inspect(self, name: str, policy: RotationPolicy) -> Tuple[Optional[SecretMetadata], List[VersionInfo], Due]:
+        meta, versions = self.state(name)
+        return meta, versions, check_due(meta, versions, policy, self.clock())
+
+    # rotate ---------------------------------------------------------------------------------------
+    def rotate(
+        self,
+        name: str,
+        policy: RotationPolicy,
+        value: Optional[str] = None,
+        generator: Optional[Callable[[], str]] = None,
+        check_mode: bool = False,
+        description: Optional[str] = None,
+        verify: Optional[Callable[[Secret], None]] = None,
+    ) -> RotationResult:
+        """Write a new version when due; roll back when a step after the write fails.
+
+        The old value is read before the write and kept in memory only, so the rollback works even
+        when the provider keeps no previous version (and even with keep_previous: false, whose
+        destruction of old versions is deliberately the very last step).
+        """
+        if (value is None) == (generator is None):
+            raise InvalidOption("give exactly one of value or generator", name=name)
+        meta, versions, due = self.inspect(name, policy)
+        now = self.clock()
+        result = RotationResult(
+            name=name, due=due.due, reason=due.reason, age=due.age, max_age=policy.max_age,
+            version=due.version, next_due=due.next_due,
+        )
+        old: Optional[Secret] = None
+        if due.due and meta is not None and (value is not None or not check_mode):
+            old = self.manager.get(name, bypass_cache=True)
+            if value is not None and old is not None and old.value == value:
+                result.due = False
+                result.reason = "the current value is already the given value"
+                return result
+        if not due.due:
+            return result
+        if meta is not None:
+            grace_until, grace_version = grace_of(meta.tags)
+            if grace_until is not None and grace_until > now and grace_version and grace_version != meta.version:
+                result.warnings.append(
+                    f"the grace of version {grace_version} of '{name}' runs until {to_moment(grace_until)}; after this"
+                    f" rotation it is no longer readable as 'previous' (only version {meta.version} is)"
+                )
+        if policy.grace_period and meta is not None:
+            result.grace_until = float(int(now) + policy.grace_period)
+        result.previous_version = meta.version if meta is not None else None
+        if check_mode:
+            result.next_due = None if policy.max_age is None else now + policy.max_age
+            return result
+
+        new_value = value if value is not None else generator()  # type: ignore[misc]
+        self.manager.check_value(name, new_value)
+        tags = rotation_tags(meta.tags if meta else None, now, policy, result.previous_version)
+        written = self.manager.set(name, new_value, description, tags)
+        result.rotated = True
+        result.version = written.version
+        result.age = 0
+        result.next_due = None if policy.max_age is None else now + policy.max_age
+        result.reason = due.reason
+        try:
+            readback = self.manager.get(name, bypass_cache=True)
+            if readback.value != new_value:
+                raise RotationFailed(
+                    f"reading the secret back returned a different value (fingerprint {fingerprint(readback.value)},"
+                    f" expected {fingerprint(new_value)})",
+                    hint="The provider did not serve the new version as current",
+                )
+            if verify is not None:
+                verify(readback)
+        except Exception as exc:  # any failing step after the write must leave the old value in place
+            self._undo(name, old, meta, written, result, exc)
+        if not policy.keep_previous and meta is not None:
+            self._hard_cut(name, written.version, result)
+        return result
+
+    def _undo(
+        self,
+        name: str,
+        old: Optional[Secret],
+        meta: Optional[SecretMetadata],
+        written: SecretMetadata,
+        result: RotationResult,
+        cause: BaseException,
+    ) -> None:
+        reason = str(cause) or type(cause).__name__
+        if old is None or meta is None:
+            raise RotationFailed(
+                f"a step after the first version {written.version} was written failed ({reason}); there was no"
+                " earlier value to return to, so the new secret stays",
+                rolled_back=False, version=written.version, provider=self.manager.provider, name=name,
+                hint="Fix the cause and rotate again",
+            ) from cause
+        try:
+            restored = self.manager.set(name, old.value, None, dict(meta.tags or {}))
+        except SecretError as again:
+            raise RotationFailed(
+                f"a step after version {written.version} was written failed ({reason}) and writing the old value"
+                f" back failed too ({again})",
+                rolled_back=False, version=written.version, provider=self.manager.provider, name=name,
+                hint=f"Roll back by hand: secret_rotate with rollback_to: '{meta.version}'",
+            ) from cause
+        result.rolled_back = True
+        raise RotationFailed(
+            f"a step after version {written.version} was written failed ({reason}); rolled back: the value of"
+            f" version {meta.version} is current again as version {restored.version}",
+            rolled_back=True, version=restored.version, provider=self.manager.provider, name=name,
+            hint="Fix the cause and rotate again",
+        ) from cause
+
+    def _hard_cut(self, name: str, current: Optional[str], result: RotationResult) -> None:
+        """Destroy every older version so that 'previous' finds none (not even an older one)."""
+        try:
+            versions = self.manager.versions(name)
+        except UnsupportedOperation:
+            return
+        for item in versions:
+            if item.destroyed or item.version == current or "current" in item.stages:
+                continue
+            try:
+                self.manager.delete_version(name, item.version)
+            except UnsupportedOperation as exc:
+                result.warnings.append(
+                    f"keep_previous: false could not destroy version {item.version} of '{name}': {exc.reason}"
+                )
+                return
+            result.destroyed_versions.append(item.version)
+
+    # rollback -------------------------------------------------------------------------------------
+    def rollback(self, name: str, to_version: str, check_mode: bool = False) -> RotationResult:
+        """Make the value of ``to_version`` current again, as a new version.
+
+        Writing it back (instead of moving a stage label) is the one way that works on every
+        provider. The rotation tag gets the creation time of the restored version, so max_age
+        still counts from when that value was really made.
+        """
+        meta, versions = self.state(name)
+        if meta is None:
+            raise SecretNotFound("there is nothing to roll back", provider=self.manager.provider, name=name,
+                                 provider_name=self.manager.provider_name(name))
+        target = self.manager.get(name, version=to_version, bypass_cache=True)
+        current = self.manager.get(name, bypass_cache=True)
+        result = RotationResult(name=name, version=meta.version, reason=f"rollback to version {target.metadata.version}")
+        if current.value == target.value:
+            result.reason = f"the current value is already the value of version {target.metadata.version}"
+            return result
+        result.due = True
+        result.previous_version = meta.version
+        if check_mode:
+            return result
+        born = None
+        for item in versions:
+            if item.version == target.metadata.version and item.created_at is not None:
+                born = _epoch(item.created_at)
+        now = self.clock()
+        tags = {key: value for key, value in (meta.tags or {}).items() if key not in ROTATION_TAGS}
+        tags[TAG_ROTATED_AT] = str(int(born if born is not None else now))
+        tags[TAG_GRACE_UNTIL] = str(int(now))
+        tags[TAG_GRACE_VERSION] = str(meta.version)
+        written = self.manager.set(name, target.value, None, tags)
+        result.rotated = True
+        result.rolled_back = True
+        result.version = written.version
+        return result
+
+    # cleanup --------------------------------------------------------------------------------------
+    def cleanup(self, name: str, keep: int = 1, check_mode: bool = False) -> Dict[str, Any]:
+        """Destroy old versions of one secret per plan_cleanup; providers that keep no versions are
+        reported as skipped, not failed, so cleanup.yml can run over a mixed prefix."""
+        report: Dict[str, Any] = dict(name=name, destroyed=[], kept=[], skipped=None, grace_until=None)
+        meta, versions = self.state(name)
+        if meta is None:
+            report["skipped"] = "the secret does not exist"
+            return report
+        grace_until, _version = grace_of(meta.tags)
+        now = self.clock()
+        if grace_until is not None and grace_until > now:
+            report["grace_until"] = to_moment(grace_until)
+        if not versions or not self.manager.backend.supports_versions:
+            report["skipped"] = f"provider '{self.manager.provider}' keeps no old versions"
+            return report
+        plan = plan_cleanup(versions, meta.version, meta.tags, now, keep)
+        report["kept"] = [dict(version=version, reason=why) for version, why in plan.keep]
+        for version in plan.destroy:
+            if not check_mode:
+                try:
+                    self.manager.delete_version(name, version)
+                except UnsupportedOperation as exc:
+                    report["skipped"] = exc.reason
+                    break
+            report["destroyed"].append(version)
+        return report

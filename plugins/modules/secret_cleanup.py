@@ -1,0 +1,132 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: secret_cleanup
+author: vibebox.secrets maintainers
+short_description: Destroy old versions of secrets once their grace period has passed
+version_added: 0.1.0
+description:
+  - For each secret, keeps the current version and the newest O(keep) versions in all, keeps the previous version
+    while the grace period recorded by M(vibebox.secrets.secret_rotate) runs, and destroys the other versions.
+  - With no O(names), every secret under the prefix is cleaned.
+  - Secrets held by a provider that keeps no old versions are reported as skipped.
+options:
+  names:
+    description: Logical names of the secrets to clean. When empty, every secret under the prefix.
+    type: list
+    elements: str
+    default: []
+  keep:
+    description:
+      - How many versions to keep in all, the current one included. C(1) keeps only the current version (and the
+        previous one until its grace ends).
+    type: int
+    default: 1
+  keep_for:
+    description:
+      - "Per-secret values of O(keep), for example C({encryption-key: 2}) to keep the previous key for decryption."
+
+    type: dict
+    default: {}
+extends_documentation_fragment:
+  - vibebox.secrets.provider
+  - vibebox.secrets.local
+  - vibebox.secrets.aws
+  - vibebox.secrets.gcp
+  - vibebox.secrets.azure
+  - vibebox.secrets.vault
+  - vibebox.secrets.kubernetes
+attributes:
+  check_mode:
+    support: full
+    details: Lists the versions that would be destroyed and destroys none.
+  diff_mode:
+    support: none
+notes:
+  - Destroying a version cannot be undone. A version in grace is never destroyed.
+  - The module belongs to the action group C(vibebox.secrets.secrets) for C(module_defaults).
+seealso:
+  - module: vibebox.secrets.secret_rotate
+"""
+
+EXAMPLES = r"""
+- name: Clean every secret under the prefix, keeping only current versions (and those in grace)
+  vibebox.secrets.secret_cleanup:
+
+- name: Clean the JWT keys, and keep one previous encryption key for decryption
+  vibebox.secrets.secret_cleanup:
+    names: [jwt-secret, jwt-refresh-secret, encryption-key]
+    keep_for:
+      encryption-key: 2
+"""
+
+RETURN = r"""
+destroyed_count:
+  description: Number of versions destroyed (or that would be, in check mode).
+  type: int
+  returned: always
+secrets:
+  description: One entry per secret.
+  type: list
+  elements: dict
+  returned: always
+  contains:
+    name:
+      description: Logical name.
+      type: str
+    destroyed:
+      description: Versions destroyed (or that would be).
+      type: list
+      elements: str
+    kept:
+      description: Versions kept, each with the reason (C(current), newest N, in grace until ...).
+      type: list
+      elements: dict
+    grace_until:
+      description: End of the grace recorded on the secret (ISO 8601), if any.
+      type: str
+    skipped:
+      description: Why the secret was not cleaned, if it was not.
+      type: str
+"""
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import Rotator
+from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+
+
+def main():
+    module = build_module(
+        dict(
+            names=dict(type="list", elements="str", default=[]),
+            keep=dict(type="int", default=1),
+            keep_for=dict(type="dict", default={}),
+        ),
+    )
+    params = module.params
+    manager = manager_for(module)
+    result = dict(changed=False, provider=manager.provider, secrets=[], destroyed_count=0)
+    try:
+        keep_for = {}
+        for key, value in (params["keep_for"] or {}).items():
+            try:
+                keep_for[str(key)] = int(value)
+            except (TypeError, ValueError):
+                raise errors.InvalidOption(f"keep_for: the value for '{key}' must be a number of versions (got '{value}')")
+        names = params["names"] or manager.list()
+        rotator = Rotator(manager)
+        for name in names:
+            report = rotator.cleanup(name, keep_for.get(name, params["keep"]), check_mode=module.check_mode)
+            result["secrets"].append(report)
+            result["destroyed_count"] += len(report["destroyed"])
+    except errors.SecretError as exc:
+        fail(module, exc, **result)
+    result["changed"] = result["destroyed_count"] > 0
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

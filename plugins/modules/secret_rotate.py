@@ -1,0 +1,275 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: secret_rotate
+author: vibebox.secrets maintainers
+short_description: Rotate a secret when it is due, with a grace period for the previous version
+version_added: 0.1.0
+description:
+  - Writes a new version of a secret, generated (O(generator)) or given (O(value)), in any supported provider.
+  - With O(max_age) the secret is rotated only when its current value is at least that old, so a daily scheduled
+    run changes nothing until the secret is due. Without O(max_age) the secret is rotated now.
+  - With O(grace_period) the previous version stays readable as C(version=previous) (for example with
+    C(lookup('vibebox.secrets.get', 'jwt-secret', version='previous'))) until RV(grace_until). The grace is
+    recorded in the secret's tags C(vibebox-grace-until) and C(vibebox-grace-version) (epoch seconds and a version
+    id) and C(vibebox-rotated-at), which M(vibebox.secrets.secret_cleanup) honours.
+  - With O(keep_previous=false) the rotation is a hard cut; every older version is destroyed so that C(previous)
+    finds none.
+  - After the write the secret is read back; when that fails the old value is written back as a new version
+    (rollback) and the task fails saying so.
+  - With O(rollback_to) a version's value is made current again (what the C(vibebox.secrets.rotate) role does
+    when a step after the rotation fails).
+options:
+  name:
+    description: Logical name of the secret, for example C(jwt-secret). The provider prefix is added.
+    type: str
+    required: true
+  generator:
+    description:
+      - How to make the new value. Used when neither O(value) nor O(rollback_to) is given; the default is
+        C(type=hex) with 64 characters.
+    type: dict
+    suboptions:
+      type:
+        description: Kind of value. C(hex), C(base64) and C(urlsafe) encode random bytes; C(password) picks from
+          character classes; C(uuid) is a random UUID4.
+        type: str
+        choices: [hex, base64, urlsafe, password, uuid]
+        default: hex
+      length:
+        description: Number of characters of the result (8 to 4096). Defaults per type (hex 64, base64 44,
+          urlsafe 43, password 32); ignored for C(uuid).
+        type: int
+      classes:
+        description: Character classes of a C(password).
+        type: list
+        elements: str
+        choices: [lower, upper, digits, symbols]
+      min_each:
+        description: Minimum number of characters of each class in a C(password).
+        type: int
+        default: 1
+  value:
+    description:
+      - The new value, when it is made elsewhere. A value equal to the current one does not rotate.
+    type: str
+  max_age:
+    description:
+      - Rotate only when the current value is at least this old, for example C(30d), C(12h) or a number of seconds.
+      - Age is counted from the tag C(vibebox-rotated-at) written by the last rotation, else from the creation of
+        the current version.
+      - When not set the secret is rotated now.
+    type: str
+  grace_period:
+    description:
+      - How long the previous version must stay readable as C(version=previous), for example C(2h).
+      - Recorded in the secret's metadata; cleanup does not destroy the previous version before it ends.
+    type: str
+  keep_previous:
+    description:
+      - V(false) makes a hard cut; every version older than the new one is destroyed where the provider allows
+        it. Use it when the old value must stop working at once (a refresh-token key, a leaked credential).
+    type: bool
+    default: true
+  description:
+    description: Description stored with the secret. Left as it is when not given.
+    type: str
+  rollback_to:
+    description:
+      - Instead of rotating, make the value of this version (a version id, or C(previous)) current again, as a new
+        version. Nothing changes when the current value already is that value.
+    type: str
+extends_documentation_fragment:
+  - vibebox.secrets.provider
+  - vibebox.secrets.local
+  - vibebox.secrets.aws
+  - vibebox.secrets.gcp
+  - vibebox.secrets.azure
+  - vibebox.secrets.vault
+  - vibebox.secrets.kubernetes
+attributes:
+  check_mode:
+    support: full
+    details: Reports in RV(due) whether a rotation is due and writes nothing.
+  diff_mode:
+    support: full
+    details: Shows the version and the grace end that change, never a value.
+notes:
+  - Grace needs a provider that keeps a previous version (local, vault KV v2, aws, gcp, azure). On a provider that
+    keeps only the current value the rotation still works, without grace.
+  - The module belongs to the action group C(vibebox.secrets.secrets) for C(module_defaults).
+seealso:
+  - module: vibebox.secrets.secret_cleanup
+  - module: vibebox.secrets.postgres_rotate
+  - module: vibebox.secrets.secret
+  - plugin: vibebox.secrets.get
+    plugin_type: lookup
+"""
+
+EXAMPLES = r"""
+- name: Rotate the JWT key now; tokens signed with the old key verify for 2 more hours
+  vibebox.secrets.secret_rotate:
+    name: jwt-secret
+    grace_period: 2h
+
+- name: Scheduled run - rotate only when older than 30 days
+  vibebox.secrets.secret_rotate:
+    name: jwt-secret
+    max_age: 30d
+    grace_period: 2h
+    generator:
+      type: hex
+      length: 64
+
+- name: Hard cut of the refresh-token key (every user signs in again)
+  vibebox.secrets.secret_rotate:
+    name: jwt-refresh-secret
+    keep_previous: false
+
+- name: Is a rotation due? (writes nothing)
+  vibebox.secrets.secret_rotate:
+    name: encryption-key
+    max_age: 365d
+  check_mode: true
+  register: key_state
+
+- name: Undo a rotation
+  vibebox.secrets.secret_rotate:
+    name: jwt-secret
+    rollback_to: "{{ rotation.previous_version }}"
+"""
+
+RETURN = r"""
+name:
+  description: Logical name of the secret.
+  type: str
+  returned: always
+provider:
+  description: Provider that holds the secret.
+  type: str
+  returned: always
+provider_name:
+  description: Name inside the provider.
+  type: str
+  returned: always
+rotated:
+  description: Whether a new version was written (always V(false) in check mode; see RV(due)).
+  type: bool
+  returned: always
+due:
+  description: Whether a rotation was (or, in check mode, would be) due.
+  type: bool
+  returned: always
+reason:
+  description: Why the secret was or was not rotated.
+  type: str
+  returned: always
+  sample: the current value is 31d old, max_age is 30d
+age:
+  description: Age in seconds of the current value before the task (none when unknown or the secret is new).
+  type: int
+  returned: always
+max_age:
+  description: O(max_age) in seconds.
+  type: int
+  returned: always
+version:
+  description: Current version after the task.
+  type: str
+  returned: always
+previous_version:
+  description: The version that was current before the rotation (none when nothing was rotated or the secret is new).
+  type: str
+  returned: always
+grace_until:
+  description: Until when the previous version stays readable as C(previous) (ISO 8601, UTC); none without grace.
+  type: str
+  returned: always
+  sample: "2024-05-01T14:00:00Z"
+grace_until_epoch:
+  description: RV(grace_until) in epoch seconds, as stored in the tag C(vibebox-grace-until).
+  type: int
+  returned: always
+next_rotation:
+  description: When the value becomes due under O(max_age) (ISO 8601, UTC).
+  type: str
+  returned: always
+rolled_back:
+  description: Whether the value of an older version was made current again.
+  type: bool
+  returned: always
+destroyed_versions:
+  description: Versions destroyed by a hard cut (O(keep_previous=false)).
+  type: list
+  elements: str
+  returned: always
+"""
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, generators
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationFailed, RotationPolicy, Rotator
+from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+
+GENERATOR_SPEC = dict(
+    type=dict(type="str", choices=list(generators.GENERATOR_TYPES), default="hex"),
+    length=dict(type="int"),
+    classes=dict(type="list", elements="str", choices=list(generators.CLASSES)),
+    min_each=dict(type="int", default=1),
+)
+
+
+def main():
+    module = build_module(
+        dict(
+            name=dict(type="str", required=True),
+            generator=dict(type="dict", options=GENERATOR_SPEC),
+            value=dict(type="str", no_log=True),
+            max_age=dict(type="str"),
+            grace_period=dict(type="str"),
+            keep_previous=dict(type="bool", default=True),
+            description=dict(type="str"),
+            rollback_to=dict(type="str"),
+        ),
+        mutually_exclusive=[("generator", "value", "rollback_to")],
+    )
+    params = module.params
+    name = params["name"]
+    manager = manager_for(module)
+    result = dict(changed=False, name=name, provider=manager.provider, rotated=False, due=False)
+    try:
+        result["provider_name"] = manager.provider_name(name)
+        rotator = Rotator(manager)
+        if params["rollback_to"]:
+            outcome = rotator.rollback(name, params["rollback_to"], check_mode=module.check_mode)
+        else:
+            policy = RotationPolicy.from_options(params["max_age"], params["grace_period"], params["keep_previous"])
+            spec = params["generator"] or {}
+            outcome = rotator.rotate(
+                name,
+                policy,
+                value=params["value"],
+                generator=None if params["value"] is not None else (lambda: generators.from_spec(spec)),
+                check_mode=module.check_mode,
+                description=params["description"],
+            )
+    except RotationFailed as exc:
+        fail(module, exc, rolled_back=exc.rolled_back, version=exc.version, **result)
+    except errors.SecretError as exc:
+        fail(module, exc, **result)
+    for warning in outcome.warnings:
+        module.warn(warning)
+    result.update(outcome.to_dict())
+    result["changed"] = outcome.rotated or (module.check_mode and outcome.due)
+    if module._diff and result["changed"]:
+        result["diff"] = dict(
+            before=dict(version=outcome.previous_version, value="(hidden)"),
+            after=dict(version=outcome.version if outcome.rotated else "(new)", value="(changed)",
+                       grace_until=result["grace_until"]),
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
