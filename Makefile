@@ -19,7 +19,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help venv collection demo test unit pytest sanity lint molecule build-install servers bench clean
+.PHONY: help venv optional-collections collection demo test unit pytest sanity lint molecule build-install servers bench clean
 
 help:
 	@echo "make demo   - create .venv, install, migrate + rotate on the embedded local store"
@@ -34,6 +34,10 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 
 venv: $(VENV)/.installed
 
+# awx.awx, amazon.aws and kubernetes.core, taken from the PyPI `ansible` wheel (Galaxy is unreachable)
+optional-collections: venv
+	PYTHON=$(BIN)/python bash tests/servers/fetch_optional_collections.sh $(COLLECTIONS)
+
 # the checkout itself, reached as ansible_collections/vibebox/secrets (DESIGN.md 2)
 collection:
 	@mkdir -p $(dir $(LINK))
@@ -46,13 +50,13 @@ demo: venv
 	XDG_DATA_HOME=$(DEMO_STATE)/data XDG_STATE_HOME=$(DEMO_STATE)/state ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) \
 	  $(BIN)/ansible-playbook playbooks/demo.yml -e demo_env_file=$(CURDIR)/examples/app.env
 
-test: venv collection
+test: venv collection optional-collections
 	bash tests/servers/ensure_postgres.sh
 	$(MAKE) --no-print-directory pytest unit sanity lint molecule build-install
 	@echo "make test: all suites passed"
 
 # integration + playbook tests against real servers and the wire fakes (they start them themselves)
-pytest: venv collection
+pytest: venv collection optional-collections
 	CI=$${CI:-} $(BIN)/python -m pytest -p no:cacheprovider tests/integration tests/playbooks -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # the tree ansible-test wants: a copy under ansible_collections/vibebox/secrets
@@ -90,7 +94,7 @@ build-install: venv
 servers: venv
 	$(BIN)/python tests/servers/run_all.py
 
-bench: venv collection
+bench: venv collection optional-collections
 	$(BIN)/python bench/fleet.py
 
 clean:

@@ -47,7 +47,8 @@ options:
         (AWS 7-30). C(0) deletes it for good.
     type: int
   force:
-    description: With O(state=absent), delete for good with no recovery window.
+    description:
+      - With O(state=absent), delete for good with no recovery window; a secret that is already soft-deleted is purged.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -176,8 +177,8 @@ def absent(module, manager, current, result):
     params = module.params
     if params["recovery_days"] is not None and params["recovery_days"] < 0:
         raise errors.InvalidOption("recovery_days must be 0 or more", provider=manager.provider, name=params["name"])
-    if current is None or current.deleted_at is not None:
-        return
+    if current is None or (current.deleted_at is not None and not params["force"]):
+        return  # already gone (a soft-deleted secret is purged only when force is asked)
     result.update(changed=True, changes=["state"])
     if module._diff:
         result["diff"] = dict(before=dict(state="present", **_view(current, "(hidden)")), after=dict(state="absent"))
