@@ -5,7 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: postgres_rotate
-author: vibebox.secrets maintainers
+author: Vibebox maintainers (@vibebox)
 short_description: Rotate a PostgreSQL password with no downtime (alternating users)
 version_added: 0.1.0
 description:
@@ -142,10 +142,12 @@ requirements:
   - psycopg (C(pip install psycopg[binary])) on the host that runs the module
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing anything.
     support: full
     details: Reports whether a rotation is due and which role would become active; touches neither the database
       nor the secret.
   diff_mode:
+    description: No diff is returned.
     support: none
 notes:
   - Applications must read the secret again when they (re)connect; the drain moves connection pools over.
@@ -338,7 +340,7 @@ def main():
         )
         outcome = strategy.run(name, policy, check_mode=module.check_mode)
     except RotationFailed as exc:
-        fail(module, exc, **dict(result, rolled_back=exc.rolled_back, version=exc.version))
+        fail(module, exc, **{**result, "rolled_back": exc.rolled_back, "version": exc.version})
     except errors.SecretError as exc:
         fail(module, exc, **result)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: secret_cleanup
-author: vibebox.secrets maintainers
+author: Vibebox maintainers (@vibebox)
 short_description: Destroy old versions of secrets once their grace period has passed
 version_added: 0.1.0
 description:
@@ -41,9 +41,11 @@ extends_documentation_fragment:
   - vibebox.secrets.kubernetes
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing anything.
     support: full
     details: Lists the versions that would be destroyed and destroys none.
   diff_mode:
+    description: No diff is returned.
     support: none
 notes:
   - Destroying a version cannot be undone. A version in grace is never destroyed.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: secret_rotate
-author: vibebox.secrets maintainers
+author: Vibebox maintainers (@vibebox)
 short_description: Rotate a secret when it is due, with a grace period for the previous version
 version_added: 0.1.0
 description:
@@ -92,9 +92,11 @@ extends_documentation_fragment:
   - vibebox.secrets.kubernetes
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing anything.
     support: full
     details: Reports in RV(due) whether a rotation is due and writes nothing.
   diff_mode:
+    description: Returns which fields would change; values never appear in the diff.
     support: full
     details: Shows the version and the grace end that change, never a value.
 notes:

@@ -35,7 +35,7 @@ def _b64(text: str) -> str:
 
 def test_concurrent_writers_of_different_keys_lose_nothing(kubernetes_manager):
     """8 writers (as 8 Ansible forks would) race on one Secret; every key and every version survives."""
-    writers = [kubernetes_manager() for _ in range(8)]
+    writers = [kubernetes_manager() for _index in range(8)]
     rounds = 3
     barrier = threading.Barrier(len(writers))
     failures = []

@@ -64,7 +64,7 @@ def _crc_table() -> List[int]:
     table = []
     for byte in range(256):
         crc = byte
-        for _ in range(8):
+        for _round in range(8):
             crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
         table.append(crc)
     return table
@@ -452,11 +452,11 @@ class GcpSecretManagerFake:
         return self._copy(secret)
 
     def _get_secret(self, request: service.GetSecretRequest) -> resources.Secret:
-        secret_id, _ = self._split(request.name, versioned=False)
+        secret_id, _version = self._split(request.name, versioned=False)
         return self._copy(self._stored(secret_id, "not found").secret)
 
     def _update_secret(self, request: service.UpdateSecretRequest) -> resources.Secret:
-        secret_id, _ = self._split(request.secret.name, versioned=False)
+        secret_id, _version = self._split(request.secret.name, versioned=False)
         stored = self._stored(secret_id, "not found")
         paths = list(request.update_mask.paths)
         if not paths:
@@ -484,7 +484,7 @@ class GcpSecretManagerFake:
         return self._copy(updated)
 
     def _delete_secret(self, request: service.DeleteSecretRequest) -> empty_pb2.Empty:
-        secret_id, _ = self._split(request.name, versioned=False)
+        secret_id, _version = self._split(request.name, versioned=False)
         stored = self._stored(secret_id, "not found")
         self._check_etag(request.etag, stored.secret.etag, f"secret [{stored.secret.name}]")
         del self._secrets[secret_id]
@@ -504,7 +504,7 @@ class GcpSecretManagerFake:
 
     # versions ---------------------------------------------------------------------------------------
     def _add_version(self, request: service.AddSecretVersionRequest) -> resources.SecretVersion:
-        secret_id, _ = self._split(request.parent, versioned=False)
+        secret_id, _version = self._split(request.parent, versioned=False)
         stored = self._stored(secret_id, "not found")
         data = request.payload.data
         if len(data) > MAX_PAYLOAD:
@@ -536,7 +536,7 @@ class GcpSecretManagerFake:
         )
 
     def _list_versions(self, request: service.ListSecretVersionsRequest) -> service.ListSecretVersionsResponse:
-        secret_id, _ = self._split(request.parent, versioned=False)
+        secret_id, _version = self._split(request.parent, versioned=False)
         stored = self._stored(secret_id, "not found")
         if request.filter:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "filter is not supported by this fake.")

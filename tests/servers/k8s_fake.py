@@ -200,7 +200,7 @@ def parse_field_selector(text: str) -> List[Tuple[str, str, str]]:
 
 
 def _label_key_ok(key: str) -> bool:
-    prefix, _, name = key.rpartition("/")
+    prefix, _slash, name = key.rpartition("/")
     if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         return False
     return 0 < len(name) <= 63 and bool(_LABEL_NAME.fullmatch(name))
@@ -405,7 +405,7 @@ class Cluster:
             meta = body["metadata"]
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + "".join(
-                    _secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5)
+                    _secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _index in range(5)
                 )
             name = meta.get("name") or ""
             if namespace not in self.namespaces:
@@ -516,8 +516,12 @@ def _checked_body(body: Any, kind: str, namespace: str) -> Dict[str, Any]:
 
 
 def _same_content(left: Dict[str, Any], right: Dict[str, Any]) -> bool:
-    strip = lambda obj: {k: v for k, v in obj.items() if k != "metadata"}  # noqa: E731
-    meta = lambda obj: {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}  # noqa: E731
+    def strip(obj):
+        return {k: v for k, v in obj.items() if k != "metadata"}
+
+    def meta(obj):
+        return {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+
     return strip(left) == strip(right) and meta(left) == meta(right)
 
 

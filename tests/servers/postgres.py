@@ -79,7 +79,7 @@ class PostgresServer:
 
     def _run(self, binary: str, *args: str, timeout: float = 120) -> None:
         proc = subprocess.run(self._cmd(binary, *args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=timeout, cwd=self.base)
+                              text=True, timeout=timeout, cwd=self.base, check=False)
         if proc.returncode != 0:
             tail = ""
             if self.log and os.path.exists(self.log):
@@ -123,7 +123,7 @@ class PostgresServer:
             except RuntimeError as exc:
                 last = exc
                 subprocess.run(self._cmd("pg_ctl", "-D", self.data, "-m", "immediate", "stop"),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.base)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.base, check=False)
         self.stop()
         raise RuntimeError(f"PostgreSQL did not start: {last}")
 
@@ -140,7 +140,7 @@ class PostgresServer:
     def stop(self) -> None:
         if self.data and os.path.exists(os.path.join(self.data, "postmaster.pid")):
             subprocess.run(self._cmd("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.base, timeout=60)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.base, timeout=60, check=False)
         if self.base:
             shutil.rmtree(self.base, ignore_errors=True)
             self.base = None

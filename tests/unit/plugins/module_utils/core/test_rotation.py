@@ -213,7 +213,7 @@ def test_cleanup_keeps_the_newest_n_and_skips_destroyed():
     versions = _versions((4, 400), (3, 300), (2, 200), (1, 100))
     versions[3].destroyed = True
     plan = plan_cleanup(versions, "4", {}, T0 + 10_000, keep=2)
-    assert plan.destroy == ["2"] and [v for v, _ in plan.keep] == ["4", "3"]
+    assert plan.destroy == ["2"] and [v for v, _when in plan.keep] == ["4", "3"]
     with pytest.raises(errors.InvalidOption):
         plan_cleanup(versions, "4", {}, T0, keep=0)
 

@@ -99,7 +99,7 @@ def test_translate_statuses():
         return azure.translate(exc, "vibebox-db", version, "https://v.vault.azure.net")
 
     missing = tr(_http_error(az.ResourceNotFoundError, 404, "SecretNotFound", message="A secret with (name/id) x was not found"))
-    assert type(missing) is errors.SecretNotFound and "https://v.vault.azure.net" in str(missing) and "404" not in str(missing)
+    assert missing.__class__ is errors.SecretNotFound and "https://v.vault.azure.net" in str(missing) and "404" not in str(missing)
     assert isinstance(tr(_http_error(az.ResourceNotFoundError, 404), "abc"), errors.VersionNotFound)
     disabled = tr(_http_error(az.HttpResponseError, 403, "Forbidden", "SecretDisabled",
                               "Operation get is not allowed on a disabled secret."), "abc")

@@ -99,7 +99,7 @@ def test_translate_maps_every_status_to_a_core_error():
     from google.api_core import exceptions as g
 
     missing = _translate(g.NotFound("Secret [projects/1/secrets/vibebox-db] not found or has no versions."))
-    assert type(missing) is errors.SecretNotFound and "project proj" in str(missing) and "404" not in str(missing)
+    assert missing.__class__ is errors.SecretNotFound and "project proj" in str(missing) and "404" not in str(missing)
     version = _translate(g.NotFound("Secret Version [projects/1/secrets/vibebox-db/versions/9] not found."), "9")
     assert isinstance(version, errors.VersionNotFound) and "version 9" in str(version)
     assert isinstance(_translate(g.PermissionDenied("Permission 'secretmanager.versions.access' denied")), errors.SecretDenied)

@@ -115,7 +115,7 @@ def test_delete_removes_key_companion_and_metadata_entry_but_not_the_secret():
     only = StubbedBackend(stored=_secret({"a": _b64("1")}, {"a": k8s.Entry()}))
     only.delete("a")
     assert only.sent[-1][1]["metadata"]["annotations"] == {k8s.METADATA_ANNOTATION: None}
-    assert all(op != "delete" for op, _ in only.sent)
+    assert all(op != "delete" for op, _body in only.sent)
 
 
 def test_versions_current_previous_and_numbers():
@@ -202,7 +202,7 @@ def test_a_missing_sdk_names_the_pip_package(monkeypatch):
 
 def test_importing_the_provider_does_not_import_the_sdk():
     marker = os.sep + "ansible_collections" + os.sep
-    collections_dir = k8s.__file__.split(marker)[0]
+    collections_dir = k8s.__file__.split(marker, maxsplit=1)[0]
     code = (
         "import sys\n"
         "from ansible_collections.vibebox.secrets.plugins.module_utils.providers import kubernetes\n"
