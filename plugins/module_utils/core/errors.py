@@ -128,3 +128,29 @@ class SecretConflict(SecretError):
 
 class UnsupportedOperation(SecretError):
     kind = "unsupported"
+
+
+class DotenvSyntaxError(SecretError):
+    """A ``.env`` line that no dotenv loader would accept.
+
+    The message names the file, line and column, and never the text of the line: a malformed line is
+    often the second half of a value that should have been quoted, i.e. part of a secret.
+    """
+
+    kind = "invalid"
+
+    def __init__(self, reason: str, *, file: Optional[str], line: int, column: int,
+                 hint: Optional[str] = None) -> None:
+        super().__init__(reason, hint=hint)
+        self.file = file
+        self.line = line
+        self.column = column
+
+    @property
+    def source(self) -> Optional[str]:
+        """Same as ``file``; the name the reference parser uses for the same idea."""
+        return self.file
+
+    def __str__(self) -> str:
+        text = f"{self.file or '<string>'}, line {self.line}, column {self.column}: {self.reason}"
+        return f"{text}. {self.hint}" if self.hint else text

@@ -1,0 +1,282 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""The migration's backup: one file, AES-256-GCM, under a 256-bit key the user controls.
+
+Why this format and not ansible-vault: the backup is written and read by a module, and a module
+carries only module_utils, not ``ansible.parsing.vault``; the vault passwords of a run live in the
+controller's loader and never reach a module either. AES-256-GCM from ``cryptography`` (an
+ansible-core dependency, already used by the local store) runs anywhere the module runs, is
+authenticated (a changed byte, in the payload or in the clear header, fails decryption) and needs no
+password-based key derivation: the key is 32 random bytes, like the local store's.
+
+File layout (three lines, UTF-8)::
+
+    $VIBEBOX_BACKUP;1;AES256GCM
+    {"format": ..., "created_at": ..., "provider": ..., "entries": [{"key", "name", "action"}], ...}
+    base64(nonce[12] || ciphertext+tag)
+
+The first two lines are readable without the key (``head -2``) and hold no value: which .env file,
+provider and prefix, which keys and what the run was going to do with them, and ``key_id`` (a hash
+of the key, so a wrong key is named as such). Both lines are the AEAD's associated data. The
+ciphertext is JSON with the previous value and metadata of every secret that will change and a
+byte-exact copy of the .env file.
+
+The key: option ``backup_key`` > ``VIBEBOX_BACKUP_KEY`` > option ``backup_key_file`` > default
+``$XDG_DATA_HOME/vibebox/backup.key``, created 0600 (folder 0700) when the first backup is written.
+Both forms are 32 bytes in base64 or hex.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    InvalidOption,
+    ProviderNotInstalled,
+    SecretError,
+)
+
+MAGIC = "$VIBEBOX_BACKUP;1;AES256GCM"
+FORMAT = "vibebox-migrate-backup"
+SUFFIX = ".backup"
+KEY_ENV = "VIBEBOX_BACKUP_KEY"
+_STAMP = re.compile(r"-(\d{8}T\d{6}\.\d{6}Z)" + re.escape(SUFFIX) + "$")
+_KEY_HINT = "Create one with: python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'"
+
+
+class BackupError(SecretError):
+    """A backup that cannot be written, found, read or decrypted; never holds a value."""
+
+    kind = "backup"
+
+
+def default_key_file() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "vibebox", "backup.key")
+
+
+def default_backup_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "vibebox", "migrate-backups")
+
+
+def _decode_key(text: str, source: str) -> bytes:
+    text = text.strip()
+    candidates = []
+    if len(text) == 64:
+        try:
+            candidates.append(binascii.unhexlify(text))
+        except binascii.Error:
+            pass
+    try:
+        candidates.append(base64.b64decode(text, validate=True))
+    except binascii.Error:
+        pass
+    for key in candidates:
+        if len(key) == 32:
+            return key
+    raise InvalidOption(f"the backup key from {source} is not 32 bytes in base64 or hex", hint=_KEY_HINT)
+
+
+@dataclass(frozen=True)
+class BackupKey:
+    """The key and where it came from (the source is shown in messages; the key never is)."""
+
+    key: bytes = field(repr=False)
+    source: str
+
+    @property
+    def key_id(self) -> str:
+        return hashlib.sha256(b"vibebox-backup-key-id\0" + self.key).hexdigest()[:16]
+
+    @classmethod
+    def load(cls, key: Optional[str] = None, key_file: Optional[str] = None, create: bool = False,
+             env: Optional[Dict[str, str]] = None) -> "BackupKey":
+        """Find the key; with ``create`` make the key file when there is none (first backup)."""
+        env = os.environ if env is None else env
+        if key:
+            return cls(_decode_key(key, "the backup_key option"), "the backup_key option")
+        if env.get(KEY_ENV):
+            return cls(_decode_key(env[KEY_ENV], KEY_ENV), KEY_ENV)
+        path = os.path.abspath(os.path.expanduser(key_file or default_key_file()))
+        if os.path.exists(path):
+            try:
+                with open(path, "r", encoding="ascii") as handle:
+                    return cls(_decode_key(handle.read(), path), path)
+            except (OSError, UnicodeError) as exc:
+                raise BackupError(f"cannot read the backup key file {path}: {getattr(exc, 'strerror', None) or exc}")
+        if not create:
+            raise BackupError(
+                f"no backup key: {KEY_ENV} is not set and the key file {path} does not exist",
+                hint="Give the key the backup was written with (backup_key, VIBEBOX_BACKUP_KEY or backup_key_file)",
+            )
+        fresh = os.urandom(32)
+        folder = os.path.dirname(path)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another run made it meanwhile: use theirs
+            return cls.load(key_file=path, env={})
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(base64.b64encode(fresh).decode("ascii") + "\n")
+        return cls(fresh, path)
+
+
+def _aead(key: bytes):
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError as exc:  # pragma: no cover - cryptography ships with ansible-core
+        raise ProviderNotInstalled("backup", "cryptography", exc)
+    return AESGCM(key)
+
+
+@dataclass
+class Backup:
+    """A decrypted (or header-only) backup: ``header`` is clear text, ``payload`` the sealed part."""
+
+    path: str
+    header: Dict[str, Any]
+    payload: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def entries(self) -> List[Dict[str, Any]]:
+        return list(self.payload.get("entries") or [])
+
+    @property
+    def env(self) -> Dict[str, Any]:
+        return dict(self.payload.get("env") or {})
+
+    def env_bytes(self) -> Optional[bytes]:
+        content = self.env.get("content_b64")
+        return None if content is None else base64.b64decode(content)
+
+
+def timestamp(moment: Optional[_dt.datetime] = None) -> str:
+    moment = moment or _dt.datetime.now(_dt.timezone.utc)
+    return moment.astimezone(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text).strip("._") or "env"
+
+
+def file_name(env_file: str, stamp: Optional[str] = None) -> str:
+    return f"migrate-{_safe(os.path.basename(env_file))}-{stamp or timestamp()}{SUFFIX}"
+
+
+def write(backup_dir: str, env_file: str, header: Dict[str, Any], payload: Dict[str, Any], key: BackupKey,
+          path: Optional[str] = None) -> str:
+    """Seal and write a new backup file (0600, folder 0700), read it back, return its path.
+
+    ``path`` names the file (the role chooses it, so it never depends on a module result that
+    Ansible may have masked); otherwise it is ``backup_dir``/migrate-<env file>-<timestamp>.backup.
+    An existing file is never replaced.
+    """
+    if path:
+        path = os.path.abspath(os.path.expanduser(path))
+        backup_dir = os.path.dirname(path)
+    folder = os.path.abspath(os.path.expanduser(backup_dir))
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot create the backup folder {folder}: {exc.strerror}")
+    stamp = timestamp()
+    header = dict(header, format=FORMAT, version=1, cipher="AES-256-GCM", key_id=key.key_id,
+                  created_at=stamp)
+    clear = (MAGIC + "\n" + json.dumps(header, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
+    nonce = os.urandom(12)
+    sealed = _aead(key.key).encrypt(nonce, json.dumps(payload, sort_keys=True).encode("utf-8"), clear)
+    data = clear + base64.b64encode(nonce + sealed) + b"\n"
+    path = path or os.path.join(folder, file_name(env_file, stamp))
+    fd, temporary = tempfile.mkstemp(prefix=".migrate-", suffix=".tmp", dir=folder)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)  # never replaces an existing backup
+    except FileExistsError:
+        raise BackupError(f"the backup {path} exists already; it is never overwritten")
+    except OSError as exc:
+        raise BackupError(f"cannot write the backup {path}: {exc.strerror}")
+    finally:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+    read(path, key)  # a backup that cannot be read back is no backup: fail before any write
+    return path
+
+
+def _split(path: str) -> tuple:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise BackupError(f"cannot read the backup {path}: {exc.strerror}")
+    lines = data.split(b"\n")
+    if len(lines) < 3 or lines[0].decode("utf-8", "replace") != MAGIC:
+        raise BackupError(f"{path} is not a vibebox.secrets migration backup")
+    try:
+        header = json.loads(lines[1].decode("utf-8"))
+    except ValueError:
+        raise BackupError(f"the header of the backup {path} is damaged")
+    return lines[0] + b"\n" + lines[1] + b"\n", header, lines[2]
+
+
+def read_header(path: str) -> Backup:
+    """The clear part only (no key needed): what the backup covers, never a value."""
+    _clear, header, _sealed = _split(path)
+    return Backup(path, header)
+
+
+def read(path: str, key: BackupKey) -> Backup:
+    clear, header, sealed = _split(path)
+    if header.get("key_id") and header["key_id"] != key.key_id:
+        raise BackupError(
+            f"the backup {path} was written with another key (key id {header['key_id']}; the key from"
+            f" {key.source} has id {key.key_id})",
+            hint="Give the key that was used for the migration (backup_key, VIBEBOX_BACKUP_KEY or backup_key_file)",
+        )
+    try:
+        raw = base64.b64decode(sealed.strip(), validate=True)
+        plain = _aead(key.key).decrypt(raw[:12], raw[12:], clear)
+    except Exception:  # InvalidTag, binascii.Error: the same answer, and never any detail of the content
+        raise BackupError(f"the backup {path} cannot be decrypted: it was changed or damaged")
+    return Backup(path, header, json.loads(plain.decode("utf-8")))
+
+
+def latest(backup_dir: str, env_file: Optional[str] = None) -> str:
+    """Newest backup in ``backup_dir`` (by the timestamp in its name); of ``env_file`` when given."""
+    folder = os.path.abspath(os.path.expanduser(backup_dir))
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        names = []
+    stem = f"migrate-{_safe(os.path.basename(env_file))}-" if env_file else "migrate-"
+    found = []
+    for name in names:
+        match = _STAMP.search(name)
+        if match and name.startswith(stem):
+            found.append((match.group(1), name))
+    wanted = os.path.realpath(os.path.expanduser(env_file)) if env_file else None
+    for _stamp, name in sorted(found, reverse=True):
+        path = os.path.join(folder, name)
+        if wanted is None:
+            return path
+        try:
+            if read_header(path).header.get("env_file") == wanted:
+                return path
+        except BackupError:
+            continue
+    which = f" of {env_file}" if env_file else ""
+    raise BackupError(f"no migration backup{which} in {folder}",
+                      hint="Give the backup to restore with backup=PATH (the path the migration printed)")

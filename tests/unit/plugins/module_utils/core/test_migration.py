@@ -1,0 +1,327 @@
+"""Migration logic over a real local store in a temporary folder: plan, backup, apply, validate,
+rewrite, rollback, and the safety rules (no write without a backup, no overwrite of other people's
+changes, no value in any result or message)."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as backup_mod
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as mig
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import ReadOnlyProvider, SecretNotFound
+
+CANARY = "CANARY-m1gr4te"
+ENV = (
+    "# settings\n"
+    "APP_NAME=demo\n"
+    f"export DATABASE_PASSWORD='{CANARY}-db'\n"
+    f'JWT_SECRET="{CANARY}-jwt"  # signing key\n'
+    f"API_KEY={CANARY}-api\n"
+    "EMPTY=\n"
+    "SENTRY_DSN=${env:SENTRY_DSN:-}\n"
+    "DB_URL=postgres://app:${secret:database-password}@db/app\n"
+    "ESCAPED=$${not-a-reference}\n"
+)
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A .env file, a local store manager, a backup folder and key."""
+    env_file = tmp_path / "app.env"
+    env_file.write_text(ENV)
+    os.chmod(env_file, 0o640)
+    options = {"provider": "local", "local_path": str(tmp_path / "store" / "secrets.db"),
+               "local_key_file": str(tmp_path / "store" / "secrets.key"), "audit_log": "false"}
+
+    class World:
+        path = str(env_file)
+        folder = str(tmp_path / "backups")
+        key = backup_mod.BackupKey.load(key_file=str(tmp_path / "backup.key"), create=True, env={})
+
+        @staticmethod
+        def manager():
+            return factory.build_manager(options, env={})
+
+        @staticmethod
+        def settings(**extra):
+            return mig.Settings(env_file=str(env_file), exclude=["APP_NAME"], **extra)
+
+    return World()
+
+
+def actions(plan):
+    return {row.key: row.action for row in plan.rows}
+
+
+def migrate(world, **settings):
+    """The role's migrate action in Python: plan, backup, apply; returns (plan, backup path)."""
+    manager = world.manager()
+    plan = mig.make_plan(manager, world.settings(**settings))
+    path = mig.write_backup(plan, world.folder, world.key) if plan.changed else None
+    saved = backup_mod.read(path, world.key) if path else None
+    mig.apply(manager, plan, world.settings(**settings), saved)
+    return plan, path
+
+
+def no_canary(obj):
+    assert CANARY not in json.dumps(obj, default=str)
+
+
+# plan ----------------------------------------------------------------------------------------
+
+def test_plan_actions_names_and_skips(world):
+    manager = world.manager()
+    manager.set("jwt-secret", "old")
+    manager.set("api-key", f"{CANARY}-api")
+    plan = mig.make_plan(manager, world.settings())
+    assert actions(plan) == {
+        "APP_NAME": "skip", "DATABASE_PASSWORD": "create", "JWT_SECRET": "update", "API_KEY": "unchanged",
+        "EMPTY": "skip", "SENTRY_DSN": "skip", "DB_URL": "skip", "ESCAPED": "create",
+    }
+    rows = {row.key: row for row in plan.rows}
+    assert rows["DATABASE_PASSWORD"].name == "database-password" and rows["DATABASE_PASSWORD"].line == 3
+    assert rows["APP_NAME"].reason.startswith("excluded")
+    assert rows["EMPTY"].reason == "empty value"
+    assert rows["DB_URL"].reason == rows["SENTRY_DSN"].reason == "already a reference"
+    assert plan.counts() == {"create": 2, "update": 1, "unchanged": 1, "skip": 4, "blocked": 0}
+    no_canary(plan.to_dict())
+    assert CANARY not in repr(plan)
+
+
+def test_escaped_dollar_is_migrated_as_the_lookup_reads_it(world):
+    migrate(world)
+    assert world.manager().get("escaped").value == "${not-a-reference}"
+    assert world.manager().get("database-password").value == f"{CANARY}-db"
+    assert world.manager().get("jwt-secret").value == f"{CANARY}-jwt"
+
+
+def test_include_exclude_and_name_map(world):
+    plan = mig.make_plan(world.manager(), mig.Settings(
+        env_file=world.path, include=["*_PASSWORD", "API_*"], exclude=["API_*"],
+        name_map={"DATABASE_PASSWORD": "db/primary"}))
+    migrated = [(row.key, row.name) for row in plan.rows if row.action != "skip"]
+    assert migrated == [("DATABASE_PASSWORD", "db/primary")]
+
+
+def test_shared_names_invalid_names_and_deleted_secrets_are_blocked(world):
+    manager = world.manager()
+    manager.set("jwt-secret", "old")
+    manager.delete("jwt-secret")  # soft delete: scheduled for deletion
+    plan = mig.make_plan(manager, world.settings(name_map={"API_KEY": "database-password", "ESCAPED": "bad name"}))
+    rows = {row.key: row for row in plan.rows}
+    assert rows["API_KEY"].action == rows["DATABASE_PASSWORD"].action == "blocked"
+    assert "map to the same secret" in rows["API_KEY"].reason
+    assert rows["ESCAPED"].action == "blocked" and "may contain only" in rows["ESCAPED"].reason
+    assert rows["JWT_SECRET"].action == "blocked" and "scheduled for deletion" in rows["JWT_SECRET"].reason
+    with pytest.raises(mig.MigrationError, match="blocked keys"):
+        mig.apply(manager, plan, world.settings(), None)
+
+
+def test_read_only_provider_and_missing_file(world, tmp_path):
+    env_manager = factory.build_manager({"provider": "env", "audit_log": "false"}, env={})
+    with pytest.raises(ReadOnlyProvider):
+        mig.make_plan(env_manager, world.settings())
+    with pytest.raises(mig.MigrationError, match="does not exist"):
+        mig.make_plan(world.manager(), mig.Settings(env_file=str(tmp_path / "nope.env")))
+
+
+def test_plan_with_keys_and_unknown_keys(world):
+    plan = mig.make_plan(world.manager(), world.settings(), keys=["API_KEY"])
+    assert [row.key for row in plan.rows] == ["API_KEY"]
+    with pytest.raises(mig.MigrationError, match="not in"):
+        mig.make_plan(world.manager(), world.settings(), keys=["NOPE"])
+
+
+# backup --------------------------------------------------------------------------------------
+
+def test_backup_file_mode_header_and_content(world):
+    manager = world.manager()
+    manager.set("jwt-secret", "old-jwt", description="kept", tags={"team": "a"})
+    plan = mig.make_plan(manager, world.settings())
+    path = mig.write_backup(plan, world.folder, world.key)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(world.folder).st_mode) == 0o700
+    assert os.path.basename(path).startswith("migrate-app.env-") and path.endswith(".backup")
+    raw = open(path, "rb").read()
+    assert CANARY.encode() not in raw and b"old-jwt" not in raw
+    header = backup_mod.read_header(path).header
+    assert header["provider"] == "local" and header["env_file"] == world.path
+    assert {entry["key"]: entry["action"] for entry in header["entries"]} == {
+        "DATABASE_PASSWORD": "create", "JWT_SECRET": "update", "API_KEY": "create", "ESCAPED": "create"}
+    saved = backup_mod.read(path, world.key)
+    entries = {entry["key"]: entry for entry in saved.entries}
+    assert entries["JWT_SECRET"]["previous"] == {"value": "old-jwt", "version": "1", "description": "kept",
+                                                 "tags": {"team": "a"}}
+    assert entries["API_KEY"]["previous"] is None
+    assert saved.env_bytes() == ENV.encode() and saved.env["mode"] == 0o640
+    assert CANARY not in repr(saved)
+
+
+def test_backup_refuses_wrong_key_and_tampering(world, tmp_path):
+    plan = mig.make_plan(world.manager(), world.settings())
+    path = mig.write_backup(plan, world.folder, world.key)
+    other = backup_mod.BackupKey(os.urandom(32), "test")
+    with pytest.raises(backup_mod.BackupError, match="another key"):
+        backup_mod.read(path, other)
+    lines = open(path, "rb").read().split(b"\n")
+    lines[1] = lines[1].replace(b'"provider":"local"', b'"provider":"aws"')  # the clear header is authenticated too
+    open(path, "wb").write(b"\n".join(lines))
+    with pytest.raises(backup_mod.BackupError, match="changed or damaged"):
+        backup_mod.read(path, world.key)
+
+
+def test_backup_key_sources(tmp_path):
+    key = base64.b64encode(os.urandom(32)).decode()
+    assert backup_mod.BackupKey.load(key=key).source == "the backup_key option"
+    assert backup_mod.BackupKey.load(env={"VIBEBOX_BACKUP_KEY": key}).key == base64.b64decode(key)
+    with pytest.raises(backup_mod.BackupError, match="no backup key"):
+        backup_mod.BackupKey.load(key_file=str(tmp_path / "absent.key"), env={})
+    made = backup_mod.BackupKey.load(key_file=str(tmp_path / "k" / "backup.key"), create=True, env={})
+    assert stat.S_IMODE(os.stat(tmp_path / "k" / "backup.key").st_mode) == 0o600
+    assert backup_mod.BackupKey.load(key_file=str(tmp_path / "k" / "backup.key"), env={}).key == made.key
+    with pytest.raises(Exception, match="not 32 bytes"):
+        backup_mod.BackupKey.load(key="c2hvcnQ=")
+
+
+def test_latest_backup_per_env_file(world, tmp_path):
+    plan = mig.make_plan(world.manager(), world.settings())
+    first = mig.write_backup(plan, world.folder, world.key)
+    second = mig.write_backup(plan, world.folder, world.key)
+    assert backup_mod.latest(world.folder) == second != first
+    assert backup_mod.latest(world.folder, world.path) == second
+    with pytest.raises(backup_mod.BackupError, match="no migration backup"):
+        backup_mod.latest(world.folder, str(tmp_path / "other.env"))
+    with pytest.raises(backup_mod.BackupError, match="no migration backup"):
+        backup_mod.latest(str(tmp_path / "empty"))
+
+
+# apply / validate ----------------------------------------------------------------------------
+
+def test_apply_needs_a_backup_and_a_second_run_changes_nothing(world):
+    manager = world.manager()
+    plan = mig.make_plan(manager, world.settings())
+    with pytest.raises(mig.MigrationError, match="without a backup"):
+        mig.apply(manager, plan, world.settings(), None)
+    assert mig.apply(manager, plan, world.settings(), None, check_mode=True)
+    with pytest.raises(SecretNotFound):
+        manager.get("api-key")
+    plan, path = migrate(world, tags={"managed-by": "test"})
+    assert path
+    meta = world.manager().describe("api-key")
+    assert meta.description == "Migrated from app.env (API_KEY)" and meta.tags == {"managed-by": "test"}
+    again = mig.make_plan(world.manager(), world.settings())
+    assert not again.changed and again.counts()["unchanged"] == 4
+    assert all(item["status"] == "ok" for item in mig.validate(world.manager(), again))
+
+
+def test_apply_refuses_a_backup_that_no_longer_matches(world):
+    manager = world.manager()
+    manager.set("jwt-secret", "old")
+    plan = mig.make_plan(manager, world.settings())
+    saved = backup_mod.read(mig.write_backup(plan, world.folder, world.key), world.key)
+    manager.set("jwt-secret", "changed meanwhile")
+    fresh = mig.make_plan(manager, world.settings())
+    with pytest.raises(mig.MigrationError, match="changed or removed by somebody else"):
+        mig.apply(manager, fresh, world.settings(), saved)
+    assert manager.get("jwt-secret", bypass_cache=True).value == "changed meanwhile"
+    with pytest.raises(SecretNotFound):
+        manager.get("api-key")
+
+
+def test_validate_reports_mismatch_and_missing_without_values(world):
+    migrate(world)
+    manager = world.manager()
+    manager.set("api-key", "tampered")
+    manager.delete("jwt-secret", force=True)
+    plan = mig.make_plan(manager, world.settings())
+    results = {item["key"]: item["status"] for item in mig.validate(manager, plan, references=True)}
+    assert results["API_KEY"] == "mismatch" and results["JWT_SECRET"] == "missing"
+    assert results["DATABASE_PASSWORD"] == "ok" and results["DB_URL"] == "ok"  # the reference resolves
+    no_canary(mig.validate(manager, plan, references=True))
+
+
+# rewrite -------------------------------------------------------------------------------------
+
+def test_rewrite_only_after_the_secrets_hold_the_values(world):
+    manager = world.manager()
+    plan = mig.make_plan(manager, world.settings(rewrite_env=True))
+    assert plan.env_changes
+    with pytest.raises(mig.MigrationError, match="not rewriting"):
+        mig.rewrite_env(manager, plan)
+    assert open(world.path).read() == ENV
+    migrate(world, rewrite_env=True)
+    plan = mig.make_plan(world.manager(), world.settings(rewrite_env=True))
+    assert mig.rewrite_env(world.manager(), plan) is True
+    text = open(world.path).read()
+    assert CANARY not in text
+    assert "export DATABASE_PASSWORD=${secret:database-password}\n" in text
+    assert 'JWT_SECRET=${secret:jwt-secret}  # signing key\n' in text
+    assert "APP_NAME=demo\n" in text and text.startswith("# settings\n")
+    assert stat.S_IMODE(os.stat(world.path).st_mode) == 0o640
+    again = mig.make_plan(world.manager(), world.settings(rewrite_env=True))
+    assert not again.changed and set(actions(again).values()) == {"skip"}
+
+
+# rollback ------------------------------------------------------------------------------------
+
+def test_rollback_restores_everything_and_can_be_repeated(world):
+    manager = world.manager()
+    manager.set("jwt-secret", "old-jwt", description="kept")
+    _plan, path = migrate(world, rewrite_env=True)
+    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), world.settings(rewrite_env=True)))
+    saved = backup_mod.read(path, world.key)
+    preview, env_state = mig.rollback(world.manager(), saved, check_mode=True)
+    assert env_state == "restored" and world.manager().get("api-key").value == f"{CANARY}-api"
+    rows, env_state = mig.rollback(world.manager(), saved)
+    assert rows == preview
+    assert {row["name"]: row["action"] for row in rows} == {
+        "database-password": "deleted", "jwt-secret": "restored", "api-key": "deleted", "escaped": "deleted"}
+    assert env_state == "restored" and open(world.path).read() == ENV
+    after = world.manager()
+    assert after.get("jwt-secret").value == "old-jwt" and after.describe("jwt-secret").description == "kept"
+    assert after.list() == ["jwt-secret"]
+    rows, env_state = mig.rollback(world.manager(), saved)
+    assert {row["action"] for row in rows} == {"absent", "unchanged"} and env_state == "unchanged"
+    no_canary(rows)
+
+
+def test_rollback_leaves_changes_of_others_alone_unless_forced(world):
+    _plan, path = migrate(world)
+    world.manager().set("api-key", "somebody else's")
+    saved = backup_mod.read(path, world.key)
+    rows, _env = mig.rollback(world.manager(), saved)
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["api-key"]["action"] == "conflict"
+    assert world.manager().get("api-key").value == "somebody else's"
+    rows, _env = mig.rollback(world.manager(), saved, force=True)
+    assert {row["name"]: row["action"] for row in rows}["api-key"] == "deleted"
+
+
+def test_rollback_refuses_another_target(world):
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    other = factory.build_manager({"provider": "local", "prefix": "other/", "audit_log": "false",
+                                   "local_path": world.manager().backend.path}, env={})
+    with pytest.raises(mig.MigrationError, match="prefix"):
+        mig.rollback(other, saved)
+
+
+def test_partial_apply_is_rolled_back(world):
+    """A failure after k writes: the rollback removes exactly what was written."""
+    manager = world.manager()
+    manager.set("jwt-secret", "old-jwt")
+    plan = mig.make_plan(manager, world.settings())
+    path = mig.write_backup(plan, world.folder, world.key)
+    saved = backup_mod.read(path, world.key)
+    first_two = mig.make_plan(manager, world.settings(), keys=["DATABASE_PASSWORD", "JWT_SECRET"])
+    mig.apply(manager, first_two, world.settings(), saved)
+    rows, _env = mig.rollback(world.manager(), saved)
+    assert {row["name"]: row["action"] for row in rows} == {
+        "database-password": "deleted", "jwt-secret": "restored", "api-key": "absent", "escaped": "absent"}
+    assert world.manager().list() == ["jwt-secret"]
+    assert world.manager().get("jwt-secret").value == "old-jwt"
