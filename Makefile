@@ -57,7 +57,7 @@ test: venv collection optional-collections
 
 # integration + playbook tests against real servers and the wire fakes (they start them themselves)
 pytest: venv collection optional-collections
-	CI=$${CI:-} $(BIN)/python -m pytest -p no:cacheprovider tests/integration tests/playbooks -q -n 2 --dist loadfile $(PYTEST_ARGS)
+	CI=$${CI:-} $(BIN)/python -m pytest -p no:cacheprovider tests/integration -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # the tree ansible-test wants: a copy under ansible_collections/vibebox/secrets
 $(TESTTREE): FORCE
