@@ -1,37 +1,105 @@
 # Internal plugin_utils of vibebox.secrets: not part of the public API, may change without notice.
 """Base class of the collection's lookups: options -> SecretManager, core errors -> Ansible errors.
 
-Every read of a lookup or filter goes through ``fetch_items`` so the run cache (run_cache.py) sits in
-exactly one place. ``manager()`` hands out a lazy manager: when the run cache answers, the worker
-never builds a client, so it never imports the provider's SDK (the helper process does, once).
+Every read of a lookup or filter goes through ``fetch`` so the run cache (run_cache.py) sits in
+exactly one place. Ansible compiles collection code from source in every worker fork, so the read
+path imports as little as it can: ``manager()`` hands out a lazy manager, and when the run cache
+answers, the worker never imports the factory, the manager or a provider SDK (the helper does, once
+per run). The in-process manager is built only when the run cache is off or cannot be used.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+import hashlib
+import sys
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory as _factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import resolve_audit_path
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
 from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache as _run_cache
 
 display = Display()
 
 #: one manager per distinct option set in this process, so repeated lookups share one client and cache
-_MANAGERS: Dict[tuple, SecretManager] = {}
+_MANAGERS: Dict[tuple, Any] = {}
 
 ON_FAILURE_CHOICES = ("error", "warn", "skip")
 
 Item = Tuple[str, Optional[str]]
 _CURRENT = (None, "", "current")
 _warned_fallback = False
+#: lookup modules whose option definitions this process took from the run cache / gave to it
+_CONFIG_PRELOADED: Set[str] = set()
+_CONFIG_SHARED: Set[str] = set()
+
+
+# Plugin option definitions, shared through the run cache ------------------------------------------
+#
+# Before a worker can call a lookup, Ansible reads the plugin's DOCUMENTATION and every doc fragment
+# it extends, with its YAML loader, to learn the options. Ansible does this in each fork and our
+# lookups take ~50 provider options from fragments, so it costs more than the lookup itself (about
+# 50 ms of CPU per fork, measured). Ansible skips the parse when the definitions of the plugin are
+# already registered in its ConfigManager. So the first fork that parsed them hands the result (plain
+# documentation data, no value) to the run cache helper, and later forks register it before Ansible
+# looks. The key holds the ansible-core version and a hash of the DOCUMENTATION; anything unexpected
+# just leaves Ansible to parse as usual.
+
+def _config_key(module_name: str) -> Optional[str]:
+    module = sys.modules.get(module_name)
+    documentation = getattr(module, "DOCUMENTATION", None)
+    if not isinstance(documentation, str):
+        return None
+    from ansible.release import __version__
+
+    text = "\0".join((__version__, module_name, documentation))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def preload_plugin_config(module_name: str) -> bool:
+    """Register the option definitions of ``module_name`` from the run cache, if a fork shared them."""
+    if module_name in _CONFIG_PRELOADED or not _run_cache.enabled():
+        return False
+    try:
+        from ansible import constants as C
+
+        key = _config_key(module_name)
+        if key is None or C.config.has_configuration_definition("lookup", module_name):
+            return False
+        found = _run_cache.client().config_get(key)
+        if not found:
+            return False
+        C.config.initialize_plugin_configuration_definitions("lookup", module_name, found)
+    except Exception:  # an optimisation only: Ansible parses the documentation as usual
+        return False
+    _CONFIG_PRELOADED.add(module_name)
+    return True
+
+
+def share_plugin_config(module_name: str) -> None:
+    """After Ansible parsed the documentation here, give the definitions to the run cache."""
+    if module_name in _CONFIG_PRELOADED or module_name in _CONFIG_SHARED or not _run_cache.enabled():
+        return
+    _CONFIG_SHARED.add(module_name)
+    try:
+        from ansible import constants as C
+
+        key = _config_key(module_name)
+        definitions = C.config.get_configuration_definitions("lookup", module_name)
+        if key and definitions:
+            _run_cache.client().config_put(key, definitions)
+    except Exception:
+        pass
+
+
+def _factory():
+    """core.factory, imported on first need: it pulls in the manager and, later, a provider."""
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
+
+    return factory
 
 
 def _options_key(resolved: Mapping[str, Any], provider: Optional[str]) -> tuple:
@@ -42,42 +110,24 @@ def _version(version: Optional[str]) -> Optional[str]:
     return None if version in _CURRENT else str(version)
 
 
-class LazySecretManager:
-    """A SecretManager that is built only when something other than a read needs it.
-
-    ``provider`` is known at once (detection reads only the environment); everything else is
-    delegated to the real manager, built on first use and shared through ``_MANAGERS``.
-    """
-
-    def __init__(self, raw: Mapping[str, Any], forced: Optional[str] = None) -> None:
-        self.raw = dict(raw)
-        self.forced = forced
-        resolved = _options.with_environment(self.raw)
-        self.provider = _factory.normalise_provider(forced) or _factory.detect_provider(resolved)
-        self._real: Optional[SecretManager] = None
-
-    def real(self) -> SecretManager:
-        if self._real is None:
-            self._real = direct_manager(self.raw, self.forced)
-        return self._real
-
-    def __getattr__(self, attribute: str) -> Any:
-        if attribute.startswith("__") or attribute in ("raw", "forced", "provider", "_real"):
-            raise AttributeError(attribute)
-        return getattr(self.real(), attribute)
-
-    def __repr__(self) -> str:
-        return f"LazySecretManager(provider={self.provider!r})"
-
-
-def direct_manager(raw: Mapping[str, Any], provider: Optional[str] = None) -> SecretManager:
-    """The in-process manager for these options (raises core errors)."""
+def direct_manager(raw: Mapping[str, Any], provider: Optional[str] = None):
+    """The in-process SecretManager for these options (raises core errors)."""
     key = _options_key(raw, provider)
     found = _MANAGERS.get(key)
     if found is None:
-        found = _factory.build_manager(raw, provider=provider)
+        found = _factory().build_manager(raw, provider=provider)
         _MANAGERS[key] = found
     return found
+
+
+def check_provider(raw: Mapping[str, Any]) -> None:
+    """Fail early on a misspelt provider, as building the manager would (without building it)."""
+    name = raw.get("provider")
+    if name in (None, ""):
+        return
+    key = str(name).strip().lower()
+    if key not in _options.PROVIDERS and key not in _options.PROVIDER_ALIASES:
+        _factory().normalise_provider(name)  # raises InvalidOption with the usual message
 
 
 def forced_provider(raw: Mapping[str, Any], provider: Optional[str] = None) -> Optional[str]:
@@ -87,29 +137,48 @@ def forced_provider(raw: Mapping[str, Any], provider: Optional[str] = None) -> O
     return provider
 
 
-def cache_request(raw: Mapping[str, Any], forced: Optional[str]) -> Tuple[str, Dict[str, Any]]:
-    """Provider and fully resolved options to send to the run cache helper.
+class LazySecretManager:
+    """Stands in for a SecretManager until something other than a read needs the real one.
 
-    Everything the environment contributes is resolved here, in the asking process, so the helper
-    builds exactly the manager this process would have built.
+    Reads go through fetch() (run cache first); ``provider`` is learnt from the run cache's answer
+    or detected on demand; any other attribute builds the shared in-process manager.
     """
-    resolved = _options.with_environment(raw)
-    provider = _factory.normalise_provider(forced) or _factory.detect_provider(resolved)
-    resolved["provider"] = provider
-    resolved["prefix"] = _factory.resolve_prefix(provider, resolved)
-    resolved["audit_log"] = resolve_audit_path(resolved.get("audit_log")) or "false"
-    ttl = resolved.get("cache_ttl")
-    try:
-        resolved["cache_ttl"] = _factory.DEFAULT_CACHE_TTL if ttl in (None, "") else float(ttl)
-    except (TypeError, ValueError):
-        raise _errors.InvalidOption(f"cache_ttl must be a number of seconds (got '{ttl}')") from None
-    resolved.pop("fallback", None)  # the asking side walks the fallback chain
-    return provider, resolved
+
+    def __init__(self, raw: Mapping[str, Any], forced: Optional[str] = None) -> None:
+        self.raw = dict(raw)
+        self.forced = forced
+        self._provider: Optional[str] = None
+        self._real = None
+
+    @property
+    def provider(self) -> str:
+        if self._provider is None:
+            factory = _factory()
+            resolved = _options.with_environment(self.raw)
+            self._provider = factory.normalise_provider(self.forced) or factory.detect_provider(resolved)
+        return self._provider
+
+    def real(self):
+        if self._real is None:
+            self._real = direct_manager(self.raw, self.forced)
+        return self._real
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__") or attribute in ("raw", "forced", "_provider", "_real"):
+            raise AttributeError(attribute)
+        return getattr(self.real(), attribute)
+
+    def __repr__(self) -> str:
+        return f"LazySecretManager(provider={self._provider or '?'})"
 
 
-def _use_run_cache(provider: str, ttl: float) -> bool:
-    # env reads cost nothing; ttl 0 means "always ask the service"
-    return provider != "env" and ttl > 0 and _run_cache.enabled()
+def _direct_only(raw: Mapping[str, Any], forced: Optional[str]) -> bool:
+    """Cases where a helper process would cost more than it saves."""
+    provider = str(forced or raw.get("provider") or "").strip().lower()
+    if provider in ("env", "environment"):
+        return True  # reading a variable costs nothing
+    ttl = raw.get("cache_ttl")
+    return ttl not in (None, "") and float(ttl) <= 0  # cache_ttl: 0 asks for a fresh read every time
 
 
 def _warn_fallback(reason: str, warn: Callable[[str], None]) -> None:
@@ -120,7 +189,7 @@ def _warn_fallback(reason: str, warn: Callable[[str], None]) -> None:
              " from every fork. Set VIBEBOX_RUN_CACHE=false to silence this.")
 
 
-def _direct(manager: SecretManager, items: Sequence[Item], bypass: bool) -> Dict[Item, object]:
+def _direct(manager, items: List[Item], bypass: bool) -> Dict[Item, object]:
     """Current versions in one get_many; other versions concurrently, not one after another."""
     results: Dict[Item, object] = {}
     current = [name for name, version in items if version is None]
@@ -142,66 +211,92 @@ def _direct(manager: SecretManager, items: Sequence[Item], bypass: bool) -> Dict
     if len(others) == 1:
         results[others[0]] = one(others[0])
     elif others:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(8, len(others))) as pool:
             for item, outcome in zip(others, pool.map(one, others)):
                 results[item] = outcome
     return results
 
 
-def fetch_items(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[Item], bypass: bool = False,
-                warn: Optional[Callable[[str], None]] = None) -> Dict[Item, object]:
-    """(name, version) -> Secret or SecretError, through the run cache when it can be used.
+def fetch(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[Item], bypass: bool = False,
+          warn: Optional[Callable[[str], None]] = None) -> Tuple[Optional[str], Dict[Item, object]]:
+    """(provider or None, {(name, version): Secret or SecretError}), through the run cache when it can.
 
-    Raises core errors only for bad options (unknown provider, bad cache_ttl).
+    Raises core errors only for options that cannot work at all (unknown provider, bad cache_ttl).
     """
     wanted = list(dict.fromkeys((str(name), _version(version)) for name, version in items))
     if not wanted:
-        return {}
-    provider, resolved = cache_request(raw, forced)
-    if _use_run_cache(provider, resolved["cache_ttl"]):
+        return None, {}
+    check_provider(raw)
+    try:
+        direct = _direct_only(raw, forced)
+    except (TypeError, ValueError):
+        raise _errors.InvalidOption(f"cache_ttl must be a number of seconds (got '{raw.get('cache_ttl')}')") from None
+    if not direct and _run_cache.enabled():
+        sendable = {key: value for key, value in raw.items() if key != "fallback"}  # the asking side walks it
         try:
-            found = _run_cache.client().fetch(provider, resolved, wanted, bypass)
-            display.vvvv(f"vibebox.secrets: {len(wanted)} secret(s) from the run cache ({provider})")
-            return found
+            provider, found = _run_cache.client().fetch(sendable, forced, wanted, bypass)
+            display.vvvv(f"vibebox.secrets: {len(wanted)} secret(s) through the run cache ({provider})")
+            return provider, found
         except (_run_cache.RunCacheUnavailable, OSError) as exc:
             _warn_fallback(str(exc), warn or display.warning)
-    return _direct(direct_manager(raw, forced), wanted, bypass)
+    manager = direct_manager(raw, forced)
+    return manager.provider, _direct(manager, wanted, bypass)
+
+
+def fetch_items(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[Item], bypass: bool = False,
+                warn: Optional[Callable[[str], None]] = None) -> Dict[Item, object]:
+    """``fetch`` without the provider name."""
+    return fetch(raw, forced, items, bypass, warn)[1]
 
 
 class SecretLookupBase(LookupBase):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Runs while the lookup's module is being imported, i.e. before Ansible reads its options.
+        super().__init_subclass__(**kwargs)
+        preload_plugin_config(cls.__module__)
+
     def provider_options(self) -> Dict[str, Any]:
         return _options.from_lookup(self.get_option)
 
-    def manager(self, provider: Optional[str] = None) -> SecretManager:
+    def manager(self, provider: Optional[str] = None):
         """The manager for these options; ENABLE_SECRET_MANAGER=false reads from env.
 
-        Returns a lazy stand-in: reads through fetch_many/fetch_items never build the client when
-        the run cache answers; any other use builds the shared in-process manager.
+        Returns a lazy stand-in (see LazySecretManager): reads through fetch_many/fetch_items never
+        build a client in this process when the run cache answers.
         """
         raw = self.provider_options()
         try:
-            return LazySecretManager(raw, forced_provider(raw, provider))  # type: ignore[return-value]
+            check_provider(raw)
+            check_provider({"provider": provider})
         except _errors.SecretError as exc:
             raise AnsibleLookupError(str(exc)) from None
+        return LazySecretManager(raw, forced_provider(raw, provider))
 
-    def fetch_items(self, manager: SecretManager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
+    def fetch_items(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
         """(name, version) -> Secret or SecretError for any mix of versions, one batch where possible."""
         if isinstance(manager, LazySecretManager):
             try:
-                return fetch_items(manager.raw, manager.forced, items, bypass_cache)
+                provider, found = fetch(manager.raw, manager.forced, items, bypass_cache)
             except _errors.SecretError as exc:
                 raise self.fail(exc) from None
+            if provider and manager._provider is None:
+                manager._provider = provider
+            if provider:  # the run cache answered: it can also keep this lookup's option definitions
+                share_plugin_config(type(self).__module__)
+            return found
         wanted = list(dict.fromkeys((str(name), _version(version)) for name, version in items))
         return _direct(manager, wanted, bypass_cache)
 
-    def fetch_many(self, manager: SecretManager, names: Iterable[str], version: Optional[str] = None,
+    def fetch_many(self, manager, names: Iterable[str], version: Optional[str] = None,
                    bypass_cache: bool = False) -> Dict[str, object]:
         """name -> Secret or SecretError; current versions in one batch, others concurrently."""
         names = list(dict.fromkeys(str(name) for name in names))
         found = self.fetch_items(manager, [(name, version) for name in names], bypass_cache)
         return {name: found[(name, _version(version))] for name in names}
 
-    def with_fallback(self, manager: SecretManager, results: Dict[str, object], version: Optional[str],
+    def with_fallback(self, manager, results: Dict[str, object], version: Optional[str],
                       bypass_cache: bool) -> Dict[str, object]:
         """Retry missing/unreachable names on each provider of the ``fallback`` option, in order."""
         chain: List[str] = list(self.provider_options().get("fallback") or [])

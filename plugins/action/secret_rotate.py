@@ -1,0 +1,15 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of vibebox.secrets.secret_rotate: runs the module, then invalidates the run cache.
+
+A rotation changes both the current and the previous version, so every cached version of the
+secret is dropped (the run cache forgets all versions of a name at once). Documented in
+plugins/modules/secret_rotate.py; this file adds no option.
+"""
+from __future__ import annotations
+
+from ansible_collections.vibebox.secrets.plugins.action.secret import SecretWriteAction
+
+
+class ActionModule(SecretWriteAction):
+    pass

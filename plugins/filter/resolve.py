@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter ``vibebox.secrets.resolve``: ``${secret:...}`` / ``${env:...}`` references in a string.
+
+The documentation is in resolve.yml next to this file (the form ansible-doc reads for filters).
+Provider options are keyword arguments, since a filter has no lookup-style option sources; the read
+goes through the same path as the lookups (run cache, then the provider).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import references as _references
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import lookup as _lookup
+
+_OWN = ("strict", "bypass_cache")
+
+
+def _text(value: Any, where: str) -> str:
+    if isinstance(value, (bytes, str)):
+        return to_text(value, errors="surrogate_or_strict")
+    raise AnsibleFilterError(f"vibebox.secrets.resolve: {where} must be a string, not {type(value).__name__}")
+
+
+def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, **options: Any) -> Any:
+    """Resolve every reference in a string (or in each string of a list or of a dict's values)."""
+    unknown = sorted(set(options) - set(_options.OPTION_NAMES))
+    if unknown:
+        raise AnsibleFilterError(
+            f"vibebox.secrets.resolve: unknown option(s) {', '.join(unknown)}; the filter accepts strict, bypass_cache"
+            " and the provider options (provider, prefix, cache_ttl, aws_region, vault_addr, ...)"
+        )
+    raw: Dict[str, Any] = {name: options.get(name) for name in _options.OPTION_NAMES}
+    if isinstance(strict, str):
+        strict = strict.strip().lower() not in ("0", "false", "no", "off")
+    forced = _lookup.forced_provider(raw)
+    seen: Dict[str, str] = {}
+
+    def fetch(items):
+        provider, found = _lookup.fetch(raw, forced, items, bool(bypass_cache))
+        if provider:
+            seen["provider"] = provider
+        return found
+
+    def provider_name() -> str:
+        return seen.get("provider") or _lookup.LazySecretManager(raw, forced).provider
+
+    try:
+        if isinstance(data, Mapping):
+            keys: List[Any] = list(data)
+            texts = [_text(data[key], f"the value of '{key}'") for key in keys]
+        elif isinstance(data, (list, tuple)):
+            keys = list(range(len(data)))
+            texts = [_text(item, f"item {index}") for index, item in enumerate(data)]
+        else:
+            keys = []
+            texts = [_text(data, "the input")]
+        templates = [_references.parse(text) for text in texts]
+        resolver = _references.Resolver(fetch, provider_name, strict=bool(strict), warn=_lookup.display.warning)
+        values = resolver.resolve_all(templates)
+    except _errors.SecretError as exc:
+        raise AnsibleFilterError(f"vibebox.secrets.resolve: {exc}") from None
+    if isinstance(data, Mapping):
+        return dict(zip(keys, values))
+    if isinstance(data, (list, tuple)):
+        return values
+    return values[0]
+
+
+class FilterModule:
+    def filters(self) -> Dict[str, Any]:
+        return {"resolve": resolve}

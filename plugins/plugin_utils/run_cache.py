@@ -1,0 +1,478 @@
+# Internal plugin_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""The run cache: one in-memory helper process per ansible-playbook run, shared by every fork.
+
+Why a process: Ansible forks a worker per host and task, so a module-level dict dies with each
+worker and 50 hosts x 10 secrets would cost 500 reads. The helper is started by the first lookup of
+the run, listens on a Unix socket in a 0700 directory, keeps values in its memory only, fetches each
+(options, name, version) once per TTL (one batch call for many names, single-flight for concurrent
+asks) and exits when the ansible-playbook process is gone or after an idle timeout. It is the same
+idea as ``ansible-connection`` keeping a persistent connection per run. docs/run-cache.md has the
+reasoning and the alternatives that were rejected.
+
+This file is the client side, imported by every worker fork. Ansible compiles collection code from
+source in every fork (no .pyc), so it is kept small and imports neither the factory nor a provider:
+the helper (run_cache_server.py) resolves the options and builds the manager, once per run.
+
+Security: the directory is ours and 0700 (checked, not assumed), the server checks the peer's uid
+with SO_PEERCRED and the client checks the server's, the helper refuses core dumps, and nothing the
+helper writes to disk (socket, lock, error note) contains a value.
+
+This file must not import ``ansible``: the helper runs with only the collection on sys.path.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, parse_iso
+
+#: VIBEBOX_RUN_CACHE: unset/auto = on in Ansible worker forks; true = also elsewhere; false = off
+ENV_SWITCH = "VIBEBOX_RUN_CACHE"
+#: directory that holds the per-run directories (default: $XDG_RUNTIME_DIR/vibebox or /tmp/vibebox-<uid>)
+ENV_DIR = "VIBEBOX_RUN_CACHE_DIR"
+#: seconds without a request after which the helper exits even if the run is still going
+ENV_IDLE = "VIBEBOX_RUN_CACHE_IDLE"
+DEFAULT_IDLE = 900.0
+START_TIMEOUT = 15.0
+REQUEST_TIMEOUT = 600.0
+MAX_MESSAGE = 64 * 1024 * 1024
+PROTOCOL = 2
+
+Item = Tuple[str, Optional[str]]
+_FALSE = ("0", "false", "no", "off", "disabled")
+_TRUE = ("1", "true", "yes", "on", "always")
+#: environment variables that can change how options resolve (sent with each request, see below)
+_RELEVANT_ENV = ("SECRET_", "ENABLE_SECRET_MANAGER", "AWS_", "GCP_", "GOOGLE_", "AZURE_", "VAULT_", "K8S_",
+                 "KUBE", "VIBEBOX_", "XDG_", "HOME", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")
+
+
+class RunCacheUnavailable(Exception):
+    """The helper cannot be used; callers fall back to reading the backend directly."""
+
+
+def in_ansible_worker() -> bool:
+    """True in a fork made by ansible-playbook's strategy (WorkerProcess sets current_worker)."""
+    worker = sys.modules.get("ansible.executor.process.worker")
+    if worker is None:
+        return False
+    if hasattr(worker, "current_worker"):
+        return worker.current_worker is not None
+    return multiprocessing.parent_process() is not None  # an ansible-core without current_worker
+
+
+def enabled(env: Optional[Mapping[str, str]] = None, worker: Optional[bool] = None) -> bool:
+    """Whether reads go through the helper.
+
+    By default only inside Ansible's worker forks: there the run is ansible-playbook and ends with
+    it. Elsewhere (a test calling a lookup, a script) "the run" would be an arbitrary process whose
+    environment may change between calls, so the cache is opt-in there (VIBEBOX_RUN_CACHE=true).
+    """
+    env = os.environ if env is None else env
+    if not hasattr(socket, "AF_UNIX"):
+        return False
+    switch = str(env.get(ENV_SWITCH, "")).strip().lower()
+    if switch in _FALSE:
+        return False
+    if switch in _TRUE:
+        return True
+    return in_ansible_worker() if worker is None else worker
+
+
+def relevant_environment(env: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """The variables that option resolution and provider detection read.
+
+    The helper resolves options with these (not with its own environment), so a request means the
+    same thing whichever fork sent it; they are part of the cache key.
+    """
+    env = os.environ if env is None else env
+    return {key: value for key, value in env.items() if key.startswith(_RELEVANT_ENV)}
+
+
+# identity of the run ----------------------------------------------------------------------------
+
+def run_pid() -> int:
+    """The ansible-playbook process: the parent of a worker fork, or this process when not a worker.
+
+    Ansible's WorkerProcess is a multiprocessing child of the controller, so multiprocessing knows
+    the parent without guessing from os.getppid() (which would be wrong in the controller itself).
+    """
+    parent = multiprocessing.parent_process()
+    return parent.pid if parent is not None and parent.pid else os.getpid()
+
+
+def process_start(pid: int) -> str:
+    """Start time of ``pid`` in clock ticks (Linux), so a reused pid is not mistaken for the run."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return "0"
+    fields = data[data.rfind(b")") + 2:].split()
+    return fields[19].decode("ascii") if len(fields) > 19 else "0"
+
+
+def process_alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, somebody else's: cannot be our run, but do not guess
+    return start == "0" or process_start(pid) == start
+
+
+def base_dir(env: Optional[Mapping[str, str]] = None) -> str:
+    env = os.environ if env is None else env
+    if env.get(ENV_DIR):
+        return os.path.abspath(env[ENV_DIR])
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        try:
+            if os.stat(runtime).st_uid == os.getuid():
+                return os.path.join(runtime, "vibebox")
+        except OSError:
+            pass
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), f"vibebox-{os.getuid()}")
+
+
+def _private_dir(path: str) -> None:
+    """Create ``path`` 0700 or check that an existing one is ours, a real directory and 0700."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise RunCacheUnavailable(f"cannot create {path}: {exc.strerror}") from None
+    info = os.lstat(path)
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode):
+        raise RunCacheUnavailable(f"{path} is not a directory")
+    if info.st_uid != os.getuid():
+        raise RunCacheUnavailable(f"{path} belongs to uid {info.st_uid}, not to this user")
+    if info.st_mode & 0o077:
+        raise RunCacheUnavailable(f"{path} is accessible to other users (mode {oct(info.st_mode & 0o777)})")
+
+
+def _collections_root() -> str:
+    """The directory holding ``ansible_collections`` that this file was imported from."""
+    here = os.path.abspath(__file__)
+    parts = here.split(os.sep)
+    if parts[-6:-3] != ["ansible_collections", "vibebox", "secrets"]:
+        raise RunCacheUnavailable(f"cannot locate the collection root from {here}")
+    return os.sep.join(parts[:-6]) or os.sep
+
+
+# wire format: 4-byte length + JSON ---------------------------------------------------------------
+
+def _send(sock: socket.socket, message: Mapping[str, Any]) -> None:
+    data = json.dumps(message, separators=(",", ":"), default=str).encode("utf-8")
+    sock.sendall(struct.pack("!I", len(data)) + data)
+
+
+def _recv_exact(sock: socket.socket, size: int) -> Optional[bytes]:
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _recv(sock: socket.socket) -> Optional[Dict[str, Any]]:
+    header = _recv_exact(sock, 4)
+    if header is None:
+        return None
+    (size,) = struct.unpack("!I", header)
+    if size > MAX_MESSAGE:
+        raise ValueError(f"message of {size} bytes is larger than {MAX_MESSAGE}")
+    body = _recv_exact(sock, size)
+    if body is None:
+        return None
+    return json.loads(body.decode("utf-8"))
+
+
+def peer_uid(sock: socket.socket) -> Optional[int]:
+    """uid of the process at the other end (Linux SO_PEERCRED); None where the OS cannot say."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    data = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", data)
+    return uid
+
+
+_METADATA_FIELDS = ("name", "version", "created_at", "updated_at", "expires_at", "tags", "description",
+                    "stages", "provider_name", "deleted_at", "versions_count")
+_DATE_FIELDS = ("created_at", "updated_at", "expires_at", "deleted_at")
+
+
+def decode_outcome(data: Mapping[str, Any]) -> object:
+    if "value" in data:
+        raw = data.get("metadata") or {}
+        meta = {key: raw.get(key) for key in _METADATA_FIELDS if key in raw}
+        for key in _DATE_FIELDS:
+            if meta.get(key):
+                meta[key] = parse_iso(meta[key])
+        meta["tags"] = dict(meta.get("tags") or {})
+        meta["stages"] = list(meta.get("stages") or [])
+        return Secret(data["value"], SecretMetadata(**meta))
+    error = data.get("error") or {}
+    cls = getattr(_errors, str(error.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, _errors.SecretError)):
+        cls = _errors.ProviderUnavailable
+    exc = cls.__new__(cls)
+    _errors.SecretError.__init__(exc, error.get("reason") or "unknown error", provider=error.get("provider"),
+                                 name=error.get("name"), provider_name=error.get("provider_name"),
+                                 hint=error.get("hint"))
+    if error.get("retryable") is not None:
+        exc.retryable = error["retryable"]
+    if error.get("package") is not None:
+        exc.package = error["package"]
+    return exc
+
+
+_BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache_server; "
+    "sys.exit(run_cache_server.main(sys.argv[2:]))"
+)
+
+
+# the client (every worker) -------------------------------------------------------------------------
+
+class RunCacheClient:
+    """Talks to the helper of one run; starts it when the run has none yet."""
+
+    def __init__(self, owner_pid: Optional[int] = None, directory: Optional[str] = None,
+                 idle: Optional[float] = None) -> None:
+        self.owner_pid = run_pid() if owner_pid is None else owner_pid
+        self.owner_start = process_start(self.owner_pid)
+        self.base = directory or base_dir()
+        self.folder = os.path.join(self.base, f"run-{self.owner_pid}-{self.owner_start}")
+        self.socket_path = os.path.join(self.folder, "s")
+        self.idle = idle if idle is not None else float(os.environ.get(ENV_IDLE) or DEFAULT_IDLE)
+        self._spawned: Any = None
+
+    # connection ------------------------------------------------------------------------------
+    def _connect(self, timeout: float = REQUEST_TIMEOUT) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(self.socket_path)
+            uid = peer_uid(sock)
+            if uid is not None and uid != os.getuid():
+                raise RunCacheUnavailable(f"the run cache socket is served by uid {uid}, not by this user")
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _exchange(self, message: Mapping[str, Any], start: bool) -> Dict[str, Any]:
+        try:
+            sock = self._connect()
+        except (FileNotFoundError, ConnectionRefusedError):
+            if not start:
+                raise RunCacheUnavailable("no run cache helper for this run") from None
+            self.start()
+            try:
+                sock = self._connect()
+            except OSError as exc:
+                raise RunCacheUnavailable(f"cannot connect to the run cache: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise RunCacheUnavailable(f"cannot connect to the run cache: {exc.strerror or exc}") from None
+        try:
+            _send(sock, message)
+            reply = _recv(sock)
+        except (OSError, ValueError) as exc:
+            raise RunCacheUnavailable(f"the run cache did not answer: {exc}") from None
+        finally:
+            sock.close()
+        if reply is None:
+            raise RunCacheUnavailable("the run cache closed the connection")
+        if not reply.get("ok"):
+            raise RunCacheUnavailable(str(reply.get("error") or "the run cache refused the request"))
+        if reply.get("protocol", PROTOCOL) != PROTOCOL:
+            raise RunCacheUnavailable("the run cache helper speaks another protocol version")
+        return reply
+
+    def running(self) -> bool:
+        try:
+            self._exchange({"op": "ping"}, start=False)
+            return True
+        except RunCacheUnavailable:
+            return False
+
+    # start -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the helper unless another fork just did; raises RunCacheUnavailable."""
+        import fcntl  # here: most forks only connect, and every import costs in every fork
+
+        _private_dir(self.base)
+        _private_dir(self.folder)
+        if len(self.socket_path.encode()) > 100:
+            raise RunCacheUnavailable(f"the socket path {self.socket_path} is too long for a Unix socket")
+        failed = os.path.join(self.folder, "failed")
+        with open(os.path.join(self.folder, "lock"), "a", encoding="utf-8") as lock:
+            os.chmod(lock.name, 0o600)
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                if os.path.exists(failed):
+                    with open(failed, encoding="utf-8") as handle:
+                        raise RunCacheUnavailable(handle.read().strip() or "the run cache could not start earlier in this run")
+                if self.running():
+                    return
+                try:
+                    self._spawn()
+                except RunCacheUnavailable as exc:
+                    # later forks of this run go straight to direct reads instead of waiting again
+                    with open(failed, "w", encoding="utf-8") as handle:
+                        handle.write(str(exc))
+                    raise
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        _sweep(self.base, keep=self.folder)
+
+    def _spawn(self) -> None:
+        error_file = os.path.join(self.folder, "error")
+        try:
+            os.unlink(error_file)
+        except FileNotFoundError:
+            pass
+        command = [sys.executable, "-c", _BOOTSTRAP, _collections_root(), self.socket_path,
+                   str(self.owner_pid), self.owner_start, str(self.idle)]
+        import subprocess
+
+        try:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                close_fds=True, start_new_session=True,
+            )
+        except OSError as exc:
+            raise RunCacheUnavailable(f"cannot start the run cache helper: {exc}") from None
+        self._spawned = process
+        _SPAWNED.append(process)  # keep a reference: no ResourceWarning, reaped by the next Popen
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.running():
+                return
+            if process.poll() is not None:
+                reason = "exited at start"
+                if os.path.exists(error_file):
+                    with open(error_file, encoding="utf-8") as handle:
+                        reason = handle.read().strip() or reason
+                raise RunCacheUnavailable(f"the run cache helper {reason}")
+            time.sleep(0.01)
+        process.kill()
+        raise RunCacheUnavailable(f"the run cache helper did not answer within {START_TIMEOUT:.0f} s")
+
+    # operations ------------------------------------------------------------------------------
+    def fetch(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item], bypass: bool = False,
+              env: Optional[Mapping[str, str]] = None) -> Tuple[str, Dict[Item, object]]:
+        """(provider, {item: Secret or SecretError}) for the options a lookup was given.
+
+        ``options`` are the raw lookup options and ``forced`` the provider forced by the caller (dev
+        mode, fallback); the helper resolves them with ``env`` exactly as factory.build_manager would.
+        """
+        items = list(dict.fromkeys((str(name), version) for name, version in items))
+        message = {
+            "op": "get", "options": dict(options), "forced": forced, "items": items, "bypass": bool(bypass),
+            "env": relevant_environment(env),
+        }
+        reply = self._exchange(message, start=True)
+        results = reply.get("results") or []
+        if len(results) != len(items):
+            raise RunCacheUnavailable("the run cache answered a different number of items")
+        return str(reply.get("provider") or ""), {item: decode_outcome(result) for item, result in zip(items, results)}
+
+    def invalidate(self, names: Iterable[str]) -> bool:
+        """Drop these names from the run's cache; False when the run has no helper (nothing cached)."""
+        names = [str(name) for name in names if name]
+        if not names:
+            return False
+        try:
+            self._exchange({"op": "invalidate", "names": names}, start=False)
+            return True
+        except RunCacheUnavailable:
+            return False
+
+    def config_get(self, key: str) -> Optional[Dict[str, Any]]:
+        """Option definitions a fork of this run parsed from a plugin's documentation (see lookup.py)."""
+        found = self._exchange({"op": "config_get", "key": key}, start=False).get("config")
+        return found if isinstance(found, dict) else None
+
+    def config_put(self, key: str, config: Mapping[str, Any]) -> None:
+        self._exchange({"op": "config_put", "key": key, "config": dict(config)}, start=False)
+
+    def stats(self) -> Dict[str, Any]:
+        reply = self._exchange({"op": "stats"}, start=False)
+        return dict(reply["stats"], entries=reply.get("entries"))
+
+    def shutdown(self, wait: float = 5.0) -> None:
+        try:
+            self._exchange({"op": "shutdown"}, start=False)
+        except RunCacheUnavailable:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and os.path.exists(self.socket_path):
+            time.sleep(0.02)
+
+
+_SPAWNED: List[Any] = []  # Popen objects of helpers started here
+
+
+def _sweep(base: str, keep: str) -> None:
+    """Remove directories of runs whose ansible-playbook is gone (a helper killed with -9)."""
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(base, name)
+        if path == keep or not name.startswith("run-"):
+            continue
+        try:
+            _prefix, pid, start = name.split("-", 2)
+            if process_alive(int(pid), start):
+                continue
+        except ValueError:
+            continue
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
+_CLIENT: Optional[RunCacheClient] = None
+_CLIENT_LOCK = threading.Lock()
+
+
+def client() -> RunCacheClient:
+    """The client of this process's run (one per process; a fork re-reads its run id)."""
+    global _CLIENT
+    with _CLIENT_LOCK:
+        pid = run_pid()
+        if _CLIENT is None or _CLIENT.owner_pid != pid or _CLIENT.base != base_dir():
+            _CLIENT = RunCacheClient(pid)
+        return _CLIENT
+
+
+def invalidate(names: Iterable[str]) -> bool:
+    """Used by the action plugins after a write: never starts a helper just to empty it."""
+    if not enabled(worker=True):
+        return False
+    try:
+        return client().invalidate(names)
+    except (RunCacheUnavailable, OSError):
+        return False

@@ -1,0 +1,428 @@
+# Internal plugin_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""The run cache helper: the server side of run_cache.py, run in its own process once per run.
+
+Only the helper imports this file (and, through the factory, the chosen provider's SDK); workers
+import the small client in run_cache.py. ``CacheState`` is the cache itself (TTL, single-flight,
+invalidation by generation) and is plain Python so tests drive it without a socket.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import socketserver
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import (
+    PROTOCOL,
+    REQUEST_TIMEOUT,
+    Item,
+    _recv,
+    _send,
+    peer_uid,
+    process_alive,
+)
+
+WATCH_INTERVAL = 0.5
+DEFAULT_TTL = 300.0
+MAX_CONFIGS = 64
+
+
+def encode_outcome(outcome: object) -> Dict[str, Any]:
+    if isinstance(outcome, Secret):
+        return {"value": outcome.value, "metadata": outcome.metadata.to_dict()}
+    if isinstance(outcome, _errors.SecretError):
+        return {"error": {
+            "type": type(outcome).__name__,
+            "reason": outcome.reason,
+            "provider": outcome.provider,
+            "name": outcome.name,
+            "provider_name": outcome.provider_name,
+            "hint": outcome.hint,
+            "retryable": getattr(outcome, "retryable", None),
+            "package": getattr(outcome, "package", None),
+        }}
+    # never str(outcome): an unexpected object might carry a value
+    return {"error": {"type": "ProviderUnavailable", "reason": f"unexpected {type(outcome).__name__} from the provider"}}
+
+
+#: options that matter to each provider besides prefix, cache_ttl and audit_log
+_PROVIDER_OPTIONS = {
+    "aws": ("aws_",), "gcp": ("gcp_",), "azure": ("azure_",), "vault": ("vault_",),
+    "kubernetes": ("k8s_", "kubeconfig"), "local": ("local_",), "env": (),
+}
+
+
+def fingerprint(options: Mapping[str, Any], forced: Optional[str], env: Mapping[str, str]) -> str:
+    """Key of the backend these options reach, after resolution.
+
+    Two askers that reach the same backend must share entries even when their raw options differ in
+    ways that do not matter (a lookup passes its documented defaults, a filter passes None; a vault
+    option set for a local read), so the key holds only what the chosen provider uses. Credentials go
+    into the hash, which never leaves memory. Raises core errors for options that cannot work.
+    """
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import resolve_audit_path
+
+    resolved = _options.with_environment(options, env)
+    provider = factory.normalise_provider(forced) or factory.detect_provider(resolved, env)
+    own = _PROVIDER_OPTIONS.get(provider, ())
+    specific = sorted((key, value) for key, value in resolved.items() if own and key.startswith(own))
+    canonical = json.dumps([
+        provider, factory.resolve_prefix(provider, resolved, env), resolved.get("cache_ttl"),
+        resolve_audit_path(resolved.get("audit_log")), specific,
+    ], default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# the helper's state -------------------------------------------------------------------------------
+
+class _Flight:
+    """One fetch in progress; later askers for the same key wait on ``done`` (single-flight)."""
+
+    __slots__ = ("done", "outcome", "generation")
+
+    def __init__(self, generation: int) -> None:
+        self.done = threading.Event()
+        self.outcome: object = None
+        self.generation = generation
+
+
+#: definite answers worth remembering for the TTL; transient failures are asked again
+_CACHEABLE_ERRORS = (_errors.SecretNotFound, _errors.SecretDenied, _errors.SecretDeleted, _errors.InvalidSecretName)
+
+#: (raw options, forced provider, environment) -> SecretManager (or anything with get/get_many)
+ManagerBuilder = Callable[[Mapping[str, Any], Optional[str], Mapping[str, str]], Any]
+
+
+def _build_manager(options: Mapping[str, Any], forced: Optional[str], env: Mapping[str, str]) -> Any:
+    """Exactly what the asking worker would have built (same options, same environment)."""
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
+
+    return factory.build_manager(options, env=env, provider=forced)
+
+
+def _take_ttl(manager: Any) -> float:
+    """The manager's resolved cache_ttl becomes the helper's TTL; its own cache is switched off,
+    since it would be a second copy that invalidation does not reach."""
+    cache = getattr(manager, "cache", None)
+    if cache is None or not hasattr(cache, "ttl"):
+        return DEFAULT_TTL
+    ttl = float(cache.ttl)
+    cache.ttl = 0
+    return ttl
+
+
+class CacheState:
+    """Everything the helper knows; pure Python so tests can drive it without a socket."""
+
+    def __init__(self, build: ManagerBuilder = _build_manager, clock: Callable[[], float] = time.monotonic) -> None:
+        self._build = build
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: Dict[Tuple[str, str, Optional[str]], Tuple[float, object]] = {}
+        self._flights: Dict[Tuple[str, str, Optional[str]], _Flight] = {}
+        self._generations: Dict[str, int] = {}
+        self._managers: Dict[str, Tuple[Any, float]] = {}
+        self._manager_locks: Dict[str, threading.Lock] = {}
+        #: plugin option definitions (documentation, never values), shared so forks skip parsing docs
+        self.configs: Dict[str, Any] = {}
+        self.stats: Dict[str, int] = dict(requests=0, hits=0, waits=0, fetched=0, backend_calls=0, invalidations=0)
+
+    def _manager(self, fp: str, options: Mapping[str, Any], forced: Optional[str],
+                 env: Mapping[str, str]) -> Tuple[Any, float]:
+        with self._lock:
+            found = self._managers.get(fp)
+            if found is not None:
+                return found
+            lock = self._manager_locks.setdefault(fp, threading.Lock())
+        with lock:  # build once even when ten forks ask at the same moment
+            with self._lock:
+                found = self._managers.get(fp)
+            if found is not None:
+                return found
+            manager = self._build(options, forced, env)
+            built = (manager, _take_ttl(manager))
+            with self._lock:
+                self._managers[fp] = built
+            return built
+
+    def fetch(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item],
+              bypass: bool = False, env: Optional[Mapping[str, str]] = None) -> Tuple[str, Dict[Item, object]]:
+        """(provider, {item: Secret or SecretError}); never raises for a provider's failure."""
+        env = {} if env is None else env
+        try:
+            fp = fingerprint(options, forced, env)
+            manager, ttl = self._manager(fp, options, forced, env)
+        except _errors.SecretError as exc:
+            provider = exc.provider or forced or str(options.get("provider") or "unknown")
+            return provider, {(str(name), version): exc for name, version in items}
+        except Exception as exc:
+            provider = forced or str(options.get("provider") or "unknown")
+            return provider, {(str(name), version): _unexpected(exc) for name, version in items}
+        provider = str(getattr(manager, "provider", forced or ""))
+        results: Dict[Item, object] = {}
+        mine: List[Tuple[Item, _Flight]] = []
+        waiting: List[Tuple[Item, _Flight]] = []
+        with self._lock:
+            self.stats["requests"] += 1
+            now = self._clock()
+            for name, version in dict.fromkeys((str(n), v) for n, v in items):
+                key = (fp, name, version)
+                if not bypass:
+                    entry = self._entries.get(key)
+                    if entry is not None and now - entry[0] < ttl:
+                        results[(name, version)] = entry[1]
+                        self.stats["hits"] += 1
+                        continue
+                    flight = self._flights.get(key)
+                    if flight is not None:
+                        waiting.append(((name, version), flight))
+                        self.stats["waits"] += 1
+                        continue
+                flight = _Flight(self._generations.get(name, 0))
+                if key not in self._flights:
+                    self._flights[key] = flight
+                mine.append(((name, version), flight))
+        if mine:
+            outcomes: Dict[Item, object] = {}
+            try:
+                outcomes = self._from_backend(manager, [item for item, _flight in mine])
+            finally:
+                # even on a bug, every waiter gets an answer and no flight is left behind
+                with self._lock:
+                    stored_at = self._clock()
+                    for item, flight in mine:
+                        key = (fp, item[0], item[1])
+                        outcome = outcomes.get(item)
+                        if outcome is None:
+                            outcome = _errors.ProviderUnavailable("the run cache could not read this secret")
+                        flight.outcome = outcome
+                        if self._flights.get(key) is flight:
+                            del self._flights[key]
+                        fresh = self._generations.get(item[0], 0) == flight.generation
+                        cacheable = isinstance(outcome, Secret) or isinstance(outcome, _CACHEABLE_ERRORS)
+                        if ttl > 0 and fresh and cacheable:
+                            self._entries[key] = (stored_at, outcome)
+                        results[item] = outcome
+                for _item, flight in mine:
+                    flight.done.set()
+        for item, flight in waiting:
+            if not flight.done.wait(REQUEST_TIMEOUT):
+                results[item] = _errors.ProviderUnavailable("timed out waiting for another request's fetch")
+            else:
+                results[item] = flight.outcome
+        return provider, results
+
+    def _from_backend(self, manager: Any, items: List[Item]) -> Dict[Item, object]:
+        """Current versions in one get_many (one batch call where the service has one); other
+        versions concurrently, because one after another is what makes a run slow."""
+        outcomes: Dict[Item, object] = {}
+        current = [name for name, version in items if version is None]
+        others = [(name, version) for name, version in items if version is not None]
+        with self._lock:
+            self.stats["fetched"] += len(items)
+            self.stats["backend_calls"] += (1 if current else 0) + len(others)
+        if current:
+            try:
+                found = manager.get_many(current, bypass_cache=True)
+            except _errors.SecretError as exc:
+                found = {name: exc for name in current}
+            except Exception as exc:  # a bug or an SDK error that escaped its provider
+                found = {name: _unexpected(exc) for name in current}
+            for name in current:
+                outcome = found.get(name)
+                outcomes[(name, None)] = outcome if outcome is not None else _errors.SecretNotFound(
+                    "not returned by the batch read", name=name)
+
+        def one(item: Item) -> object:
+            try:
+                return manager.get(item[0], version=item[1], bypass_cache=True)
+            except _errors.SecretError as exc:
+                return exc
+            except Exception as exc:
+                return _unexpected(exc)
+
+        if len(others) == 1:
+            outcomes[others[0]] = one(others[0])
+        elif others:
+            with ThreadPoolExecutor(max_workers=min(8, len(others))) as pool:
+                for item, outcome in zip(others, pool.map(one, others)):
+                    outcomes[item] = outcome
+        return outcomes
+
+    def invalidate(self, names: Iterable[str]) -> int:
+        """Forget every version of these logical names under every option set; returns entries dropped."""
+        wanted = {str(name) for name in names}
+        with self._lock:
+            self.stats["invalidations"] += 1
+            for name in wanted:
+                self._generations[name] = self._generations.get(name, 0) + 1
+            doomed = [key for key in self._entries if key[1] in wanted]
+            for key in doomed:
+                del self._entries[key]
+            return len(doomed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            managers = [manager for manager, _ttl in self._managers.values()]
+            self._managers.clear()
+        for manager in managers:
+            try:
+                manager.close()
+            except Exception:
+                pass
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _unexpected(exc: BaseException) -> _errors.ProviderUnavailable:
+    # Only the type: the text of an unknown exception could quote anything.
+    return _errors.ProviderUnavailable(
+        f"unexpected {type(exc).__name__} while reading", retryable=False,
+        hint="Run again with VIBEBOX_RUN_CACHE=false to see the full error from the provider",
+    )
+
+
+# the helper process -------------------------------------------------------------------------------
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    allow_reuse_address = False
+    state: CacheState
+    last_request: float
+
+    def verify_request(self, request, client_address) -> bool:  # type: ignore[override]
+        uid = peer_uid(request)
+        return uid is None or uid == os.getuid()
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        while True:
+            try:
+                message = _recv(sock)
+            except (OSError, ValueError):
+                return
+            if message is None:
+                return
+            self.server.last_request = time.monotonic()
+            try:
+                reply = self._dispatch(message)
+            except Exception as exc:  # keep serving other clients
+                reply = {"ok": False, "error": f"{type(exc).__name__} in the run cache"}
+            try:
+                _send(sock, reply)
+            except OSError:
+                return
+            self.server.last_request = time.monotonic()
+
+    def _dispatch(self, message: Mapping[str, Any]) -> Dict[str, Any]:
+        state = self.server.state
+        op = message.get("op")
+        if op == "get":
+            items = [(str(name), version if version is None else str(version)) for name, version in message["items"]]
+            forced = message.get("forced")
+            provider, outcomes = state.fetch(dict(message.get("options") or {}), None if forced is None else str(forced),
+                                             items, bool(message.get("bypass")), dict(message.get("env") or {}))
+            return {"ok": True, "protocol": PROTOCOL, "provider": provider,
+                    "results": [encode_outcome(outcomes[item]) for item in items]}
+        if op == "config_get":
+            return {"ok": True, "config": state.configs.get(str(message.get("key")))}
+        if op == "config_put":
+            if len(state.configs) < MAX_CONFIGS and isinstance(message.get("config"), dict):
+                state.configs.setdefault(str(message.get("key")), message["config"])
+            return {"ok": True}
+        if op == "invalidate":
+            return {"ok": True, "dropped": state.invalidate(message.get("names") or [])}
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid(), "protocol": PROTOCOL}
+        if op == "stats":
+            with state._lock:
+                return {"ok": True, "stats": dict(state.stats), "entries": len(state._entries)}
+        if op == "shutdown":
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown operation {op!r}"}
+
+
+def _no_core_dumps() -> None:
+    """A core file would put the values held in memory on disk."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
+          state: Optional[CacheState] = None) -> None:
+    """Run the helper until the run ends, it is idle for ``idle`` seconds, or it is told to stop."""
+    _no_core_dumps()
+    folder = os.path.dirname(socket_path)
+    try:
+        os.unlink(socket_path)  # only ever a stale socket: the spawner holds the start lock
+    except FileNotFoundError:
+        pass
+    old_umask = os.umask(0o177)
+    try:
+        server = _Server(socket_path, _Handler)
+    finally:
+        os.umask(old_umask)
+    server.state = state or CacheState()
+    server.last_request = time.monotonic()
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_INTERVAL)
+            if not process_alive(owner_pid, owner_start):
+                break
+            if idle > 0 and time.monotonic() - server.last_request > idle:
+                break
+        server.shutdown()
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        server.state.clear()
+        for leftover in (socket_path, os.path.join(folder, "error")):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
+        # the lock file stays until the directory goes: removing it under a waiting client is racy
+        try:
+            os.unlink(os.path.join(folder, "lock"))
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of the helper: ``socket_path owner_pid owner_start idle``."""
+    socket_path, owner_pid, owner_start, idle = argv[0], int(argv[1]), argv[2], float(argv[3])
+    try:
+        serve(socket_path, owner_pid, owner_start, idle)
+    except BaseException as exc:  # tell the spawner why, without any value (there is none yet)
+        try:
+            with open(os.path.join(os.path.dirname(socket_path), "error"), "w", encoding="utf-8") as handle:
+                handle.write(f"{type(exc).__name__}: {exc}"[:500])
+        except OSError:
+            pass
+        return 1
+    return 0

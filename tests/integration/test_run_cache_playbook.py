@@ -1,0 +1,163 @@
+"""The run cache in a real ansible-playbook run against moto (issue 6).
+
+50 hosts x 10 secrets in one set_fact cost at most 10 backend reads (counted from the moto server's
+own request log, not from our code); a write through vibebox.secrets.secret is seen by a later
+lookup in the same run; the helper is gone when the run ends; no canary appears at -vvvv.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from ansible_run import run_playbook, state_env, write_playbook
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
+
+CANARY = "CANARY-" + uuid.uuid4().hex
+SECRETS = [f"fleet-{index}" for index in range(10)]
+READS = ("GetSecretValue", "BatchGetSecretValue")
+
+FLEET_PLAY = """
+- hosts: fleet
+  gather_facts: false
+  vars:
+    vibebox_secrets_prefix: FLEET_PREFIX  # an option from a variable: checks the shared option definitions
+  tasks:
+    - name: read ten secrets on every host
+      ansible.builtin.set_fact:
+        app_secrets: "{{ query('vibebox.secrets.get', *secret_names) }}"
+      no_log: true
+    - name: every host got the right values (compared by hash, never shown)
+      ansible.builtin.assert:
+        that: (app_secrets | map('hash', 'sha256') | list) == expected_hashes
+        quiet: true
+"""
+
+WRITE_PLAY = """
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read before the write (fills the run cache)
+      ansible.builtin.set_fact:
+        before: "{{ lookup('vibebox.secrets.get', 'fleet-0') }}"
+      no_log: true
+- hosts: fleet[0]
+  gather_facts: false
+  tasks:
+    - name: write a new value through the module
+      vibebox.secrets.secret:
+        name: fleet-0
+        value: "{{ new_value }}"
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read after the write
+      ansible.builtin.set_fact:
+        after: "{{ lookup('vibebox.secrets.get', 'fleet-0') }}"
+      no_log: true
+    - name: every host saw the old value first and the new one after the write
+      ansible.builtin.assert:
+        that:
+          - before | hash('sha256') == old_hash
+          - after | hash('sha256') == new_hash
+        quiet: true
+"""
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _inventory(tmp_path, hosts: int) -> str:
+    lines = ["[fleet]"] + [f"host{index:02d}" for index in range(hosts)]
+    lines += ["", "[fleet:vars]", "ansible_connection=local", "ansible_python_interpreter={{ ansible_playbook_python }}"]
+    path = tmp_path / "inventory.ini"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.fixture
+def run_dir():
+    # short: Unix socket paths are limited to about 100 bytes
+    path = tempfile.mkdtemp(prefix="vbrc-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def fleet(tmp_path, moto_server, aws_options, run_dir):
+    """Ten secrets in moto under a prefix of this test, and the environment to reach them."""
+    if moto_server is None:
+        pytest.skip("counts requests in the moto server's log; not meaningful against the real service")
+    manager = factory.build_manager(dict(aws_options, audit_log="false"), env={})
+    values = {name: f"{CANARY}-{name}" for name in SECRETS}
+    for name, value in values.items():
+        manager.set(name, value)
+    env = state_env(tmp_path, {
+        **moto_server.env(),
+        "AWS_SECRET_PREFIX": aws_options["prefix"],
+        "VIBEBOX_RUN_CACHE_DIR": run_dir,
+        "ANSIBLE_FORKS": "10",
+    })
+    moto_server.requests.clear()
+    return env, values
+
+
+def _reads(moto_server):
+    return [action for action in moto_server.requests.actions() if action in READS]
+
+
+def _helper_gone(run_dir: str, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [name for name in os.listdir(run_dir) if name.startswith("run-")]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_fifty_hosts_ten_secrets_cost_at_most_ten_backend_reads(tmp_path, fleet, moto_server, aws_options, run_dir):
+    env, values = fleet
+    env.pop("AWS_SECRET_PREFIX")
+    play = write_playbook(tmp_path, FLEET_PLAY.replace("FLEET_PREFIX", aws_options["prefix"]))
+    result = run_playbook(play, env, "-vvvv", inventory=_inventory(tmp_path, 50), extra_vars={
+        "secret_names": SECRETS, "expected_hashes": [_sha(values[name]) for name in SECRETS],
+    })
+    assert result.rc == 0, result.output[-4000:]
+    assert result.recap("host49")["ok"] == 2
+    reads = _reads(moto_server)
+    assert len(reads) <= len(SECRETS), reads
+    assert reads == ["BatchGetSecretValue"], "one batch call serves the whole fleet"
+    assert CANARY not in result.output
+    assert _helper_gone(run_dir), "the helper exits with the run and removes its directory"
+
+
+def test_a_write_in_the_same_run_is_seen_by_later_lookups(tmp_path, fleet, moto_server, run_dir):
+    env, values = fleet
+    new_value = f"{CANARY}-rotated"
+    play = write_playbook(tmp_path, WRITE_PLAY)
+    result = run_playbook(play, env, "-vvvv", inventory=_inventory(tmp_path, 6), extra_vars={
+        "new_value": new_value, "old_hash": _sha(values["fleet-0"]), "new_hash": _sha(new_value),
+    })
+    assert result.rc == 0, result.output[-4000:]
+    assert result.recap("host05")["failed"] == 0
+    assert "PutSecretValue" in moto_server.requests.actions()
+    assert CANARY not in result.output
+    assert _helper_gone(run_dir)
+
+
+def test_without_the_run_cache_every_fork_reads_for_itself(tmp_path, fleet, moto_server):
+    env, values = fleet
+    env["VIBEBOX_RUN_CACHE"] = "false"
+    play = write_playbook(tmp_path, FLEET_PLAY.replace("FLEET_PREFIX", env["AWS_SECRET_PREFIX"]))
+    result = run_playbook(play, env, inventory=_inventory(tmp_path, 3), extra_vars={
+        "secret_names": SECRETS, "expected_hashes": [_sha(values[name]) for name in SECRETS],
+    })
+    assert result.rc == 0, result.output[-4000:]
+    assert _reads(moto_server) == ["BatchGetSecretValue"] * 3  # the switch works: one batch per host
