@@ -257,6 +257,23 @@ class SecretLookupBase(LookupBase):
         super().__init_subclass__(**kwargs)
         preload_plugin_config(cls.__module__)
 
+    def set_options(self, task_keys=None, var_options=None, direct=None):
+        """Render templates in ``vibebox_secrets_<option>`` variables before Ansible reads them.
+
+        Ansible hands variables to plugin options as written, so a variable such as
+        ``vibebox_secrets_local_path: "{{ state_dir }}/secrets.db"`` would otherwise arrive as text
+        (and, for a path, be made absolute around the braces).
+        """
+        templar = getattr(self, "_templar", None)
+        if var_options and templar is not None:
+            templated = [key for key, value in var_options.items()
+                         if key.startswith("vibebox_secrets_") and isinstance(value, str) and "{{" in value]
+            if templated:
+                var_options = dict(var_options)
+                for key in templated:
+                    var_options[key] = templar.template(var_options[key])
+        super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+
     def provider_options(self) -> Dict[str, Any]:
         return _options.from_lookup(self.get_option)
 
