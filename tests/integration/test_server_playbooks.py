@@ -44,6 +44,7 @@ def server_case(request, tmp_path):
         options = dict(request.getfixturevalue("vault_options"))
         if server is None:
             pytest.skip("real Vault: the audit device is not ours to read")  # only with VIBEBOX_TEST_VAULT_REAL=1
+
         def count():
             return len(_vault_writes(server, options["prefix"]))
     else:
@@ -51,6 +52,7 @@ def server_case(request, tmp_path):
         options = dict(request.getfixturevalue("aws_options"))
         if server is None:
             pytest.skip("real AWS: the request log is not ours to read")  # only with VIBEBOX_TEST_AWS_REAL=1
+
         def count():
             return len(server.requests.writes())
     options["audit_log"] = str(tmp_path / "audit.log")

@@ -80,7 +80,7 @@ class _Scanner:
         return self.text[self.pos] if self.pos < len(self.text) else ""
 
     def advance(self, count: int = 1) -> None:
-        for _ in range(count):
+        for _index in range(count):
             if self.text[self.pos] == "\n":
                 self.line += 1
                 self.line_start = self.pos + 1
