@@ -138,7 +138,7 @@ class LookupModule(SecretLookupBase):
             raise self.fail(exc) from None
         manager = self.manager()
         resolver = _references.Resolver(
-            lambda items: self.fetch_items(manager, items, bypass), lambda: manager.provider,
+            lambda items: self.fetch_items_with_fallback(manager, items, bypass), lambda: manager.provider,
             strict=strict, warn=display.warning,
         )
         everything = [template for _keys, templates in parsed for template in templates]

@@ -21,9 +21,10 @@ options:
     required: true
   value:
     description:
-      - The secret value. Required to create a secret; when omitted for an existing secret only O(description)
-        and O(tags) are managed.
-    type: str
+      - The secret value, a string. Required to create a secret; when omitted for an existing secret only
+        O(description) and O(tags) are managed.
+      - Structured data is refused rather than stored as Python text; convert it with C(| to_json).
+    type: raw
   state:
     description: Whether the secret should exist.
     type: str
@@ -141,7 +142,8 @@ def main():
     module = build_module(
         dict(
             name=dict(type="str", required=True),
-            value=dict(type="str", no_log=True),
+            # raw, not str: AnsibleModule would turn a dict into its Python repr and store that
+            value=dict(type="raw", no_log=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             description=dict(type="str"),
             tags=dict(type="dict"),

@@ -306,6 +306,24 @@ class SecretLookupBase(LookupBase):
         wanted = list(dict.fromkeys((str(name), _version(version)) for name, version in items))
         return _direct(manager, wanted, bypass_cache)
 
+    def fetch_items_with_fallback(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
+        """fetch_items, then each provider of the ``fallback`` option for what was missing or unreachable."""
+        found = self.fetch_items(manager, items, bypass_cache)
+        for provider in list(self.provider_options().get("fallback") or []):
+            pending = [item for item, outcome in found.items()
+                       if isinstance(outcome, (_errors.SecretNotFound, _errors.ProviderUnavailable))]
+            if not pending:
+                break
+            backup = self.manager(provider=provider)
+            for item, outcome in self.fetch_items(backup, pending, bypass_cache).items():
+                if isinstance(outcome, Secret) and item in found:
+                    display.warning(
+                        f"vibebox.secrets: '{item[0]}' was read from provider '{backup.provider}' because"
+                        f" provider '{manager.provider}' said: {type(found[item]).__name__}"
+                    )
+                    found[item] = outcome
+        return found
+
     def fetch_many(self, manager, names: Iterable[str], version: Optional[str] = None,
                    bypass_cache: bool = False) -> Dict[str, object]:
         """name -> Secret or SecretError; current versions in one batch, others concurrently."""

@@ -359,7 +359,12 @@ class Rotator:
         new_value = value if value is not None else generator()  # type: ignore[misc]
         self.manager.check_value(name, new_value)
         tags = rotation_tags(meta.tags if meta else None, now, policy, result.previous_version)
-        written = self.manager.set(name, new_value, description, tags)
+        try:
+            written = self.manager.set(name, new_value, description, tags)
+        except SecretError as exc:
+            # a write that failed part-way (value stored, tags not; or the answer lost) may have changed
+            # the secret: never report "not changed" without knowing, say how to go back instead
+            self._report_uncertain_write(name, meta, exc)
         result.rotated = True
         result.version = written.version
         result.age = 0
@@ -380,6 +385,29 @@ class Rotator:
         if not policy.keep_previous and meta is not None:
             self._hard_cut(name, written.version, result)
         return result
+
+    def _report_uncertain_write(self, name: str, meta: Optional[SecretMetadata], cause: SecretError) -> None:
+        try:
+            current = self.manager.describe(name)
+        except SecretError:
+            current = None
+        if meta is not None and current is not None and current.version == meta.version:
+            raise cause  # the provider still serves the old version: nothing changed
+        if meta is None:
+            raise RotationFailed(
+                f"writing the first version failed ({cause}); the secret may or may not exist now",
+                rolled_back=False, provider=self.manager.provider, name=name,
+                hint="Check it with vibebox.secrets.secret_info and rotate again",
+            ) from cause
+        now_version = current.version if current is not None else "unknown (the provider did not answer)"
+        raise RotationFailed(
+            f"writing the new value failed part-way ({cause}); the secret may now be at version {now_version}"
+            f" instead of version {meta.version}",
+            rolled_back=False, version=None if current is None else current.version,
+            provider=self.manager.provider, name=name,
+            hint=f"When the provider answers again, put the old value back with vibebox.secrets.secret_rotate"
+                 f" (name: {name}, rollback_to: '{meta.version}'), or rotate again",
+        ) from cause
 
     def _undo(
         self,
