@@ -6,11 +6,15 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: secret_info
 author: Vibebox maintainers (@vibebox)
-short_description: Describe secrets, their versions and the audit log, never their values
+short_description: Describe secrets, their versions, compliance and the audit log, never their values
 version_added: 0.1.0
 description:
   - Returns the metadata of one secret, or of every secret under the prefix, and optionally its versions and the
     last entries of the audit log. Values are never returned.
+  - Also reports per secret its age, last rotation and expiry, checks them against an optional O(policy), and returns
+    the result both as a structured list (for AWX and other tools) and as a table (RV(report)) for people.
+  - With O(check_values=true) the module reads each value only to measure its length and which character classes it
+    contains; the value itself is never returned, logged or stored.
 options:
   name:
     description: Logical name of one secret. When omitted, every secret under the prefix is described.
@@ -23,6 +27,36 @@ options:
     description: Also return the last N entries of the audit log (of O(name) when given). C(0) returns none.
     type: int
     default: 0
+  policy:
+    description:
+      - The rules a compliant secret follows. Every rule is optional; without a policy only expired secrets are
+        reported as violations.
+      - The age is counted from the last rotation (the C(vibebox-rotated-at) tag that rotations write, else the time
+        of the current version).
+    type: dict
+    suboptions:
+      max_age:
+        description: Longest time since the last rotation, as C(30s), C(15m), C(2h), C(30d) or seconds.
+        type: str
+      min_length:
+        description: Fewest characters a value may have. Checked only with O(check_values=true).
+        type: int
+      classes:
+        description: Character classes every value must contain. Checked only with O(check_values=true).
+        type: list
+        elements: str
+        choices: [lower, upper, digits, symbols]
+  check_values:
+    description:
+      - Read each value to measure its strength (length and character classes) against O(policy).
+      - The value is never returned; only RV(secrets[].strength) is. Needs read access to the values, not only to the
+        metadata.
+    type: bool
+    default: false
+  fail_on_violation:
+    description: Fail when a secret violates O(policy) (or is expired), after computing the whole report.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - vibebox.secrets.provider
   - vibebox.secrets.local
@@ -52,6 +86,21 @@ EXAMPLES = r"""
   vibebox.secrets.secret_info:
     audit_entries: 20
   register: all_secrets
+
+- name: Compliance report of every secret, failing the play on a violation
+  vibebox.secrets.secret_info:
+    versions: false
+    check_values: true
+    fail_on_violation: true
+    policy:
+      max_age: 90d
+      min_length: 32
+      classes: [lower, upper, digits]
+  register: compliance
+
+- name: Show the report table
+  ansible.builtin.debug:
+    msg: "{{ compliance.report }}"
 """
 
 RETURN = r"""
@@ -93,6 +142,40 @@ secrets:
       description: Versions, newest first, with their stages (C(current), C(previous)).
       type: list
       elements: dict
+    age_days:
+      description: Days since the last rotation (RV(secrets[].last_rotation)), or null when the provider gives no time.
+      type: float
+    last_rotation:
+      description: The C(vibebox-rotated-at) tag written by rotations when present, else the time of the current version.
+      type: str
+    expires_at:
+      description: When the secret expires, where the provider records it.
+      type: str
+    strength:
+      description: Length and character classes (C(lower), C(upper), C(digits), C(symbols)) of the value. Never the value.
+      type: dict
+      returned: when O(check_values=true) and the value could be read
+    violations:
+      description: Why the secret does not comply with O(policy) (empty when it does).
+      type: list
+      elements: str
+compliant:
+  description: Whether no secret has a violation.
+  type: bool
+  returned: always
+violations:
+  description: Number of secrets with at least one violation.
+  type: int
+  returned: always
+report:
+  description: The compliance report as table lines (a header, one line per secret, a summary), for people.
+  type: list
+  elements: str
+  returned: always
+retries:
+  description: Requests this module had to repeat because the provider throttled or failed temporarily.
+  type: int
+  returned: always
 audit:
   description: The last O(audit_entries) audit entries, oldest first (time, operation, provider, name, version, outcome, actor).
   type: list
@@ -100,9 +183,17 @@ audit:
   returned: when O(audit_entries) > 0
 """
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+import datetime
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import compliance, errors, generators
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import read_tail
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+
+POLICY_SPEC = dict(
+    max_age=dict(type="str"),
+    min_length=dict(type="int"),
+    classes=dict(type="list", elements="str", choices=list(compliance.CLASS_NAMES)),
+)
 
 
 def describe(manager, name, with_versions):
@@ -113,7 +204,27 @@ def describe(manager, name, with_versions):
             data["versions"] = [item.to_dict() for item in manager.versions(name)]
         except errors.UnsupportedOperation:
             data["versions"] = []
-    return data
+    return data, meta
+
+
+def measure(manager, name):
+    """(strength, None) or (None, why): the value is read, measured and dropped right here."""
+    try:
+        secret = manager.get(name, bypass_cache=True)
+    except errors.SecretError as exc:
+        return None, f"the value could not be read ({exc.kind})"
+    measured = generators.strength(secret.value)
+    del secret
+    return measured, None
+
+
+def check(manager, described, policy, check_values, now):
+    """Add the compliance fields to each described secret (a soft-deleted one is only described)."""
+    for data, meta in described:
+        strength, why = None, None
+        if check_values and meta.deleted_at is None:
+            strength, why = measure(manager, data["name"])
+        data.update(compliance.assess(meta.tags, meta.updated_at, meta.expires_at, policy, now, strength, why))
 
 
 def main():
@@ -122,24 +233,38 @@ def main():
             name=dict(type="str"),
             versions=dict(type="bool", default=True),
             audit_entries=dict(type="int", default=0),
+            policy=dict(type="dict", options=POLICY_SPEC),
+            check_values=dict(type="bool", default=False),
+            fail_on_violation=dict(type="bool", default=False),
         ),
     )
     params = module.params
     manager = manager_for(module)
     result = dict(changed=False, provider=manager.provider, secrets=[])
     try:
+        policy = compliance.Policy.from_options({k: v for k, v in (params["policy"] or {}).items() if v is not None})
+        if policy.needs_values and not params["check_values"]:
+            module.warn("policy.min_length and policy.classes are checked only with check_values: true")
         if params["name"]:
             try:
-                result["secrets"] = [describe(manager, params["name"], params["versions"])]
+                described = [describe(manager, params["name"], params["versions"])]
                 result["exists"] = True
             except errors.SecretNotFound:
+                described = []
                 result["exists"] = False
         else:
-            result["secrets"] = [describe(manager, name, params["versions"]) for name in manager.list()]
+            described = [describe(manager, name, params["versions"]) for name in manager.list()]
+        check(manager, described, policy, params["check_values"], datetime.datetime.now(datetime.timezone.utc))
+        result["secrets"] = [data for data, _meta in described]
         if params["audit_entries"] and params["audit_entries"] > 0:
             result["audit"] = read_tail(manager.audit.path, params["audit_entries"], params["name"])
     except errors.SecretError as exc:
-        fail(module, exc, **result)
+        fail(module, exc, retries=manager.retry.retries, **result)
+    failing = [data for data in result["secrets"] if data["violations"]]
+    result.update(compliant=not failing, violations=len(failing), retries=manager.retry.retries,
+                  report=compliance.report_lines(result["secrets"], policy))
+    if failing and params["fail_on_violation"]:
+        module.fail_json(msg=compliance.violation_summary(result["secrets"]), error_kind="violation", **result)
     module.exit_json(**result)
 
 

@@ -55,6 +55,7 @@ class AuditLog:
         ok: bool,
         version: Optional[str] = None,
         error: Optional[BaseException] = None,
+        retries: int = 0,
     ) -> Dict[str, Any]:
         entry = {
             "ts": _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z"),
@@ -67,6 +68,9 @@ class AuditLog:
             "error": None if error is None else f"{type(error).__name__}: {error}",
             "actor": self.actor,
         }
+        if retries:
+            # only when there were any: how often the service throttled or failed this operation
+            entry["retries"] = int(retries)
         self.recent.append(entry)
         if self.path:
             self._append(entry)
@@ -95,5 +99,8 @@ def read_tail(path: Optional[str], count: int = 20, name: Optional[str] = None) 
             except ValueError:
                 continue
             if name is None or entry.get("name") == name:
-                kept.append({key: entry.get(key) for key in _FIELDS})
+                row = {key: entry.get(key) for key in _FIELDS}
+                if entry.get("retries"):
+                    row["retries"] = entry["retries"]
+                kept.append(row)
     return list(kept)

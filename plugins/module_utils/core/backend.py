@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import abc
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Iterable, List, Optional
+from contextlib import nullcontext
+from typing import Any, Callable, Dict, Iterable, List, Optional, TypeVar
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     ReadOnlyProvider,
@@ -16,6 +17,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, VersionInfo
+
+T = TypeVar("T")
 
 
 class SecretBackend(abc.ABC):
@@ -28,6 +31,18 @@ class SecretBackend(abc.ABC):
     supports_restore = True
     #: how many names one get_many call may fetch at once when the service has a batch API
     batch_size = 0
+    #: the retry policy of the SecretManager that owns this backend (set by the manager), under which
+    #: each_request() retries one request of a multi-request operation; None: no per-request retry
+    request_retry: Optional[Any] = None
+
+    def each_request(self, request: Callable[[], T]) -> T:
+        """Run one request to the service under the manager's retry policy.
+
+        A provider whose operation takes several requests calls this around each of them, so a
+        throttled third request is retried alone instead of the whole operation starting over.
+        """
+        policy = self.request_retry
+        return request() if policy is None else policy.call(request)
 
     @abc.abstractmethod
     def get(self, name: str, version: Optional[str] = None) -> Secret:
@@ -41,12 +56,16 @@ class SecretBackend(abc.ABC):
         """
         unique = list(dict.fromkeys(names))
         results: Dict[str, object] = {}
+        policy = self.request_retry
+        tally = policy.current_tally() if policy is not None else None
 
         def one(item: str) -> object:
-            try:
-                return self.get(item)
-            except SecretError as exc:
-                return exc
+            # retries made on the pool's threads count for the caller's call (audit log, issue 10)
+            with policy.share_tally(tally) if policy is not None else nullcontext():
+                try:
+                    return self.get(item)
+                except SecretError as exc:
+                    return exc
 
         if len(unique) <= 1:
             return {item: one(item) for item in unique}

@@ -14,6 +14,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend impor
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.cache import SecretCache
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     InvalidSecretValue,
+    ProviderUnavailable,
     SecretError,
     SecretNotFound,
 )
@@ -23,7 +24,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     SecretMetadata,
     VersionInfo,
 )
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import RetryPolicy
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import RetryPolicy, default_policy
 
 
 def _version_key(version: Optional[str]) -> Optional[str]:
@@ -45,8 +46,18 @@ class SecretManager:
         self.prefix = _names.default_prefix(backend.name) if prefix is None else prefix
         self.cache = SecretCache(cache_ttl)
         self.audit = audit or AuditLog(None, backend.name)
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or default_policy()
         self.max_value_bytes = max_value_bytes
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._retry
+
+    @retry.setter
+    def retry(self, policy: RetryPolicy) -> None:
+        """The backend retries single requests under the same policy (see SecretBackend.each_request)."""
+        self._retry = policy
+        self.backend.request_retry = policy
 
     # names ---------------------------------------------------------------------------------------
     def provider_name(self, name: str) -> str:
@@ -62,14 +73,14 @@ class SecretManager:
             result = self.retry.call(lambda: call(provider_name))
         except SecretError as exc:
             exc.with_context(provider=self.provider, name=name, provider_name=provider_name)
-            self.audit.record(op, name, ok=False, version=version, error=exc)
+            self.audit.record(op, name, ok=False, version=version, error=exc, retries=self.retry.last_retries)
             raise
         recorded = version
         if isinstance(result, Secret):
             recorded = result.metadata.version
         elif isinstance(result, SecretMetadata):
             recorded = result.version
-        self.audit.record(op, name, ok=True, version=recorded)
+        self.audit.record(op, name, ok=True, version=recorded, retries=self.retry.last_retries)
         return result
 
     # reads ---------------------------------------------------------------------------------------
@@ -108,16 +119,51 @@ class SecretManager:
                 wanted[provider_name] = name
         if wanted:
             fetched = self.retry.call(lambda: self.backend.get_many(list(wanted)))
+            # the batch's retries are written once, with its first name, so the audit log adds up
+            retries = dict.fromkeys(wanted, 0)
+            retries[next(iter(wanted))] = self.retry.last_retries
+            self._retry_failed_reads(fetched, retries)
             for provider_name, name in wanted.items():
                 outcome = fetched.get(provider_name) or SecretNotFound("not returned by the batch read")
                 if isinstance(outcome, SecretError):
                     outcome.with_context(provider=self.provider, name=name, provider_name=provider_name)
-                    self.audit.record("get", name, ok=False, error=outcome)
+                    self.audit.record("get", name, ok=False, error=outcome, retries=retries[provider_name])
                 else:
                     self.cache.put(provider_name, None, outcome)
-                    self.audit.record("get", name, ok=True, version=outcome.metadata.version)
+                    self.audit.record("get", name, ok=True, version=outcome.metadata.version,
+                                      retries=retries[provider_name])
                 results[name] = outcome
         return results
+
+    def _retry_failed_reads(self, fetched: Dict[str, object], retries: Dict[str, int]) -> None:
+        """Read again, under the retry policy, each name the batch answered with a retryable error.
+
+        A backend's get_many returns per-name errors instead of raising them (one throttled read
+        must not fail the others), so the retry around the batch never sees them: without this,
+        a throttled name in a lookup failed at once while a single get() would have been retried.
+        """
+        pending = [pn for pn, outcome in fetched.items()
+                   if isinstance(outcome, ProviderUnavailable) and outcome.retryable
+                   and not getattr(outcome, "exhausted", False)]
+        if not pending:
+            return
+
+        def again(provider_name: str) -> Tuple[object, int]:
+            try:
+                return self.retry.call(lambda: self.backend.get(provider_name)), self.retry.last_retries + 1
+            except SecretError as exc:
+                return exc, self.retry.last_retries + 1
+
+        if len(pending) == 1:
+            outcomes = [again(pending[0])]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:
+                outcomes = list(pool.map(again, pending))
+        for provider_name, (outcome, count) in zip(pending, outcomes):
+            fetched[provider_name] = outcome
+            retries[provider_name] = retries.get(provider_name, 0) + count
 
     def describe(self, name: str) -> SecretMetadata:
         meta = self._run("describe", name, self.backend.describe)

@@ -401,13 +401,18 @@ class VaultBackend(SecretBackend):
         secret_value: Optional[str] = None,
     ) -> Tuple[int, Dict[str, Any]]:
         self._ensure_token()
-        status, payload = self._send(method, api_path, body, params)
-        if status < 300 or status in accept:
-            return status, payload
-        raise error_for_status(
-            status, payload.get("errors"), api_path=api_path, capability=capability,
-            provider_name=name, namespace=self.namespace, secret_value=secret_value,
-        )
+
+        def one_request() -> Tuple[int, Dict[str, Any]]:
+            status, payload = self._send(method, api_path, body, params)
+            if status < 300 or status in accept:
+                return status, payload
+            raise error_for_status(
+                status, payload.get("errors"), api_path=api_path, capability=capability,
+                provider_name=name, namespace=self.namespace, secret_value=secret_value,
+            )
+
+        # a write is several requests: a throttled one is retried alone, not the whole write (issue 10)
+        return self.each_request(one_request)
 
     def _ensure_token(self) -> None:
         if not self.approle:

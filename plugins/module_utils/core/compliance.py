@@ -1,0 +1,193 @@
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+"""Compliance of secrets against a policy: age, last rotation, expiry and strength, never values.
+
+Why it is separate from secret_info: the rules are decisions (when is a secret too old, what counts
+as a character class, how a row of the report reads) that must be the same for the module, the
+compliance playbook and any later plugin, and they are pure functions of (metadata, strength,
+policy, clock), so they are unit-tested with a fixed clock and no provider.
+
+The strength of a value is measured by the caller with generators.strength() (length and the
+character classes present) and handed in as that small dict: the value itself never reaches this
+file, so nothing here can put it into a report.
+
+The last rotation is the ``vibebox-rotated-at`` tag written by the rotation layer (epoch seconds)
+when the secret has one, because a rollback writes an old value as a new version and the version's
+date would then lie about the value's age; otherwise it is the time of the current version.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.durations import parse_duration
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.generators import CLASSES
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import iso
+
+#: the tag the rotation layer writes (rotation.TAG_ROTATED_AT); repeated here so that reading a
+#: report does not import the rotation machinery
+TAG_ROTATED_AT = "vibebox-rotated-at"
+CLASS_NAMES = tuple(CLASSES)
+DAY = 86400.0
+
+
+@dataclass
+class Policy:
+    """What a compliant secret looks like; every rule is optional."""
+
+    max_age: Optional[int] = None  # seconds
+    min_length: Optional[int] = None
+    classes: List[str] = field(default_factory=list)
+
+    @classmethod
+    def from_options(cls, options: Optional[Mapping[str, Any]]) -> "Policy":
+        """From the module's ``policy`` option; raises InvalidOption naming the bad field."""
+        options = dict(options or {})
+        unknown = sorted(set(options) - {"max_age", "min_length", "classes"})
+        if unknown:
+            raise InvalidOption(f"policy has unknown fields {unknown}", hint="Use max_age, min_length and classes")
+        max_age = parse_duration(options.get("max_age"), "policy.max_age")
+        min_length = options.get("min_length")
+        if min_length is not None:
+            if isinstance(min_length, bool) or not isinstance(min_length, int) or min_length < 0:
+                raise InvalidOption(f"policy.min_length must be a whole number of characters, 0 or more (got {min_length!r})")
+        classes = options.get("classes") or []
+        if isinstance(classes, str) or not isinstance(classes, (list, tuple)):
+            raise InvalidOption(f"policy.classes must be a list of {', '.join(CLASS_NAMES)}")
+        wrong = [item for item in classes if item not in CLASS_NAMES]
+        if wrong:
+            raise InvalidOption(f"policy.classes has unknown character classes {wrong}",
+                                hint=f"Use {', '.join(CLASS_NAMES)}")
+        return cls(max_age=max_age, min_length=min_length, classes=list(dict.fromkeys(classes)))
+
+    @property
+    def needs_values(self) -> bool:
+        """Whether a rule can only be checked by measuring the value (check_values)."""
+        return bool(self.min_length) or bool(self.classes)
+
+    @property
+    def empty(self) -> bool:
+        return self.max_age is None and not self.needs_values
+
+
+def _utc(moment: Optional[_dt.datetime]) -> Optional[_dt.datetime]:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
+
+
+def last_rotation(tags: Optional[Mapping[str, Any]], updated_at: Optional[_dt.datetime]) -> Optional[_dt.datetime]:
+    """The rotation tag (epoch seconds) when it is there and readable, else the current version's time."""
+    text = str((tags or {}).get(TAG_ROTATED_AT) or "").strip()
+    if text:
+        try:
+            return _dt.datetime.fromtimestamp(float(text), _dt.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            pass  # a tag someone else wrote: fall back to the version time
+    return _utc(updated_at)
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / DAY:.1f}".rstrip("0").rstrip(".") or "0"
+
+
+def assess(
+    tags: Optional[Mapping[str, Any]],
+    updated_at: Optional[_dt.datetime],
+    expires_at: Optional[_dt.datetime],
+    policy: Policy,
+    now: _dt.datetime,
+    strength: Optional[Mapping[str, Any]] = None,
+    strength_error: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Compliance of one secret: age_days, last_rotation, expires_at, strength and violations.
+
+    ``strength`` is generators.strength() of the value ({length, classes}) or None when values were
+    not checked; ``strength_error`` says why a value could not be measured.
+    """
+    now = _utc(now)
+    rotated = last_rotation(tags, updated_at)
+    expires = _utc(expires_at)
+    age = None if rotated is None else max(0.0, (now - rotated).total_seconds())
+    violations: List[str] = []
+    if policy.max_age is not None:
+        if age is None:
+            violations.append("age unknown: the provider gives no rotation tag or version time")
+        elif age > policy.max_age:
+            violations.append(f"too old: last rotated {_days(age)} days ago, max_age is {_days(policy.max_age)} days")
+    if expires is not None and expires <= now:
+        violations.append(f"expired on {iso(expires)}")
+    if strength is not None:
+        length = int(strength.get("length") or 0)
+        present = set(strength.get("classes") or [])
+        if policy.min_length and length < policy.min_length:
+            violations.append(f"too short: {length} characters, min_length is {policy.min_length}")
+        missing = [name for name in policy.classes if name not in present]
+        if missing:
+            violations.append(f"missing character classes: {', '.join(missing)}")
+    elif strength_error and policy.needs_values:
+        violations.append(f"strength not checked: {strength_error}")
+    result: Dict[str, Any] = {
+        "age_days": None if age is None else round(age / DAY, 2),
+        "last_rotation": iso(rotated),
+        "expires_at": iso(expires),
+        "violations": violations,
+    }
+    if strength is not None:
+        result["strength"] = {"length": int(strength.get("length") or 0),
+                              "classes": sorted(strength.get("classes") or [])}
+    return result
+
+
+_COLUMNS = (("name", "NAME"), ("age", "AGE (d)"), ("rotated", "LAST ROTATION"), ("expires", "EXPIRES"),
+            ("length", "LENGTH"), ("classes", "CLASSES"), ("status", "STATUS"))
+
+
+def _cells(row: Mapping[str, Any]) -> Dict[str, str]:
+    strength = row.get("strength") or {}
+    violations = row.get("violations") or []
+    age = row.get("age_days")
+    return {
+        "name": str(row.get("name") or ""),
+        "age": "-" if age is None else f"{age:.1f}",
+        "rotated": (row.get("last_rotation") or "-")[:19].replace("T", " "),
+        "expires": (row.get("expires_at") or "-")[:10],
+        "length": str(strength["length"]) if "length" in strength else "-",
+        "classes": ",".join(strength.get("classes") or []) or "-",
+        "status": "ok" if not violations else "; ".join(violations),
+    }
+
+
+def report_lines(rows: Iterable[Mapping[str, Any]], policy: Optional[Policy] = None) -> List[str]:
+    """The report for humans: a header, one aligned line per secret, and a summary line."""
+    rows = list(rows)
+    cells = [_cells(row) for row in rows]
+    widths = {key: max([len(title)] + [len(cell[key]) for cell in cells]) for key, title in _COLUMNS}
+    last = _COLUMNS[-1][0]
+
+    def line(values: Mapping[str, str]) -> str:
+        return "  ".join(values[key] if key == last else values[key].ljust(widths[key]) for key, _title in _COLUMNS)
+
+    lines = [line(dict(_COLUMNS))]
+    lines.append("  ".join("-" * widths[key] for key, _title in _COLUMNS))
+    lines += [line(cell) for cell in cells]
+    failing = sum(1 for row in rows if row.get("violations"))
+    summary = f"{len(rows)} secrets, {failing} with violations"
+    if policy is not None and not policy.empty:
+        rules = []
+        if policy.max_age is not None:
+            rules.append(f"max_age {_days(policy.max_age)}d")
+        if policy.min_length:
+            rules.append(f"min_length {policy.min_length}")
+        if policy.classes:
+            rules.append(f"classes {','.join(policy.classes)}")
+        summary += f" (policy: {', '.join(rules)})"
+    lines.append(summary)
+    return lines
+
+
+def violation_summary(rows: Iterable[Mapping[str, Any]]) -> str:
+    """One sentence for fail_on_violation: every failing secret and why."""
+    failing = [f"{row.get('name')}: {'; '.join(row['violations'])}" for row in rows if row.get("violations")]
+    return f"{len(failing)} secrets violate the policy: " + " | ".join(failing)

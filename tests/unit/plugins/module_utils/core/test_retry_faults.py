@@ -1,0 +1,218 @@
+"""Retry under injected faults (issue 10): per-request retries, nesting without multiplying, reporting.
+
+The integration tests (tests/integration/test_faults.py) throttle real servers; these pin the rules
+they rely on with a fake clock and a backend that fails on command.
+"""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog, read_tail
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import (
+    THROTTLED_ATTEMPTS,
+    RetryPolicy,
+    default_policy,
+)
+
+
+def _failing(times: int, error=errors.ProviderThrottled):
+    calls = []
+
+    def operation():
+        calls.append(1)
+        if len(calls) <= times:
+            raise error("slow down")
+        return "ok"
+
+    return operation, calls
+
+
+def test_throttling_gets_more_attempts_than_other_transient_errors():
+    policy = default_policy()
+    policy.sleep = lambda _s: None
+    assert policy.throttled_attempts == THROTTLED_ATTEMPTS and policy.attempts < THROTTLED_ATTEMPTS
+    operation, calls = _failing(THROTTLED_ATTEMPTS - 1)
+    assert policy.call(operation) == "ok" and len(calls) == THROTTLED_ATTEMPTS
+    operation, calls = _failing(THROTTLED_ATTEMPTS)
+    with pytest.raises(errors.ProviderThrottled):
+        policy.call(operation)
+    assert len(calls) == THROTTLED_ATTEMPTS
+    operation, calls = _failing(99, errors.ProviderUnavailable)  # e.g. connection refused: the service is gone
+    with pytest.raises(errors.ProviderUnavailable):
+        policy.call(operation)
+    assert len(calls) == policy.attempts
+    # a policy built by hand keeps its old meaning: attempts covers throttling too
+    plain = RetryPolicy(attempts=3, sleep=lambda _s: None)
+    operation, calls = _failing(99)
+    with pytest.raises(errors.ProviderThrottled):
+        plain.call(operation)
+    assert len(calls) == 3
+
+
+def test_the_deadline_bounds_the_time_whatever_the_attempts():
+    now = [0.0]
+    policy = RetryPolicy(attempts=100, base_delay=10, max_delay=10, deadline=30, sleep=lambda s: now.__setitem__(0, now[0] + s),
+                         clock=lambda: now[0])
+    operation, calls = _failing(1000)
+    with pytest.raises(errors.ProviderThrottled):
+        policy.call(operation)
+    assert now[0] <= 30 and len(calls) < 100
+
+
+def test_nested_calls_do_not_multiply_attempts_and_add_up_their_retries():
+    policy = RetryPolicy(attempts=4, sleep=lambda _s: None)
+    inner_calls = []
+
+    def request():
+        inner_calls.append(1)
+        raise errors.ProviderThrottled("throttled")
+
+    outer_calls = []
+
+    def operation():
+        outer_calls.append(1)
+        return policy.call(request)
+
+    with pytest.raises(errors.ProviderThrottled) as caught:
+        policy.call(operation)
+    assert caught.value.exhausted
+    assert (len(outer_calls), len(inner_calls)) == (1, 4), "the outer call must not start the inner one over"
+    assert policy.last_retries == 3
+
+    # two requests of one operation, each throttled twice: 4 retries for the operation
+    first, _calls = _failing(2)
+    second, _more_calls = _failing(2)
+    assert policy.call(lambda: (policy.call(first), policy.call(second))) == ("ok", "ok")
+    assert policy.last_retries == 4
+
+
+def test_worker_threads_count_into_the_callers_tally():
+    policy = RetryPolicy(sleep=lambda _s: None)
+
+    def batch():
+        tally = policy.current_tally()
+        threads = []
+        for _index in range(3):
+            operation, _calls = _failing(2)
+
+            def work(operation=operation):
+                with policy.share_tally(tally):
+                    policy.call(operation)
+
+            threads.append(threading.Thread(target=work))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return "done"
+
+    assert policy.call(batch) == "done"
+    assert policy.last_retries == 6 and policy.retries == 6
+    assert policy.current_tally() is None, "outside a call there is no tally"
+
+
+class FlakyBackend(SecretBackend):
+    """Throttles the first ``throttle`` requests for each name; every request goes through each_request."""
+
+    name = "aws"
+
+    def __init__(self, throttle: int = 2):
+        self.throttle = throttle
+        self.seen = {}
+        self.data = {}
+        self._lock = threading.Lock()
+
+    def _request(self, name):
+        with self._lock:
+            self.seen[name] = self.seen.get(name, 0) + 1
+            count = self.seen[name]
+        if count <= self.throttle:
+            raise errors.ProviderThrottled("429", provider_name=name)
+
+    def get(self, name, version=None):
+        self.each_request(lambda: self._request(name))
+        return Secret(self.data[name], SecretMetadata(name=name, version="1"))
+
+    def set(self, name, value, description=None, tags=None):
+        # a write is two requests (like Vault's data and metadata): each is retried on its own
+        self.each_request(lambda: self._request(name))
+        self.each_request(lambda: self._request(name + "#meta"))
+        self.data[name] = value
+        return SecretMetadata(name=name, version="1")
+
+    def delete(self, name, recovery_days=None, force=False):
+        self.data.pop(name)
+
+    def describe(self, name):
+        return SecretMetadata(name=name, version="1")
+
+    def list(self, prefix=""):
+        return sorted(self.data)
+
+
+def _manager(tmp_path, backend):
+    manager = SecretManager(backend, cache_ttl=0, audit=AuditLog(str(tmp_path / "audit.log"), "aws"))
+    manager.retry.sleep = lambda _s: None
+    return manager
+
+
+def test_retries_are_written_to_the_audit_log(tmp_path):
+    backend = FlakyBackend(throttle=2)
+    manager = _manager(tmp_path, backend)
+    manager.set("jwt-secret", "v")
+    results = manager.get_many(["jwt-secret"])
+    assert results["jwt-secret"].value == "v"
+    entries = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert [(entry["op"], entry.get("retries")) for entry in entries] == [("set", 4), ("get", None)]
+    assert read_tail(str(tmp_path / "audit.log"), 5)[0]["retries"] == 4
+    assert manager.retry.retries == 4
+
+
+def test_a_batch_reports_the_retries_of_its_threads_once(tmp_path):
+    backend = FlakyBackend(throttle=0)
+    manager = _manager(tmp_path, backend)
+    for name in ("a", "b", "c"):
+        manager.set(name, name.upper())
+    backend.throttle, backend.seen = 1, {}
+    found = manager.get_many(["a", "b", "c"], bypass_cache=True)
+    assert {name: secret.value for name, secret in found.items()} == {"a": "A", "b": "B", "c": "C"}
+    gets = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()][-3:]
+    assert sum(entry.get("retries", 0) for entry in gets) == 3, gets
+
+
+def test_get_many_retries_names_a_backend_returned_as_throttled(tmp_path):
+    """A backend without per-request retry returns errors per name; the manager retries those."""
+
+    class NoRetryBackend(FlakyBackend):
+        def get(self, name, version=None):
+            self._request(name)
+            return Secret(self.data[name], SecretMetadata(name=name, version="1"))
+
+    backend = NoRetryBackend(throttle=0)
+    manager = _manager(tmp_path, backend)
+    manager.set("a", "A")
+    manager.set("b", "B")
+    backend.throttle, backend.seen = 2, {}
+    found = manager.get_many(["a", "b"], bypass_cache=True)
+    assert found["a"].value == "A" and found["b"].value == "B"
+    assert backend.seen == {"vibebox/a": 3, "vibebox/b": 3}
+    gets = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()][-2:]
+    assert [entry["retries"] for entry in gets] == [2, 2]
+
+
+def test_replacing_the_policy_reaches_the_backend(tmp_path):
+    backend = FlakyBackend()
+    manager = _manager(tmp_path, backend)
+    policy = RetryPolicy(attempts=2, sleep=lambda _s: None)
+    manager.retry = policy
+    assert backend.request_retry is policy
+    with pytest.raises(errors.ProviderThrottled):
+        manager.set("x", "y")
+    assert policy.retries == 1
