@@ -9,11 +9,15 @@ trap 'rm -rf "$work"' EXIT
 "$BIN/ansible-galaxy" collection build --force --output-path "$work" "$here" >/dev/null
 tarball=$(ls "$work"/vibebox-secrets-*.tar.gz)
 echo "built $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB)"
-"$BIN/ansible-galaxy" collection install --no-deps -p "$work/installed" "$tarball" >/dev/null
+# only the fresh install on the path: the checkout link (.build/collections) or a copy elsewhere
+# would make ansible-galaxy report "already installed" and install nothing
+export ANSIBLE_COLLECTIONS_PATH="$work/installed" HOME="$work/home"
+"$BIN/ansible-galaxy" collection install --no-deps --force -p "$work/installed" "$tarball" >/dev/null
+[ -f "$work/installed/ansible_collections/vibebox/secrets/MANIFEST.json" ] || { echo "the install put nothing in $work/installed" >&2; exit 1; }
 if tar -tzf "$tarball" | grep -E '(^|/)(\.venv|\.build|tests/output|demo-state)/' >/dev/null; then
   echo "the tarball carries build or state folders" >&2; exit 1
 fi
-export ANSIBLE_COLLECTIONS_PATH="$work/installed" XDG_DATA_HOME="$work/data" XDG_STATE_HOME="$work/state"
+export XDG_DATA_HOME="$work/data" XDG_STATE_HOME="$work/state"
 cd "$work"
 "$BIN/ansible-doc" vibebox.secrets.secret >/dev/null
 "$BIN/ansible-doc" -t lookup vibebox.secrets.get >/dev/null
