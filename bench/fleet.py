@@ -56,7 +56,10 @@ def moto_launcher():
 
 
 def amazon_aws_available(env: Dict[str, str]) -> bool:
-    done = subprocess.run([sys.executable, "-c", "import ansible_collections.amazon.aws.plugins.lookup.secretsmanager_secret"],
+    """amazon.aws is on the collections path (make optional-collections puts it there) and imports."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]);"
+            " import ansible_collections.amazon.aws.plugins.lookup.secretsmanager_secret")
+    done = subprocess.run([sys.executable, "-c", code, env["ANSIBLE_COLLECTIONS_PATH"]],
                           env=env, capture_output=True, check=False)
     return done.returncode == 0
 
