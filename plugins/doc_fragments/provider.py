@@ -61,8 +61,10 @@ options:
     type: str
   fallback:
     description:
-      - Providers to read from, in order, when the first one says the secret is missing or cannot be reached,
-        for example C([env]). Writes never fall back. A warning names both providers.
+      - Where reads go next, in order, when the first provider says the secret is missing or cannot be reached.
+      - Each entry is a provider (for example C([env])), C(aws:<region>) (the same AWS options in another region)
+        or C(aws_replica_region) (AWS again in each region of O(aws_replica_regions), in turn).
+      - Writes never fall back. A warning names both providers.
     type: list
     elements: str
 """
@@ -135,8 +137,10 @@ options:
         key: audit_log
   fallback:
     description:
-      - Providers to read from, in order, when the first one says the secret is missing or cannot be reached, for
-        example C([env]). Writes never fall back. A warning names both providers.
+      - Where reads go next, in order, when the first provider says the secret is missing or cannot be reached.
+      - Each entry is a provider (for example C([env])), C(aws:<region>) (the same AWS options in another region)
+        or C(aws_replica_region) (AWS again in each region of O(aws_replica_regions), in turn).
+      - Writes never fall back. A warning names both providers.
     type: list
     elements: str
     vars:

@@ -45,7 +45,7 @@ def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, **option
         provider, found = _lookup.fetch(raw, forced, items, bool(bypass_cache))
         if provider:
             seen["provider"] = provider
-        return found
+        return _lookup.fall_through(raw, provider_name, found, bool(bypass_cache))
 
     def provider_name() -> str:
         return seen.get("provider") or _lookup.LazySecretManager(raw, forced).provider

@@ -251,6 +251,77 @@ def fetch_items(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[I
     return fetch(raw, forced, items, bypass, warn)[1]
 
 
+#: outcomes the next provider of ``fallback`` is asked about; a denial is never hidden that way
+_FALLS_THROUGH = (_errors.SecretNotFound, _errors.ProviderUnavailable)
+#: ``fallback`` entry meaning "AWS again, in each region of aws_replica_regions"
+REPLICA_FALLBACK = "aws_replica_region"
+
+
+def fallback_steps(raw: Mapping[str, Any]) -> List[Tuple[str, Dict[str, Any], str]]:
+    """(provider, options, label) for each entry of ``fallback``, in order; bad entries raise InvalidOption.
+
+    An entry is a provider (``env``, ``local``, ...), ``aws:<region>`` (the same AWS options in
+    another region) or ``aws_replica_region`` (each region of ``aws_replica_regions`` in turn), so
+    a region outage can be ridden out on the replicas AWS keeps in step.
+    """
+    chain = raw.get("fallback") or []
+    if isinstance(chain, str):
+        chain = [item.strip() for item in chain.split(",") if item.strip()]
+    steps: List[Tuple[str, Dict[str, Any], str]] = []
+    for entry in chain:
+        text = str(entry).strip()
+        base = dict(raw, fallback=None)
+        if text.lower() in (REPLICA_FALLBACK, REPLICA_FALLBACK + "s"):
+            regions = _options.with_environment(raw).get("aws_replica_regions") or []
+            if isinstance(regions, str):
+                regions = [item.strip() for item in regions.split(",") if item.strip()]
+            if not regions:
+                raise _errors.InvalidOption(
+                    f"fallback '{text}' reads from the AWS replica regions, but none are set: give"
+                    " aws_replica_regions (or AWS_SECRET_REPLICA_REGIONS), or name one with 'aws:<region>'"
+                )
+            steps.extend(("aws", dict(base, aws_region=region), f"aws ({region})") for region in regions)
+        elif text.lower().startswith("aws:"):
+            region = text[4:].strip()
+            if not region:
+                raise _errors.InvalidOption(f"fallback '{text}' names no region: write it as 'aws:<region>', e.g. 'aws:eu-west-1'")
+            steps.append(("aws", dict(base, aws_region=region), f"aws ({region})"))
+        else:
+            try:
+                check_provider({"provider": text})
+            except _errors.InvalidOption:
+                raise _errors.InvalidOption(
+                    f"fallback entry '{text}' is not a provider; use one of {', '.join(_options.PROVIDERS)},"
+                    f" 'aws:<region>' or '{REPLICA_FALLBACK}'"
+                ) from None
+            steps.append((text, base, text))
+    return steps
+
+
+def fall_through(raw: Mapping[str, Any], primary: Callable[[], str], found: Dict[Item, object],
+                 bypass: bool = False, warn: Optional[Callable[[str], None]] = None) -> Dict[Item, object]:
+    """Ask each step of ``fallback`` for what is still missing or unreachable; warn for each answer.
+
+    One walker for the lookups and the resolve filter, so every way of reading a secret honours the
+    chain the same way. ``primary`` is called only to word a warning (naming the provider may mean
+    detecting it).
+    """
+    steps = fallback_steps(raw)
+    for provider, options, label in steps:
+        pending = [item for item, outcome in found.items() if isinstance(outcome, _FALLS_THROUGH)]
+        if not pending:
+            break
+        _answered_by, more = fetch(options, provider, pending, bypass, warn)
+        for item, outcome in more.items():
+            if isinstance(outcome, Secret):
+                (warn or display.warning)(
+                    f"vibebox.secrets: '{item[0]}' was read from provider '{label}' because"
+                    f" provider '{primary()}' said: {type(found[item]).__name__}"
+                )
+                found[item] = outcome
+    return found
+
+
 class SecretLookupBase(LookupBase):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Runs while the lookup's module is being imported, i.e. before Ansible reads its options.
@@ -307,22 +378,14 @@ class SecretLookupBase(LookupBase):
         return _direct(manager, wanted, bypass_cache)
 
     def fetch_items_with_fallback(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
-        """fetch_items, then each provider of the ``fallback`` option for what was missing or unreachable."""
-        found = self.fetch_items(manager, items, bypass_cache)
-        for provider in list(self.provider_options().get("fallback") or []):
-            pending = [item for item, outcome in found.items()
-                       if isinstance(outcome, (_errors.SecretNotFound, _errors.ProviderUnavailable))]
-            if not pending:
-                break
-            backup = self.manager(provider=provider)
-            for item, outcome in self.fetch_items(backup, pending, bypass_cache).items():
-                if isinstance(outcome, Secret) and item in found:
-                    display.warning(
-                        f"vibebox.secrets: '{item[0]}' was read from provider '{backup.provider}' because"
-                        f" provider '{manager.provider}' said: {type(found[item]).__name__}"
-                    )
-                    found[item] = outcome
-        return found
+        """fetch_items, then each step of the ``fallback`` option for what was missing or unreachable."""
+        return self._fall_through(manager, self.fetch_items(manager, items, bypass_cache), bypass_cache)
+
+    def _fall_through(self, manager, found: Dict[Item, object], bypass_cache: bool) -> Dict[Item, object]:
+        try:
+            return fall_through(self.provider_options(), lambda: manager.provider, found, bypass_cache)
+        except _errors.SecretError as exc:
+            raise self.fail(exc) from None
 
     def fetch_many(self, manager, names: Iterable[str], version: Optional[str] = None,
                    bypass_cache: bool = False) -> Dict[str, object]:
@@ -333,23 +396,10 @@ class SecretLookupBase(LookupBase):
 
     def with_fallback(self, manager, results: Dict[str, object], version: Optional[str],
                       bypass_cache: bool) -> Dict[str, object]:
-        """Retry missing/unreachable names on each provider of the ``fallback`` option, in order."""
-        chain: List[str] = list(self.provider_options().get("fallback") or [])
-        for provider in chain:
-            pending = [name for name, outcome in results.items()
-                       if isinstance(outcome, (_errors.SecretNotFound, _errors.ProviderUnavailable))]
-            if not pending:
-                break
-            backup = self.manager(provider=provider)
-            found = self.fetch_many(backup, pending, version, bypass_cache)
-            for name, outcome in found.items():
-                if isinstance(outcome, Secret):
-                    display.warning(
-                        f"vibebox.secrets: '{name}' was read from provider '{backup.provider}' because"
-                        f" provider '{manager.provider}' said: {type(results[name]).__name__}"
-                    )
-                    results[name] = outcome
-        return results
+        """``fetch_many``'s answer after the ``fallback`` chain (see fall_through)."""
+        wanted = _version(version)
+        found = self._fall_through(manager, {(name, wanted): outcome for name, outcome in results.items()}, bypass_cache)
+        return {name: found[(name, wanted)] for name in results}
 
     @staticmethod
     def failure_policy(exc: _errors.SecretError, on_missing: str, on_denied: str, on_deleted: str) -> str:

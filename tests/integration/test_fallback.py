@@ -4,8 +4,8 @@ What a user relies on: when Vault cannot be reached, or a secret is not in the l
 with ``fallback: [env]`` reads ``JWT_SECRET`` from the environment and says so in a warning that
 names both providers; a secret that exists but is denied is NOT read elsewhere (that would hide a
 permission problem behind a stale copy); and a module that writes never writes somewhere else.
-The fallback logic lives in plugin_utils/lookup.py (with_fallback); these tests only drive it
-through ansible-playbook, as a user does.
+The fallback logic lives in plugin_utils/lookup.py (fall_through, shared by the lookups and the
+resolve filter); these tests only drive it through ansible-playbook, as a user does.
 """
 from __future__ import annotations
 
@@ -144,9 +144,6 @@ RESOLVE = """
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plugins/filter/resolve.py accepts fallback (it is one of the provider options) but reads through"
-    " plugin_utils.lookup.fetch() only, never walking the chain as fetch_items_with_fallback() does"))
 def test_the_resolve_filter_falls_through_too(tmp_path):
     env = state_env(tmp_path, {"JWT_SECRET": f"{CANARY}-env-jwt"})
     result = run_playbook(write_playbook(tmp_path, RESOLVE), env, extra_vars={
@@ -237,4 +234,48 @@ def test_writes_never_fall_back(tmp_path):
     assert result.recap()["ignored"] == 3
     store = tmp_path / "data" / "vibebox"
     assert not store.exists() or not any(store.iterdir()), "a write went to the local store instead"
+    assert CANARY not in result.output
+
+
+REPLICA = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: the secret is not in the primary region, so it is read from the replica region
+      ansible.builtin.set_fact:
+        replicated: "{{ lookup('vibebox.secrets.get', 'replica-only', fallback=['aws_replica_region']) }}"
+      no_log: true
+    - name: compare without printing
+      ansible.builtin.assert:
+        that: replicated | hash('sha256') == expected_hash
+        quiet: true
+      no_log: true
+    - name: a name that is in no region still fails
+      ansible.builtin.set_fact:
+        nowhere: "{{ lookup('vibebox.secrets.get', 'in-no-region', fallback=['aws_replica_region']) }}"
+      register: nowhere_result
+      ignore_errors: true
+    - name: the failure names the secret
+      ansible.builtin.assert:
+        that:
+          - nowhere_result is failed
+          - "'in-no-region' in nowhere_result.msg"
+"""
+
+
+def test_aws_replica_region_fallback_reads_the_replica(tmp_path, aws_options, aws_manager):
+    """fallback: [aws_replica_region] asks AWS again in each region of aws_replica_regions."""
+    replica_region = "us-west-2"
+    primary_region = aws_options.get("aws_region") or os.environ.get("AWS_SECRET_MANAGER_REGION", "us-east-1")
+    assert replica_region != primary_region
+    replica = aws_manager(aws_region=replica_region)
+    replica.set("replica-only", f"{CANARY}-replica")
+    extra = {f"vibebox_secrets_{key}": value for key, value in aws_options.items() if value is not None}
+    extra.update(vibebox_secrets_aws_replica_regions=[replica_region],
+                 expected_hash=_sha(f"{CANARY}-replica"))
+    env = state_env(tmp_path, {})
+    result = run_playbook(write_playbook(tmp_path, REPLICA), env, extra_vars=extra)
+    assert result.rc == 0, result.output[-3000:]
+    text = " ".join(result.output.split())  # warnings are wrapped over several lines
+    assert f"'replica-only' was read from provider 'aws ({replica_region})' because provider 'aws' said: SecretNotFound" in text
     assert CANARY not in result.output
