@@ -253,51 +253,6 @@ def fetch_items(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[I
 
 #: outcomes the next provider of ``fallback`` is asked about; a denial is never hidden that way
 _FALLS_THROUGH = (_errors.SecretNotFound, _errors.ProviderUnavailable)
-#: ``fallback`` entry meaning "AWS again, in each region of aws_replica_regions"
-REPLICA_FALLBACK = "aws_replica_region"
-
-
-def fallback_steps(raw: Mapping[str, Any]) -> List[Tuple[str, Dict[str, Any], str]]:
-    """(provider, options, label) for each entry of ``fallback``, in order; bad entries raise InvalidOption.
-
-    An entry is a provider (``env``, ``local``, ...), ``aws:<region>`` (the same AWS options in
-    another region) or ``aws_replica_region`` (each region of ``aws_replica_regions`` in turn), so
-    a region outage can be ridden out on the replicas AWS keeps in step.
-    """
-    chain = raw.get("fallback") or []
-    if isinstance(chain, str):
-        chain = [item.strip() for item in chain.split(",") if item.strip()]
-    steps: List[Tuple[str, Dict[str, Any], str]] = []
-    for entry in chain:
-        text = str(entry).strip()
-        base = dict(raw, fallback=None)
-        if text.lower() in (REPLICA_FALLBACK, REPLICA_FALLBACK + "s"):
-            regions = _options.with_environment(raw).get("aws_replica_regions") or []
-            if isinstance(regions, str):
-                regions = [item.strip() for item in regions.split(",") if item.strip()]
-            if not regions:
-                raise _errors.InvalidOption(
-                    f"fallback '{text}' reads from the AWS replica regions, but none are set: give"
-                    " aws_replica_regions (or AWS_SECRET_REPLICA_REGIONS), or name one with 'aws:<region>'"
-                )
-            steps.extend(("aws", dict(base, aws_region=region), f"aws ({region})") for region in regions)
-        elif text.lower().startswith("aws:"):
-            region = text[4:].strip()
-            if not region:
-                raise _errors.InvalidOption(f"fallback '{text}' names no region: write it as 'aws:<region>', e.g. 'aws:eu-west-1'")
-            steps.append(("aws", dict(base, aws_region=region), f"aws ({region})"))
-        else:
-            try:
-                check_provider({"provider": text})
-            except _errors.InvalidOption:
-                raise _errors.InvalidOption(
-                    f"fallback entry '{text}' is not a provider; use one of {', '.join(_options.PROVIDERS)},"
-                    f" 'aws:<region>' or '{REPLICA_FALLBACK}'"
-                ) from None
-            steps.append((text, base, text))
-    return steps
-
-
 def fall_through(raw: Mapping[str, Any], primary: Callable[[], str], found: Dict[Item, object],
                  bypass: bool = False, warn: Optional[Callable[[str], None]] = None) -> Dict[Item, object]:
     """Ask each step of ``fallback`` for what is still missing or unreachable; warn for each answer.
@@ -306,13 +261,11 @@ def fall_through(raw: Mapping[str, Any], primary: Callable[[], str], found: Dict
     chain the same way. ``primary`` is called only to word a warning (naming the provider may mean
     detecting it).
     """
-    steps = fallback_steps(raw)
-    for provider, options, label in steps:
+    for provider, options, label in _options.fallback_steps(raw):
         pending = [item for item, outcome in found.items() if isinstance(outcome, _FALLS_THROUGH)]
         if not pending:
             break
-        _answered_by, more = fetch(options, provider, pending, bypass, warn)
-        for item, outcome in more.items():
+        for item, outcome in fetch_items(options, provider, pending, bypass, warn).items():
             if isinstance(outcome, Secret):
                 (warn or display.warning)(
                     f"vibebox.secrets: '{item[0]}' was read from provider '{label}' because"

@@ -265,16 +265,15 @@ REPLICA = """
 
 def test_aws_replica_region_fallback_reads_the_replica(tmp_path, aws_options, aws_manager):
     """fallback: [aws_replica_region] asks AWS again in each region of aws_replica_regions."""
-    replica_region = "us-west-2"
     primary_region = aws_options.get("aws_region") or os.environ.get("AWS_SECRET_MANAGER_REGION", "us-east-1")
-    assert replica_region != primary_region
+    replica_region = "us-west-2" if primary_region != "us-west-2" else "us-east-2"
     replica = aws_manager(aws_region=replica_region)
     replica.set("replica-only", f"{CANARY}-replica")
     extra = {f"vibebox_secrets_{key}": value for key, value in aws_options.items() if value is not None}
     extra.update(vibebox_secrets_aws_replica_regions=[replica_region],
                  expected_hash=_sha(f"{CANARY}-replica"))
     env = state_env(tmp_path, {})
-    result = run_playbook(write_playbook(tmp_path, REPLICA), env, extra_vars=extra)
+    result = run_playbook(write_playbook(tmp_path, REPLICA), env, "-vvvv", extra_vars=extra)
     assert result.rc == 0, result.output[-3000:]
     text = " ".join(result.output.split())  # warnings are wrapped over several lines
     assert f"'replica-only' was read from provider 'aws ({replica_region})' because provider 'aws' said: SecretNotFound" in text

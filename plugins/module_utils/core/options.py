@@ -8,7 +8,9 @@ written once (the community.hashi_vault habit).
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption
 
 PROVIDERS = ("aws", "gcp", "azure", "vault", "kubernetes", "env", "local")
 PROVIDER_ALIASES = {"k8s": "kubernetes", "hashicorp": "vault", "openbao": "vault", "environment": "env"}
@@ -65,6 +67,7 @@ _OPTIONS: Dict[str, tuple] = {
 }
 
 OPTION_NAMES = tuple(_OPTIONS)
+LIST_OPTIONS = tuple(name for name, (spec, _env) in _OPTIONS.items() if spec.get("type") == "list")
 #: options whose value is a credential; the lookup base hides them and modules mark them no_log
 SECRET_OPTIONS = tuple(name for name, (spec, _env) in _OPTIONS.items() if spec.get("no_log"))
 #: provider-specific prefix variables of the seed
@@ -129,9 +132,51 @@ def with_environment(options: Mapping[str, Any], env: Optional[Mapping[str, str]
         resolved["vault_timeout"] = float(resolved["vault_timeout"])
     if isinstance(resolved["azure_verify_challenge_resource"], str):
         resolved["azure_verify_challenge_resource"] = _truthy(resolved["azure_verify_challenge_resource"])
-    if isinstance(resolved["fallback"], str):
-        resolved["fallback"] = [item.strip() for item in resolved["fallback"].split(",") if item.strip()]
+    for name in LIST_OPTIONS:  # an environment variable (or a lookup's ini entry) gives "a, b"
+        if isinstance(resolved[name], str):
+            resolved[name] = [item.strip() for item in resolved[name].split(",") if item.strip()]
     return resolved
+
+
+#: ``fallback`` entry meaning "AWS again, in each region of aws_replica_regions"
+REPLICA_FALLBACK = "aws_replica_region"
+
+
+def fallback_steps(options: Mapping[str, Any]) -> List[Tuple[str, Dict[str, Any], str]]:
+    """(provider, options, label) for each entry of ``fallback``, in order; bad entries raise InvalidOption.
+
+    An entry is a provider (``env``, ``local``, ...), ``aws:<region>`` (the same options with another
+    ``aws_region``) or ``aws_replica_region`` (each region of ``aws_replica_regions`` in turn), so a
+    region outage can be ridden out on the replicas AWS keeps in step. Each step's options are the
+    caller's own (unresolved, without the chain), so they mean the same wherever they are read.
+    """
+    resolved = with_environment(options)
+    base = dict(options, fallback=None)
+    steps: List[Tuple[str, Dict[str, Any], str]] = []
+    for entry in resolved["fallback"] or []:
+        text = str(entry).strip()
+        key = text.lower()
+        if key == REPLICA_FALLBACK:
+            regions = resolved["aws_replica_regions"] or []
+            if not regions:
+                raise InvalidOption(
+                    f"fallback '{text}' reads from the AWS replica regions, but none are set: give"
+                    " aws_replica_regions (or AWS_SECRET_REPLICA_REGIONS), or name one with 'aws:<region>'"
+                )
+            steps.extend(("aws", dict(base, aws_region=region), f"aws ({region})") for region in regions)
+        elif key.startswith("aws:"):
+            region = text[4:].strip()
+            if not region:
+                raise InvalidOption(f"fallback '{text}' names no region: write it as 'aws:<region>', e.g. 'aws:eu-west-1'")
+            steps.append(("aws", dict(base, aws_region=region), f"aws ({region})"))
+        elif key in PROVIDERS or key in PROVIDER_ALIASES:
+            steps.append((text, base, text))
+        else:
+            raise InvalidOption(
+                f"fallback entry '{text}' is not a provider; use one of {', '.join(PROVIDERS)},"
+                f" 'aws:<region>' or '{REPLICA_FALLBACK}'"
+            )
+    return steps
 
 
 def secret_manager_enabled(env: Optional[Mapping[str, str]] = None) -> bool:

@@ -308,9 +308,6 @@ class AwsBackend(SecretBackend):
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "AwsBackend":
-        replicas = options.get("aws_replica_regions")
-        if isinstance(replicas, str):
-            replicas = [item.strip() for item in replicas.split(",") if item.strip()]
         return cls(
             region=options.get("aws_region"),
             profile=options.get("aws_profile"),
@@ -318,7 +315,7 @@ class AwsBackend(SecretBackend):
             access_key_id=options.get("aws_access_key_id"),
             secret_access_key=options.get("aws_secret_access_key"),
             session_token=options.get("aws_session_token"),
-            replica_regions=replicas,
+            replica_regions=options.get("aws_replica_regions"),
         )
 
     # transport -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.lookup import fallback_steps
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.options import fallback_steps, with_environment
 
 
 def _plan(**raw):
@@ -57,3 +57,13 @@ def test_replica_entry_without_regions_says_what_to_set(monkeypatch):
 def test_a_mistyped_entry_is_refused(entry, words):
     with pytest.raises(errors.InvalidOption, match=words):
         fallback_steps({"fallback": [entry]})
+
+
+def test_list_options_from_the_environment_are_split(monkeypatch):
+    """Environment variables are text; every list option reaches the providers as a list."""
+    monkeypatch.setenv("AWS_SECRET_REPLICA_REGIONS", "eu-west-1, eu-central-1")
+    monkeypatch.setenv("GCP_SECRET_REPLICATION", "europe-west1,europe-west4")
+    resolved = with_environment({"fallback": "env,local"})
+    assert resolved["aws_replica_regions"] == ["eu-west-1", "eu-central-1"]
+    assert resolved["gcp_replication"] == ["europe-west1", "europe-west4"]
+    assert resolved["fallback"] == ["env", "local"]
