@@ -253,6 +253,8 @@ def fetch_items(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[I
 
 #: outcomes the next provider of ``fallback`` is asked about; a denial is never hidden that way
 _FALLS_THROUGH = (_errors.SecretNotFound, _errors.ProviderUnavailable)
+
+
 def fall_through(raw: Mapping[str, Any], primary: Callable[[], str], found: Dict[Item, object],
                  bypass: bool = False, warn: Optional[Callable[[str], None]] = None) -> Dict[Item, object]:
     """Ask each step of ``fallback`` for what is still missing or unreachable; warn for each answer.
