@@ -36,7 +36,8 @@ def _collections_dir() -> str:
 
 @pytest.mark.parametrize("blocked, options, package", [
     (["hvac"], {"provider": "vault", "vault_addr": "http://127.0.0.1:8200", "vault_token": "t"}, "hvac"),
-    (["boto3"], {"provider": "aws", "aws_region": "us-east-1"}, "boto3"),
+    # pip install boto3 brings botocore, which is all the provider imports: without it, boto3 is named
+    (["boto3", "botocore"], {"provider": "aws", "aws_region": "us-east-1"}, "boto3"),
     (["botocore"], {"provider": "aws", "aws_region": "us-east-1"}, "boto3"),
 ])
 def test_missing_sdk_names_the_pip_package(blocked, options, package):
@@ -48,3 +49,13 @@ def test_missing_sdk_names_the_pip_package(blocked, options, package):
     assert outcome["kind"] == "ProviderNotInstalled"
     assert outcome["package"] == package
     assert f"pip install {package}" in outcome["message"]
+
+
+def test_the_aws_provider_needs_only_botocore():
+    """boto3's own import (s3transfer, resources) is not needed for a Secrets Manager client."""
+    options = {"provider": "aws", "aws_region": "us-east-1", "audit_log": "false"}
+    script = _SCRIPT.format(blocked=["boto3", "s3transfer"], options=options)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": _collections_dir()})
+    assert "Traceback" not in done.stderr, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"kind": None}

@@ -135,3 +135,18 @@ def test_importing_the_provider_does_not_import_boto3():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"PYTHONPATH": here[: here.index(marker)]}, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_building_a_backend_imports_botocore_only():
+    """boto3's import adds s3transfer and resources (~0.17 s) that a Secrets Manager client never uses."""
+    here = os.path.abspath(aws.__file__)
+    marker = os.sep + os.path.join("ansible_collections", "vibebox", "secrets") + os.sep
+    code = (
+        "import sys\n"
+        "from ansible_collections.vibebox.secrets.plugins.module_utils.providers import aws\n"
+        "backend = aws.AwsBackend(region='eu-west-1', access_key_id='AKIDEXAMPLE', secret_access_key='example')\n"
+        "print(backend.region, 'botocore' in sys.modules, 'boto3' in sys.modules, 's3transfer' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": here[: here.index(marker)]}, check=True)
+    assert out.stdout.split() == ["eu-west-1", "True", "False", "False"]
