@@ -80,6 +80,7 @@ lint: venv collection
 	$(BIN)/ruff check plugins tests bench hacking
 	$(BIN)/ansible-lint --offline --profile production
 	$(BIN)/python hacking/render_lookup_fragments.py --check
+	$(BIN)/python hacking/render_option_definitions.py --check
 	$(BIN)/antsibull-changelog lint
 
 molecule: venv collection

@@ -16,7 +16,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import references as _references
-from ansible_collections.vibebox.secrets.plugins.plugin_utils import lookup as _lookup
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import reading as _reading
 
 _OWN = ("strict", "bypass_cache")
 
@@ -38,17 +38,17 @@ def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, **option
     raw: Dict[str, Any] = {name: options.get(name) for name in _options.OPTION_NAMES}
     if isinstance(strict, str):
         strict = strict.strip().lower() not in ("0", "false", "no", "off")
-    forced = _lookup.forced_provider(raw)
+    forced = _reading.forced_provider(raw)
     seen: Dict[str, str] = {}
 
     def fetch(items):
-        provider, found = _lookup.fetch(raw, forced, items, bool(bypass_cache))
+        provider, found = _reading.fetch(raw, forced, items, bool(bypass_cache))
         if provider:
             seen["provider"] = provider
-        return _lookup.fall_through(raw, provider_name, found, bool(bypass_cache))
+        return _reading.fall_through(raw, provider_name, found, bool(bypass_cache))
 
     def provider_name() -> str:
-        return seen.get("provider") or _lookup.LazySecretManager(raw, forced).provider
+        return seen.get("provider") or _reading.LazySecretManager(raw, forced).provider
 
     try:
         if isinstance(data, Mapping):
@@ -61,7 +61,7 @@ def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, **option
             keys = []
             texts = [_text(data, "the input")]
         templates = [_references.parse(text) for text in texts]
-        resolver = _references.Resolver(fetch, provider_name, strict=bool(strict), warn=_lookup.display.warning)
+        resolver = _references.Resolver(fetch, provider_name, strict=bool(strict), warn=_reading.display.warning)
         values = resolver.resolve_all(templates)
     except _errors.SecretError as exc:
         raise AnsibleFilterError(f"vibebox.secrets.resolve: {exc}") from None

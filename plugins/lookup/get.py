@@ -102,21 +102,29 @@ import json
 
 from ansible.errors import AnsibleLookupError
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.lookup import SecretLookupBase, display
 
 
 class LookupModule(SecretLookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        version = self.get_option("version")
-        json_key = self.get_option("json_key")
-        default = self.get_option("default")
-        policies = {key: self.get_option(key) for key in ("on_missing", "on_denied", "on_deleted")}
-        bypass = self.get_option("bypass_cache")
         names = [str(term) for term in terms]
         if not names:
             return []
+        version = self.get_option("version")
+        json_key = self.get_option("json_key")
+        bypass = self.get_option("bypass_cache")
+        values = None if bypass else self.read_values(names, version)
+        if values is None:
+            return self._read_with_policies(names, version, json_key, bypass)
+        return [self._select(name, value, json_key) for name, value in zip(names, values)]
+
+    def _read_with_policies(self, names, version, json_key, bypass):
+        """Every case the run cache's plain answer does not settle: defaults, on_* policies, fallback."""
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
+
+        default = self.get_option("default")
+        policies = {key: self.get_option(key) for key in ("on_missing", "on_denied", "on_deleted")}
         manager = self.manager()
         results = self.fetch_many(manager, names, version, bypass)
         results = self.with_fallback(manager, results, version, bypass)

@@ -1,287 +1,113 @@
 # Internal plugin_utils of vibebox.secrets: not part of the public API, may change without notice.
-"""Base class of the collection's lookups: options -> SecretManager, core errors -> Ansible errors.
+"""Base class of the collection's lookups: options -> reads -> Ansible errors.
 
-Every read of a lookup or filter goes through ``fetch`` so the run cache (run_cache.py) sits in
-exactly one place. Ansible compiles collection code from source in every worker fork, so the read
-path imports as little as it can: ``manager()`` hands out a lazy manager, and when the run cache
-answers, the worker never imports the factory, the manager or a provider SDK (the helper does, once
-per run). The in-process manager is built only when the run cache is off or cannot be used.
+Ansible imports a lookup afresh in every worker fork (one per host and task) and compiles
+collection code from source each time, so what a fork imports is paid for by every host. This file
+is all the get lookup needs in the common case, where the run cache (run_cache.py) has every secret:
+it sends the options and names to the run cache helper and takes the plain answers
+(``read_values``). Anything else (a missing secret and its policy, ``fallback``, the development
+mode, direct reads when the run cache is off, the dotenv lookup, the resolve filter) goes through
+reading.py, imported on first need, which turns answers into Secret/SecretError objects.
 """
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import sys
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
 from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache as _run_cache
 
 display = Display()
-
-#: one manager per distinct option set in this process, so repeated lookups share one client and cache
-_MANAGERS: Dict[tuple, Any] = {}
 
 ON_FAILURE_CHOICES = ("error", "warn", "skip")
 
 Item = Tuple[str, Optional[str]]
 _CURRENT = (None, "", "current")
-_warned_fallback = False
-#: lookup modules whose option definitions this process took from the run cache / gave to it
-_CONFIG_PRELOADED: Set[str] = set()
-_CONFIG_SHARED: Set[str] = set()
+#: providers read in the asking process, never through the run cache (reading a variable costs nothing)
+_IN_PROCESS = ("env", "environment")
 
 
-# Plugin option definitions, shared through the run cache ------------------------------------------
+def _reading():
+    """reading.py, imported on first need (see the module docstring)."""
+    from ansible_collections.vibebox.secrets.plugins.plugin_utils import reading
+
+    return reading
+
+
+def _errors():
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+
+    return errors
+
+
+# Plugin option definitions, shipped with the collection ---------------------------------------------
 #
-# Before a worker can call a lookup, Ansible reads the plugin's DOCUMENTATION and every doc fragment
-# it extends, with its YAML loader, to learn the options. Ansible does this in each fork and our
-# lookups take ~50 provider options from fragments, so it costs more than the lookup itself (about
-# 50 ms of CPU per fork, measured). Ansible skips the parse when the definitions of the plugin are
-# already registered in its ConfigManager. So the first fork that parsed them hands the result (plain
-# documentation data, no value) to the run cache helper, and later forks register it before Ansible
-# looks. The key holds the ansible-core version and a hash of the DOCUMENTATION; anything unexpected
-# just leaves Ansible to parse as usual.
+# Before a worker can call a lookup, Ansible parses the plugin's DOCUMENTATION and every doc fragment it
+# extends with its YAML loader, in each fork. Our lookups take ~50 provider options from fragments, so
+# that parse costs more CPU than the lookup (about 60 ms per fork, measured; 10 forks at once at the
+# start of a run). Ansible skips the parse when the plugin's definitions are already registered, so
+# the lookups register the definitions hacking/render_option_definitions.py wrote with Ansible's own
+# parser, when the digest of the documentation and its fragments still matches. Anything unexpected
+# leaves Ansible to parse as usual.
 
-def _config_key(module_name: str) -> Optional[str]:
-    module = sys.modules.get(module_name)
-    documentation = getattr(module, "DOCUMENTATION", None)
-    if not isinstance(documentation, str):
-        return None
-    from ansible.release import __version__
-
-    text = "\0".join((__version__, module_name, documentation))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+_COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_DEFINITIONS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "option_definitions.json")
+_FRAGMENT_PREFIX = "vibebox.secrets."
 
 
-def preload_plugin_config(module_name: str) -> bool:
-    """Register the option definitions of ``module_name`` from the run cache, if a fork shared them."""
-    if module_name in _CONFIG_PRELOADED or not _run_cache.enabled():
-        return False
+def fragment_files(doc: Mapping[str, Any]) -> Optional[List[str]]:
+    """Files (relative to the collection) of the doc fragments ``doc`` extends; None if one is not ours."""
+    names = doc.get("extends_documentation_fragment") or []
+    if isinstance(names, str):
+        names = names.split(",")
+    files = []
+    for name in names:
+        name = str(name).strip()
+        if not name.startswith(_FRAGMENT_PREFIX):
+            return None
+        files.append(os.path.join("plugins", "doc_fragments", name[len(_FRAGMENT_PREFIX):].split(".", maxsplit=1)[0] + ".py"))
+    return sorted(set(files))
+
+
+def documentation_digest(documentation: str, fragments: Iterable[str]) -> str:
+    digest = hashlib.sha256(documentation.encode("utf-8"))
+    for relative in fragments:
+        with open(os.path.join(_COLLECTION_ROOT, relative), "rb") as handle:
+            digest.update(b"\0" + relative.encode("utf-8") + b"\0" + handle.read())
+    return digest.hexdigest()
+
+
+def register_option_definitions(module_name: str) -> bool:
+    """Register the shipped option definitions of lookup ``module_name`` if they are current."""
     try:
         from ansible import constants as C
 
-        key = _config_key(module_name)
-        if key is None or C.config.has_configuration_definition("lookup", module_name):
+        if C.config.has_configuration_definition("lookup", module_name):
             return False
-        found = _run_cache.client().config_get(key)
-        if not found:
+        documentation = getattr(sys.modules.get(module_name), "DOCUMENTATION", None)
+        with open(_DEFINITIONS_FILE, encoding="utf-8") as handle:
+            entry = json.load(handle)["plugins"].get(module_name)
+        if not isinstance(documentation, str) or not entry or entry.get("fragments") is None:
             return False
-        C.config.initialize_plugin_configuration_definitions("lookup", module_name, found)
+        if entry.get("digest") != documentation_digest(documentation, entry["fragments"]):
+            return False  # documentation edited since the file was written: Ansible parses it
+        C.config.initialize_plugin_configuration_definitions("lookup", module_name, entry["options"])
     except Exception:  # an optimisation only: Ansible parses the documentation as usual
         return False
-    _CONFIG_PRELOADED.add(module_name)
     return True
-
-
-def share_plugin_config(module_name: str) -> None:
-    """After Ansible parsed the documentation here, give the definitions to the run cache."""
-    if module_name in _CONFIG_PRELOADED or module_name in _CONFIG_SHARED or not _run_cache.enabled():
-        return
-    _CONFIG_SHARED.add(module_name)
-    try:
-        from ansible import constants as C
-
-        key = _config_key(module_name)
-        definitions = C.config.get_configuration_definitions("lookup", module_name)
-        if key and definitions:
-            _run_cache.client().config_put(key, definitions)
-    except Exception:
-        pass
-
-
-def _factory():
-    """core.factory, imported on first need: it pulls in the manager and, later, a provider."""
-    from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
-
-    return factory
-
-
-def _options_key(resolved: Mapping[str, Any], provider: Optional[str]) -> tuple:
-    return (provider,) + tuple((key, repr(resolved.get(key))) for key in _options.OPTION_NAMES)
-
-
-def _version(version: Optional[str]) -> Optional[str]:
-    return None if version in _CURRENT else str(version)
-
-
-def direct_manager(raw: Mapping[str, Any], provider: Optional[str] = None):
-    """The in-process SecretManager for these options (raises core errors)."""
-    key = _options_key(raw, provider)
-    found = _MANAGERS.get(key)
-    if found is None:
-        found = _factory().build_manager(raw, provider=provider)
-        _MANAGERS[key] = found
-    return found
-
-
-def check_provider(raw: Mapping[str, Any]) -> None:
-    """Fail early on a misspelt provider, as building the manager would (without building it)."""
-    name = raw.get("provider")
-    if name in (None, ""):
-        return
-    key = str(name).strip().lower()
-    if key not in _options.PROVIDERS and key not in _options.PROVIDER_ALIASES:
-        _factory().normalise_provider(name)  # raises InvalidOption with the usual message
-
-
-def forced_provider(raw: Mapping[str, Any], provider: Optional[str] = None) -> Optional[str]:
-    """ENABLE_SECRET_MANAGER=false (the seed's development mode) reads from env unless a provider is given."""
-    if provider is None and not raw.get("provider") and not _options.secret_manager_enabled():
-        return "env"
-    return provider
-
-
-class LazySecretManager:
-    """Stands in for a SecretManager until something other than a read needs the real one.
-
-    Reads go through fetch() (run cache first); ``provider`` is learnt from the run cache's answer
-    or detected on demand; any other attribute builds the shared in-process manager.
-    """
-
-    def __init__(self, raw: Mapping[str, Any], forced: Optional[str] = None) -> None:
-        self.raw = dict(raw)
-        self.forced = forced
-        self._provider: Optional[str] = None
-        self._real = None
-
-    @property
-    def provider(self) -> str:
-        if self._provider is None:
-            factory = _factory()
-            resolved = _options.with_environment(self.raw)
-            self._provider = factory.normalise_provider(self.forced) or factory.detect_provider(resolved)
-        return self._provider
-
-    def real(self):
-        if self._real is None:
-            self._real = direct_manager(self.raw, self.forced)
-        return self._real
-
-    def __getattr__(self, attribute: str) -> Any:
-        if attribute.startswith("__") or attribute in ("raw", "forced", "_provider", "_real"):
-            raise AttributeError(attribute)
-        return getattr(self.real(), attribute)
-
-    def __repr__(self) -> str:
-        return f"LazySecretManager(provider={self._provider or '?'})"
-
-
-def _direct_only(raw: Mapping[str, Any], forced: Optional[str]) -> bool:
-    """Cases where a helper process would cost more than it saves."""
-    provider = str(forced or raw.get("provider") or "").strip().lower()
-    if provider in ("env", "environment"):
-        return True  # reading a variable costs nothing
-    ttl = raw.get("cache_ttl")
-    return ttl not in (None, "") and float(ttl) <= 0  # cache_ttl: 0 asks for a fresh read every time
-
-
-def _warn_fallback(reason: str, warn: Callable[[str], None]) -> None:
-    global _warned_fallback
-    if not _warned_fallback:
-        _warned_fallback = True
-        warn(f"vibebox.secrets: the run cache is not available ({reason}); reading the provider directly"
-             " from every fork. Set VIBEBOX_RUN_CACHE=false to silence this.")
-
-
-def _direct(manager, items: List[Item], bypass: bool) -> Dict[Item, object]:
-    """Current versions in one get_many; other versions concurrently, not one after another."""
-    results: Dict[Item, object] = {}
-    current = [name for name, version in items if version is None]
-    others = [item for item in items if item[1] is not None]
-    if current:
-        try:
-            found = manager.get_many(current, bypass_cache=bypass)
-        except _errors.SecretError as exc:
-            found = {name: exc for name in current}
-        for name in current:
-            results[(name, None)] = found.get(name) or _errors.SecretNotFound("not returned by the batch read", name=name)
-
-    def one(item: Item) -> object:
-        try:
-            return manager.get(item[0], version=item[1], bypass_cache=bypass)
-        except _errors.SecretError as exc:
-            return exc
-
-    if len(others) == 1:
-        results[others[0]] = one(others[0])
-    elif others:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(8, len(others))) as pool:
-            for item, outcome in zip(others, pool.map(one, others)):
-                results[item] = outcome
-    return results
-
-
-def fetch(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[Item], bypass: bool = False,
-          warn: Optional[Callable[[str], None]] = None) -> Tuple[Optional[str], Dict[Item, object]]:
-    """(provider or None, {(name, version): Secret or SecretError}), through the run cache when it can.
-
-    Raises core errors only for options that cannot work at all (unknown provider, bad cache_ttl).
-    """
-    wanted = list(dict.fromkeys((str(name), _version(version)) for name, version in items))
-    if not wanted:
-        return None, {}
-    check_provider(raw)
-    try:
-        direct = _direct_only(raw, forced)
-    except (TypeError, ValueError):
-        raise _errors.InvalidOption(f"cache_ttl must be a number of seconds (got '{raw.get('cache_ttl')}')") from None
-    if not direct and _run_cache.enabled():
-        sendable = {key: value for key, value in raw.items() if key != "fallback"}  # the asking side walks it
-        try:
-            provider, found = _run_cache.client().fetch(sendable, forced, wanted, bypass)
-            display.vvvv(f"vibebox.secrets: {len(wanted)} secret(s) through the run cache ({provider})")
-            return provider, found
-        except (_run_cache.RunCacheUnavailable, OSError) as exc:
-            _warn_fallback(str(exc), warn or display.warning)
-    manager = direct_manager(raw, forced)
-    return manager.provider, _direct(manager, wanted, bypass)
-
-
-def fetch_items(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[Item], bypass: bool = False,
-                warn: Optional[Callable[[str], None]] = None) -> Dict[Item, object]:
-    """``fetch`` without the provider name."""
-    return fetch(raw, forced, items, bypass, warn)[1]
-
-
-#: outcomes the next provider of ``fallback`` is asked about; a denial is never hidden that way
-_FALLS_THROUGH = (_errors.SecretNotFound, _errors.ProviderUnavailable)
-
-
-def fall_through(raw: Mapping[str, Any], primary: Callable[[], str], found: Dict[Item, object],
-                 bypass: bool = False, warn: Optional[Callable[[str], None]] = None) -> Dict[Item, object]:
-    """Ask each step of ``fallback`` for what is still missing or unreachable; warn for each answer.
-
-    One walker for the lookups and the resolve filter, so every way of reading a secret honours the
-    chain the same way. ``primary`` is called only to word a warning (naming the provider may mean
-    detecting it).
-    """
-    for provider, options, label in _options.fallback_steps(raw):
-        pending = [item for item, outcome in found.items() if isinstance(outcome, _FALLS_THROUGH)]
-        if not pending:
-            break
-        for item, outcome in fetch_items(options, provider, pending, bypass, warn).items():
-            if isinstance(outcome, Secret):
-                (warn or display.warning)(
-                    f"vibebox.secrets: '{item[0]}' was read from provider '{label}' because"
-                    f" provider '{primary()}' said: {type(found[item]).__name__}"
-                )
-                found[item] = outcome
-    return found
 
 
 class SecretLookupBase(LookupBase):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Runs while the lookup's module is being imported, i.e. before Ansible reads its options.
         super().__init_subclass__(**kwargs)
-        preload_plugin_config(cls.__module__)
+        register_option_definitions(cls.__module__)
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         """Render templates in ``vibebox_secrets_<option>`` variables before Ansible reads them.
@@ -300,37 +126,85 @@ class SecretLookupBase(LookupBase):
                     var_options[key] = templar.template(var_options[key])
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
 
+    # the common case: the run cache has every secret ----------------------------------------------
+    def _run_cache_applies(self) -> bool:
+        """Whether these options read through the run cache as they are, with nothing to decide first.
+
+        False sends the read to reading.fetch, which knows every case; this only has to be sure.
+        """
+        if not _run_cache.enabled():
+            return False
+        provider = str(self.get_option("provider") or "").strip().lower()
+        if provider in _IN_PROCESS:
+            return False
+        if not provider and os.environ.get("ENABLE_SECRET_MANAGER", "").strip():
+            return False  # the development mode may read from env: reading.forced_provider decides
+        ttl = self.get_option("cache_ttl")
+        if ttl not in (None, ""):
+            try:
+                if float(ttl) <= 0:
+                    return False  # cache_ttl: 0 asks for a fresh read every time
+            except (TypeError, ValueError):
+                return False  # reading.fetch reports it
+        return True
+
+    def read_values(self, names: List[str], version: Optional[str] = None) -> Optional[List[Any]]:
+        """The values of ``names`` in order, when the run cache answers with every one of them.
+
+        None means "ask reading.py": the run cache is off or unavailable, or some answer is not a value
+        (a missing secret, a denial, an option error), which needs the policies, ``fallback`` and the
+        error types. The helper remembers definite answers, so asking again there costs no backend read.
+        """
+        if not self._run_cache_applies():
+            return None
+        wanted = None if version in _CURRENT else str(version)
+        items = list(dict.fromkeys((name, wanted) for name in names))
+        try:
+            provider, answers = _run_cache.client().fetch_raw(self._options, None, items)
+        except (_run_cache.RunCacheUnavailable, OSError):
+            return None
+        found = {}
+        for item, answer in zip(items, answers):
+            if "value" not in answer:
+                return None
+            found[item] = answer["value"]
+        display.vvvv(f"vibebox.secrets: {len(items)} secret(s) through the run cache ({provider})")
+        return [found[(name, wanted)] for name in names]
+
+    # everything else: reading.py --------------------------------------------------------------------
     def provider_options(self) -> Dict[str, Any]:
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
+
         return _options.from_lookup(self.get_option)
 
     def manager(self, provider: Optional[str] = None):
         """The manager for these options; ENABLE_SECRET_MANAGER=false reads from env.
 
-        Returns a lazy stand-in (see LazySecretManager): reads through fetch_many/fetch_items never
+        Returns a lazy stand-in (reading.LazySecretManager): reads through fetch_many/fetch_items never
         build a client in this process when the run cache answers.
         """
+        reading = _reading()
         raw = self.provider_options()
         try:
-            check_provider(raw)
-            check_provider({"provider": provider})
-        except _errors.SecretError as exc:
+            reading.check_provider(raw)
+            reading.check_provider({"provider": provider})
+        except _errors().SecretError as exc:
             raise AnsibleLookupError(str(exc)) from None
-        return LazySecretManager(raw, forced_provider(raw, provider))
+        return reading.LazySecretManager(raw, reading.forced_provider(raw, provider))
 
     def fetch_items(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
         """(name, version) -> Secret or SecretError for any mix of versions, one batch where possible."""
-        if isinstance(manager, LazySecretManager):
+        reading = _reading()
+        if isinstance(manager, reading.LazySecretManager):
             try:
-                provider, found = fetch(manager.raw, manager.forced, items, bypass_cache)
-            except _errors.SecretError as exc:
+                provider, found = reading.fetch(manager.raw, manager.forced, items, bypass_cache)
+            except _errors().SecretError as exc:
                 raise self.fail(exc) from None
             if provider and manager._provider is None:
                 manager._provider = provider
-            if provider:  # the run cache answered: it can also keep this lookup's option definitions
-                share_plugin_config(type(self).__module__)
             return found
-        wanted = list(dict.fromkeys((str(name), _version(version)) for name, version in items))
-        return _direct(manager, wanted, bypass_cache)
+        wanted = list(dict.fromkeys((str(name), reading.version_key(version)) for name, version in items))
+        return reading.direct_reads(manager, wanted, bypass_cache)
 
     def fetch_items_with_fallback(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
         """fetch_items, then each step of the ``fallback`` option for what was missing or unreachable."""
@@ -338,31 +212,33 @@ class SecretLookupBase(LookupBase):
 
     def _fall_through(self, manager, found: Dict[Item, object], bypass_cache: bool) -> Dict[Item, object]:
         try:
-            return fall_through(self.provider_options(), lambda: manager.provider, found, bypass_cache)
-        except _errors.SecretError as exc:
+            return _reading().fall_through(self.provider_options(), lambda: manager.provider, found, bypass_cache)
+        except _errors().SecretError as exc:
             raise self.fail(exc) from None
 
     def fetch_many(self, manager, names: Iterable[str], version: Optional[str] = None,
                    bypass_cache: bool = False) -> Dict[str, object]:
         """name -> Secret or SecretError; current versions in one batch, others concurrently."""
         names = list(dict.fromkeys(str(name) for name in names))
+        wanted = _reading().version_key(version)
         found = self.fetch_items(manager, [(name, version) for name in names], bypass_cache)
-        return {name: found[(name, _version(version))] for name in names}
+        return {name: found[(name, wanted)] for name in names}
 
     def with_fallback(self, manager, results: Dict[str, object], version: Optional[str],
                       bypass_cache: bool) -> Dict[str, object]:
-        """``fetch_many``'s answer after the ``fallback`` chain (see fall_through)."""
-        wanted = _version(version)
+        """``fetch_many``'s answer after the ``fallback`` chain (see reading.fall_through)."""
+        wanted = _reading().version_key(version)
         found = self._fall_through(manager, {(name, wanted): outcome for name, outcome in results.items()}, bypass_cache)
         return {name: found[(name, wanted)] for name in results}
 
     @staticmethod
-    def failure_policy(exc: _errors.SecretError, on_missing: str, on_denied: str, on_deleted: str) -> str:
-        if isinstance(exc, _errors.SecretDeleted):
+    def failure_policy(exc, on_missing: str, on_denied: str, on_deleted: str) -> str:
+        errors = _errors()
+        if isinstance(exc, errors.SecretDeleted):
             return on_deleted
-        if isinstance(exc, _errors.SecretNotFound):
+        if isinstance(exc, errors.SecretNotFound):
             return on_missing
-        if isinstance(exc, _errors.SecretDenied):
+        if isinstance(exc, errors.SecretDenied):
             return on_denied
         return "error"
 

@@ -10,8 +10,10 @@ idea as ``ansible-connection`` keeping a persistent connection per run. docs/run
 reasoning and the alternatives that were rejected.
 
 This file is the client side, imported by every worker fork. Ansible compiles collection code from
-source in every fork (no .pyc), so it is kept small and imports neither the factory nor a provider:
-the helper (run_cache_server.py) resolves the options and builds the manager, once per run.
+source in every fork (no .pyc), so it is kept small and imports neither the core nor a provider: the
+helper (run_cache_server.py) resolves the options and builds the manager, once per run; starting the
+helper (run_cache_start.py) and turning answers into Secret/SecretError objects
+(run_cache_outcomes.py) are imported only by the forks that need them.
 
 Security: the directory is ours and 0700 (checked, not assumed), the server checks the peer's uid
 with SO_PEERCRED and the client checks the server's, the helper refuses core dumps, and nothing the
@@ -31,9 +33,6 @@ import threading
 import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, parse_iso
-
 #: VIBEBOX_RUN_CACHE: unset/auto = on in Ansible worker forks; true = also elsewhere; false = off
 ENV_SWITCH = "VIBEBOX_RUN_CACHE"
 #: directory that holds the per-run directories (default: $XDG_RUNTIME_DIR/vibebox or /tmp/vibebox-<uid>)
@@ -44,7 +43,7 @@ DEFAULT_IDLE = 900.0
 START_TIMEOUT = 15.0
 REQUEST_TIMEOUT = 600.0
 MAX_MESSAGE = 64 * 1024 * 1024
-PROTOCOL = 2
+PROTOCOL = 3
 
 Item = Tuple[str, Optional[str]]
 _FALSE = ("0", "false", "no", "off", "disabled")
@@ -119,16 +118,6 @@ def process_start(pid: int) -> str:
     return fields[19].decode("ascii") if len(fields) > 19 else "0"
 
 
-def process_alive(pid: int, start: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, somebody else's: cannot be our run, but do not guess
-    return start == "0" or process_start(pid) == start
-
-
 def base_dir(env: Optional[Mapping[str, str]] = None) -> str:
     env = os.environ if env is None else env
     if env.get(ENV_DIR):
@@ -143,34 +132,6 @@ def base_dir(env: Optional[Mapping[str, str]] = None) -> str:
     import tempfile
 
     return os.path.join(tempfile.gettempdir(), f"vibebox-{os.getuid()}")
-
-
-def _private_dir(path: str) -> None:
-    """Create ``path`` 0700 or check that an existing one is ours, a real directory and 0700."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise RunCacheUnavailable(f"cannot create {path}: {exc.strerror}") from None
-    info = os.lstat(path)
-    import stat
-
-    if not stat.S_ISDIR(info.st_mode):
-        raise RunCacheUnavailable(f"{path} is not a directory")
-    if info.st_uid != os.getuid():
-        raise RunCacheUnavailable(f"{path} belongs to uid {info.st_uid}, not to this user")
-    if info.st_mode & 0o077:
-        raise RunCacheUnavailable(f"{path} is accessible to other users (mode {oct(info.st_mode & 0o777)})")
-
-
-def _collections_root() -> str:
-    """The directory holding ``ansible_collections`` that this file was imported from."""
-    here = os.path.abspath(__file__)
-    parts = here.split(os.sep)
-    if parts[-6:-3] != ["ansible_collections", "vibebox", "secrets"]:
-        raise RunCacheUnavailable(f"cannot locate the collection root from {here}")
-    return os.sep.join(parts[:-6]) or os.sep
 
 
 # wire format: 4-byte length + JSON ---------------------------------------------------------------
@@ -214,43 +175,6 @@ def peer_uid(sock: socket.socket) -> Optional[int]:
     return uid
 
 
-_METADATA_FIELDS = ("name", "version", "created_at", "updated_at", "expires_at", "tags", "description",
-                    "stages", "provider_name", "deleted_at", "versions_count")
-_DATE_FIELDS = ("created_at", "updated_at", "expires_at", "deleted_at")
-
-
-def decode_outcome(data: Mapping[str, Any]) -> object:
-    if "value" in data:
-        raw = data.get("metadata") or {}
-        meta = {key: raw.get(key) for key in _METADATA_FIELDS if key in raw}
-        for key in _DATE_FIELDS:
-            if meta.get(key):
-                meta[key] = parse_iso(meta[key])
-        meta["tags"] = dict(meta.get("tags") or {})
-        meta["stages"] = list(meta.get("stages") or [])
-        return Secret(data["value"], SecretMetadata(**meta))
-    error = data.get("error") or {}
-    cls = getattr(_errors, str(error.get("type")), None)
-    if not (isinstance(cls, type) and issubclass(cls, _errors.SecretError)):
-        cls = _errors.ProviderUnavailable
-    exc = cls.__new__(cls)
-    _errors.SecretError.__init__(exc, error.get("reason") or "unknown error", provider=error.get("provider"),
-                                 name=error.get("name"), provider_name=error.get("provider_name"),
-                                 hint=error.get("hint"))
-    if error.get("retryable") is not None:
-        exc.retryable = error["retryable"]
-    if error.get("package") is not None:
-        exc.package = error["package"]
-    return exc
-
-
-_BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache_server; "
-    "sys.exit(run_cache_server.main(sys.argv[2:]))"
-)
-
-
 # the client (every worker) -------------------------------------------------------------------------
 
 class RunCacheClient:
@@ -265,6 +189,12 @@ class RunCacheClient:
         self.socket_path = os.path.join(self.folder, "s")
         self.idle = idle if idle is not None else float(os.environ.get(ENV_IDLE) or DEFAULT_IDLE)
         self._spawned: Any = None
+
+    def start(self) -> None:
+        """Start the helper unless another fork just did; raises RunCacheUnavailable."""
+        from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache_start
+
+        run_cache_start.start(self)
 
     # connection ------------------------------------------------------------------------------
     def _connect(self, timeout: float = REQUEST_TIMEOUT) -> socket.socket:
@@ -315,87 +245,34 @@ class RunCacheClient:
         except RunCacheUnavailable:
             return False
 
-    # start -----------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the helper unless another fork just did; raises RunCacheUnavailable."""
-        import fcntl  # here: most forks only connect, and every import costs in every fork
-
-        _private_dir(self.base)
-        _private_dir(self.folder)
-        if len(self.socket_path.encode()) > 100:
-            raise RunCacheUnavailable(f"the socket path {self.socket_path} is too long for a Unix socket")
-        failed = os.path.join(self.folder, "failed")
-        with open(os.path.join(self.folder, "lock"), "a", encoding="utf-8") as lock:
-            os.chmod(lock.name, 0o600)
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                if os.path.exists(failed):
-                    with open(failed, encoding="utf-8") as handle:
-                        raise RunCacheUnavailable(handle.read().strip() or "the run cache could not start earlier in this run")
-                if self.running():
-                    return
-                try:
-                    self._spawn()
-                except RunCacheUnavailable as exc:
-                    # later forks of this run go straight to direct reads instead of waiting again
-                    with open(failed, "w", encoding="utf-8") as handle:
-                        handle.write(str(exc))
-                    raise
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-        _sweep(self.base, keep=self.folder)
-
-    def _spawn(self) -> None:
-        error_file = os.path.join(self.folder, "error")
-        try:
-            os.unlink(error_file)
-        except FileNotFoundError:
-            pass
-        command = [sys.executable, "-c", _BOOTSTRAP, _collections_root(), self.socket_path,
-                   str(self.owner_pid), self.owner_start, str(self.idle)]
-        import subprocess
-
-        try:
-            process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                close_fds=True, start_new_session=True,
-            )
-        except OSError as exc:
-            raise RunCacheUnavailable(f"cannot start the run cache helper: {exc}") from None
-        self._spawned = process
-        _SPAWNED.append(process)  # keep a reference: no ResourceWarning, reaped by the next Popen
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.running():
-                return
-            if process.poll() is not None:
-                reason = "exited at start"
-                if os.path.exists(error_file):
-                    with open(error_file, encoding="utf-8") as handle:
-                        reason = handle.read().strip() or reason
-                raise RunCacheUnavailable(f"the run cache helper {reason}")
-            time.sleep(0.01)
-        process.kill()
-        raise RunCacheUnavailable(f"the run cache helper did not answer within {START_TIMEOUT:.0f} s")
-
     # operations ------------------------------------------------------------------------------
-    def fetch(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item], bypass: bool = False,
-              env: Optional[Mapping[str, str]] = None) -> Tuple[str, Dict[Item, object]]:
-        """(provider, {item: Secret or SecretError}) for the options a lookup was given.
+    def fetch_raw(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item], bypass: bool = False,
+                  env: Optional[Mapping[str, str]] = None) -> Tuple[str, List[Dict[str, Any]]]:
+        """(provider, one answer per item in order) as the helper sent them: ``{"value": ..., "metadata": ...}``
+        or ``{"error": {...}}``. The lookups' common path uses this and never imports the core.
 
-        ``options`` are the raw lookup options and ``forced`` the provider forced by the caller (dev
-        mode, fallback); the helper resolves them with ``env`` exactly as factory.build_manager would.
+        ``options`` are the raw lookup options (the helper ignores keys that are not provider options) and
+        ``forced`` the provider forced by the caller (dev mode, fallback); the helper resolves them with
+        ``env`` exactly as factory.build_manager would.
         """
-        items = list(dict.fromkeys((str(name), version) for name, version in items))
         message = {
-            "op": "get", "options": dict(options), "forced": forced, "items": items, "bypass": bool(bypass),
+            "op": "get", "options": dict(options), "forced": forced, "items": list(items), "bypass": bool(bypass),
             "env": relevant_environment(env),
         }
         reply = self._exchange(message, start=True)
         results = reply.get("results") or []
-        if len(results) != len(items):
+        if len(results) != len(message["items"]):
             raise RunCacheUnavailable("the run cache answered a different number of items")
-        return str(reply.get("provider") or ""), {item: decode_outcome(result) for item, result in zip(items, results)}
+        return str(reply.get("provider") or ""), results
+
+    def fetch(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item], bypass: bool = False,
+              env: Optional[Mapping[str, str]] = None) -> Tuple[str, Dict[Item, object]]:
+        """(provider, {item: Secret or SecretError}): ``fetch_raw`` with the answers decoded."""
+        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import decode_outcome
+
+        items = list(dict.fromkeys((str(name), version) for name, version in items))
+        provider, results = self.fetch_raw(options, forced, items, bypass, env)
+        return provider, {item: decode_outcome(result) for item, result in zip(items, results)}
 
     def invalidate(self, names: Iterable[str]) -> bool:
         """Drop these names from the run's cache; False when the run has no helper (nothing cached)."""
@@ -407,14 +284,6 @@ class RunCacheClient:
             return True
         except RunCacheUnavailable:
             return False
-
-    def config_get(self, key: str) -> Optional[Dict[str, Any]]:
-        """Option definitions a fork of this run parsed from a plugin's documentation (see lookup.py)."""
-        found = self._exchange({"op": "config_get", "key": key}, start=False).get("config")
-        return found if isinstance(found, dict) else None
-
-    def config_put(self, key: str, config: Mapping[str, Any]) -> None:
-        self._exchange({"op": "config_put", "key": key, "config": dict(config)}, start=False)
 
     def stats(self) -> Dict[str, Any]:
         reply = self._exchange({"op": "stats"}, start=False)
@@ -428,30 +297,6 @@ class RunCacheClient:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and os.path.exists(self.socket_path):
             time.sleep(0.02)
-
-
-_SPAWNED: List[Any] = []  # Popen objects of helpers started here
-
-
-def _sweep(base: str, keep: str) -> None:
-    """Remove directories of runs whose ansible-playbook is gone (a helper killed with -9)."""
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for name in names:
-        path = os.path.join(base, name)
-        if path == keep or not name.startswith("run-"):
-            continue
-        try:
-            _prefix, pid, start = name.split("-", 2)
-            if process_alive(int(pid), start):
-                continue
-        except ValueError:
-            continue
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
 
 
 _CLIENT: Optional[RunCacheClient] = None

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.options import OPTION_NAMES
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import (
     PROTOCOL,
     REQUEST_TIMEOUT,
@@ -26,30 +27,12 @@ from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import (
     _recv,
     _send,
     peer_uid,
-    process_alive,
 )
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import encode_outcome
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_start import process_alive
 
 WATCH_INTERVAL = 0.5
 DEFAULT_TTL = 300.0
-MAX_CONFIGS = 64
-
-
-def encode_outcome(outcome: object) -> Dict[str, Any]:
-    if isinstance(outcome, Secret):
-        return {"value": outcome.value, "metadata": outcome.metadata.to_dict()}
-    if isinstance(outcome, _errors.SecretError):
-        return {"error": {
-            "type": type(outcome).__name__,
-            "reason": outcome.reason,
-            "provider": outcome.provider,
-            "name": outcome.name,
-            "provider_name": outcome.provider_name,
-            "hint": outcome.hint,
-            "retryable": getattr(outcome, "retryable", None),
-            "package": getattr(outcome, "package", None),
-        }}
-    # never str(outcome): an unexpected object might carry a value
-    return {"error": {"type": "ProviderUnavailable", "reason": f"unexpected {type(outcome).__name__} from the provider"}}
 
 
 #: options that matter to each provider besides prefix, cache_ttl and audit_log
@@ -132,8 +115,6 @@ class CacheState:
         self._generations: Dict[str, int] = {}
         self._managers: Dict[str, Tuple[Any, float]] = {}
         self._manager_locks: Dict[str, threading.Lock] = {}
-        #: plugin option definitions (documentation, never values), shared so forks skip parsing docs
-        self.configs: Dict[str, Any] = {}
         self.stats: Dict[str, int] = dict(requests=0, hits=0, waits=0, fetched=0, backend_calls=0, invalidations=0)
 
     def _manager(self, fp: str, options: Mapping[str, Any], forced: Optional[str],
@@ -335,16 +316,13 @@ class _Handler(socketserver.BaseRequestHandler):
         if op == "get":
             items = [(str(name), version if version is None else str(version)) for name, version in message["items"]]
             forced = message.get("forced")
-            provider, outcomes = state.fetch(dict(message.get("options") or {}), None if forced is None else str(forced),
+            # lookups send all their options; the provider options decide, fallback is walked by the asker
+            options = {key: value for key, value in (message.get("options") or {}).items()
+                       if key in OPTION_NAMES and key != "fallback"}
+            provider, outcomes = state.fetch(options, None if forced is None else str(forced),
                                              items, bool(message.get("bypass")), dict(message.get("env") or {}))
             return {"ok": True, "protocol": PROTOCOL, "provider": provider,
                     "results": [encode_outcome(outcomes[item]) for item in items]}
-        if op == "config_get":
-            return {"ok": True, "config": state.configs.get(str(message.get("key")))}
-        if op == "config_put":
-            if len(state.configs) < MAX_CONFIGS and isinstance(message.get("config"), dict):
-                state.configs.setdefault(str(message.get("key")), message["config"])
-            return {"ok": True}
         if op == "invalidate":
             return {"ok": True, "dropped": state.invalidate(message.get("names") or [])}
         if op == "ping":

@@ -13,9 +13,9 @@ import tempfile
 
 import pytest
 
-from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache_start
 
-COLLECTIONS_DIR = run_cache._collections_root()
+COLLECTIONS_DIR = run_cache_start.collections_root()
 
 SCRIPT = r"""
 import json, sys

@@ -16,7 +16,12 @@ import pytest
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata
-from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache, run_cache_server
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import (
+    run_cache,
+    run_cache_outcomes,
+    run_cache_server,
+    run_cache_start,
+)
 
 CANARY = "CANARY-" + uuid.uuid4().hex
 
@@ -250,12 +255,12 @@ def test_unexpected_exceptions_never_leak_their_text():
 
 def test_outcomes_survive_the_wire():
     meta = SecretMetadata(name="a", version="3", tags={"t": "1"}, stages=["current"])
-    back = run_cache.decode_outcome(run_cache_server.encode_outcome(Secret(CANARY, meta)))
+    back = run_cache_outcomes.decode_outcome(run_cache_outcomes.encode_outcome(Secret(CANARY, meta)))
     assert back.value == CANARY and back.metadata.version == "3" and back.metadata.tags == {"t": "1"}
     error = errors.SecretDenied("denied", provider="aws", name="a", provider_name="vibebox/a", hint="ask")
-    again = run_cache.decode_outcome(run_cache_server.encode_outcome(error))
+    again = run_cache_outcomes.decode_outcome(run_cache_outcomes.encode_outcome(error))
     assert again.__class__.__name__ == "SecretDenied" and str(again) == str(error)
-    missing = run_cache.decode_outcome(run_cache_server.encode_outcome(errors.ProviderNotInstalled("aws", "boto3")))
+    missing = run_cache_outcomes.decode_outcome(run_cache_outcomes.encode_outcome(errors.ProviderNotInstalled("aws", "boto3")))
     assert isinstance(missing, errors.ProviderNotInstalled) and missing.package == "boto3"
 
 
@@ -348,7 +353,7 @@ def test_helper_serves_and_shares_one_read_between_processes(store, helper):
     )
     import json
 
-    root = run_cache._collections_root()
+    root = run_cache_start.collections_root()
     done = subprocess.run([sys.executable, "-c", code, root, str(client.owner_pid), client.base, json.dumps(store), CANARY],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.stdout.strip() == "True", done.stderr
@@ -426,59 +431,9 @@ def test_helper_writes_no_value_to_disk(store, helper, short_dir):
 
 def test_a_helper_that_cannot_start_is_reported_once_per_run(short_dir, monkeypatch):
     client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
-    monkeypatch.setattr(run_cache, "_BOOTSTRAP", "import sys; sys.exit(3)")
+    monkeypatch.setattr(run_cache_start, "_BOOTSTRAP", "import sys; sys.exit(3)")
     with pytest.raises(run_cache.RunCacheUnavailable, match="exited at start"):
         client.fetch(OPTIONS, None, [("a", None)])
     with pytest.raises(run_cache.RunCacheUnavailable, match="exited at start"):
         run_cache.RunCacheClient(directory=client.base).fetch(OPTIONS, None, [("a", None)])
     assert os.path.exists(os.path.join(client.folder, "failed"))
-
-
-# plugin option definitions shared through the helper --------------------------------------------
-
-def test_the_helper_keeps_plugin_option_definitions_for_other_forks(store, helper):
-    client = helper()
-    client.fetch(store, None, [("other", None)])  # starts the helper
-    assert client.config_get("k1") is None
-    definitions = {"provider": {"type": "str", "vars": [{"name": "vibebox_secrets_provider"}]}}
-    client.config_put("k1", definitions)
-    assert client.config_get("k1") == definitions
-    client.config_put("k1", {"other": {}})  # the first answer stays: every fork parsed the same docs
-    assert client.config_get("k1") == definitions
-
-
-def test_lookup_preloads_shared_definitions_so_ansible_skips_parsing(monkeypatch):
-    from ansible import constants as C
-
-    from ansible_collections.vibebox.secrets.plugins.plugin_utils import lookup as base
-
-    shared = {}
-
-    class FakeClient:
-        def config_get(self, key):
-            return shared.get(key)
-
-        def config_put(self, key, config):
-            shared[key] = config
-
-    module = type(sys)("vibebox_test_fake_lookup")
-    module.DOCUMENTATION = "name: fake\noptions: {}\n"
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(base._run_cache, "client", FakeClient)
-    monkeypatch.setattr(base._run_cache, "enabled", lambda *args, **kwargs: True)
-    monkeypatch.setattr(base, "_CONFIG_PRELOADED", set())
-    monkeypatch.setattr(base, "_CONFIG_SHARED", set())
-    definitions = {"strict": {"type": "bool", "default": True}}
-    # a fork that parsed the documentation shares the result ...
-    C.config.initialize_plugin_configuration_definitions("lookup", module.__name__, definitions)
-    base.share_plugin_config(module.__name__)
-    assert list(shared.values()) == [definitions]
-    # ... and a later fork registers it before Ansible would parse
-    C.config._plugins["lookup"].pop(module.__name__)
-    assert base.preload_plugin_config(module.__name__) is True
-    assert C.config.get_configuration_definitions("lookup", module.__name__) == definitions
-    C.config._plugins["lookup"].pop(module.__name__)
-    # documentation that changed gives another key, so stale definitions are never used
-    module.DOCUMENTATION += "# changed\n"
-    base._CONFIG_PRELOADED.clear()
-    assert base.preload_plugin_config(module.__name__) is False

@@ -1,0 +1,95 @@
+"""Write the lookups' option definitions, as Ansible parses them, to plugin_utils/option_definitions.json.
+
+Why: before a worker fork can call a lookup, Ansible parses the plugin's DOCUMENTATION and every doc
+fragment it extends with its YAML loader, in every fork (the parse is not inherited). Our lookups take
+~50 provider options from fragments, so that parse costs more CPU than the lookup itself. The lookups
+register these definitions before Ansible looks (plugin_utils/lookup.py, ``register_option_definitions``),
+when the digest of their documentation still matches; otherwise Ansible parses as usual.
+
+The definitions are produced by the same calls ``PluginLoader._load_config_defs`` makes (Ansible's
+YAML loader, then ``add_fragments``), so they are what Ansible would have registered.
+
+    python hacking/render_option_definitions.py          # rewrite
+    python hacking/render_option_definitions.py --check  # fail if the file is out of date
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Dict, List
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.path.join(ROOT, "plugins", "plugin_utils", "option_definitions.json")
+LOOKUPS = ("get", "dotenv")
+
+
+def _collections_path() -> str:
+    """The directory holding ``ansible_collections/vibebox/secrets``: the checkout's parent when it is
+    laid out that way (ansible-test's copy), else the link the Makefile builds in .build/."""
+    parts = ROOT.split(os.sep)
+    if parts[-3:] == ["ansible_collections", "vibebox", "secrets"]:
+        return os.sep.join(parts[:-3]) or os.sep
+    base = os.path.join(ROOT, ".build", "collections")
+    link = os.path.join(base, "ansible_collections", "vibebox", "secrets")
+    if not os.path.lexists(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(ROOT, link)
+    return base
+
+
+def render() -> str:
+    os.environ["ANSIBLE_COLLECTIONS_PATH"] = _collections_path()
+    from ansible.plugins.loader import fragment_loader, init_plugin_loader
+    from ansible.parsing.yaml.loader import AnsibleLoader
+    from ansible.utils.plugin_docs import add_fragments
+    from ansible._internal._datatag import _tags
+    import importlib
+    import yaml
+
+    init_plugin_loader()
+    sys.path.insert(0, os.environ["ANSIBLE_COLLECTIONS_PATH"])
+    from ansible_collections.vibebox.secrets.plugins.plugin_utils import lookup as lookup_utils
+
+    plugins: Dict[str, Any] = {}
+    for name in LOOKUPS:
+        module_name = f"ansible_collections.vibebox.secrets.plugins.lookup.{name}"
+        module = importlib.import_module(module_name)
+        source = _tags.TrustedAsTemplate().tag(module.DOCUMENTATION)
+        doc = yaml.load(_tags.Origin(path=module.__file__).tag(source), Loader=AnsibleLoader)
+        fragments = lookup_utils.fragment_files(doc)
+        add_fragments(doc, module.__file__, fragment_loader=fragment_loader, is_module=False)
+        options = doc["options"]
+        for option, spec in options.items():
+            default = spec.get("default")
+            if isinstance(default, str) and "{{" in default:
+                raise SystemExit(f"{name}: option {option} has a templated default; shipped definitions would"
+                                 " lose the trust Ansible gives documentation, so they cannot be used")
+        plugins[module_name] = {
+            "digest": lookup_utils.documentation_digest(module.DOCUMENTATION, fragments),
+            "fragments": fragments,
+            "options": options,
+        }
+    data = {"generated_by": "hacking/render_option_definitions.py", "plugins": plugins}
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+
+
+def main(argv: List[str]) -> int:
+    check = "--check" in argv
+    wanted = render()
+    current = open(TARGET, encoding="utf-8").read() if os.path.exists(TARGET) else ""
+    if wanted == current:
+        print("option definitions current")
+        return 0
+    if check:
+        print("plugins/plugin_utils/option_definitions.json is out of date"
+              " (run python hacking/render_option_definitions.py)")
+        return 1
+    with open(TARGET, "w", encoding="utf-8") as handle:
+        handle.write(wanted)
+    print("rendered plugins/plugin_utils/option_definitions.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

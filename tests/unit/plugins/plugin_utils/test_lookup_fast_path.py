@@ -1,0 +1,120 @@
+"""What a worker fork pays for a lookup (issue 6): shipped option definitions and the common read path.
+
+Ansible imports a lookup afresh in each fork, compiles the collection's code from source and parses
+the plugin's documentation; these tests pin down what the collection does about each of those.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import lookup as base
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache_start
+
+COLLECTIONS_DIR = run_cache_start.collections_root()
+REPO = os.path.join(COLLECTIONS_DIR, "ansible_collections", "vibebox", "secrets")
+GET = "ansible_collections.vibebox.secrets.plugins.lookup.get"
+
+
+def test_shipped_option_definitions_are_what_ansible_parses():
+    """hacking/render_option_definitions.py --check: the file equals a fresh parse by Ansible itself."""
+    done = subprocess.run([sys.executable, os.path.join(REPO, "hacking", "render_option_definitions.py"), "--check"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_definitions_are_used_only_while_the_documentation_matches(monkeypatch, tmp_path):
+    from ansible import constants as C
+
+    module = type(sys)("vibebox_test_fake_lookup_" + uuid.uuid4().hex[:8])
+    module.DOCUMENTATION = "name: fake\noptions:\n  strict:\n    type: bool\n"
+    definitions = {"strict": {"type": "bool", "default": True}}
+    shipped = tmp_path / "option_definitions.json"
+    shipped.write_text(json.dumps({"plugins": {module.__name__: {
+        "digest": base.documentation_digest(module.DOCUMENTATION, []), "fragments": [], "options": definitions,
+    }}}))
+    monkeypatch.setattr(base, "_DEFINITIONS_FILE", str(shipped))
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    try:
+        assert base.register_option_definitions(module.__name__) is True
+        assert C.config.get_configuration_definitions("lookup", module.__name__) == definitions
+        C.config._plugins["lookup"].pop(module.__name__)
+        # documentation edited after the file was written: Ansible parses it, the stale file is ignored
+        module.DOCUMENTATION += "# changed\n"
+        assert base.register_option_definitions(module.__name__) is False
+        assert not C.config.has_configuration_definition("lookup", module.__name__)
+    finally:
+        C.config._plugins.get("lookup", {}).pop(module.__name__, None)
+
+
+def test_fragment_files_names_only_this_collections_fragments():
+    doc = {"extends_documentation_fragment": ["vibebox.secrets.provider.lookup", "vibebox.secrets.aws.lookup"]}
+    assert base.fragment_files(doc) == ["plugins/doc_fragments/aws.py", "plugins/doc_fragments/provider.py"]
+    assert base.fragment_files({"extends_documentation_fragment": ["amazon.aws.common"]}) is None
+
+
+FORK = r"""
+import json, sys
+collections, options = sys.argv[1], json.loads(sys.argv[2])
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+_AnsibleCollectionFinder(paths=[collections])._install()
+from ansible import constants as C
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import lookup_loader
+import importlib
+NAME = "ansible_collections.vibebox.secrets.plugins.lookup.get"
+importlib.import_module(NAME)
+registered = C.config.has_configuration_definition("lookup", NAME)  # before Ansible's loader looks
+lookup = lookup_loader.get("vibebox.secrets.get", loader=DataLoader(), templar=None)
+ours = lambda: sorted(name.split("secrets.plugins.")[1] for name in sys.modules
+                      if name.startswith("ansible_collections.vibebox.secrets.plugins.")
+                      and name.count(".") > 4)
+values = lookup.run(["jwt-secret", "api-key"], variables={}, **options)
+common = ours()
+skipped = lookup.run(["jwt-secret", "no-such-secret"], variables={}, on_missing="skip", **options)
+after_missing = ours()
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache
+stats = run_cache.client().stats()
+run_cache.client().shutdown()
+print(json.dumps({"registered": registered, "values": values, "common": common, "skipped": skipped,
+                  "after_missing": after_missing, "fetched": stats["fetched"]}))
+"""
+
+
+def test_a_fork_reads_found_secrets_through_the_run_cache_without_the_core():
+    """The get lookup's common case imports only lookup.py and the run cache client; a missing
+    secret brings in reading.py for its policy, and the helper still reads each secret once."""
+    folder = tempfile.mkdtemp(prefix="vbfast-")
+    options = {
+        "provider": "local",
+        "local_path": os.path.join(folder, "secrets.db"),
+        "local_key_file": os.path.join(folder, "secrets.key"),
+        "audit_log": "false",
+    }
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
+
+    manager = factory.build_manager(options, env={})
+    manager.set("jwt-secret", "jwt-value")
+    manager.set("api-key", "api-value")
+    env = dict(os.environ, VIBEBOX_RUN_CACHE="true", VIBEBOX_RUN_CACHE_DIR=os.path.join(folder, "rc"))
+    env.pop("ENABLE_SECRET_MANAGER", None)
+    try:
+        done = subprocess.run([sys.executable, "-c", FORK, COLLECTIONS_DIR, json.dumps(options)],
+                              capture_output=True, text=True, env=env, timeout=120, check=False)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["registered"] is True
+    assert result["values"] == ["jwt-value", "api-value"]
+    assert result["skipped"] == ["jwt-value"]
+    assert "plugin_utils.reading" not in result["common"], result["common"]
+    assert not [name for name in result["common"] if name.startswith("module_utils.")], result["common"]
+    assert "plugin_utils.run_cache_outcomes" not in result["common"]
+    assert "plugin_utils.reading" in result["after_missing"]
+    assert result["fetched"] == 3  # jwt-secret, api-key, no-such-secret: each read once by the helper
