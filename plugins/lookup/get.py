@@ -114,19 +114,23 @@ class LookupModule(SecretLookupBase):
         version = self.get_option("version")
         json_key = self.get_option("json_key")
         bypass = self.get_option("bypass_cache")
-        values = None if bypass else self.read_values(names, version)
+        answers = None if bypass else self.read_answers(names, version)
+        values = None if answers is None else answers.values(names)
         if values is None:
-            return self._read_with_policies(names, version, json_key, bypass)
+            return self._read_with_policies(names, version, json_key, bypass, answers)
         return [self._select(name, value, json_key) for name, value in zip(names, values)]
 
-    def _read_with_policies(self, names, version, json_key, bypass):
-        """Every case the run cache's plain answer does not settle: defaults, on_* policies, fallback."""
+    def _read_with_policies(self, names, version, json_key, bypass, answers=None):
+        """Every case the run cache's plain values do not settle: defaults, on_* policies, fallback."""
         from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 
         default = self.get_option("default")
         policies = {key: self.get_option(key) for key in ("on_missing", "on_denied", "on_deleted")}
         manager = self.manager()
-        results = self.fetch_many(manager, names, version, bypass)
+        if answers is None:
+            results = self.fetch_many(manager, names, version, bypass)
+        else:  # the run cache already answered: no second read, even of a failure
+            results = self.decode_answers(manager, answers, dict.fromkeys(names))
         results = self.with_fallback(manager, results, version, bypass)
         values = []
         for name in names:

@@ -5,7 +5,7 @@ Ansible imports a lookup afresh in every worker fork (one per host and task) and
 collection code from source each time, so what a fork imports is paid for by every host. This file
 is all the get lookup needs in the common case, where the run cache (run_cache.py) has every secret:
 it sends the options and names to the run cache helper and takes the plain answers
-(``read_values``). Anything else (a missing secret and its policy, ``fallback``, the development
+(``read_answers``). Anything else (a missing secret and its policy, ``fallback``, the development
 mode, direct reads when the run cache is off, the dotenv lookup, the resolve filter) goes through
 reading.py, imported on first need, which turns answers into Secret/SecretError objects.
 """
@@ -31,6 +31,27 @@ Item = Tuple[str, Optional[str]]
 _CURRENT = (None, "", "current")
 #: providers read in the asking process, never through the run cache (reading a variable costs nothing)
 _IN_PROCESS = ("env", "environment")
+
+
+class RunCacheAnswers:
+    """What the run cache said for one lookup call: the provider it used and one plain answer per item."""
+
+    __slots__ = ("provider", "version", "by_item")
+
+    def __init__(self, provider: str, version: Optional[str], by_item: Dict[Item, Dict[str, Any]]) -> None:
+        self.provider = provider
+        self.version = version
+        self.by_item = by_item
+
+    def values(self, names: Iterable[str]) -> Optional[List[Any]]:
+        """The values of ``names`` in order, or None if any answer is not a value."""
+        found = []
+        for name in names:
+            answer = self.by_item[(name, self.version)]
+            if "value" not in answer:
+                return None
+            found.append(answer["value"])
+        return found
 
 
 def _reading():
@@ -148,13 +169,9 @@ class SecretLookupBase(LookupBase):
                 return False  # reading.fetch reports it
         return True
 
-    def read_values(self, names: List[str], version: Optional[str] = None) -> Optional[List[Any]]:
-        """The values of ``names`` in order, when the run cache answers with every one of them.
-
-        None means "ask reading.py": the run cache is off or unavailable, or some answer is not a value
-        (a missing secret, a denial, an option error), which needs the policies, ``fallback`` and the
-        error types. The helper remembers definite answers, so asking again there costs no backend read.
-        """
+    def read_answers(self, names: List[str], version: Optional[str] = None) -> Optional[RunCacheAnswers]:
+        """The run cache's plain answers for ``names``, or None when the run cache does not apply here
+        or is unavailable (then reading.py decides, and warns when it should)."""
         if not self._run_cache_applies():
             return None
         wanted = None if version in _CURRENT else str(version)
@@ -163,13 +180,17 @@ class SecretLookupBase(LookupBase):
             provider, answers = _run_cache.client().fetch_raw(self._options, None, items)
         except (_run_cache.RunCacheUnavailable, OSError):
             return None
-        found = {}
-        for item, answer in zip(items, answers):
-            if "value" not in answer:
-                return None
-            found[item] = answer["value"]
         display.vvvv(f"vibebox.secrets: {len(items)} secret(s) through the run cache ({provider})")
-        return [found[(name, wanted)] for name in names]
+        return RunCacheAnswers(provider, wanted, dict(zip(items, answers)))
+
+    def decode_answers(self, manager, answers: RunCacheAnswers, names: Iterable[str]) -> Dict[str, object]:
+        """name -> Secret or SecretError from the run cache's answers, as ``fetch_many`` would return them:
+        a lookup that got an answer other than a value goes on from there without asking again."""
+        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import decode_outcome
+
+        if answers.provider and getattr(manager, "_provider", "") is None:
+            manager._provider = answers.provider
+        return {name: decode_outcome(answers.by_item[(name, answers.version)]) for name in names}
 
     # everything else: reading.py --------------------------------------------------------------------
     def provider_options(self) -> Dict[str, Any]:

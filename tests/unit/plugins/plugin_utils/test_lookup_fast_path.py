@@ -82,7 +82,7 @@ from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache
 stats = run_cache.client().stats()
 run_cache.client().shutdown()
 print(json.dumps({"registered": registered, "values": values, "common": common, "skipped": skipped,
-                  "after_missing": after_missing, "fetched": stats["fetched"]}))
+                  "after_missing": after_missing, "fetched": stats["fetched"], "requests": stats["requests"]}))
 """
 
 
@@ -118,3 +118,4 @@ def test_a_fork_reads_found_secrets_through_the_run_cache_without_the_core():
     assert "plugin_utils.run_cache_outcomes" not in result["common"]
     assert "plugin_utils.reading" in result["after_missing"]
     assert result["fetched"] == 3  # jwt-secret, api-key, no-such-secret: each read once by the helper
+    assert result["requests"] == 2  # the missing secret's answer was used as it came, not asked for again
