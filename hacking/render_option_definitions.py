@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "plugins", "plugin_utils", "option_definitions.json")
 LOOKUPS = ("get", "dotenv")
+FRAGMENT_PREFIX = "vibebox.secrets."
 
 
 def _collections_path() -> str:
@@ -36,6 +37,20 @@ def _collections_path() -> str:
         os.makedirs(os.path.dirname(link), exist_ok=True)
         os.symlink(ROOT, link)
     return base
+
+
+def fragment_files(doc: Mapping[str, Any]) -> Optional[List[str]]:
+    """Files (relative to the collection) of the doc fragments ``doc`` extends; None if one is not ours."""
+    names = doc.get("extends_documentation_fragment") or []
+    if isinstance(names, str):
+        names = names.split(",")
+    files = []
+    for name in names:
+        name = str(name).strip()
+        if not name.startswith(FRAGMENT_PREFIX):
+            return None
+        files.append(os.path.join("plugins", "doc_fragments", name[len(FRAGMENT_PREFIX):].split(".", maxsplit=1)[0] + ".py"))
+    return sorted(set(files))
 
 
 def render() -> str:
@@ -57,7 +72,9 @@ def render() -> str:
         module = importlib.import_module(module_name)
         source = _tags.TrustedAsTemplate().tag(module.DOCUMENTATION)
         doc = yaml.load(_tags.Origin(path=module.__file__).tag(source), Loader=AnsibleLoader)
-        fragments = lookup_utils.fragment_files(doc)
+        fragments = fragment_files(doc)
+        if fragments is None:
+            raise SystemExit(f"{name}: extends a doc fragment of another collection; its definitions cannot be shipped")
         add_fragments(doc, module.__file__, fragment_loader=fragment_loader, is_module=False)
         options = doc["options"]
         for option, spec in options.items():

@@ -136,9 +136,10 @@ class LookupModule(SecretLookupBase):
                 parsed.append((keys, templates))
         except _errors.SecretError as exc:
             raise self.fail(exc) from None
-        manager = self.manager()
+        reader = self.reader()
+        manager = reader.manager()
         resolver = _references.Resolver(
-            lambda items: self.fetch_items_with_fallback(manager, items, bypass), lambda: manager.provider,
+            lambda items: reader.fetch_items_with_fallback(manager, items, bypass), lambda: manager.provider,
             strict=strict, warn=display.warning,
         )
         everything = [template for _keys, templates in parsed for template in templates]

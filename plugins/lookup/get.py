@@ -98,11 +98,12 @@ _raw:
   elements: str
 """
 
+import functools
 import json
 
 from ansible.errors import AnsibleLookupError
 
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.lookup import SecretLookupBase, display
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.lookup import SecretLookupBase
 
 
 class LookupModule(SecretLookupBase):
@@ -116,37 +117,10 @@ class LookupModule(SecretLookupBase):
         bypass = self.get_option("bypass_cache")
         answers = None if bypass else self.read_answers(names, version)
         values = None if answers is None else answers.values(names)
-        if values is None:
-            return self._read_with_policies(names, version, json_key, bypass, answers)
+        if values is None:  # a missing secret, a policy, fallback, dev mode, the run cache off: reading.py
+            select = functools.partial(self._select, json_key=json_key)
+            return self.reader().values_with_policies(names, version, bypass, answers, select)
         return [self._select(name, value, json_key) for name, value in zip(names, values)]
-
-    def _read_with_policies(self, names, version, json_key, bypass, answers=None):
-        """Every case the run cache's plain values do not settle: defaults, on_* policies, fallback."""
-        from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
-
-        default = self.get_option("default")
-        policies = {key: self.get_option(key) for key in ("on_missing", "on_denied", "on_deleted")}
-        manager = self.manager()
-        if answers is None:
-            results = self.fetch_many(manager, names, version, bypass)
-        else:  # the run cache already answered: no second read, even of a failure
-            results = self.decode_answers(manager, answers, dict.fromkeys(names))
-        results = self.with_fallback(manager, results, version, bypass)
-        values = []
-        for name in names:
-            outcome = results[name]
-            if isinstance(outcome, _errors.SecretError):
-                if default is not None and isinstance(outcome, _errors.SecretNotFound):
-                    values.append(default)
-                    continue
-                policy = self.failure_policy(outcome, **policies)
-                if policy == "error":
-                    raise self.fail(outcome)
-                if policy == "warn":
-                    display.warning(f"vibebox.secrets.get: skipped: {outcome}")
-                continue
-            values.append(self._select(name, outcome.value, json_key))
-        return values
 
     @staticmethod
     def _select(name: str, value: str, json_key):

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import sys
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
@@ -24,8 +24,6 @@ from ansible.utils.display import Display
 from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache as _run_cache
 
 display = Display()
-
-ON_FAILURE_CHOICES = ("error", "warn", "skip")
 
 Item = Tuple[str, Optional[str]]
 _CURRENT = (None, "", "current")
@@ -61,12 +59,6 @@ def _reading():
     return reading
 
 
-def _errors():
-    from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
-
-    return errors
-
-
 # Plugin option definitions, shipped with the collection ---------------------------------------------
 #
 # Before a worker can call a lookup, Ansible parses the plugin's DOCUMENTATION and every doc fragment it
@@ -79,21 +71,6 @@ def _errors():
 
 _COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _DEFINITIONS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "option_definitions.json")
-_FRAGMENT_PREFIX = "vibebox.secrets."
-
-
-def fragment_files(doc: Mapping[str, Any]) -> Optional[List[str]]:
-    """Files (relative to the collection) of the doc fragments ``doc`` extends; None if one is not ours."""
-    names = doc.get("extends_documentation_fragment") or []
-    if isinstance(names, str):
-        names = names.split(",")
-    files = []
-    for name in names:
-        name = str(name).strip()
-        if not name.startswith(_FRAGMENT_PREFIX):
-            return None
-        files.append(os.path.join("plugins", "doc_fragments", name[len(_FRAGMENT_PREFIX):].split(".", maxsplit=1)[0] + ".py"))
-    return sorted(set(files))
 
 
 def documentation_digest(documentation: str, fragments: Iterable[str]) -> str:
@@ -183,85 +160,10 @@ class SecretLookupBase(LookupBase):
         display.vvvv(f"vibebox.secrets: {len(items)} secret(s) through the run cache ({provider})")
         return RunCacheAnswers(provider, wanted, dict(zip(items, answers)))
 
-    def decode_answers(self, manager, answers: RunCacheAnswers, names: Iterable[str]) -> Dict[str, object]:
-        """name -> Secret or SecretError from the run cache's answers, as ``fetch_many`` would return them:
-        a lookup that got an answer other than a value goes on from there without asking again."""
-        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import decode_outcome
-
-        if answers.provider and getattr(manager, "_provider", "") is None:
-            manager._provider = answers.provider
-        return {name: decode_outcome(answers.by_item[(name, answers.version)]) for name in names}
-
     # everything else: reading.py --------------------------------------------------------------------
-    def provider_options(self) -> Dict[str, Any]:
-        from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
-
-        return _options.from_lookup(self.get_option)
-
-    def manager(self, provider: Optional[str] = None):
-        """The manager for these options; ENABLE_SECRET_MANAGER=false reads from env.
-
-        Returns a lazy stand-in (reading.LazySecretManager): reads through fetch_many/fetch_items never
-        build a client in this process when the run cache answers.
-        """
-        reading = _reading()
-        raw = self.provider_options()
-        try:
-            reading.check_provider(raw)
-            reading.check_provider({"provider": provider})
-        except _errors().SecretError as exc:
-            raise AnsibleLookupError(str(exc)) from None
-        return reading.LazySecretManager(raw, reading.forced_provider(raw, provider))
-
-    def fetch_items(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
-        """(name, version) -> Secret or SecretError for any mix of versions, one batch where possible."""
-        reading = _reading()
-        if isinstance(manager, reading.LazySecretManager):
-            try:
-                provider, found = reading.fetch(manager.raw, manager.forced, items, bypass_cache)
-            except _errors().SecretError as exc:
-                raise self.fail(exc) from None
-            if provider and manager._provider is None:
-                manager._provider = provider
-            return found
-        wanted = list(dict.fromkeys((str(name), reading.version_key(version)) for name, version in items))
-        return reading.direct_reads(manager, wanted, bypass_cache)
-
-    def fetch_items_with_fallback(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
-        """fetch_items, then each step of the ``fallback`` option for what was missing or unreachable."""
-        return self._fall_through(manager, self.fetch_items(manager, items, bypass_cache), bypass_cache)
-
-    def _fall_through(self, manager, found: Dict[Item, object], bypass_cache: bool) -> Dict[Item, object]:
-        try:
-            return _reading().fall_through(self.provider_options(), lambda: manager.provider, found, bypass_cache)
-        except _errors().SecretError as exc:
-            raise self.fail(exc) from None
-
-    def fetch_many(self, manager, names: Iterable[str], version: Optional[str] = None,
-                   bypass_cache: bool = False) -> Dict[str, object]:
-        """name -> Secret or SecretError; current versions in one batch, others concurrently."""
-        names = list(dict.fromkeys(str(name) for name in names))
-        wanted = _reading().version_key(version)
-        found = self.fetch_items(manager, [(name, version) for name in names], bypass_cache)
-        return {name: found[(name, wanted)] for name in names}
-
-    def with_fallback(self, manager, results: Dict[str, object], version: Optional[str],
-                      bypass_cache: bool) -> Dict[str, object]:
-        """``fetch_many``'s answer after the ``fallback`` chain (see reading.fall_through)."""
-        wanted = _reading().version_key(version)
-        found = self._fall_through(manager, {(name, wanted): outcome for name, outcome in results.items()}, bypass_cache)
-        return {name: found[(name, wanted)] for name in results}
-
-    @staticmethod
-    def failure_policy(exc, on_missing: str, on_denied: str, on_deleted: str) -> str:
-        errors = _errors()
-        if isinstance(exc, errors.SecretDeleted):
-            return on_deleted
-        if isinstance(exc, errors.SecretNotFound):
-            return on_missing
-        if isinstance(exc, errors.SecretDenied):
-            return on_denied
-        return "error"
+    def reader(self):
+        """reading.LookupReader for this lookup: policies, fallback, direct reads (imported on first need)."""
+        return _reading().LookupReader(self)
 
     @staticmethod
     def fail(exc: BaseException) -> AnsibleLookupError:

@@ -211,3 +211,130 @@ def fall_through(raw: Mapping[str, Any], primary: Callable[[], str], found: Dict
                 )
                 found[item] = outcome
     return found
+
+
+class LookupReader:
+    """The read side of a lookup beyond the run cache's plain values (lookup.py, ``read_answers``).
+
+    Kept out of the lookup base class so that a fork the run cache serves never compiles it: the get
+    lookup comes here for defaults, ``on_*`` policies, ``fallback``, the development mode and direct
+    reads; the dotenv lookup always does.
+    """
+
+    def __init__(self, lookup: Any) -> None:
+        self.lookup = lookup
+
+    @staticmethod
+    def fail(exc: BaseException):
+        from ansible.errors import AnsibleLookupError
+
+        return AnsibleLookupError(f"vibebox.secrets: {exc}")
+
+    def provider_options(self) -> Dict[str, Any]:
+        return _options.from_lookup(self.lookup.get_option)
+
+    def manager(self, provider: Optional[str] = None) -> LazySecretManager:
+        """The manager for these options; ENABLE_SECRET_MANAGER=false reads from env.
+
+        A lazy stand-in: reads through fetch_many/fetch_items never build a client in this process
+        when the run cache answers.
+        """
+        from ansible.errors import AnsibleLookupError
+
+        raw = self.provider_options()
+        try:
+            check_provider(raw)
+            check_provider({"provider": provider})
+        except _errors.SecretError as exc:
+            raise AnsibleLookupError(str(exc)) from None
+        return LazySecretManager(raw, forced_provider(raw, provider))
+
+    def fetch_items(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
+        """(name, version) -> Secret or SecretError for any mix of versions, one batch where possible."""
+        if isinstance(manager, LazySecretManager):
+            try:
+                provider, found = fetch(manager.raw, manager.forced, items, bypass_cache)
+            except _errors.SecretError as exc:
+                raise self.fail(exc) from None
+            if provider and manager._provider is None:
+                manager._provider = provider
+            return found
+        wanted = list(dict.fromkeys((str(name), version_key(version)) for name, version in items))
+        return direct_reads(manager, wanted, bypass_cache)
+
+    def fetch_items_with_fallback(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
+        """fetch_items, then each step of the ``fallback`` option for what was missing or unreachable."""
+        return self._fall_through(manager, self.fetch_items(manager, items, bypass_cache), bypass_cache)
+
+    def _fall_through(self, manager, found: Dict[Item, object], bypass_cache: bool) -> Dict[Item, object]:
+        try:
+            return fall_through(self.provider_options(), lambda: manager.provider, found, bypass_cache)
+        except _errors.SecretError as exc:
+            raise self.fail(exc) from None
+
+    def fetch_many(self, manager, names: Iterable[str], version: Optional[str] = None,
+                   bypass_cache: bool = False) -> Dict[str, object]:
+        """name -> Secret or SecretError; current versions in one batch, others concurrently."""
+        names = list(dict.fromkeys(str(name) for name in names))
+        found = self.fetch_items(manager, [(name, version) for name in names], bypass_cache)
+        return {name: found[(name, version_key(version))] for name in names}
+
+    def decode_answers(self, manager, answers: Any, names: Iterable[str]) -> Dict[str, object]:
+        """name -> Secret or SecretError from the run cache's plain answers (lookup.RunCacheAnswers), as
+        ``fetch_many`` would return them: a lookup that got an answer other than a value goes on from
+        there without asking again."""
+        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import decode_outcome
+
+        if answers.provider and getattr(manager, "_provider", "") is None:
+            manager._provider = answers.provider
+        return {name: decode_outcome(answers.by_item[(name, answers.version)]) for name in names}
+
+    def with_fallback(self, manager, results: Dict[str, object], version: Optional[str],
+                      bypass_cache: bool) -> Dict[str, object]:
+        """``fetch_many``'s answer after the ``fallback`` chain (see fall_through)."""
+        wanted = version_key(version)
+        found = self._fall_through(manager, {(name, wanted): outcome for name, outcome in results.items()}, bypass_cache)
+        return {name: found[(name, wanted)] for name in results}
+
+    @staticmethod
+    def failure_policy(exc: _errors.SecretError, on_missing: str, on_denied: str, on_deleted: str) -> str:
+        if isinstance(exc, _errors.SecretDeleted):
+            return on_deleted
+        if isinstance(exc, _errors.SecretNotFound):
+            return on_missing
+        if isinstance(exc, _errors.SecretDenied):
+            return on_denied
+        return "error"
+
+    def values_with_policies(self, names: List[str], version: Optional[str], bypass: bool, answers: Any = None,
+                             select: Callable[[str, str], Any] = lambda name, value: value) -> List[Any]:
+        """The get lookup's result for every case the run cache's plain values do not settle.
+
+        ``answers`` (lookup.RunCacheAnswers) are used as given when the run cache already answered, so
+        nothing is read twice, even a failure; ``default`` stands in for a missing secret, then
+        ``on_missing``/``on_denied``/``on_deleted`` decide, after the ``fallback`` chain.
+        """
+        get_option = self.lookup.get_option
+        default = get_option("default")
+        policies = {key: get_option(key) for key in ("on_missing", "on_denied", "on_deleted")}
+        manager = self.manager()
+        if answers is None:
+            results = self.fetch_many(manager, names, version, bypass)
+        else:
+            results = self.decode_answers(manager, answers, dict.fromkeys(names))
+        results = self.with_fallback(manager, results, version, bypass)
+        values = []
+        for name in names:
+            outcome = results[name]
+            if isinstance(outcome, _errors.SecretError):
+                if default is not None and isinstance(outcome, _errors.SecretNotFound):
+                    values.append(default)
+                    continue
+                policy = self.failure_policy(outcome, **policies)
+                if policy == "error":
+                    raise self.fail(outcome)
+                if policy == "warn":
+                    display.warning(f"vibebox.secrets.get: skipped: {outcome}")
+                continue
+            values.append(select(name, outcome.value))
+        return values

@@ -53,9 +53,15 @@ def test_definitions_are_used_only_while_the_documentation_matches(monkeypatch, 
 
 
 def test_fragment_files_names_only_this_collections_fragments():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vibebox_render_option_definitions",
+                                                  os.path.join(REPO, "hacking", "render_option_definitions.py"))
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
     doc = {"extends_documentation_fragment": ["vibebox.secrets.provider.lookup", "vibebox.secrets.aws.lookup"]}
-    assert base.fragment_files(doc) == ["plugins/doc_fragments/aws.py", "plugins/doc_fragments/provider.py"]
-    assert base.fragment_files({"extends_documentation_fragment": ["amazon.aws.common"]}) is None
+    assert render.fragment_files(doc) == ["plugins/doc_fragments/aws.py", "plugins/doc_fragments/provider.py"]
+    assert render.fragment_files({"extends_documentation_fragment": ["amazon.aws.common"]}) is None
 
 
 FORK = r"""
