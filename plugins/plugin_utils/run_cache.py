@@ -43,7 +43,7 @@ DEFAULT_IDLE = 900.0
 START_TIMEOUT = 15.0
 REQUEST_TIMEOUT = 600.0
 MAX_MESSAGE = 64 * 1024 * 1024
-PROTOCOL = 3
+PROTOCOL = 4
 
 Item = Tuple[str, Optional[str]]
 _FALSE = ("0", "false", "no", "off", "disabled")
@@ -190,11 +190,15 @@ class RunCacheClient:
         self.idle = idle if idle is not None else float(os.environ.get(ENV_IDLE) or DEFAULT_IDLE)
         self._spawned: Any = None
 
-    def start(self) -> None:
-        """Start the helper unless another fork just did; raises RunCacheUnavailable."""
+    def start(self, first: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
+        """Start the helper unless another fork just did; raises RunCacheUnavailable.
+
+        ``first``: the request that found no helper. When this process starts the helper, it reads a
+        ``get`` itself meanwhile and returns the reply (run_cache_start.py); otherwise None.
+        """
         from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache_start
 
-        run_cache_start.start(self)
+        return run_cache_start.start(self, first)
 
     # connection ------------------------------------------------------------------------------
     def _connect(self, timeout: float = REQUEST_TIMEOUT) -> socket.socket:
@@ -216,7 +220,9 @@ class RunCacheClient:
         except (FileNotFoundError, ConnectionRefusedError):
             if not start:
                 raise RunCacheUnavailable("no run cache helper for this run") from None
-            self.start()
+            answered = self.start(message)
+            if answered is not None:
+                return answered
             try:
                 sock = self._connect()
             except OSError as exc:

@@ -27,11 +27,14 @@ from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import (
     _recv,
     _send,
     peer_uid,
+    process_start,
 )
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import encode_outcome
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_start import process_alive
 
 WATCH_INTERVAL = 0.5
+#: longest a request waits for the starting fork's own first read (see CacheState.put)
+PREFETCH_TIMEOUT = 30.0
 DEFAULT_TTL = 300.0
 
 
@@ -43,7 +46,13 @@ _PROVIDER_OPTIONS = {
 
 
 def fingerprint(options: Mapping[str, Any], forced: Optional[str], env: Mapping[str, str]) -> str:
-    """Key of the backend these options reach, after resolution.
+    """Key of the backend these options reach, after resolution (see resolve_backend)."""
+    return resolve_backend(options, forced, env)[0]
+
+
+def resolve_backend(options: Mapping[str, Any], forced: Optional[str],
+                    env: Mapping[str, str]) -> Tuple[str, str, float]:
+    """(key, provider, cache TTL) of the backend these options reach, after resolution.
 
     Two askers that reach the same backend must share entries even when their raw options differ in
     ways that do not matter (a lookup passes its documented defaults, a filter passes None; a vault
@@ -58,11 +67,12 @@ def fingerprint(options: Mapping[str, Any], forced: Optional[str], env: Mapping[
     provider = factory.normalise_provider(forced) or factory.detect_provider(resolved, env)
     own = _PROVIDER_OPTIONS.get(provider, ())
     specific = sorted((key, value) for key, value in resolved.items() if own and key.startswith(own))
+    ttl = factory.cache_ttl_of(resolved)
     canonical = json.dumps([
         provider, factory.resolve_prefix(provider, resolved, env), resolved.get("cache_ttl"),
         resolve_audit_path(resolved.get("audit_log")), specific,
     ], default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest(), provider, ttl
 
 
 # the helper's state -------------------------------------------------------------------------------
@@ -115,7 +125,11 @@ class CacheState:
         self._generations: Dict[str, int] = {}
         self._managers: Dict[str, Tuple[Any, float]] = {}
         self._manager_locks: Dict[str, threading.Lock] = {}
-        self.stats: Dict[str, int] = dict(requests=0, hits=0, waits=0, fetched=0, backend_calls=0, invalidations=0)
+        self.stats: Dict[str, int] = dict(requests=0, hits=0, waits=0, fetched=0, backend_calls=0, invalidations=0,
+                                          prefetched=0)
+        #: cleared while the fork that started the helper reads its first secrets itself (see ``put``)
+        self.ready = threading.Event()
+        self.ready.set()
 
     def _manager(self, fp: str, options: Mapping[str, Any], forced: Optional[str],
                  env: Mapping[str, str]) -> Tuple[Any, float]:
@@ -137,18 +151,21 @@ class CacheState:
 
     def fetch(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item],
               bypass: bool = False, env: Optional[Mapping[str, str]] = None) -> Tuple[str, Dict[Item, object]]:
-        """(provider, {item: Secret or SecretError}); never raises for a provider's failure."""
+        """(provider, {item: Secret or SecretError}); never raises for a provider's failure.
+
+        The manager (and with it the provider's SDK) is built only when something must be read: a
+        helper whose entries came from ``put`` answers without ever importing the SDK.
+        """
         env = {} if env is None else env
+        self.ready.wait(PREFETCH_TIMEOUT)
         try:
-            fp = fingerprint(options, forced, env)
-            manager, ttl = self._manager(fp, options, forced, env)
+            fp, provider, ttl = resolve_backend(options, forced, env)
         except _errors.SecretError as exc:
             provider = exc.provider or forced or str(options.get("provider") or "unknown")
             return provider, {(str(name), version): exc for name, version in items}
         except Exception as exc:
             provider = forced or str(options.get("provider") or "unknown")
             return provider, {(str(name), version): _unexpected(exc) for name, version in items}
-        provider = str(getattr(manager, "provider", forced or ""))
         results: Dict[Item, object] = {}
         mine: List[Tuple[Item, _Flight]] = []
         waiting: List[Tuple[Item, _Flight]] = []
@@ -175,7 +192,15 @@ class CacheState:
         if mine:
             outcomes: Dict[Item, object] = {}
             try:
-                outcomes = self._from_backend(manager, [item for item, _flight in mine])
+                try:
+                    manager, _manager_ttl = self._manager(fp, options, forced, env)
+                except _errors.SecretError as exc:
+                    outcomes = {item: exc for item, _flight in mine}
+                except Exception as exc:
+                    outcomes = {item: _unexpected(exc) for item, _flight in mine}
+                else:
+                    provider = str(getattr(manager, "provider", provider) or provider)
+                    outcomes = self._from_backend(manager, [item for item, _flight in mine])
             finally:
                 # even on a bug, every waiter gets an answer and no flight is left behind
                 with self._lock:
@@ -201,6 +226,34 @@ class CacheState:
             else:
                 results[item] = flight.outcome
         return provider, results
+
+    def put(self, options: Mapping[str, Any], forced: Optional[str], outcomes: Mapping[Item, object],
+            env: Optional[Mapping[str, str]] = None) -> int:
+        """Keep what the fork that started this helper read itself, and let requests in; returns entries kept.
+
+        That fork reads its first secrets in its own process while this helper starts (two cores at
+        work instead of one fork waiting for the helper to import the provider's SDK), then hands the
+        answers over here. Requests wait on ``ready`` meanwhile, so nothing is read twice. An
+        invalidation that reached the helper in between wins: those names are not kept.
+        """
+        env = {} if env is None else env
+        kept = 0
+        try:
+            fp, _provider, ttl = resolve_backend(options, forced, env)
+        except Exception:
+            self.ready.set()
+            return 0
+        with self._lock:
+            stored_at = self._clock()
+            self.stats["prefetched"] += len(outcomes)
+            self.stats["fetched"] += len(outcomes)
+            for (name, version), outcome in outcomes.items():
+                cacheable = isinstance(outcome, Secret) or isinstance(outcome, _CACHEABLE_ERRORS)
+                if ttl > 0 and cacheable and self._generations.get(name, 0) == 0:
+                    self._entries[(fp, name, version)] = (stored_at, outcome)
+                    kept += 1
+        self.ready.set()
+        return kept
 
     def _from_backend(self, manager: Any, items: List[Item]) -> Dict[Item, object]:
         """Current versions in one get_many (one batch call where the service has one); other
@@ -323,6 +376,16 @@ class _Handler(socketserver.BaseRequestHandler):
                                              items, bool(message.get("bypass")), dict(message.get("env") or {}))
             return {"ok": True, "protocol": PROTOCOL, "provider": provider,
                     "results": [encode_outcome(outcomes[item]) for item in items]}
+        if op == "put":
+            from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import decode_outcome
+
+            forced = message.get("forced")
+            options = {key: value for key, value in (message.get("options") or {}).items()
+                       if key in OPTION_NAMES and key != "fallback"}
+            outcomes = {(str(name), version if version is None else str(version)): decode_outcome(answer)
+                        for (name, version), answer in zip(message.get("items") or [], message.get("answers") or [])}
+            kept = state.put(options, None if forced is None else str(forced), outcomes, dict(message.get("env") or {}))
+            return {"ok": True, "kept": kept}
         if op == "invalidate":
             return {"ok": True, "dropped": state.invalidate(message.get("names") or [])}
         if op == "ping":
@@ -347,8 +410,12 @@ def _no_core_dumps() -> None:
 
 
 def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
-          state: Optional[CacheState] = None) -> None:
-    """Run the helper until the run ends, it is idle for ``idle`` seconds, or it is told to stop."""
+          state: Optional[CacheState] = None, reader_pid: int = 0) -> None:
+    """Run the helper until the run ends, it is idle for ``idle`` seconds, or it is told to stop.
+
+    ``reader_pid``: the fork that started the helper and is reading its first secrets itself; requests
+    wait for its ``put`` (or its exit, or PREFETCH_TIMEOUT).
+    """
     _no_core_dumps()
     folder = os.path.dirname(socket_path)
     try:
@@ -362,10 +429,15 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
         os.umask(old_umask)
     server.state = state or CacheState()
     server.last_request = time.monotonic()
+    reader_start = process_start(reader_pid) if reader_pid else "0"
+    if reader_pid:
+        server.state.ready.clear()
 
     def watch() -> None:
         while True:
-            time.sleep(WATCH_INTERVAL)
+            time.sleep(WATCH_INTERVAL if server.state.ready.is_set() else 0.05)
+            if not server.state.ready.is_set() and not process_alive(reader_pid, reader_start):
+                server.state.ready.set()  # the reading fork is gone: requests read for themselves
             if not process_alive(owner_pid, owner_start):
                 break
             if idle > 0 and time.monotonic() - server.last_request > idle:
@@ -392,10 +464,11 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
 
 
 def main(argv: Sequence[str]) -> int:
-    """Entry point of the helper: ``socket_path owner_pid owner_start idle``."""
+    """Entry point of the helper: ``socket_path owner_pid owner_start idle [reader_pid]``."""
     socket_path, owner_pid, owner_start, idle = argv[0], int(argv[1]), argv[2], float(argv[3])
+    reader_pid = int(argv[4]) if len(argv) > 4 else 0
     try:
-        serve(socket_path, owner_pid, owner_start, idle)
+        serve(socket_path, owner_pid, owner_start, idle, reader_pid=reader_pid)
     except BaseException as exc:  # tell the spawner why, without any value (there is none yet)
         try:
             with open(os.path.join(os.path.dirname(socket_path), "error"), "w", encoding="utf-8") as handle:

@@ -104,6 +104,15 @@ def resolve_prefix(provider: str, resolved: Mapping[str, Any], env: Optional[Map
     return None  # the provider's default (names.py)
 
 
+def cache_ttl_of(resolved: Mapping[str, Any]) -> float:
+    """Seconds a value read with these (resolved) options may be reused; the run cache uses the same."""
+    ttl = resolved.get("cache_ttl")
+    try:
+        return DEFAULT_CACHE_TTL if ttl in (None, "") else float(ttl)
+    except (TypeError, ValueError):
+        raise InvalidOption(f"cache_ttl must be a number of seconds (got '{ttl}')") from None
+
+
 def build_manager(
     raw_options: Mapping[str, Any],
     env: Optional[Mapping[str, str]] = None,
@@ -112,11 +121,7 @@ def build_manager(
     """The SecretManager for these options; ``provider`` forces one (fallback chain, dev mode)."""
     resolved: Dict[str, Any] = _options.with_environment(raw_options, env)
     chosen = normalise_provider(provider) or detect_provider(resolved, env)
-    ttl = resolved.get("cache_ttl")
-    try:
-        cache_ttl = DEFAULT_CACHE_TTL if ttl in (None, "") else float(ttl)
-    except (TypeError, ValueError):
-        raise InvalidOption(f"cache_ttl must be a number of seconds (got '{ttl}')")
+    cache_ttl = cache_ttl_of(resolved)
     backend = build_backend(chosen, resolved)
     return SecretManager(
         backend,

@@ -65,7 +65,7 @@ def test_fragment_files_names_only_this_collections_fragments():
 
 
 FORK = r"""
-import json, sys
+import json, multiprocessing, os, sys
 collections, options = sys.argv[1], json.loads(sys.argv[2])
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 _AnsibleCollectionFinder(paths=[collections])._install()
@@ -76,25 +76,45 @@ import importlib
 NAME = "ansible_collections.vibebox.secrets.plugins.lookup.get"
 importlib.import_module(NAME)
 registered = C.config.has_configuration_definition("lookup", NAME)  # before Ansible's loader looks
-lookup = lookup_loader.get("vibebox.secrets.get", loader=DataLoader(), templar=None)
 ours = lambda: sorted(name.split("secrets.plugins.")[1] for name in sys.modules
                       if name.startswith("ansible_collections.vibebox.secrets.plugins.")
                       and name.count(".") > 4)
-values = lookup.run(["jwt-secret", "api-key"], variables={}, **options)
-common = ours()
-skipped = lookup.run(["jwt-secret", "no-such-secret"], variables={}, on_missing="skip", **options)
-after_missing = ours()
+# this process plays the fork that starts the helper: it reads here and hands the values over
+starter = lookup_loader.get("vibebox.secrets.get", loader=DataLoader(), templar=None)
+first = starter.run(["jwt-secret", "api-key"], variables={}, **options)
+
+def later_fork(out):
+    # a fork that imports the lookup afresh, as Ansible's workers do, and finds the helper running
+    for name in [name for name in sys.modules if name.startswith("ansible_collections.vibebox")]:
+        del sys.modules[name]
+    lookup_loader._module_cache.clear()
+    if lookup_loader._plugin_instance_cache is not None:
+        lookup_loader._plugin_instance_cache.clear()
+    lookup = lookup_loader.get("vibebox.secrets.get", loader=DataLoader(), templar=None)
+    values = lookup.run(["jwt-secret", "api-key"], variables={}, **options)
+    common = ours()
+    skipped = lookup.run(["jwt-secret", "no-such-secret"], variables={}, on_missing="skip", **options)
+    out.put({"values": values, "common": common, "skipped": skipped, "after_missing": ours()})
+
+context = multiprocessing.get_context("fork")
+out = context.Queue()
+child = context.Process(target=later_fork, args=(out,))
+child.start()
+result = out.get(timeout=60)
+child.join(60)
 from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache
 stats = run_cache.client().stats()
 run_cache.client().shutdown()
-print(json.dumps({"registered": registered, "values": values, "common": common, "skipped": skipped,
-                  "after_missing": after_missing, "fetched": stats["fetched"], "requests": stats["requests"]}))
+result.update(registered=registered, first=first, fetched=stats["fetched"], prefetched=stats["prefetched"],
+              requests=stats["requests"])
+print(json.dumps(result))
 """
 
 
 def test_a_fork_reads_found_secrets_through_the_run_cache_without_the_core():
-    """The get lookup's common case imports only lookup.py and the run cache client; a missing
-    secret brings in reading.py for its policy, and the helper still reads each secret once."""
+    """A fork that finds the helper running imports only lookup.py and the run cache client; a missing
+    secret brings in reading.py for its policy. The fork that started the helper read its secrets
+    itself and handed them over, so the run still read each secret once."""
     folder = tempfile.mkdtemp(prefix="vbfast-")
     options = {
         "provider": "local",
@@ -117,11 +137,12 @@ def test_a_fork_reads_found_secrets_through_the_run_cache_without_the_core():
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["registered"] is True
-    assert result["values"] == ["jwt-value", "api-value"]
+    assert result["first"] == result["values"] == ["jwt-value", "api-value"]
     assert result["skipped"] == ["jwt-value"]
     assert "plugin_utils.reading" not in result["common"], result["common"]
     assert not [name for name in result["common"] if name.startswith("module_utils.")], result["common"]
     assert "plugin_utils.run_cache_outcomes" not in result["common"]
     assert "plugin_utils.reading" in result["after_missing"]
-    assert result["fetched"] == 3  # jwt-secret, api-key, no-such-secret: each read once by the helper
-    assert result["requests"] == 2  # the missing secret's answer was used as it came, not asked for again
+    assert result["prefetched"] == 2  # jwt-secret and api-key, read by the starting process and handed over
+    assert result["fetched"] == 3  # ... and no-such-secret, read by the helper: each secret read once
+    assert result["requests"] == 2  # the later fork's two lookups; the missing secret was not asked for again

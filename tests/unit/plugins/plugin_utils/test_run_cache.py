@@ -429,11 +429,72 @@ def test_helper_writes_no_value_to_disk(store, helper, short_dir):
                     continue
 
 
-def test_a_helper_that_cannot_start_is_reported_once_per_run(short_dir, monkeypatch):
+def test_a_helper_that_cannot_start_is_reported_once_per_run(store, short_dir, monkeypatch):
     client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
     monkeypatch.setattr(run_cache_start, "_BOOTSTRAP", "import sys; sys.exit(3)")
     with pytest.raises(run_cache.RunCacheUnavailable, match="exited at start"):
-        client.fetch(OPTIONS, None, [("a", None)])
+        client.fetch(store, None, [("a", None)])
     with pytest.raises(run_cache.RunCacheUnavailable, match="exited at start"):
-        run_cache.RunCacheClient(directory=client.base).fetch(OPTIONS, None, [("a", None)])
+        run_cache.RunCacheClient(directory=client.base).fetch(store, None, [("a", None)])
     assert os.path.exists(os.path.join(client.folder, "failed"))
+
+
+# the fork that starts the helper reads its own secrets (run_cache_start.py) ------------------------
+
+def _no_manager(options, forced, env):
+    raise AssertionError("the helper built a manager (and imported an SDK) for values it was handed")
+
+
+def test_what_the_starting_fork_read_is_served_without_a_manager():
+    state = run_cache_server.CacheState(build=_no_manager, clock=Clock())
+    handed = {("a", None): Secret("A", SecretMetadata(name="a", version="1")),
+              ("gone", None): errors.SecretNotFound("missing", name="gone")}
+    assert state.put(OPTIONS, None, handed) == 2
+    found = get(state, OPTIONS, [("a", None), ("gone", None)])
+    assert found[("a", None)].value == "A"
+    assert isinstance(found[("gone", None)], errors.SecretNotFound)
+    assert state.stats["prefetched"] == 2 and state.stats["hits"] == 2
+
+
+def test_requests_wait_for_the_starting_forks_values():
+    state = run_cache_server.CacheState(build=_no_manager, clock=Clock())
+    state.ready.clear()  # serve() does this when a fork is reading for it
+    answers = {}
+    asker = threading.Thread(target=lambda: answers.update(get(state, OPTIONS, [("a", None)])))
+    asker.start()
+    asker.join(0.3)
+    assert asker.is_alive(), "a request was answered before the starting fork handed its values over"
+    state.put(OPTIONS, None, {("a", None): Secret("A", SecretMetadata(name="a", version="1"))})
+    asker.join(10)
+    assert answers[("a", None)].value == "A"
+    assert state.stats["fetched"] == 1  # read once, by the starting fork
+
+
+def test_an_invalidation_before_the_hand_over_wins():
+    manager = FakeManager()
+    manager.values = {("a", None): "new"}
+    state = state_with(manager)
+    state.invalidate(["a"])  # a module wrote 'a' while the starting fork was still reading the old value
+    assert state.put(OPTIONS, None, {("a", None): Secret("old", SecretMetadata(name="a", version="1"))}) == 0
+    assert get(state, OPTIONS, [("a", None)])[("a", None)].value == "new"
+    assert len(manager.batches) == 1
+
+
+def test_a_starting_fork_that_exits_without_handing_over_lets_requests_in(store, short_dir):
+    """The helper waits for the fork reading for it only while that fork lives."""
+    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
+    run_cache_start.private_dir(client.base)
+    run_cache_start.private_dir(client.folder)
+    reader = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.0)"])
+    try:
+        process = run_cache_start._spawn(client, reader_pid=reader.pid)
+        run_cache_start._wait_until_serving(client, process)
+        started = time.monotonic()
+        provider, found = client.fetch(store, None, [("canary", None)])
+        waited = time.monotonic() - started
+        assert found[("canary", None)].value == CANARY and provider == "local"
+        assert reader.poll() is not None and waited < run_cache_server.PREFETCH_TIMEOUT
+        assert client.stats()["prefetched"] == 0
+    finally:
+        reader.wait(10)
+        client.shutdown()
