@@ -117,42 +117,19 @@ def _direct_only(raw: Mapping[str, Any], forced: Optional[str]) -> bool:
     return ttl not in (None, "") and float(ttl) <= 0  # cache_ttl: 0 asks for a fresh read every time
 
 
+def _manager_module():
+    """core.manager, imported on first need: a read the run cache answers never builds a manager here."""
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import manager
+
+    return manager
+
+
 def _warn_fallback(reason: str, warn: Callable[[str], None]) -> None:
     global _warned_fallback
     if not _warned_fallback:
         _warned_fallback = True
         warn(f"vibebox.secrets: the run cache is not available ({reason}); reading the provider directly"
              " from every fork. Set VIBEBOX_RUN_CACHE=false to silence this.")
-
-
-def direct_reads(manager, items: List[Item], bypass: bool) -> Dict[Item, object]:
-    """Current versions in one get_many; other versions concurrently, not one after another."""
-    results: Dict[Item, object] = {}
-    current = [name for name, version in items if version is None]
-    others = [item for item in items if item[1] is not None]
-    if current:
-        try:
-            found = manager.get_many(current, bypass_cache=bypass)
-        except _errors.SecretError as exc:
-            found = {name: exc for name in current}
-        for name in current:
-            results[(name, None)] = found.get(name) or _errors.SecretNotFound("not returned by the batch read", name=name)
-
-    def one(item: Item) -> object:
-        try:
-            return manager.get(item[0], version=item[1], bypass_cache=bypass)
-        except _errors.SecretError as exc:
-            return exc
-
-    if len(others) == 1:
-        results[others[0]] = one(others[0])
-    elif others:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(8, len(others))) as pool:
-            for item, outcome in zip(others, pool.map(one, others)):
-                results[item] = outcome
-    return results
 
 
 def fetch(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[Item], bypass: bool = False,
@@ -170,15 +147,14 @@ def fetch(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[Item], 
     except (TypeError, ValueError):
         raise _errors.InvalidOption(f"cache_ttl must be a number of seconds (got '{raw.get('cache_ttl')}')") from None
     if not direct and _run_cache.enabled():
-        sendable = {key: value for key, value in raw.items() if key != "fallback"}  # the asking side walks it
         try:
-            provider, found = _run_cache.client().fetch(sendable, forced, wanted, bypass)
+            provider, found = _run_cache.client().fetch(raw, forced, wanted, bypass)
             display.vvvv(f"vibebox.secrets: {len(wanted)} secret(s) through the run cache ({provider})")
             return provider, found
         except (_run_cache.RunCacheUnavailable, OSError) as exc:
             _warn_fallback(str(exc), warn or display.warning)
     manager = direct_manager(raw, forced)
-    return manager.provider, direct_reads(manager, wanted, bypass)
+    return manager.provider, _manager_module().read_items(manager, wanted, bypass)
 
 
 def fetch_items(raw: Mapping[str, Any], forced: Optional[str], items: Iterable[Item], bypass: bool = False,
@@ -260,7 +236,7 @@ class LookupReader:
                 manager._provider = provider
             return found
         wanted = list(dict.fromkeys((str(name), version_key(version)) for name, version in items))
-        return direct_reads(manager, wanted, bypass_cache)
+        return _manager_module().read_items(manager, wanted, bypass_cache)
 
     def fetch_items_with_fallback(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
         """fetch_items, then each step of the ``fallback`` option for what was missing or unreachable."""

@@ -7,10 +7,20 @@ An error travels as its type name and fields, never as its text, which is rebuil
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, parse_iso
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.options import OPTION_NAMES
+
+
+def request_options(options: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The provider options of a request, as the helper and the fork that starts it both read them.
+
+    Lookups send all their options; only provider options decide how a secret is read, and
+    ``fallback`` is walked by the asker, never by the run cache.
+    """
+    return {key: value for key, value in (options or {}).items() if key in OPTION_NAMES and key != "fallback"}
 
 
 def encode_outcome(outcome: object) -> Dict[str, Any]:

@@ -14,12 +14,10 @@ import socket
 import socketserver
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.options import OPTION_NAMES
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import (
     PROTOCOL,
     REQUEST_TIMEOUT,
@@ -29,7 +27,11 @@ from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import (
     peer_uid,
     process_start,
 )
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import encode_outcome
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import (
+    decode_outcome,
+    encode_outcome,
+    request_options,
+)
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_start import process_alive
 
 WATCH_INTERVAL = 0.5
@@ -256,41 +258,15 @@ class CacheState:
         return kept
 
     def _from_backend(self, manager: Any, items: List[Item]) -> Dict[Item, object]:
-        """Current versions in one get_many (one batch call where the service has one); other
-        versions concurrently, because one after another is what makes a run slow."""
-        outcomes: Dict[Item, object] = {}
-        current = [name for name, version in items if version is None]
-        others = [(name, version) for name, version in items if version is not None]
+        """One batch for current versions, the others concurrently (core.manager.read_items); every
+        item gets an answer, even from an exception the provider did not turn into a core error."""
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import read_items
+
+        current = sum(1 for _name, version in items if version is None)
         with self._lock:
             self.stats["fetched"] += len(items)
-            self.stats["backend_calls"] += (1 if current else 0) + len(others)
-        if current:
-            try:
-                found = manager.get_many(current, bypass_cache=True)
-            except _errors.SecretError as exc:
-                found = {name: exc for name in current}
-            except Exception as exc:  # a bug or an SDK error that escaped its provider
-                found = {name: _unexpected(exc) for name in current}
-            for name in current:
-                outcome = found.get(name)
-                outcomes[(name, None)] = outcome if outcome is not None else _errors.SecretNotFound(
-                    "not returned by the batch read", name=name)
-
-        def one(item: Item) -> object:
-            try:
-                return manager.get(item[0], version=item[1], bypass_cache=True)
-            except _errors.SecretError as exc:
-                return exc
-            except Exception as exc:
-                return _unexpected(exc)
-
-        if len(others) == 1:
-            outcomes[others[0]] = one(others[0])
-        elif others:
-            with ThreadPoolExecutor(max_workers=min(8, len(others))) as pool:
-                for item, outcome in zip(others, pool.map(one, others)):
-                    outcomes[item] = outcome
-        return outcomes
+            self.stats["backend_calls"] += (1 if current else 0) + len(items) - current
+        return read_items(manager, items, bypass_cache=True, unexpected=_unexpected)
 
     def invalidate(self, names: Iterable[str]) -> int:
         """Forget every version of these logical names under every option set; returns entries dropped."""
@@ -369,19 +345,14 @@ class _Handler(socketserver.BaseRequestHandler):
         if op == "get":
             items = [(str(name), version if version is None else str(version)) for name, version in message["items"]]
             forced = message.get("forced")
-            # lookups send all their options; the provider options decide, fallback is walked by the asker
-            options = {key: value for key, value in (message.get("options") or {}).items()
-                       if key in OPTION_NAMES and key != "fallback"}
+            options = request_options(message.get("options"))
             provider, outcomes = state.fetch(options, None if forced is None else str(forced),
                                              items, bool(message.get("bypass")), dict(message.get("env") or {}))
             return {"ok": True, "protocol": PROTOCOL, "provider": provider,
                     "results": [encode_outcome(outcomes[item]) for item in items]}
         if op == "put":
-            from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import decode_outcome
-
             forced = message.get("forced")
-            options = {key: value for key, value in (message.get("options") or {}).items()
-                       if key in OPTION_NAMES and key != "fallback"}
+            options = request_options(message.get("options"))
             outcomes = {(str(name), version if version is None else str(version)): decode_outcome(answer)
                         for (name, version), answer in zip(message.get("items") or [], message.get("answers") or [])}
             kept = state.put(options, None if forced is None else str(forced), outcomes, dict(message.get("env") or {}))

@@ -169,12 +169,13 @@ def read_here(request: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     reading here failed in a way the helper should try again."""
     try:
         from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
-        from ansible_collections.vibebox.secrets.plugins.module_utils.core.options import OPTION_NAMES
-        from ansible_collections.vibebox.secrets.plugins.plugin_utils.reading import direct_reads
-        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import encode_outcome
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import read_items
+        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import (
+            encode_outcome,
+            request_options,
+        )
 
-        options = {key: value for key, value in (request.get("options") or {}).items()
-                   if key in OPTION_NAMES and key != "fallback"}
+        options = request_options(request.get("options"))
         forced = request.get("forced")
         items = [(str(name), None if version is None else str(version)) for name, version in request.get("items") or []]
         try:
@@ -185,7 +186,7 @@ def read_here(request: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
         else:
             provider = str(manager.provider)
             try:
-                found = direct_reads(manager, list(dict.fromkeys(items)), True)
+                found = read_items(manager, list(dict.fromkeys(items)), bypass_cache=True)
             finally:
                 manager.close()
         return {"ok": True, "protocol": PROTOCOL, "provider": provider, "items": [list(item) for item in items],

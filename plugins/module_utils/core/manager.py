@@ -285,3 +285,53 @@ class SecretManager:
     @property
     def previous(self) -> str:
         return PREVIOUS
+
+
+def read_items(
+    manager: "SecretManager",
+    items: List[Tuple[str, Optional[str]]],
+    bypass_cache: bool = False,
+    unexpected: Optional[Callable[[BaseException], SecretError]] = None,
+) -> Dict[Tuple[str, Optional[str]], object]:
+    """(name, version) -> Secret or SecretError: current versions in one get_many (one batch call
+    where the service has one), other versions concurrently, because one after another is what makes
+    a run slow. The lookups' direct reads, the run cache helper and the fork that starts it all read
+    this way. ``unexpected`` turns any other exception into an error outcome (the helper must answer
+    every asker); without it such an exception propagates.
+    """
+    results: Dict[Tuple[str, Optional[str]], object] = {}
+    current = [name for name, version in items if version is None]
+    others = [item for item in dict.fromkeys(items) if item[1] is not None]
+    if current:
+        try:
+            found = manager.get_many(current, bypass_cache=bypass_cache)
+        except SecretError as exc:
+            found = {name: exc for name in current}
+        except Exception as exc:
+            if unexpected is None:
+                raise
+            found = {name: unexpected(exc) for name in current}
+        for name in current:
+            outcome = found.get(name)
+            results[(name, None)] = outcome if outcome is not None else SecretNotFound(
+                "not returned by the batch read", name=name)
+
+    def one(item: Tuple[str, Optional[str]]) -> object:
+        try:
+            return manager.get(item[0], version=item[1], bypass_cache=bypass_cache)
+        except SecretError as exc:
+            return exc
+        except Exception as exc:
+            if unexpected is None:
+                raise
+            return unexpected(exc)
+
+    if len(others) == 1:
+        results[others[0]] = one(others[0])
+    elif others:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, len(others))) as pool:
+            for item, outcome in zip(others, pool.map(one, others)):
+                results[item] = outcome
+    return results

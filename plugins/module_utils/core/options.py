@@ -138,44 +138,32 @@ def with_environment(options: Mapping[str, Any], env: Optional[Mapping[str, str]
     return resolved
 
 
-#: ``fallback`` entry meaning "AWS again, in each region of aws_replica_regions"
-REPLICA_FALLBACK = "aws_replica_region"
-
-
 def fallback_steps(options: Mapping[str, Any]) -> List[Tuple[str, Dict[str, Any], str]]:
     """(provider, options, label) for each entry of ``fallback``, in order; bad entries raise InvalidOption.
 
-    An entry is a provider (``env``, ``local``, ...), ``aws:<region>`` (the same options with another
-    ``aws_region``) or ``aws_replica_region`` (each region of ``aws_replica_regions`` in turn), so a
-    region outage can be ridden out on the replicas AWS keeps in step. Each step's options are the
-    caller's own (unresolved, without the chain), so they mean the same wherever they are read.
+    An entry is a provider (``env``, ``local``, ...) or a form a provider defines for itself (AWS:
+    ``aws:<region>`` and ``aws_replica_region``, see providers/aws.py ``fallback_steps``). Each step's
+    options are the caller's own (unresolved, without the chain), so they mean the same wherever they
+    are read.
     """
+    from ansible_collections.vibebox.secrets.plugins.module_utils.providers import aws as _aws
+
     resolved = with_environment(options)
     base = dict(options, fallback=None)
     steps: List[Tuple[str, Dict[str, Any], str]] = []
     for entry in resolved["fallback"] or []:
         text = str(entry).strip()
         key = text.lower()
-        if key == REPLICA_FALLBACK:
-            regions = resolved["aws_replica_regions"] or []
-            if not regions:
-                raise InvalidOption(
-                    f"fallback '{text}' reads from the AWS replica regions, but none are set: give"
-                    " aws_replica_regions (or AWS_SECRET_REPLICA_REGIONS), or name one with 'aws:<region>'"
-                )
-            steps.extend(("aws", dict(base, aws_region=region), f"aws ({region})") for region in regions)
-        elif key.startswith("aws:"):
-            region = text[4:].strip()
-            if not region:
-                raise InvalidOption(f"fallback '{text}' names no region: write it as 'aws:<region>', e.g. 'aws:eu-west-1'")
-            steps.append(("aws", dict(base, aws_region=region), f"aws ({region})"))
-        elif key in PROVIDERS or key in PROVIDER_ALIASES:
+        if key in PROVIDERS or key in PROVIDER_ALIASES:
             steps.append((text, base, text))
-        else:
+            continue
+        own = _aws.fallback_steps(text, base, resolved)
+        if own is None:
             raise InvalidOption(
-                f"fallback entry '{text}' is not a provider; use one of {', '.join(PROVIDERS)},"
-                f" 'aws:<region>' or '{REPLICA_FALLBACK}'"
+                f"fallback entry '{text}' is not a provider; use one of {', '.join(PROVIDERS)}"
+                f" or {' or '.join(_aws.FALLBACK_FORMS)}"
             )
+        steps.extend(own)
     return steps
 
 

@@ -260,6 +260,41 @@ def _botocore_session(botocore: Any, profile: Optional[str]) -> Any:
     return session
 
 
+# fallback entries of its own ----------------------------------------------------------------------------
+#: ``fallback`` entry meaning "AWS again, in each region of aws_replica_regions"
+REPLICA_FALLBACK = "aws_replica_region"
+#: how the two forms are written, for error messages
+FALLBACK_FORMS = ("'aws:<region>'", f"'{REPLICA_FALLBACK}'")
+
+
+def fallback_steps(entry: str, base: Mapping[str, Any],
+                   resolved: Mapping[str, Any]) -> Optional[List[tuple]]:
+    """The (provider, options, label) steps an AWS ``fallback`` entry stands for; None if it is not one.
+
+    ``aws:<region>`` reads with the same options in another region; ``aws_replica_region`` tries each
+    region of ``aws_replica_regions`` in turn, so a region outage can be ridden out on the replicas
+    AWS keeps in step. ``base`` are the caller's unresolved options (the steps keep them).
+    """
+    text = entry.strip()
+    key = text.lower()
+    if key == REPLICA_FALLBACK:
+        regions = resolved.get("aws_replica_regions") or []
+        if not regions:
+            raise InvalidOption(
+                f"fallback '{text}' reads from the AWS replica regions, but none are set: give"
+                " aws_replica_regions (or AWS_SECRET_REPLICA_REGIONS), or name one with 'aws:<region>'",
+                provider=PROVIDER,
+            )
+        return [(PROVIDER, dict(base, aws_region=region), f"aws ({region})") for region in regions]
+    if key.startswith("aws:"):
+        region = text[4:].strip()
+        if not region:
+            raise InvalidOption(f"fallback '{text}' names no region: write it as 'aws:<region>', e.g. 'aws:eu-west-1'",
+                                provider=PROVIDER)
+        return [(PROVIDER, dict(base, aws_region=region), f"aws ({region})")]
+    return None
+
+
 # the backend --------------------------------------------------------------------------------------------
 class AwsBackend(SecretBackend):
     name = PROVIDER
