@@ -27,7 +27,6 @@ Both forms are 32 bytes in base64 or hex.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as _dt
 import hashlib
 import json
@@ -37,6 +36,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import keyfile as _keyfile
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     InvalidOption,
     ProviderNotInstalled,
@@ -68,21 +68,10 @@ def default_backup_dir() -> str:
 
 
 def _decode_key(text: str, source: str) -> bytes:
-    text = text.strip()
-    candidates = []
-    if len(text) == 64:
-        try:
-            candidates.append(binascii.unhexlify(text))
-        except binascii.Error:
-            pass
     try:
-        candidates.append(base64.b64decode(text, validate=True))
-    except binascii.Error:
-        pass
-    for key in candidates:
-        if len(key) == 32:
-            return key
-    raise InvalidOption(f"the backup key from {source} is not 32 bytes in base64 or hex", hint=_KEY_HINT)
+        return _keyfile.decode_key(text)
+    except _keyfile.KeyFileError as exc:
+        raise InvalidOption(f"the backup key from {source} {exc.reason}", hint=_KEY_HINT)
 
 
 @dataclass(frozen=True)
@@ -99,34 +88,33 @@ class BackupKey:
     @classmethod
     def load(cls, key: Optional[str] = None, key_file: Optional[str] = None, create: bool = False,
              env: Optional[Dict[str, str]] = None) -> "BackupKey":
-        """Find the key; with ``create`` make the key file when there is none (first backup)."""
+        """Find the key; with ``create`` make the key file when there is none (first backup).
+
+        The key file is trusted as ssh trusts its keys (yours, not readable or writable by others, in a
+        folder others cannot write); a new one is on disk (fsync'ed) before any backup is sealed with it.
+        """
         env = os.environ if env is None else env
         if key:
             return cls(_decode_key(key, "the backup_key option"), "the backup_key option")
         if env.get(KEY_ENV):
             return cls(_decode_key(env[KEY_ENV], KEY_ENV), KEY_ENV)
         path = os.path.abspath(os.path.expanduser(key_file or default_key_file()))
-        if os.path.exists(path):
-            try:
-                with open(path, "r", encoding="ascii") as handle:
-                    return cls(_decode_key(handle.read(), path), path)
-            except (OSError, UnicodeError) as exc:
-                raise BackupError(f"cannot read the backup key file {path}: {getattr(exc, 'strerror', None) or exc}")
-        if not create:
-            raise BackupError(
-                f"no backup key: {KEY_ENV} is not set and the key file {path} does not exist",
-                hint="Give the key the backup was written with (backup_key, VIBEBOX_BACKUP_KEY or backup_key_file)",
-            )
-        fresh = os.urandom(32)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
+        hint = ("Restore the backup key file from your copy of it (32 bytes: 44 characters of base64 or 64 of hex);"
+                " backups written with it cannot be read with another key")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another run made it meanwhile: use theirs
-            return cls.load(key_file=path, env={})
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(base64.b64encode(fresh).decode("ascii") + "\n")
-        return cls(fresh, path)
+            _keyfile.check_folder(os.path.dirname(path), what="folder of the backup key file")
+            try:
+                return cls(_keyfile.read_key_file(path, what="backup key file", hint=hint), path)
+            except FileNotFoundError:
+                pass
+            if not create:
+                raise BackupError(
+                    f"no backup key: {KEY_ENV} is not set and the key file {path} does not exist",
+                    hint="Give the key the backup was written with (backup_key, VIBEBOX_BACKUP_KEY or backup_key_file)",
+                )
+            return cls(_keyfile.create_key_file(path, what="backup key file", hint=hint), path)
+        except (_keyfile.KeyFileError, _keyfile.UntrustedFile, _keyfile.PathError) as exc:
+            raise BackupError(exc.reason, hint=exc.hint) from None
 
 
 def _aead(key: bytes):
