@@ -130,6 +130,24 @@ MODULE_CASES: Dict[str, str] = {
         vault_token: "{{ canary }}-token"
       ignore_errors: true
 """,
+    "backup_rekey": """
+    - name: backup_rekey - a backup of the canaries to re-key
+      vibebox.secrets.secret_migrate: {action: backup, env_file: "{{ env_file }}", backup_dir: "{{ backup_dir }}"}
+    - name: backup_rekey - move the backups to a new key
+      vibebox.secrets.backup_rekey: {backup_dir: "{{ backup_dir }}", min_interval: 0}
+    - name: backup_rekey - FAILS, a new key that is not a key (a canary)
+      vibebox.secrets.backup_rekey: {backup_dir: "{{ backup_dir }}", new_backup_key: "{{ canary }}-not-a-key"}
+      ignore_errors: true
+""",
+    "local_rekey": """
+    - name: local_rekey - a store to re-key
+      vibebox.secrets.secret: {name: rekeyed, value: "{{ canary }}-rekeyed"}
+    - name: local_rekey - move the store to a new key
+      vibebox.secrets.local_rekey: {min_interval: 0}
+    - name: local_rekey - FAILS, a new key that is not a key (a canary)
+      vibebox.secrets.local_rekey: {new_key: "{{ canary }}-not-a-key"}
+      ignore_errors: true
+""",
     "postgres_rotate": """
     - name: postgres_rotate - FAILS, no database (the admin password is a canary)
       vibebox.secrets.postgres_rotate:
@@ -240,6 +258,18 @@ def _compliance_failing(ctx: Context) -> Tuple[dict, dict]:
             "report_file": str(ctx.root / "compliance.json")}, {}
 
 
+def _rekey_prepare(ctx: Context) -> None:
+    ctx.seed(**{"jwt-secret": f"{CANARY}-jwt", "api-key": f"{CANARY}-api"})
+
+
+def _rekey_normal(ctx: Context) -> Tuple[dict, dict]:
+    return {**ctx.local(), "rekey_min_interval": 0, "migrate_backup_dir": str(ctx.root / "backups")}, {}
+
+
+def _rekey_failing(ctx: Context) -> Tuple[dict, dict]:
+    return {**ctx.local(), "new_local_key": f"{CANARY}-not-a-key"}, {}
+
+
 def _awx_failing(ctx: Context) -> Tuple[dict, dict]:
     # no AWX here: the controller is a closed port, its password a canary
     return {"awx_ee_image": "registry.invalid/ee:0", "awx_project_url": "https://git.invalid/x.git"}, {
@@ -253,6 +283,7 @@ PLAYBOOK_CASES: Dict[str, PlaybookCase] = {
     "rotate": PlaybookCase(_rotate_normal, _rotate_failing, prepare=_rotate_prepare),
     "cleanup": PlaybookCase(_cleanup_normal, _cleanup_failing, prepare=_cleanup_prepare),
     "compliance": PlaybookCase(_compliance_normal, _compliance_failing, prepare=_compliance_prepare),
+    "rekey": PlaybookCase(_rekey_normal, _rekey_failing, prepare=_rekey_prepare),
     "awx_configure": PlaybookCase(None, _awx_failing, check=False,
                                   why_not_normal="needs a running AWX; only its failing path runs here"),
 }

@@ -489,12 +489,12 @@ class LocalBackend(SecretBackend):
         self._use_key(key)
         if write and meta.get("key_check") != _check_of(key):
             self._ensure_schema(conn, tables)
-            self._record_key(conn, key, set_at=None if has_rows and not meta else time.time())
+            self._record_key(conn, key)
 
     @staticmethod
-    def _record_key(conn: sqlite3.Connection, key: bytes, set_at: Optional[float]) -> None:
+    def _record_key(conn: sqlite3.Connection, key: bytes, rekeyed_at: Optional[float] = None) -> None:
         values = {"format": STORE_FORMAT, "key_id": store_key_id(key), "key_check": _check_of(key),
-                  "key_set_at": "" if set_at is None else repr(set_at)}
+                  "rekeyed_at": "" if rekeyed_at is None else repr(rekeyed_at)}
         conn.executemany("INSERT OR REPLACE INTO store_meta (name, value) VALUES (?, ?)", list(values.items()))
 
     def _missing_key(self, recorded_id: Optional[str]) -> LocalStoreError:
@@ -520,14 +520,27 @@ class LocalBackend(SecretBackend):
                     hints.append(f"a re-key moved the store to the key in {staged}: {where} (playbooks/rekey.yml)")
             except SecretError:
                 pass
-        if os.path.exists(f"{self.key_file}.old-{given}"):
-            hints.append(f"the key given is the store's old key (kept in {self.key_file}.old-{given} by a re-key)")
+        kept = self._kept_old_key(given)
+        if kept:
+            hints.append(f"the key given is the store's old key (kept in {kept} by a re-key)")
         return LocalStoreError(
             f"the store {self.path} cannot be used with the key from {self._source()}: this store was encrypted with"
             f" another key (store key id {store_id or 'unknown: recorded before key ids'}, given key id {given})",
             provider=PROVIDER,
             hint="; ".join(hints) + ". Nothing was read or written",
         )
+
+    def _kept_old_key(self, key_id: str) -> Optional[str]:
+        """A '<key file>.old-<key_id>' a re-key left beside the key file or the store, if there is one."""
+        for folder in dict.fromkeys((os.path.dirname(self.key_file), self.folder)):
+            try:
+                names = sorted(os.listdir(folder))
+            except OSError:
+                continue
+            for name in names:
+                if name.endswith(f".old-{key_id}"):
+                    return os.path.join(folder, name)
+        return None
 
     # sealing -------------------------------------------------------------------------------------
     def _seal(self, name: str, version: int, value: str) -> Tuple[bytes, bytes]:
@@ -794,7 +807,7 @@ class LocalBackend(SecretBackend):
 
     # re-keying -------------------------------------------------------------------------------------
     def rekey(self, new_key: Optional[bytes] = None, new_key_file: Optional[str] = None,
-              max_age: Optional[int] = None, check: bool = False) -> Dict[str, Any]:
+              min_interval: Optional[int] = None, check: bool = False) -> Dict[str, Any]:
         """Move the store to a new key: every sealed value re-encrypted in one transaction.
 
         The target is ``new_key``, else the key in ``new_key_file`` (default: the key file + '.new'),
@@ -802,9 +815,10 @@ class LocalBackend(SecretBackend):
         was until every value has been read back with the new one; then, when the store's key comes
         from its key file, the old key is kept aside as '<key file>.old-<key id>' and the new one takes
         its place. An interrupted run is finished by the next one. Without an explicit target,
-        ``max_age`` (seconds) skips a store whose key is younger, so a second run changes nothing.
+        ``min_interval`` (seconds) leaves alone a store re-keyed less than that long ago, so a second
+        run changes nothing (a store never re-keyed is always due).
         """
-        return _Rekey(self, new_key, new_key_file, max_age, check).run()
+        return _Rekey(self, new_key, new_key_file, min_interval, check).run()
 
     def _inventory(self) -> Dict[str, Any]:
         with self._db(write=False, verify_key=False) as conn:
@@ -818,9 +832,9 @@ class LocalBackend(SecretBackend):
             store_id = meta.get("key_id") or ""
             if not store_id and versions and key is not None and self._opens_newest(conn, key):
                 store_id = store_key_id(key)
-            set_at = meta.get("key_set_at") or ""
+            rekeyed_at = meta.get("rekeyed_at") or ""
             return {"exists": True, "store_key_id": store_id, "versions": versions, "secrets": secrets,
-                    "key_set_at": float(set_at) if set_at else None, "legacy": not meta.get("key_check")}
+                    "rekeyed_at": float(rekeyed_at) if rekeyed_at else None}
 
     def _reencrypt(self, old: Optional[bytes], new: bytes) -> int:
         """One transaction: check the old key, re-seal every value, read each back with the new key, record it."""
@@ -852,7 +866,7 @@ class LocalBackend(SecretBackend):
                 conn.execute("UPDATE versions SET nonce = ?, ciphertext = ? WHERE name = ? AND version = ?",
                              (fresh, new_aead.encrypt(fresh, plain, _aad(name, version)), name, version))
             self._verify_rows(conn, new, digests)
-            self._record_key(conn, new, set_at=time.time())
+            self._record_key(conn, new, rekeyed_at=time.time())
             conn.erased = True  # the old ciphertexts must not stay in WAL frames
             return len(rows)
 
@@ -891,10 +905,10 @@ class _Rekey:
     """One run of LocalBackend.rekey: decide, then re-encrypt and swap the key files, in that order."""
 
     def __init__(self, store: LocalBackend, new_key: Optional[bytes], new_key_file: Optional[str],
-                 max_age: Optional[int], check: bool) -> None:
+                 min_interval: Optional[int], check: bool) -> None:
         self.store = store
         self.check = check
-        self.max_age = max_age
+        self.min_interval = min_interval
         self.explicit = new_key is not None or bool(new_key_file)
         self.staged = os.path.abspath(os.path.expanduser(new_key_file or store.key_file + ".new"))
         self.staged_is_ours = not new_key_file
@@ -934,12 +948,12 @@ class _Rekey:
                 hint="Give the store's own key as the current key (local_key_file or VIBEBOX_LOCAL_KEY); nothing was"
                      " changed",
             )
-        if not self.explicit and self.max_age is not None and facts["key_set_at"] is not None:
-            age = time.time() - facts["key_set_at"]
-            if age < self.max_age:
-                return self.result(False, f"the store's key (id {store_id}) was set {int(age)}s ago, less than max_age"
-                                          f" ({self.max_age}s): not re-keyed", old_key_id=store_id,
-                                   new_key_id=store_id, **counts)
+        if not self.explicit and self.min_interval and facts["rekeyed_at"] is not None:
+            age = time.time() - facts["rekeyed_at"]
+            if age < self.min_interval:
+                return self.result(False, f"the store was re-keyed {int(age)}s ago (key id {store_id}), less than"
+                                          f" min_interval ({self.min_interval}s): not re-keyed again",
+                                   old_key_id=store_id, new_key_id=store_id, **counts)
         if self.check:
             return self.result(True, f"would re-encrypt {counts['versions']} values of {counts['secrets']} secrets"
                                      f" from key id {store_id or old_id or 'none'} to"
