@@ -40,7 +40,8 @@ options:
     type: str
   new_backup_key_file:
     description:
-      - A file holding the backup key to move to (copied into O(backup_key_file) at the end, and left where it is).
+      - A file holding the backup key to move to; when it does not exist, it is created 0600 with a random key. Its
+        key is copied into O(backup_key_file) at the end, and the file is left where it is.
     type: path
   min_interval:
     description:

@@ -32,8 +32,9 @@ options:
     type: str
   new_key_file:
     description:
-      - A file holding the key to move to (it is copied into O(local_key_file) at the end, and left where it is).
-      - When missing, and without O(new_key), a random key is written to C(<local_key_file>.new) and moved into
+      - A file holding the key to move to; when it does not exist, it is created 0600 with a random key. Its key is
+        copied into O(local_key_file) at the end, and the file is left where it is.
+      - Without O(new_key) and O(new_key_file), a random key is written to C(<local_key_file>.new) and moved into
         O(local_key_file) at the end.
     type: path
   min_interval:

@@ -208,7 +208,7 @@ class BackupRekey:
             data = self.result(rekeyed, f"re-sealed {len(todo)} backups under key id {new.key_id}" if rekeyed else
                                f"every backup is already under key id {new.key_id}", rekeyed=names, **base)
             if old is not None and old.key_id != new.key_id:
-                where = f"the key in {self.staged}" if os.path.exists(self.staged) else "the new key"
+                where = "the new key you gave" if new.source == "the new_backup_key option" else f"the key in {self.staged}"
                 data["warnings"].append(f"{old.source} still holds the old backup key (id {old.key_id}): set it to {where}"
                                         f" (id {new.key_id}) before the next migration or rollback")
                 data["new_key_file"] = self.staged if os.path.exists(self.staged) else None

@@ -302,7 +302,9 @@ class LocalBackend(SecretBackend):
             modes = ["rw"]
         else:
             modes = ["ro"] + ([] if wal_exists else ["ro&immutable=1"])
-        old_umask = os.umask(0o077)
+        # only a write can create the file (SQLite gives the WAL files the store's own mode); the umask is
+        # process-wide, so reads, which get_many runs on several threads, leave it alone
+        old_umask = os.umask(0o077) if write else None
         try:
             failure: Optional[sqlite3.Error] = None
             for mode in modes:
@@ -321,7 +323,8 @@ class LocalBackend(SecretBackend):
                         conn.close()
                     raise self._translate(exc) from None
         finally:
-            os.umask(old_umask)
+            if old_umask is not None:
+                os.umask(old_umask)
         if not write and wal_exists and "unable to open" in str(failure):
             raise LocalStoreError(
                 f"cannot read the local store {self.path}: its folder is read-only and an unfinished write-ahead"
@@ -913,6 +916,8 @@ class _Rekey:
         self.staged = os.path.abspath(os.path.expanduser(new_key_file or store.key_file + ".new"))
         self.staged_is_ours = not new_key_file
         self.new_key = new_key
+        #: where the operator finds the new key: the option they gave, else the file that holds it
+        self.new_key_source = "the new_key option" if new_key is not None else self.staged
         if self.new_key is None and os.path.exists(self.staged):
             self.new_key = _keyfile.read_key_file(self.staged, what="new local store key file", provider=PROVIDER,
                                                   hint="Give the new key in this file as 44 characters of base64")
@@ -990,13 +995,14 @@ class _Rekey:
         kept = None
         if not self.uses_file:
             data = self.result(reencrypted, "", old_key_id=old_id, new_key_id=new_id, **counts)
+            from_file = self.new_key_source == self.staged
             if old_id != new_id:
-                where = f"the key in {self.staged}" if os.path.exists(self.staged) else "the new key"
+                where = f"the key in {self.staged}" if from_file else "the new key you gave"
                 data["warnings"].append(f"{KEY_ENV} still holds the old key (id {old_id}): set it to {where}"
                                         f" (id {new_id}) before the next run")
             data["msg"] = (f"re-encrypted {counts['versions']} values under key id {new_id}" if reencrypted
                            else f"the store is already under key id {new_id}")
-            data["new_key_file"] = self.staged if os.path.exists(self.staged) else None
+            data["new_key_file"] = self.staged if from_file else None
             return data
         if old_id == new_id and not reencrypted:
             return self.result(False, f"the store is already under key id {new_id}", old_key_id=new_id,

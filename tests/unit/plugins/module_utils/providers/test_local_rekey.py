@@ -165,3 +165,24 @@ def test_moving_to_the_key_in_use_changes_nothing(filled, tmp_path):
     same = keyfile.read_key_file(filled.key_file, what="key")
     assert LocalBackend(filled.path).rekey(new_key=same)["changed"] is False
     assert digest(str(tmp_path / "s")) == before
+
+
+def test_a_new_key_file_that_does_not_exist_is_made_and_left_in_place(filled, tmp_path):
+    target = tmp_path / "keys" / "next.key"
+    result = LocalBackend(filled.path).rekey(new_key_file=str(target))
+    assert result["changed"] and target.exists()
+    made = keyfile.read_key_file(str(target), what="key")
+    assert keyfile.read_key_file(filled.key_file, what="key") == made
+    assert result["new_key_id"] == local_mod.store_key_id(made)
+    assert LocalBackend(filled.path).get("api").value == "api-1"
+
+
+def test_the_environment_warning_names_the_key_that_was_given_not_a_stale_file(tmp_path, monkeypatch):
+    old, new = os.urandom(32), os.urandom(32)
+    path = str(tmp_path / "e" / "secrets.db")
+    LocalBackend(path, key=old).set("jwt", "v")
+    keyfile.write_key_file(str(tmp_path / "e" / "secrets.key.new"), os.urandom(32), what="key")  # stale
+    monkeypatch.setenv("VIBEBOX_LOCAL_KEY", base64.b64encode(old).decode())
+    result = LocalBackend.from_options({"local_path": path}).rekey(new_key=new)
+    assert result["changed"] and result["new_key_file"] is None
+    assert [w for w in result["warnings"] if "set it to the new key you gave" in w], result["warnings"]
