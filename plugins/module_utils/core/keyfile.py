@@ -113,6 +113,8 @@ def check_file(path: str, info: os.stat_result, *, what: str, private: bool,
     ``info`` comes from fstat of the open file where there is one, so what is checked is what is read.
     """
     mode = stat.S_IMODE(info.st_mode)
+    if _trusted_owner(info.st_uid) and not mode & (0o077 if private else 0o022):
+        return  # the usual case, decided without a passwd lookup
     shown = f"owner {_owner_name(info.st_uid)}, mode {mode:04o}"
     if not _trusted_owner(info.st_uid):
         raise UntrustedFile(
@@ -153,6 +155,8 @@ def check_folder(path: str, *, what: str, provider: Optional[str] = None) -> Non
         raise UntrustedFile(f"the {what} {path} is not a folder", provider=provider,
                             hint="Give a path whose folder exists or can be created")
     mode = stat.S_IMODE(info.st_mode)
+    if _trusted_owner(info.st_uid) and not mode & 0o022:
+        return
     shown = f"owner {_owner_name(info.st_uid)}, mode {mode:04o}"
     if not _trusted_owner(info.st_uid):
         raise UntrustedFile(
