@@ -182,4 +182,3 @@ def test_a_store_in_a_read_only_folder_is_read_and_only_writes_are_refused(tmp_p
     assert "reading still works" in output and "Writes need the folder writable" in output
     assert CANARY not in output
     assert digest(folder) == before
-

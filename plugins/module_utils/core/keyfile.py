@@ -197,7 +197,7 @@ def make_private_folder(path: str, *, what: str, provider: Optional[str] = None)
     while not os.path.isdir(probe):
         if os.path.lexists(probe):
             raise PathError(f"cannot create the {what} {path}: {probe} exists and is not a folder",
-                               provider=provider, hint="Fix the path (local_path, key file or backup folder)")
+                            provider=provider, hint="Fix the path (local_path, key file or backup folder)")
         missing.append(probe)
         parent = os.path.dirname(probe)
         if parent == probe:

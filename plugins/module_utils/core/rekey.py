@@ -123,7 +123,7 @@ class BackupRekey:
             if age < self.min_interval:
                 return self.result(False, f"the backups were re-keyed {int(age)}s ago (key id {old_id}), less than"
                                           f" min_interval ({self.min_interval}s): not re-keyed again",
-                                   **dict(base, new_key_id=old_id))
+                                   **{**base, "new_key_id": old_id})
         if self.check:
             return self.result(True, f"would re-seal {len(todo)} of {len(files)} backups from key id {old_id} to"
                                      f" {new_id or 'a new random key'}",

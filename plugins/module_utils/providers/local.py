@@ -440,7 +440,7 @@ class LocalBackend(SecretBackend):
     def _meta_of(conn: sqlite3.Connection, tables: set) -> Dict[str, str]:
         if "store_meta" not in tables:
             return {}
-        return {name: value for name, value in conn.execute("SELECT name, value FROM store_meta")}
+        return dict(conn.execute("SELECT name, value FROM store_meta").fetchall())
 
     @staticmethod
     def _has_rows(conn: sqlite3.Connection, tables: set) -> bool:

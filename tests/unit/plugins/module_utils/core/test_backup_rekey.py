@@ -117,7 +117,10 @@ def test_a_failure_while_resealing_replaces_no_original(world, monkeypatch):
 
 
 def test_a_run_killed_before_the_key_swap_is_finished_by_the_next(world, monkeypatch):
-    monkeypatch.setattr(rekey_mod.BackupRekey, "_finish", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt("killed between the last rename and the key swap")
+
+    monkeypatch.setattr(rekey_mod.BackupRekey, "_finish", killed)
     with pytest.raises(KeyboardInterrupt):
         run(world)
     monkeypatch.undo()

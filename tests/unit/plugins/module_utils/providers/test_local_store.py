@@ -178,7 +178,7 @@ def _legacy_store(path: str, key: bytes, values: dict) -> None:
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(local_mod._SCHEMA.split("CREATE TABLE IF NOT EXISTS store_meta")[0])
+    conn.executescript(local_mod._SCHEMA.split("CREATE TABLE IF NOT EXISTS store_meta", maxsplit=1)[0])
     for index, (name, value) in enumerate(values.items()):
         nonce = os.urandom(12)
         sealed = AESGCM(key).encrypt(nonce, value.encode(), f"vibebox.secrets:{name}:1".encode())
