@@ -494,7 +494,10 @@ class AzureBackend(SecretBackend):
         found = []
         for index, item in enumerate(ordered):
             stages = ["current"] if index == 0 else ["previous"] if previous is not None and item is previous else []
-            found.append(VersionInfo(item.version, item.created_on, stages, enabled=item.enabled is not False))
+            # Key Vault cannot destroy a version, only disable it: a disabled version can no longer be
+            # read, so for cleanup it is gone (a second cleanup must not "destroy" it again)
+            disabled = item.enabled is False
+            found.append(VersionInfo(item.version, item.created_on, stages, enabled=not disabled, destroyed=disabled))
         return found
 
     def list(self, prefix: str = "") -> List[str]:
@@ -523,17 +526,57 @@ class AzureBackend(SecretBackend):
         return ordered[0] if ordered else None
 
     def set(self, name: str, value: str, description: Optional[str] = None,
-            tags: Optional[Dict[str, str]] = None, *, expires_at: Optional[_dt.datetime] = None) -> SecretMetadata:
+            tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None, *,
+            expires_at: Optional[_dt.datetime] = None) -> SecretMetadata:
         checked = check_tags(tags)  # before any call
         description = check_description(description)
         current = self._current_props(name)
+        if expect_version is not None and (current.version if current is not None else "") != expect_version:
+            raise self._conflict(name, f"its current version is {current.version if current else 'none'},"
+                                       f" not {expect_version or 'none'}")
         new_tags = dict(checked) if checked is not None else visible_tags(current.tags if current else None)
         if current is not None and current.version:
             new_tags[PREVIOUS_TAG] = current.version
         content_type = description if description is not None else (current.content_type if current else None)
         secret = self._call(name, lambda c: c.set_secret(
             name, value, tags=new_tags or None, content_type=content_type or None, expires_on=expires_at))
+        if expect_version is not None:
+            self._settle_race(name, secret.properties, expect_version)
         return self._meta(name, secret.properties, ["current"])
+
+    def _conflict(self, name: str, why: str) -> SecretConflict:
+        return SecretConflict(
+            f"another writer changed it first ({why})", provider=PROVIDER, provider_name=name,
+            hint="Read the secret again and repeat the change if it is still needed",
+        )
+
+    def _settle_race(self, name: str, mine: Any, expected: str) -> None:
+        """The 'after' half of a conditional write, since Key Vault has none.
+
+        The check before the write leaves a window of one request: two writers that both saw
+        ``expected`` can both write. Each then lists the versions: every version that replaced
+        ``expected`` is a sibling, the first written (creation time, then id, so both writers agree)
+        wins, and a loser puts the winner's value back as the newest version and disables its own,
+        then raises SecretConflict. What remains possible: for the moment between the two writes a
+        reader can get the loser's value.
+        """
+        props = self._props(name)
+        if expected:
+            siblings = [item for item in props if (item.tags or {}).get(PREVIOUS_TAG) == expected]
+        else:
+            siblings = list(props)  # there was no secret: every version was made by a creator
+        if not any(item.version != mine.version for item in siblings):
+            return
+        first = min(siblings, key=lambda item: (_when(item.created_on), item.version or ""))
+        if first.version == mine.version:
+            return
+        winner = self._call(name, lambda c: c.get_secret(name, first.version), version=first.version)
+        self._call(name, lambda c: c.set_secret(
+            name, winner.value, tags=dict(first.tags or {}) or None, content_type=first.content_type or None))
+        self._call(name, lambda c: c.update_secret_properties(name, mine.version, enabled=False),
+                   version=mine.version)
+        raise self._conflict(name, f"version {first.version} replaced {expected or 'nothing'} at the same moment;"
+                                   " its value is current again and the version this write made is disabled")
 
     def update_metadata(self, name: str, description: Optional[str] = None, tags: Optional[Dict[str, str]] = None,
                         *, expires_at: Optional[_dt.datetime] = None) -> SecretMetadata:
