@@ -63,6 +63,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
 PROVIDER = "azure"
 PACKAGE = "azure-keyvault-secrets azure-identity"
 PREVIOUS_TAG = "vibebox-previous-version"
+#: on a version a losing conditional writer wrote back: the id of the version whose value it holds
+RESTORED_TAG = "vibebox-restored-from"
 MAX_TAGS = 15
 AUTH_MODES = ("auto", "service_principal", "managed_identity", "default")
 #: Microsoft's own authority hosts: msal knows them, so instance discovery stays on for them
@@ -147,7 +149,7 @@ def check_description(description: Optional[str]) -> Optional[str]:
 
 
 def visible_tags(tags: Optional[Mapping[str, str]]) -> Dict[str, str]:
-    return {key: value for key, value in (tags or {}).items() if key != PREVIOUS_TAG}
+    return {key: value for key, value in (tags or {}).items() if key not in (PREVIOUS_TAG, RESTORED_TAG)}
 
 
 def _when(value: Optional[_dt.datetime]) -> _dt.datetime:
@@ -554,25 +556,34 @@ class AzureBackend(SecretBackend):
         """The 'after' half of a conditional write, since Key Vault has none.
 
         The check before the write leaves a window of one request: two writers that both saw
-        ``expected`` can both write. Each then lists the versions: every version that replaced
-        ``expected`` is a sibling, the first written (creation time, then id, so both writers agree)
-        wins, and a loser puts the winner's value back as the newest version and disables its own,
-        then raises SecretConflict. What remains possible: for the moment between the two writes a
-        reader can get the loser's value.
+        ``expected`` can both write. Each then lists the versions: every other version that replaced
+        ``expected`` is a sibling. A writer that finds a sibling created before its own version, or in
+        the same second (Key Vault keeps whole seconds, so the order inside a second is unknown), has
+        lost: it puts the sibling's value back as the newest version, disables its own and raises
+        SecretConflict. Ties lose on both sides, so two writers never both report success. What
+        remains possible: a reader can get a loser's value for the moment before it is replaced, and
+        two writers in the same second can both lose (the secret still holds one of their values).
         """
         props = self._props(name)
+        live = [item for item in props if item.version != mine.version and item.enabled is not False]
+        if any((item.tags or {}).get(RESTORED_TAG) == mine.version for item in live):
+            return  # another writer lost to this one and already put this value back
         if expected:
-            siblings = [item for item in props if (item.tags or {}).get(PREVIOUS_TAG) == expected]
+            others = [item for item in live if (item.tags or {}).get(PREVIOUS_TAG) == expected
+                      and not (item.tags or {}).get(RESTORED_TAG)]
         else:
-            siblings = list(props)  # there was no secret: every version was made by a creator
-        if not any(item.version != mine.version for item in siblings):
+            others = [item for item in live if not (item.tags or {}).get(RESTORED_TAG)]  # all were creators
+        mine_at = _when(getattr(mine, "created_on", None))
+        earlier = [item for item in others if _when(item.created_on) <= mine_at]
+        if not earlier:
             return
-        first = min(siblings, key=lambda item: (_when(item.created_on), item.version or ""))
-        if first.version == mine.version:
-            return
+        first = min(earlier, key=lambda item: (_when(item.created_on), item.version or ""))
         winner = self._call(name, lambda c: c.get_secret(name, first.version), version=first.version)
+        restored_tags = dict(first.tags or {})
+        if len(restored_tags) < MAX_TAGS:  # the mark is best effort: a version holds at most MAX_TAGS tags
+            restored_tags[RESTORED_TAG] = first.version
         self._call(name, lambda c: c.set_secret(
-            name, winner.value, tags=dict(first.tags or {}) or None, content_type=first.content_type or None))
+            name, winner.value, tags=restored_tags or None, content_type=first.content_type or None))
         self._call(name, lambda c: c.update_secret_properties(name, mine.version, enabled=False),
                    version=mine.version)
         raise self._conflict(name, f"version {first.version} replaced {expected or 'nothing'} at the same moment;"
