@@ -386,7 +386,8 @@ def test_two_rotations_at_the_same_moment_rotate_once(backend, clock):
     clock.now += 3600
     checked = run_a.manager.check_value
 
-    def run_b_gets_there_first(name, value):
+    def run_b_gets_there_first(name, value):  # run A has read version 1 and is about to write
+        run_a.manager.check_value = checked
         run_b.rotate("jwt", RotationPolicy(grace_period=7200), value="value-from-b")
         return checked(name, value)
 
@@ -405,6 +406,7 @@ def test_two_creations_at_the_same_moment_create_once(backend, clock):
     checked = run_a.manager.check_value
 
     def run_b_gets_there_first(name, value):
+        run_a.manager.check_value = checked
         run_b.rotate("key", RotationPolicy(), value="value-from-b", create=True)
         return checked(name, value)
 
