@@ -87,7 +87,7 @@ MODULE_CASES: Dict[str, str] = {
 """,
     "secret_rotate": """
     - name: secret_rotate - to a given value, with grace
-      vibebox.secrets.secret_rotate: {name: jwt-secret, value: "{{ canary }}-rotated", grace_period: 1h}
+      vibebox.secrets.secret_rotate: {name: jwt-secret, value: "{{ canary }}-rotated", grace_period: 1h, create: true}
     - name: secret_rotate - a generated value
       vibebox.secrets.secret_rotate: {name: session-key, generator: {type: password, length: 40}, create: true}
     - name: secret_rotate - FAILS, roll back to a version that does not exist
