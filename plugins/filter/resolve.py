@@ -18,7 +18,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import option
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import references as _references
 from ansible_collections.vibebox.secrets.plugins.plugin_utils import reading as _reading
 
-_OWN = ("strict", "bypass_cache")
+_OWN = ("strict", "bypass_cache", "ignore_grace")
 
 
 def _text(value: Any, where: str) -> str:
@@ -27,13 +27,14 @@ def _text(value: Any, where: str) -> str:
     raise AnsibleFilterError(f"vibebox.secrets.resolve: {where} must be a string, not {type(value).__name__}")
 
 
-def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, **options: Any) -> Any:
+def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, ignore_grace: bool = False,
+            **options: Any) -> Any:
     """Resolve every reference in a string (or in each string of a list or of a dict's values)."""
     unknown = sorted(set(options) - set(_options.OPTION_NAMES))
     if unknown:
         raise AnsibleFilterError(
-            f"vibebox.secrets.resolve: unknown option(s) {', '.join(unknown)}; the filter accepts strict, bypass_cache"
-            " and the provider options (provider, prefix, cache_ttl, aws_region, vault_addr, ...)"
+            f"vibebox.secrets.resolve: unknown option(s) {', '.join(unknown)}; the filter accepts strict, bypass_cache,"
+            " ignore_grace and the provider options (provider, prefix, cache_ttl, aws_region, vault_addr, ...)"
         )
     raw: Dict[str, Any] = {name: options.get(name) for name in _options.OPTION_NAMES}
     if isinstance(strict, str):
@@ -61,7 +62,10 @@ def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, **option
             keys = []
             texts = [_text(data, "the input")]
         templates = [_references.parse(text) for text in texts]
-        resolver = _references.Resolver(fetch, provider_name, strict=bool(strict), warn=_reading.display.warning)
+        if isinstance(ignore_grace, str):
+            ignore_grace = ignore_grace.strip().lower() in ("1", "true", "yes", "on")
+        resolver = _references.Resolver(fetch, provider_name, strict=bool(strict), warn=_reading.display.warning,
+                                        ignore_grace=bool(ignore_grace))
         values = resolver.resolve_all(templates)
     except _errors.SecretError as exc:
         raise AnsibleFilterError(f"vibebox.secrets.resolve: {exc}") from None

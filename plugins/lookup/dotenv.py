@@ -42,6 +42,12 @@ options:
     description: Read from the provider even when the run cache holds a fresh value.
     type: bool
     default: false
+  ignore_grace:
+    description:
+      - Resolve C(${secret:NAME@previous}) even after the grace period of the rotation that replaced that version has
+        ended. Without it such a reference cannot be resolved (the previous version answers as missing).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - vibebox.secrets.provider.lookup
   - vibebox.secrets.local.lookup
@@ -140,7 +146,7 @@ class LookupModule(SecretLookupBase):
         manager = reader.manager()
         resolver = _references.Resolver(
             lambda items: reader.fetch_items_with_fallback(manager, items, bypass), lambda: manager.provider,
-            strict=strict, warn=display.warning,
+            strict=strict, warn=display.warning, ignore_grace=self.get_option("ignore_grace"),
         )
         everything = [template for _keys, templates in parsed for template in templates]
         try:

@@ -24,10 +24,19 @@ options:
     elements: str
   version:
     description:
-      - C(current) (default), C(previous) (the version before the current one, kept during a rotation's grace
-        period), or a provider version id (a number for local and Vault, a VersionId for AWS, and so on).
+      - C(current) (default), C(previous) (the version before the current one, readable until the end of the grace
+        period of the rotation that replaced it, see O(ignore_grace)), or a provider version id (a number for local
+        and Vault, a VersionId for AWS, and so on).
     type: str
     default: current
+  ignore_grace:
+    description:
+      - With O(version=previous), read the previous version even after the grace period its rotation recorded has
+        ended (for example to decrypt data written with an old key).
+      - Without it, once the grace has ended the previous version answers as a missing secret, so O(default) and
+        O(on_missing) apply and an old signing key stops verifying tokens.
+    type: bool
+    default: false
   json_key:
     description:
       - Parse the value as JSON and return this key, for secrets that hold several fields.
@@ -85,9 +94,14 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ lookup('vibebox.secrets.get', 'database', json_key='password', default='') | length > 0 }}"
 
-- name: The previous JWT key during a rotation's grace period
+- name: The previous JWT key during a rotation's grace period (skipped once the grace has ended)
   ansible.builtin.set_fact:
     jwt_previous: "{{ lookup('vibebox.secrets.get', 'jwt-secret', version='previous', on_missing='skip') }}"
+  no_log: true
+
+- name: The previous encryption key, whatever its grace, to decrypt old data
+  ansible.builtin.set_fact:
+    old_key: "{{ lookup('vibebox.secrets.get', 'encryption-key', version='previous', ignore_grace=true) }}"
   no_log: true
 """
 
@@ -105,6 +119,10 @@ from ansible.errors import AnsibleLookupError
 
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.lookup import SecretLookupBase
 
+#: the version ``ignore_grace=true`` reads for ``previous``: core.rotation_tags.PREVIOUS_IGNORING_GRACE,
+#: written out because a fork the run cache serves must not import the core (a unit test keeps them equal)
+PREVIOUS_IGNORING_GRACE = "previous-ignoring-grace"
+
 
 class LookupModule(SecretLookupBase):
     def run(self, terms, variables=None, **kwargs):
@@ -113,6 +131,8 @@ class LookupModule(SecretLookupBase):
         if not names:
             return []
         version = self.get_option("version")
+        if self.get_option("ignore_grace") and str(version).strip().lower() == "previous":
+            version = PREVIOUS_IGNORING_GRACE
         json_key = self.get_option("json_key")
         bypass = self.get_option("bypass_cache")
         answers = None if bypass else self.read_answers(names, version)

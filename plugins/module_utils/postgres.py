@@ -1,30 +1,40 @@
 # Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
-"""Zero-downtime rotation of a PostgreSQL login with the alternating-users strategy.
+"""Rotation of a PostgreSQL login's password, held in a secret as the bare password.
 
-Why alternating users: changing the password of the role an application is logged in with breaks
-every connection the application opens before it has re-read the secret. With two login roles
-(``app_blue`` / ``app_green``, members of the same group role so they have the same privileges)
-only the role nobody uses is changed; the secret is switched to it; the old role keeps its
-password, so nothing fails while applications move over; then the old role's sessions are
-drained (waited for, then terminated after a timeout).
+The secret's format is the one every consumer already uses, before and after every rotation: the
+password of the application's login role, nothing else. ``.env`` files migrated by the migrate role
+(``DATABASE_PASSWORD=${secret:database-password}``), references in connection strings
+(``postgresql://app:${secret:database-password}@db/app``), ``lookup('vibebox.secrets.get',
+'database-password')`` and the External Secrets manifests all read it that way. The user name, host
+and database are configuration that a rotation does not change, so a rotation changes the password
+of that one role in place.
 
-The secret is one JSON document, so user, password and URL always change together in one version
-(three separate secrets could be read half-switched):
-``{"engine": "postgres", "host", "port", "dbname", "username", "password", "url"}`` — the keys of
-AWS's own RDS rotation, plus ``url`` (the DATABASE_URL). Applications read
-``${secret:database-password#url}`` or ``#password``.
+What a rotation does, and why in that order:
+
+1. takes a PostgreSQL advisory lock named after the secret, so two runs never set two passwords on
+   the role while only one of them reaches the secret; the run that waited sees the new version and
+   reports "already rotated by another run";
+2. sets the new password on the role, hashed to SCRAM on this side (libpq's PQencryptPasswordConn),
+   so the plaintext never reaches the server's statement log;
+3. logs in with it and runs the verify query (the grants, not just the password), else gives the
+   role its old password back and leaves the secret untouched;
+4. writes the secret (check-and-set on the version read), reads it back and logs in with what it
+   holds, else writes the old value back and gives the role its old password back.
+
+Sessions that are open keep working (PostgreSQL checks a password at login only). A new connection
+made with the old password fails from step 2 until the application reads the secret again, which is
+why applications must re-read the secret when a login fails. The old password is kept in memory
+for the rollback, and the role's stored verifier is restored exactly when the admin may read
+``pg_authid``.
 
 psycopg is imported only when a rotation runs, so the rest of the collection does not need it.
-Passwords are hashed (SCRAM) on this side with libpq's PQencryptPasswordConn, so the plaintext
-never reaches the server's statement log.
 """
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+import zlib
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
-from urllib.parse import quote, urlencode
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import generators
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
@@ -38,10 +48,13 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation impo
     RotationPolicy,
     RotationResult,
     Rotator,
+    missing_error,
 )
 
 PACKAGE = "psycopg[binary]"
 ENGINE = "postgres"
+#: letters and digits only: the value goes into connection strings as it is (${secret:...} inserts it
+#: without percent-encoding), and every character of these classes is safe in a URL
 DEFAULT_PASSWORD = {"type": "password", "length": 32, "classes": ["lower", "upper", "digits"], "min_each": 1}
 APPLICATION_NAME = "vibebox.secrets rotation"
 
@@ -61,55 +74,15 @@ def import_psycopg():
     return psycopg, sql
 
 
-# --- the secret's layout -------------------------------------------------------------------------
-@dataclass
-class DatabaseTarget:
-    """Where applications connect: what goes into the secret (may differ from the admin's route)."""
-
-    host: str
-    port: int
-    dbname: str
-    params: Dict[str, str] = field(default_factory=dict)
+def lock_key(name: str) -> int:
+    """The advisory lock of a secret: a stable signed 64-bit number from its name."""
+    return zlib.crc32(f"vibebox.secrets:{name}".encode("utf-8")) - (1 << 31)
 
 
-def compose_url(username: str, password: str, target: DatabaseTarget) -> str:
-    """postgresql://user:password@host:port/dbname?params, every part percent-encoded."""
-    host = target.host
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"  # IPv6 literal
-    url = (
-        f"postgresql://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{int(target.port)}"
-        f"/{quote(target.dbname, safe='')}"
-    )
-    if target.params:
-        url += "?" + urlencode(sorted((str(k), str(v)) for k, v in target.params.items()))
-    return url
-
-
-def secret_value(username: str, password: str, target: DatabaseTarget) -> str:
-    return json.dumps(
-        {
-            "engine": ENGINE,
-            "host": target.host,
-            "port": int(target.port),
-            "dbname": target.dbname,
-            "username": username,
-            "password": password,
-            "url": compose_url(username, password, target),
-        },
-        sort_keys=True,
-    )
-
-
-def parse_secret(value: str) -> Optional[Dict[str, Any]]:
-    """The JSON document, or None when the secret holds something else (a bare password)."""
-    try:
-        data = json.loads(value)
-    except (TypeError, ValueError):
-        return None
-    if not isinstance(data, dict) or not data.get("username") or "password" not in data:
-        return None
-    return data
+def looks_like_old_document(value: str) -> bool:
+    """The JSON document earlier versions of this rotation wrote ({"username", "password", "url", ...})."""
+    text = (value or "").strip()
+    return text.startswith("{") and '"password"' in text and '"username"' in text
 
 
 # --- talking to the server -----------------------------------------------------------------------
@@ -150,7 +123,7 @@ class PostgresAdmin:
 
     def close(self) -> None:
         if self.conn is not None:
-            self.conn.close()
+            self.conn.close()  # also releases the advisory lock
             self.conn = None
 
     def _execute(self, what: str, query: Any, params: Sequence[Any] = ()) -> List[tuple]:
@@ -162,6 +135,13 @@ class PostgresAdmin:
                 return cursor.fetchall() if cursor.description else []
         except self._psycopg.Error as exc:
             raise self._error(what, exc) from None
+
+    def lock(self, key: int) -> None:
+        """Wait for the session-level advisory lock ``key`` (held until unlock or the connection ends)."""
+        self._execute("cannot take the rotation lock", "SELECT pg_advisory_lock(%s)", (key,))
+
+    def unlock(self, key: int) -> None:
+        self._execute("cannot release the rotation lock", "SELECT pg_advisory_unlock(%s)", (key,))
 
     def role_exists(self, role: str) -> bool:
         return bool(self._execute(f"cannot look up role {role}", "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)))
@@ -176,8 +156,8 @@ class PostgresAdmin:
             )
 
     def read_verifier(self, role: str) -> Tuple[bool, Optional[str]]:
-        """(readable, stored password hash): lets a failed step give the role its old password back.
-        Reading pg_authid needs a superuser; without one the rollback of the inactive role is skipped."""
+        """(readable, stored password hash): lets a failed step give the role its old password back
+        exactly. Reading pg_authid needs a superuser; without one the old password is set again."""
         try:
             rows = self._execute("cannot read the password hash", "SELECT rolpassword FROM pg_authid WHERE rolname = %s",
                                  (role,))
@@ -206,20 +186,14 @@ class PostgresAdmin:
             sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(sql.Identifier(role), value),
         )
 
-    def sessions(self, role: str) -> List[int]:
+    def sessions_before(self, role: str, moment: float) -> int:
+        """Sessions of ``role`` opened before ``moment`` (epoch seconds): those that logged in with the
+        old password and keep working."""
         rows = self._execute(
             "cannot list sessions",
-            "SELECT pid FROM pg_stat_activity WHERE usename = %s AND pid <> pg_backend_pid()",
-            (role,),
-        )
-        return [row[0] for row in rows]
-
-    def terminate(self, role: str) -> int:
-        rows = self._execute(
-            f"cannot terminate the sessions of role {role}",
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE usename = %s AND pid <> pg_backend_pid()",
-            (role,),
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND pid <> pg_backend_pid()"
+            " AND backend_start < to_timestamp(%s)",
+            (role, moment),
         )
         return int(rows[0][0]) if rows else 0
 
@@ -236,52 +210,6 @@ class PostgresAdmin:
             raise self._error(f"role {user} cannot log in and run the verify query", exc) from None
 
 
-# --- draining ------------------------------------------------------------------------------------
-@dataclass
-class DrainReport:
-    role: Optional[str] = None
-    sessions_at_switch: int = 0
-    drained: bool = True
-    waited: float = 0.0
-    terminated: int = 0
-    remaining: int = 0
-
-    def to_dict(self) -> Dict[str, Any]:
-        data = asdict(self)
-        data["waited"] = round(self.waited, 2)
-        return data
-
-
-def drain(
-    admin: Any,
-    role: str,
-    timeout: float,
-    interval: float = 0.25,
-    settle: float = 5.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> DrainReport:
-    """Wait up to ``timeout`` for the sessions of ``role`` to end by themselves, then terminate what
-    is left and wait up to ``settle`` for them to disappear. ``drained`` means nobody was cut off."""
-    start = clock()
-    remaining = len(admin.sessions(role))
-    report = DrainReport(role=role, sessions_at_switch=remaining)
-    while remaining and clock() - start < timeout:
-        sleep(max(0.0, min(interval, timeout - (clock() - start))))
-        remaining = len(admin.sessions(role))
-    report.waited = clock() - start
-    if remaining:
-        report.drained = False
-        report.terminated = admin.terminate(role)
-        deadline = clock() + settle
-        remaining = len(admin.sessions(role))
-        while remaining and clock() < deadline:
-            sleep(interval)
-            remaining = len(admin.sessions(role))
-    report.remaining = remaining
-    return report
-
-
 # --- the strategy --------------------------------------------------------------------------------
 @dataclass
 class DatabaseRotation:
@@ -289,140 +217,143 @@ class DatabaseRotation:
 
     rotation: RotationResult
     username: Optional[str] = None
-    previous_username: Optional[str] = None
-    drain: Optional[DrainReport] = None
     created_role: bool = False
+    #: sessions opened with the old password that are still open (they keep working)
+    sessions_before: Optional[int] = None
 
     def to_dict(self) -> Dict[str, Any]:
         data = self.rotation.to_dict()
-        data.update(
-            username=self.username,
-            previous_username=self.previous_username,
-            drain=self.drain.to_dict() if self.drain else None,
-            created_role=self.created_role,
-        )
+        data.update(username=self.username, created_role=self.created_role, sessions_before=self.sessions_before)
         return data
 
 
-class AlternatingUsers:
+class SingleRole:
+    """Rotate the password of one login role and keep the secret (the bare password) in step."""
+
     def __init__(
         self,
         rotator: Rotator,
         admin: Any,
-        roles: Sequence[str],
-        target: DatabaseTarget,
+        role: str,
+        dbname: str,
         verify_query: str = "SELECT 1",
         password_spec: Optional[Dict[str, Any]] = None,
-        drain_timeout: float = 60.0,
-        drain_interval: float = 0.25,
-        create_roles: bool = False,
+        create_role: bool = False,
         member_of: Sequence[str] = (),
-        active_role: Optional[str] = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        roles = list(roles or [])
-        if len(roles) != 2 or roles[0] == roles[1]:
-            raise InvalidOption(
-                f"roles must name exactly two different login roles (got {roles})",
-                hint="For example roles: [app_blue, app_green]; both members of the group role that owns the objects",
-            )
-        if active_role is not None and active_role not in roles:
-            raise InvalidOption(f"active_role '{active_role}' is not one of roles {roles}")
+        if not role or not str(role).strip():
+            raise InvalidOption("role must name the login role the applications connect as (for example app)")
         self.rotator = rotator
         self.admin = admin
-        self.roles = roles
-        self.target = target
+        self.role = str(role)
+        self.dbname = dbname
         self.verify_query = verify_query or "SELECT 1"
         self.password_spec = dict(password_spec or DEFAULT_PASSWORD)
-        self.drain_timeout = float(drain_timeout)
-        self.drain_interval = drain_interval
-        self.create_roles = create_roles
+        self.create_role = create_role
         self.member_of = list(member_of or [])
-        self.active_role = active_role
+        self.clock = clock
 
-    def _current_role(self, name: str, exists: bool) -> Optional[str]:
-        """The role applications use now: from the secret, or active_role when the secret cannot say."""
-        if self.active_role:
-            return self.active_role
+    def _verify_secret(self, secret: Secret) -> None:
+        self.admin.check_login(self.role, secret.value, self.dbname, self.verify_query)
+
+    def _old_value(self, name: str, exists: bool) -> Optional[str]:
         if not exists:
             return None
         manager = self.rotator.manager
-        data = parse_secret(manager.get(name, bypass_cache=True).value)
-        if data is None:
+        value = manager.get(name, bypass_cache=True).value
+        if looks_like_old_document(value):
             raise InvalidOption(
-                "the secret does not hold the JSON document of the alternating-users rotation"
-                " ({username, password, host, port, dbname, url})",
+                "the secret holds a JSON document (username, password, url) written by an earlier version of this"
+                f" rotation; it now holds only the password of role {self.role}",
                 provider=manager.provider, name=name, provider_name=manager.provider_name(name),
-                hint=f"Tell which role its password belongs to with active_role (one of {self.roles});"
-                     " the rotation then writes the JSON form",
+                hint=f"Point the applications at ${{secret:{name}}} with user {self.role} in their configuration, store"
+                     f" the password of {self.role} in the secret (vibebox.secrets.secret), then rotate",
             )
-        if data["username"] not in self.roles:
-            raise InvalidOption(
-                f"the secret's username '{data['username']}' is not one of roles {self.roles}",
-                provider=manager.provider, name=name, provider_name=manager.provider_name(name),
-                hint="Add it to roles, or set active_role",
-            )
-        return str(data["username"])
+        return value
 
-    def _verify_secret(self, secret: Secret) -> None:
-        data = parse_secret(secret.value)
-        if data is None:
-            raise DatabaseError("the secret read back is not the JSON document that was written", provider=ENGINE)
-        self.admin.check_login(str(data["username"]), str(data["password"]), str(data["dbname"]), self.verify_query)
-
-    def run(self, name: str, policy: RotationPolicy, check_mode: bool = False) -> DatabaseRotation:
+    def run(self, name: str, policy: RotationPolicy, check_mode: bool = False, create: bool = False,
+            take_over: bool = False) -> DatabaseRotation:
         rotator = self.rotator
-        meta, _versions, due = rotator.inspect(name, policy)
-        current = self._current_role(name, meta is not None)
-        inactive = self.roles[0] if current is None else next(role for role in self.roles if role != current)
+        notes: List[str] = []
+        meta, _versions, due = rotator.inspect(name, policy, notes)
+        if meta is None and not create:
+            raise missing_error(rotator.manager, name)
         outcome = DatabaseRotation(
             RotationResult(name=name, due=due.due, reason=due.reason, age=due.age, max_age=policy.max_age,
-                           version=due.version, next_due=due.next_due),
-            username=current,
+                           version=due.version, next_due=due.next_due, warnings=notes),
+            username=self.role,
         )
+        rotator.check_owner(name, meta, take_over, outcome.rotation.warnings)
         if not due.due:
             return outcome
         if check_mode:
             outcome.rotation.previous_version = due.version
-            outcome.username, outcome.previous_username = inactive, current
             return outcome
 
-        if not self.admin.role_exists(inactive):
-            if not self.create_roles:
-                raise DatabaseError(
-                    f"role {inactive} does not exist", provider=ENGINE, name=name,
-                    hint="Create both login roles (members of the group role that owns the objects), or set create_roles: true",
-                )
-            self.admin.create_role(inactive, self.member_of)
-            outcome.created_role = True
-        readable, saved = self.admin.read_verifier(inactive)
+        key = lock_key(name)
+        self.admin.lock(key)
+        try:
+            return self._rotate_locked(name, policy, meta, due.version, outcome, create, take_over)
+        finally:
+            self.admin.unlock(key)
 
-        def give_back_old_password() -> None:
+    def _rotate_locked(self, name: str, policy: RotationPolicy, meta: Any, seen: Optional[str],
+                       outcome: DatabaseRotation, create: bool, take_over: bool) -> DatabaseRotation:
+        rotator = self.rotator
+        again, _versions = rotator.state(name)
+        if (again.version if again is not None else None) != seen:
+            # another run held the lock and rotated while this one waited
+            rotator.lost_race(name, outcome.rotation, seen)
+            return outcome
+        old_value = self._old_value(name, meta is not None)
+        if not self.admin.role_exists(self.role):
+            if not self.create_role:
+                raise DatabaseError(
+                    f"role {self.role} does not exist", provider=ENGINE, name=name,
+                    hint="Create the login role (a member of the group role that owns the objects), or set create_role: true",
+                )
+            self.admin.create_role(self.role, self.member_of)
+            outcome.created_role = True
+        readable, saved = self.admin.read_verifier(self.role)
+
+        def give_back_old_password() -> str:
             if readable:
-                self.admin.restore_verifier(inactive, saved)
+                self.admin.restore_verifier(self.role, saved)
+                return "has its old password again"
+            if old_value is not None:
+                self.admin.set_password(self.role, old_value)
+                return "has the password the secret holds again"
+            return "keeps the new, unpublished password"
 
         password = generators.from_spec(self.password_spec)
-        self.admin.set_password(inactive, password)
+        switched_at = self.clock()
+        self.admin.set_password(self.role, password)
         try:
-            self.admin.check_login(inactive, password, self.target.dbname, self.verify_query)
+            self.admin.check_login(self.role, password, self.dbname, self.verify_query)
         except DatabaseError as exc:
-            give_back_old_password()
+            state = give_back_old_password()
             raise RotationFailed(
-                f"{exc.reason}; the secret was not changed and role {inactive}"
-                f" {'has its old password again' if readable else 'keeps the new, unpublished password'}",
-                rolled_back=True, version=due.version, provider=ENGINE, name=name,
-                hint=f"Grant role {inactive} what role {current or self.roles[1]} has (membership in the same group role)",
+                f"{exc.reason}; the secret was not changed and role {self.role} {state}",
+                rolled_back=True, version=seen, provider=ENGINE, name=name,
+                hint=f"Grant role {self.role} what the application needs (membership in the group role that owns the"
+                     " objects), and check the verify query",
             ) from None
-        value = secret_value(inactive, password, self.target)
         try:
-            outcome.rotation = rotator.rotate(name, policy, value=value, verify=self._verify_secret)
-        except RotationFailed:
-            # the secret is back on the old role; the failed version (now 'previous') names the
-            # inactive role with its new password, so that password stays valid
+            result = rotator.rotate(name, policy, value=password, verify=self._verify_secret, create=create,
+                                    take_over=take_over)
+        except RotationFailed as exc:
+            if exc.rolled_back:  # the secret holds the old value again: so must the role
+                state = give_back_old_password()
+                exc.reason = f"{exc.reason}; role {self.role} {state}"
             raise
         except SecretError:
-            give_back_old_password()  # nothing was published: the secret still names the old role
+            give_back_old_password()  # nothing was published: the secret still holds the old password
             raise
-        outcome.username, outcome.previous_username = inactive, current
-        if current is not None:
-            outcome.drain = drain(self.admin, current, self.drain_timeout, interval=self.drain_interval)
+        if result.already_rotated:  # the secret was changed by a writer that does not take the lock
+            give_back_old_password()
+        result.warnings = outcome.rotation.warnings + [w for w in result.warnings if w not in outcome.rotation.warnings]
+        outcome.rotation = result
+        if result.rotated:
+            outcome.sessions_before = self.admin.sessions_before(self.role, switched_at)
         return outcome

@@ -6,47 +6,54 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: postgres_rotate
 author: Vibebox maintainers (@vibebox)
-short_description: Rotate a PostgreSQL password with no downtime (alternating users)
+short_description: Rotate the password of a PostgreSQL login role and the secret that holds it
 version_added: 0.1.0
 description:
-  - Rotates the database credentials held in a secret with the alternating-users strategy. Two login roles
-    (O(roles), for example C(app_blue) and C(app_green)) take turns; applications use the one the secret names.
-  - "A rotation: sets a new password on the role not in use (hashed with SCRAM on the controller side, so the
-    server never sees it in clear), logs in with it and runs O(verify_query), switches the secret to that role,
-    reads the secret back and logs in with what it holds, then drains the old role: waits up to O(drain_timeout)
-    for its sessions in C(pg_stat_activity) to end and terminates the ones left, reporting how many."
-  - The old role keeps its password until the next rotation, so connections opened with the previous secret
-    keep working while applications move over, and a rollback is always safe.
-  - "The secret is one JSON document, so user, password and URL change together in one version:
-    C({engine, host, port, dbname, username, password, url}) where C(url) is the DATABASE_URL
-    (C(postgresql://user:password@host:port/dbname)). Applications read
-    C(${secret:database-password#url}) or C(#username) and C(#password)."
-  - When a step fails before the secret is switched, the role gets its old password back (when the admin may read
-    C(pg_authid)) and the secret is untouched. When a step fails after the switch, the old value is written back
-    as a new version; the old role was never changed, so it keeps working.
+  - Rotates the password of the login role the applications connect as (O(role), for example C(app)) and the secret
+    that holds it (O(name), C(database-password) by default), keeping the two in step.
+  - "The secret holds the password and nothing else, before and after every rotation: the form a C(.env) migration
+    writes (C(DATABASE_PASSWORD=${secret:database-password})), the form connection strings use
+    (C(postgresql://app:${secret:database-password}@db/app)), the form the C(vibebox.secrets.get) lookup returns
+    and the form the External Secrets manifests of the C(vibebox.secrets.external_secrets) role read. The user name,
+    host and database are configuration; a rotation does not change them."
+  - "A rotation: takes a PostgreSQL advisory lock named after the secret (a second run at the same moment waits,
+    then reports RV(already_rotated) and changes nothing), sets a new password on O(role) (hashed with SCRAM on the
+    controller side, so the server never sees it in clear), logs in with it and runs O(verify_query), writes the
+    secret (conditional on the version read), reads it back and logs in with what it holds."
+  - When a step fails before the secret is written, the role gets its old password back and the secret is untouched.
+    When a step fails after, the old value is written back as a new version and the role gets its old password back.
+  - Sessions already open keep working (PostgreSQL checks a password only at login). A new connection made with the
+    old password fails from the moment the password changes until the application reads the secret again, so
+    applications must read the secret again when a login fails (RV(sessions_before) counts the sessions opened with
+    the old password that are still open).
 options:
   name:
     description: Logical name of the secret.
     type: str
     default: database-password
-  roles:
+  role:
     description:
-      - The two login roles that take turns. Both should be members of the group role that owns the application's
-        objects so either one can do the work.
-    type: list
-    elements: str
-    required: true
-  active_role:
-    description:
-      - The role the current secret belongs to. Needed only once, when the secret still holds a bare password
-        (for example after a migration from a C(.env) file) rather than the JSON document.
+      - The login role whose password is rotated, that is the user name the applications connect as.
     type: str
-  create_roles:
-    description: Create a missing login role (with membership in O(member_of)) instead of failing.
+    required: true
+  create:
+    description:
+      - "Create the secret when it does not exist (the role gets a new password and the secret is created with it).
+        Without it a missing secret fails (C(not found; set create: true to create it))."
+    type: bool
+    default: false
+  take_over:
+    description:
+      - Rotate a secret whose provider rotates it itself (AWS Secrets Manager with C(RotationEnabled)); without it such
+        a secret is refused. Turn the provider's rotation off when this module takes over.
+    type: bool
+    default: false
+  create_role:
+    description: Create O(role) (with membership in O(member_of)) when it does not exist, instead of failing.
     type: bool
     default: false
   member_of:
-    description: Group roles granted to a role created by O(create_roles).
+    description: Group roles granted to a role created by O(create_role).
     type: list
     elements: str
     default: []
@@ -58,8 +65,8 @@ options:
     type: int
   login_user:
     description:
-      - Admin user. It must be able to C(ALTER ROLE) the two roles and to terminate their sessions (superuser, or
-        C(CREATEROLE) plus membership in C(pg_signal_backend)). C(PGUSER) when not set.
+      - Admin user. It must be able to C(ALTER ROLE) O(role) (superuser, or C(CREATEROLE) with the C(ADMIN OPTION) on
+        the role on PostgreSQL 16+). C(PGUSER) when not set.
     type: str
   login_password:
     description: Password of the admin user (C(PGPASSWORD) or C(~/.pgpass) when not set).
@@ -76,23 +83,13 @@ options:
     description: Seconds to wait for a connection.
     type: int
     default: 10
-  db_host:
-    description: Host applications connect to, written into the secret. Defaults to O(login_host), then C(PGHOST)
-      (unless it is a socket folder), then C(localhost).
-    type: str
-  db_port:
-    description: Port written into the secret. Defaults to O(login_port), then C(PGPORT), then 5432.
-    type: int
   db_name:
-    description: Database applications use, written into the secret and used by O(verify_query). Defaults to O(login_db).
+    description: Database the applications use, where O(verify_query) runs as O(role). Defaults to O(login_db).
     type: str
-  url_params:
-    description: "Query parameters of the URL in the secret, for example C({sslmode: require})."
-    type: dict
-    default: {}
   generator:
-    description: How to make the new password (same keys as the generator of M(vibebox.secrets.secret_rotate)).
-      The default is 32 letters and digits.
+    description:
+      - How to make the new password (same keys as the generator of M(vibebox.secrets.secret_rotate)). The default is
+        32 letters and digits, which need no escaping in a connection string.
     type: dict
     suboptions:
       type:
@@ -115,21 +112,14 @@ options:
         default: 1
   verify_query:
     description:
-      - Query run as the new role before and after the switch. Make it touch the application's tables (for example
-        C(SELECT 1 FROM users LIMIT 1)) to prove the grants, not just the password.
+      - Query run as O(role) with the new password, before and after the secret is written. Make it touch the
+        application's tables (for example C(SELECT 1 FROM users LIMIT 1)) to prove the grants, not just the password.
     type: str
     default: SELECT 1
   max_age:
-    description: Rotate only when the current credentials are at least this old (for example C(90d)). When not set
-      they are rotated now.
+    description: Rotate only when the current password is at least this old (for example C(90d)). When not set it is
+      rotated now.
     type: str
-  grace_period:
-    description: How long the previous version of the secret stays readable as C(previous) (see M(vibebox.secrets.secret_rotate)).
-    type: str
-  drain_timeout:
-    description: How long to wait for the old role's sessions to end before terminating them (for example C(60s), C(5m)).
-    type: str
-    default: 60s
 extends_documentation_fragment:
   - vibebox.secrets.provider
   - vibebox.secrets.local
@@ -144,13 +134,12 @@ attributes:
   check_mode:
     description: Can run in check mode and report what would change without changing anything.
     support: full
-    details: Reports whether a rotation is due and which role would become active; touches neither the database
-      nor the secret.
+    details: Reports whether a rotation is due; touches neither the database nor the secret.
   diff_mode:
     description: No diff is returned.
     support: none
 notes:
-  - Applications must read the secret again when they (re)connect; the drain moves connection pools over.
+  - Applications must read the secret again when a login fails; connection pools do when they reconnect.
   - The community.postgresql collection is not needed; the module talks to the server with psycopg directly.
   - The module belongs to the action group C(vibebox.secrets.secrets) for C(module_defaults).
 seealso:
@@ -158,28 +147,27 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Rotate the application's database credentials (quarterly schedule)
+- name: Rotate the application's database password (quarterly schedule)
   vibebox.secrets.postgres_rotate:
-    roles: [app_blue, app_green]
+    role: app
     login_host: db.internal
     login_user: postgres
     login_password: "{{ pg_admin_password }}"
     db_name: app
     verify_query: SELECT 1 FROM accounts LIMIT 1
     max_age: 90d
-    drain_timeout: 5m
     provider: vault
   register: db_rotation
 
-- name: Report the drain
-  ansible.builtin.debug:
-    msg: "{{ db_rotation.username }} is active; {{ db_rotation.drain.terminated }} old sessions were terminated"
-  when: db_rotation.rotated
+- name: The application's connection string, built from the secret
+  ansible.builtin.set_fact:
+    database_url: "{{ 'postgresql://app:${secret:database-password}@db.internal:5432/app' | vibebox.secrets.resolve(provider='vault') }}"
+  no_log: true
 """
 
 RETURN = r"""
 rotated:
-  description: Whether the secret was switched to the other role.
+  description: Whether the password and the secret were changed.
   type: bool
   returned: always
 due:
@@ -187,11 +175,11 @@ due:
   type: bool
   returned: always
 reason:
-  description: Why the credentials were or were not rotated.
+  description: Why the password was or was not rotated.
   type: str
   returned: always
 age:
-  description: Age in seconds of the credentials before the task.
+  description: Age in seconds of the password before the task.
   type: int
   returned: always
 version:
@@ -202,65 +190,39 @@ previous_version:
   description: The version current before the rotation.
   type: str
   returned: always
-grace_until:
-  description: Until when the previous version stays readable as C(previous) (ISO 8601), if O(grace_period) was given.
-  type: str
-  returned: always
 next_rotation:
-  description: When the credentials become due under O(max_age).
+  description: When the password becomes due under O(max_age).
   type: str
   returned: always
 rolled_back:
   description: Whether the old value was made current again after a failed step.
   type: bool
   returned: always
-username:
-  description: The role the secret names after the task (in check mode, the role it would name).
-  type: str
-  returned: always
-previous_username:
-  description: The role applications used before the rotation.
-  type: str
-  returned: when rotated
-created_role:
-  description: Whether the new role was created by O(create_roles).
+already_rotated:
+  description: Whether another run rotated it while this one waited (this run changed nothing).
   type: bool
   returned: always
-drain:
-  description: What happened to the old role's sessions.
-  type: dict
-  returned: when rotated and there was an old role
-  contains:
-    role:
-      description: The drained role.
-      type: str
-    sessions_at_switch:
-      description: Its sessions when the secret was switched.
-      type: int
-    drained:
-      description: Whether every session ended by itself within O(drain_timeout).
-      type: bool
-    waited:
-      description: Seconds waited.
-      type: float
-    terminated:
-      description: Sessions terminated after the timeout.
-      type: int
-    remaining:
-      description: Sessions still there at the end (0 unless termination was refused).
-      type: int
+username:
+  description: The role whose password the secret holds (O(role)).
+  type: str
+  returned: always
+created_role:
+  description: Whether the role was created by O(create_role).
+  type: bool
+  returned: always
+sessions_before:
+  description: Sessions of the role opened with the old password and still open after the rotation (they keep working).
+  type: int
+  returned: when rotated
 """
 
-import os
-
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, generators
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.durations import parse_duration
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationFailed, RotationPolicy, Rotator
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
 from ansible_collections.vibebox.secrets.plugins.module_utils.postgres import (
-    AlternatingUsers,
-    DatabaseTarget,
+    DEFAULT_PASSWORD,
     PostgresAdmin,
+    SingleRole,
 )
 
 PASSWORD_SPEC = dict(
@@ -275,9 +237,10 @@ def main():
     module = build_module(
         dict(
             name=dict(type="str", default="database-password"),
-            roles=dict(type="list", elements="str", required=True),
-            active_role=dict(type="str"),
-            create_roles=dict(type="bool", default=False),
+            role=dict(type="str", required=True),
+            create=dict(type="bool", default=False),
+            take_over=dict(type="bool", default=False),
+            create_role=dict(type="bool", default=False),
             member_of=dict(type="list", elements="str", default=[]),
             login_host=dict(type="str"),
             login_port=dict(type="int"),
@@ -286,28 +249,24 @@ def main():
             login_db=dict(type="str", default="postgres"),
             ssl_mode=dict(type="str", choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
             connect_timeout=dict(type="int", default=10),
-            db_host=dict(type="str"),
-            db_port=dict(type="int"),
             db_name=dict(type="str"),
-            url_params=dict(type="dict", default={}),
             generator=dict(type="dict", options=PASSWORD_SPEC),
             verify_query=dict(type="str", default="SELECT 1"),
             max_age=dict(type="str"),
-            grace_period=dict(type="str"),
-            drain_timeout=dict(type="str", default="60s"),
         ),
     )
     params = module.params
     name = params["name"]
     manager = manager_for(module)
-    result = dict(changed=False, name=name, provider=manager.provider, rotated=False, due=False, rolled_back=False)
+    result = dict(changed=False, name=name, provider=manager.provider, rotated=False, due=False, rolled_back=False,
+                  username=params["role"])
     admin = None
     try:
         result["provider_name"] = manager.provider_name(name)
-        policy = RotationPolicy.from_options(params["max_age"], params["grace_period"])
-        spec = params["generator"] or {"type": "password", "length": 32, "classes": ["lower", "upper", "digits"]}
+        policy = RotationPolicy.from_options(params["max_age"])
+        spec = params["generator"] or dict(DEFAULT_PASSWORD)
         if spec.get("type") == "password" and not spec.get("classes"):
-            spec = dict(spec, classes=["lower", "upper", "digits"])
+            spec = dict(spec, classes=list(DEFAULT_PASSWORD["classes"]))
         admin = PostgresAdmin(
             dict(
                 host=params["login_host"],
@@ -319,26 +278,18 @@ def main():
                 connect_timeout=params["connect_timeout"],
             )
         )
-        env_host = os.environ.get("PGHOST", "")
-        target = DatabaseTarget(
-            host=params["db_host"] or params["login_host"] or (env_host if env_host and not env_host.startswith("/") else "localhost"),
-            port=params["db_port"] or params["login_port"] or int(os.environ.get("PGPORT") or 5432),
-            dbname=params["db_name"] or params["login_db"],
-            params={str(k): str(v) for k, v in (params["url_params"] or {}).items()},
-        )
-        strategy = AlternatingUsers(
+        strategy = SingleRole(
             Rotator(manager),
             admin,
-            params["roles"],
-            target,
+            params["role"],
+            params["db_name"] or params["login_db"],
             verify_query=params["verify_query"],
             password_spec=spec,
-            drain_timeout=parse_duration(params["drain_timeout"], "drain_timeout") or 0,
-            create_roles=params["create_roles"],
+            create_role=params["create_role"],
             member_of=params["member_of"],
-            active_role=params["active_role"],
         )
-        outcome = strategy.run(name, policy, check_mode=module.check_mode)
+        outcome = strategy.run(name, policy, check_mode=module.check_mode, create=params["create"],
+                               take_over=params["take_over"])
     except RotationFailed as exc:
         fail(module, exc, **{**result, "rolled_back": exc.rolled_back, "version": exc.version})
     except errors.SecretError as exc:

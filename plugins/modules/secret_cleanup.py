@@ -28,7 +28,8 @@ options:
   keep_for:
     description:
       - "Per-secret values of O(keep), for example C({encryption-key: 2}) to keep the previous key for decryption."
-
+      - Each value is a number of versions from 1 to 1000; anything else (negative, zero, not a whole number) is
+        refused, naming the secret, before anything is destroyed.
     type: dict
     default: {}
 extends_documentation_fragment:
@@ -49,6 +50,9 @@ attributes:
     support: none
 notes:
   - Destroying a version cannot be undone. A version in grace is never destroyed.
+  - A second run right after the first changes nothing (C(changed=false)), on every provider; versions that a provider
+    can only disable (Azure Key Vault) count as destroyed once disabled.
+  - A rotation tag that cannot be read (edited by hand) is reported as a warning and treated as absent.
   - The module belongs to the action group C(vibebox.secrets.secrets) for C(module_defaults).
 seealso:
   - module: vibebox.secrets.secret_rotate
@@ -87,6 +91,10 @@ secrets:
       description: Versions kept, each with the reason (C(current), newest N, in grace until ...).
       type: list
       elements: dict
+    warnings:
+      description: Rotation tags of the secret that could not be read and were treated as absent.
+      type: list
+      elements: str
     grace_until:
       description: End of the grace recorded on the secret (ISO 8601), if any.
       type: str
@@ -98,6 +106,9 @@ secrets:
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import Rotator
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+
+#: more versions than any provider keeps
+MAX_KEEP = 1000
 
 
 def main():
@@ -112,22 +123,31 @@ def main():
     manager = manager_for(module)
     result = dict(changed=False, provider=manager.provider, secrets=[], destroyed_count=0)
     try:
-        keep_for = {}
-        for key, value in (params["keep_for"] or {}).items():
-            try:
-                keep_for[str(key)] = int(value)
-            except (TypeError, ValueError):
-                raise errors.InvalidOption(f"keep_for: the value for '{key}' must be a number of versions (got '{value}')")
+        keep = version_count(params["keep"], "keep")
+        keep_for = {str(key): version_count(value, f"keep_for.{key}") for key, value in (params["keep_for"] or {}).items()}
         names = params["names"] or manager.list()
         rotator = Rotator(manager)
         for name in names:
-            report = rotator.cleanup(name, keep_for.get(name, params["keep"]), check_mode=module.check_mode)
+            report = rotator.cleanup(name, keep_for.get(name, keep), check_mode=module.check_mode)
             result["secrets"].append(report)
             result["destroyed_count"] += len(report["destroyed"])
+            for warning in report.get("warnings") or []:
+                module.warn(f"{name}: {warning}")
     except errors.SecretError as exc:
         fail(module, exc, **result)
     result["changed"] = result["destroyed_count"] > 0
     module.exit_json(**result)
+
+
+def version_count(value, option):
+    """A number of versions to keep, 1 to MAX_KEEP, checked before anything is destroyed."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_KEEP:
+        raise errors.InvalidOption(
+            f"option '{option}' must be a whole number of versions from 1 to {MAX_KEEP} (got '{value}')",
+            hint="It counts versions kept, the current one included; 1 keeps only the current version",
+        )
+    return int(text)
 
 
 if __name__ == "__main__":

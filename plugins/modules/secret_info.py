@@ -159,6 +159,22 @@ secrets:
       description: Why the secret does not comply with O(policy) (empty when it does).
       type: list
       elements: str
+    grace:
+      description:
+        - The grace period of the previous version recorded by the last rotation. C(state) is C(none) (no grace
+          recorded, C(previous) stays readable until a cleanup), C(until) (C(previous) is readable until RV(secrets[].grace.until))
+          or C(ended) (C(previous) answers as missing unless the reader passes C(ignore_grace=true)).
+        - C(version) is the version the grace covers.
+      type: dict
+      sample: {"state": "until", "until": "2025-03-01T05:00:00Z", "version": "3"}
+    rotated_by:
+      description:
+        - Who rotates the secret - C(aws-lambda) (the provider rotates it itself, see RV(secrets[].rotation)),
+          C(vibebox.secrets) (rotated by this collection) or C(none) (never rotated by either).
+      type: str
+    rotation:
+      description: The provider's own rotation (for AWS the Lambda, its schedule, last and next rotation), or null.
+      type: dict
 compliant:
   description: Whether no secret has a violation.
   type: bool
@@ -187,6 +203,7 @@ import datetime
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import compliance, errors, generators
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import read_tail
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags import grace_state
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
 
 POLICY_SPEC = dict(
@@ -224,7 +241,9 @@ def check(manager, described, policy, check_values, now):
         strength, why = None, None
         if check_values and meta.deleted_at is None:
             strength, why = measure(manager, data["name"])
-        data.update(compliance.assess(meta.tags, meta.updated_at, meta.expires_at, policy, now, strength, why))
+        data.update(compliance.assess(meta.tags, meta.updated_at, meta.expires_at, policy, now, strength, why,
+                                      rotation=getattr(meta, "rotation", None)))
+        data["grace"] = grace_state(meta.tags, now.timestamp())
 
 
 def main():

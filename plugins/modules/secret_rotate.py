@@ -20,6 +20,11 @@ description:
     finds none.
   - After the write the secret is read back; when that fails the old value is written back as a new version
     (rollback) and the task fails saying so.
+  - The write is conditional on the version read before it (check-and-set on every provider that has one). When
+    two runs rotate the same secret at the same moment, one rotates and the other reports RV(already_rotated),
+    C(changed=false), and the time of the other run's rotation; it does not fail.
+  - After RV(grace_until), C(version=previous) answers as a missing secret (C(on_missing) applies) unless the reader
+    passes C(ignore_grace=true).
   - With O(rollback_to) a version's value is made current again (what the C(vibebox.secrets.rotate) role does
     when a step after the rotation fails).
 options:
@@ -81,7 +86,23 @@ options:
     description:
       - Instead of rotating, make the value of this version (a version id, or C(previous)) current again, as a new
         version. Nothing changes when the current value already is that value.
+      - Works after the grace period of that version has ended, as long as the version still exists.
     type: str
+  create:
+    description:
+      - "Create the secret when it does not exist. Without it, rotating a missing secret fails
+        (C(not found; set create: true to create it)), so that a scheduled job pointed at an empty or wrong store
+        fails loudly instead of creating a new secret and reporting success."
+    type: bool
+    default: false
+  take_over:
+    description:
+      - Rotate a secret whose provider rotates it itself (AWS Secrets Manager with C(RotationEnabled), that is a
+        rotation Lambda). Without it such a secret is refused, because two rotators would overwrite each other.
+      - The provider's own rotation is left as it is; turn it off there (for AWS C(aws secretsmanager
+        cancel-rotate-secret)) when this collection takes over.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - vibebox.secrets.provider
   - vibebox.secrets.local
@@ -142,6 +163,11 @@ EXAMPLES = r"""
   vibebox.secrets.secret_rotate:
     name: jwt-secret
     rollback_to: "{{ rotation.previous_version }}"
+
+- name: First rotation of a new installation creates the key
+  vibebox.secrets.secret_rotate:
+    name: encryption-key
+    create: true
 """
 
 RETURN = r"""
@@ -203,6 +229,10 @@ rolled_back:
   description: Whether the value of an older version was made current again.
   type: bool
   returned: always
+already_rotated:
+  description: Whether another run rotated the secret while this one was rotating it (this run wrote nothing).
+  type: bool
+  returned: always
 destroyed_versions:
   description: Versions destroyed by a hard cut (O(keep_previous=false)).
   type: list
@@ -233,6 +263,8 @@ def main():
             keep_previous=dict(type="bool", default=True),
             description=dict(type="str"),
             rollback_to=dict(type="str"),
+            create=dict(type="bool", default=False),
+            take_over=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("generator", "value", "rollback_to")],
     )
@@ -255,6 +287,8 @@ def main():
                 generator=None if params["value"] is not None else (lambda: generators.from_spec(spec)),
                 check_mode=module.check_mode,
                 description=params["description"],
+                create=params["create"],
+                take_over=params["take_over"],
             )
     except RotationFailed as exc:
         fail(module, exc, rolled_back=exc.rolled_back, version=exc.version, **result)

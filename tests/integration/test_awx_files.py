@@ -9,6 +9,7 @@ awx.awx collection: tests/servers/fetch_optional_collections.sh puts it on the c
 """
 from __future__ import annotations
 
+import ast
 import glob
 import json
 import os
@@ -221,23 +222,112 @@ def test_playbook_creates_every_credential_type():
     assert sorted(playbook_vars()["awx_credential_types"]) == sorted(TYPES)
 
 
-def test_schedules_follow_the_seed():
+def _awx_plugin_options(kind: str, name: str) -> dict:
+    """The documented options of an awx.awx plugin (what its argument spec is built from), by path."""
+    path = os.path.join(awx_collection_path(), "ansible_collections", "awx", "awx", "plugins", kind, f"{name}.py")
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(target, "id", "") == "DOCUMENTATION" for target in node.targets):
+            return yaml.safe_load(node.value.value)["options"]
+    raise AssertionError(f"no DOCUMENTATION in {path}")
+
+
+def test_awx_tasks_pass_only_arguments_of_the_awx_modules():
+    """Each awx.awx task's arguments are options of that module, and literal values are among its choices."""
+    for task in load(PLAYBOOK)[0]["tasks"]:
+        module = next((key for key in task if key.startswith("awx.awx.")), None)
+        if module is None:
+            continue
+        documented = _awx_plugin_options("modules", module.split(".")[-1])
+        unknown = sorted(set(task[module]) - set(documented))
+        assert not unknown, f"{task['name']}: {module} has no option {unknown}"
+        for key, value in task[module].items():
+            choices = documented[key].get("choices")
+            if choices and isinstance(value, str) and "{{" not in value:
+                assert value in choices, f"{task['name']}: {key}={value!r} is not one of {choices}"
+
+
+SCHEDULE_PLAY = """
+- name: Render the schedule rules exactly as awx_configure.yml does
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars_files:
+    - {vars_file}
+  tasks:
+    - name: Each rule
+      ansible.builtin.set_fact:
+        rules: "{{{{ rules | default({{}}) | combine({{awx_schedule.name: rule}}) }}}}"
+      vars:
+        rule: {expression}
+      loop: "{{{{ awx_schedules }}}}"
+      loop_control:
+        loop_var: awx_schedule
+    - name: Write them
+      ansible.builtin.copy:
+        content: "{{{{ rules | to_json }}}}"
+        dest: {out}
+        mode: "0600"
+"""
+
+
+def test_schedules_are_built_with_schedule_rrule_and_follow_the_seed(tmp_path):
+    """Every kind has a schedule; each rule comes from awx.awx.schedule_rrule's rule builder with options
+    that lookup documents, rendered by the playbook's own expression, and fires when the seed says."""
     play = load(PLAYBOOK)[0]
     variables = play["vars"]
     task = next(item for item in play["tasks"] if "awx.awx.schedule" in item)
-    schedules = {item["extra_data"].get("rotate_secret", "cleanup"): item for item in task["loop"]}
-    start = variables["awx_schedule_start_date"]
-
-    def months(item):
-        rule = rrule.rrulestr(f"DTSTART:{start}T{item['time']} RRULE:{item['rule']}")
-        return [(moment.month, moment.day, moment.hour) for moment in rule[:5]]
-
-    assert months(schedules["jwt-secret"]) == [(m, 1, 3) for m in (1, 2, 3, 4, 5)]
-    assert months(schedules["database-password"]) == [(1, 1, 4), (4, 1, 4), (7, 1, 4), (10, 1, 4), (1, 1, 4)]
-    assert [day for _m, day, _h in months(schedules["cleanup"])] == [1, 2, 3, 4, 5]
-    assert len({item["time"] for item in schedules.values()}) == len(schedules), "two schedules start together"
+    expression = task["awx.awx.schedule"]["rrule"]
+    assert "awx_schedule_rrule(" in expression and "RRULE:" not in json.dumps(play)
+    lookup_options = _awx_plugin_options("lookup", "schedule_rrule")
+    schedules = {item["extra_data"].get("rotate_secret") or item["template"]: item for item in variables["awx_schedules"]}
+    assert set(schedules) == {"jwt-secret", "jwt-refresh-secret", "database-password", "encryption-key", "cleanup",
+                              "compliance"}
     for item in schedules.values():
-        assert not re.search(r"BYWEEKNO|BYYEARDAY|BYSETPOS|COUNT=", item["rule"]), "AWX refuses these rrule parts"
+        assert set(item["options"]) | {"every", "start_date", "timezone"} <= set(lookup_options), item["name"]
+        assert item["frequency"] in lookup_options["_terms"]["choices"]
+        assert item["template"] in variables["awx_job_templates"]
+    # disabled by default, and the schedule says why
+    assert variables["awx_encryption_key_schedule_enabled"] is False
+    assert "Disabled by default" in schedules["encryption-key"]["description"]
+    assert "re-encrypted" in schedules["encryption-key"]["description"]
+
+    vars_file = tmp_path / "awx-vars.yml"
+    vars_file.write_text(yaml.safe_dump(variables))
+    out = tmp_path / "rules.json"
+    playbook = tmp_path / "rules.yml"
+    playbook.write_text(SCHEDULE_PLAY.format(vars_file=json.dumps(str(vars_file)), out=json.dumps(str(out)),
+                                             expression=json.dumps(expression)))
+    awx_path = awx_collection_path()
+    # the playbook's own filter folder, as ansible-playbook adds it for playbooks/awx_configure.yml
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FILTER_PLUGINS=os.path.join(REPO, "playbooks", "filter_plugins"))
+    paths = [awx_path] + [item for item in env.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if item]
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+    done = subprocess.run([os.path.join(BIN, "ansible-playbook"), str(playbook)], capture_output=True, text=True,
+                          timeout=300, check=False, env=env, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rules = json.loads(out.read_text())
+
+    def fires(key):
+        rule = rules[schedules[key]["name"]]
+        assert rule.startswith(f"DTSTART;TZID={variables['awx_schedule_timezone']}:2025") and "INTERVAL=" in rule, rule
+        assert not re.search(r"BYWEEKNO|BYYEARDAY|BYSETPOS|COUNT=", rule), "AWX refuses these rrule parts"
+        return [(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.weekday())
+                for moment in rrule.rrulestr(rule)[:5]]
+
+    assert [(m, d, h, mi) for _y, m, d, h, mi, _w in fires("jwt-secret")] == [(m, 1, 3, 0) for m in range(1, 6)]
+    assert [(m, d, h, mi) for _y, m, d, h, mi, _w in fires("jwt-refresh-secret")] == [(m, 2, 3, 30) for m in range(1, 6)]
+    assert [(y, m, d) for y, m, d, _h, _mi, _w in fires("database-password")] == [
+        (2025, 1, 1), (2025, 4, 1), (2025, 7, 1), (2025, 10, 1), (2026, 1, 1)]
+    assert [(y, m, d) for y, m, d, _h, _mi, _w in fires("encryption-key")] == [(2025 + n, 1, 1) for n in range(5)]
+    assert [d for _y, _m, d, _h, _mi, _w in fires("cleanup")] == [1, 2, 3, 4, 5]
+    assert {w for *_rest, w in fires("compliance")} == {0}  # Mondays
+    starts = [(h, mi) for key in schedules for _y, _m, _d, h, mi, _w in fires(key)[:1]]
+    assert len(set(starts)) == len(starts), "two schedules start together"
+    # a job that fires twice in one period rotates once: named rotations carry a minimum age
+    for key in ("jwt-secret", "jwt-refresh-secret", "database-password", "encryption-key"):
+        assert schedules[key]["extra_data"]["rotate_if_older_than"], key
 
 
 def awx_collection_path() -> str:

@@ -1,4 +1,4 @@
-"""No value leaks (issue 10): every playbook and every module, at -vvvv, normal, --check, --diff, failing.
+"""No value leaks: every playbook and every module, at -vvvv, normal, --check, --diff, failing.
 
 Every secret value in these runs holds a canary. After each run, the canary must appear nowhere:
 not in stdout or stderr, not in the audit log, not in any file the run left behind (migration
@@ -87,9 +87,9 @@ MODULE_CASES: Dict[str, str] = {
 """,
     "secret_rotate": """
     - name: secret_rotate - to a given value, with grace
-      vibebox.secrets.secret_rotate: {name: jwt-secret, value: "{{ canary }}-rotated", grace_period: 1h}
+      vibebox.secrets.secret_rotate: {name: jwt-secret, value: "{{ canary }}-rotated", grace_period: 1h, create: true}
     - name: secret_rotate - a generated value
-      vibebox.secrets.secret_rotate: {name: session-key, generator: {type: password, length: 40}}
+      vibebox.secrets.secret_rotate: {name: session-key, generator: {type: password, length: 40}, create: true}
     - name: secret_rotate - FAILS, roll back to a version that does not exist
       vibebox.secrets.secret_rotate: {name: jwt-secret, rollback_to: "999"}
       ignore_errors: true
@@ -152,7 +152,8 @@ MODULE_CASES: Dict[str, str] = {
     - name: postgres_rotate - FAILS, no database (the admin password is a canary)
       vibebox.secrets.postgres_rotate:
         name: database-password
-        roles: [app_blue, app_green]
+        role: app
+        create: true
         login_host: 127.0.0.1
         login_port: "{{ dead_port }}"
         login_user: admin

@@ -1,10 +1,10 @@
-"""database-password rotation against a real PostgreSQL 15 (issue 8): zero downtime, drain, rollback.
+"""database-password rotation against a real PostgreSQL 15: the secret and the role change together,
+failures put both back, two runs at once rotate once, and one secret format serves every consumer.
 
 The secret lives in the local store; the database is the session's real server, with a fresh
-database and fresh blue/green roles per test. Drain timeouts are a second or two. Where a test must
-act *during* the drain, the admin connection's ``sessions`` call is wrapped so that the drain
-pauses at its first poll until the test has checked what it wants: no timing assumption. The last
-test runs the same rotation through playbooks/rotate.yml.
+database, group role and login role per test. Where a test must act while a rotation is half-way,
+a step of the admin connection is wrapped so that the rotation pauses there until the test has
+done what it wants (checked through pg_locks, never by waiting a fixed time).
 """
 from __future__ import annotations
 
@@ -13,327 +13,318 @@ import os
 import re
 import threading
 import time
+from urllib.parse import quote
 
 import psycopg
 import pytest
+import yaml
+from psycopg import sql
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationFailed, RotationPolicy, Rotator
-from ansible_collections.vibebox.secrets.plugins.module_utils.postgres import (
-    AlternatingUsers,
-    DatabaseTarget,
-    PostgresAdmin,
-    parse_secret,
-)
-from ansible_run import REPO, run_playbook, state_env
+from ansible_collections.vibebox.secrets.plugins.module_utils.postgres import PostgresAdmin, SingleRole, lock_key
+from ansible_run import REPO, run_playbook, state_env, write_playbook
 
 NAME = "database-password"
 ROTATE = os.path.join(REPO, "playbooks", "rotate.yml")
+MIGRATE = os.path.join(REPO, "playbooks", "migrate.yml")
+VERIFY = "SELECT count(*) FROM items"
 
 
-def _strategy(app, manager, **kwargs) -> AlternatingUsers:
-    options = app.module_options()
-    admin = PostgresAdmin(dict(host=options["login_host"], port=options["login_port"], user=options["login_user"],
-                               password=options["login_password"], dbname="postgres", connect_timeout=5))
-    target = DatabaseTarget(host=app.server.host, port=app.server.port, dbname=app.dbname)
-    kwargs.setdefault("verify_query", "SELECT count(*) FROM items")
-    kwargs.setdefault("drain_timeout", 1)
-    kwargs.setdefault("drain_interval", 0.1)
-    return AlternatingUsers(Rotator(manager), admin, app.roles, target, **kwargs)
+def _admin(app, user: str = "", password: str = "") -> PostgresAdmin:
+    return PostgresAdmin(dict(host=app.server.host, port=app.server.port, user=user or app.server.user,
+                              password=password or app.server.password, dbname="postgres", connect_timeout=5))
 
 
-def _run(app, manager, policy=None, **kwargs):
-    strategy = _strategy(app, manager, **kwargs)
+def _strategy(app, manager, admin=None, **kwargs) -> SingleRole:
+    kwargs.setdefault("verify_query", VERIFY)
+    return SingleRole(Rotator(manager), admin or _admin(app), app.role, app.dbname, **kwargs)
+
+
+def _run(app, manager, policy=None, admin=None, create=False, **kwargs):
+    strategy = _strategy(app, manager, admin, **kwargs)
     try:
-        return strategy.run(NAME, policy or RotationPolicy())
+        return strategy.run(NAME, policy or RotationPolicy(), create=create)
     finally:
         strategy.admin.close()
 
 
-def _creds(manager, version=None) -> dict:
-    return parse_secret(manager.get(NAME, version=version, bypass_cache=True).value)
+def _value(manager, version=None) -> str:
+    return manager.get(NAME, version=version, bypass_cache=True).value
 
 
-def _connect(creds: dict):
-    """Connect the way an application does: with the URL from the secret."""
-    return psycopg.connect(creds["url"], autocommit=True, connect_timeout=5)
+def _logs_in(app, password: str) -> bool:
+    try:
+        with psycopg.connect(app.url(password), autocommit=True, connect_timeout=5) as conn:
+            return conn.execute(VERIFY).fetchone()[0] == 2
+    except psycopg.OperationalError:
+        return False
 
 
-def _count_items(conn) -> int:
-    return conn.execute("SELECT count(*) FROM items").fetchone()[0]
+def _seed(app, manager, password: str = "Seed0Password0From0Env0File") -> str:
+    """The state after a migration: the role has a password and the secret holds exactly that."""
+    app.set_password(password)
+    manager.set(NAME, password)
+    return password
 
 
-def test_first_rotation_writes_the_json_secret_and_its_url_works(postgres_app, local_manager):
+def test_rotation_changes_the_role_password_and_the_bare_secret_together(postgres_app, local_manager):
     manager = local_manager()
+    old = _seed(postgres_app, manager)
+    open_session = psycopg.connect(postgres_app.url(old), autocommit=True, connect_timeout=5)
     result = _run(postgres_app, manager)
-    assert result.rotation.rotated and result.username == postgres_app.roles[0]
-    assert result.previous_username is None and result.drain is None
-    creds = _creds(manager)
-    assert set(creds) == {"engine", "host", "port", "dbname", "username", "password", "url"}
-    assert creds["username"] == postgres_app.roles[0] and creds["dbname"] == postgres_app.dbname
-    with _connect(creds) as conn:
-        assert _count_items(conn) == 2
+    new = _value(manager)
+    assert result.rotation.rotated and result.username == postgres_app.role
+    assert new != old and not new.startswith("{") and len(new) == 32 and new.isalnum()
+    assert _logs_in(postgres_app, new) and not _logs_in(postgres_app, old)
+    assert open_session.execute(VERIFY).fetchone()[0] == 2, "a session opened with the old password was cut"
+    assert result.sessions_before == 1
+    open_session.close()
+    assert _value(manager, "previous") == old  # kept for a rollback
 
 
-def _wait_for_sessions(postgres_app, role: str, count: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while postgres_app.sessions_of(role) != count:
-        assert time.monotonic() < deadline, f"role {role} still has {postgres_app.sessions_of(role)} sessions"
-        time.sleep(0.05)
-
-
-def test_old_client_works_during_the_drain_and_is_cut_after_the_timeout(postgres_app, local_manager):
+def test_a_verify_failure_before_the_write_gives_the_old_password_back(postgres_app, local_manager):
     manager = local_manager()
-    _run(postgres_app, manager)
-    old_creds = _creds(manager)
-    old_client = _connect(old_creds)
-    assert _count_items(old_client) == 2
+    old = _seed(postgres_app, manager)
+    with pytest.raises(RotationFailed) as caught:
+        _run(postgres_app, manager, verify_query="SELECT * FROM no_such_table")
+    assert "the secret was not changed" in str(caught.value) and "has its old password again" in str(caught.value)
+    assert _value(manager) == old and manager.describe(NAME).version == "1"
+    assert _logs_in(postgres_app, old)
 
-    strategy = _strategy(postgres_app, manager, drain_timeout=1)
-    in_drain, checked = threading.Event(), threading.Event()
-    real_sessions = strategy.admin.sessions
 
-    def paused_sessions(role):
-        if not in_drain.is_set():
-            in_drain.set()
-            checked.wait(60)
-        return real_sessions(role)
+@pytest.mark.parametrize("superuser", [True, False], ids=["stored-hash-restored", "old-password-set-again"])
+def test_a_failure_after_the_write_rolls_back_the_secret_and_the_password(postgres_app, local_manager, superuser):
+    """With a superuser the role's stored hash is put back; an admin that may not read pg_authid
+    (CREATEROLE only) sets the old password from the secret again. Either way the old pair works."""
+    manager = local_manager()
+    old = _seed(postgres_app, manager)
+    admin = None
+    if not superuser:
+        rotator_role = f"rotator_{postgres_app.role}"
+        with postgres_app.admin_connection("postgres") as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD 'rotator-pw'").format(sql.Identifier(rotator_role)))
+        postgres_app.extra.setdefault("roles", []).append(rotator_role)
+        admin = _admin(postgres_app, rotator_role, "rotator-pw")
+    strategy = _strategy(postgres_app, manager, admin)
 
-    strategy.admin.sessions = paused_sessions
-    outcome = {}
+    def login_with_secret_fails(_secret):
+        raise psycopg.OperationalError("the application's health check failed")
 
-    def rotate():
+    strategy._verify_secret = login_with_secret_fails
+    with pytest.raises(RotationFailed) as caught:
         try:
-            outcome["result"] = strategy.run(NAME, RotationPolicy.from_options(grace_period="1h"))
-        except BaseException as exc:  # reported by the main thread
-            outcome["error"] = exc
+            strategy.run(NAME, RotationPolicy())
         finally:
-            in_drain.set()
-
-    worker = threading.Thread(target=rotate)
-    worker.start()
-    try:
-        assert in_drain.wait(60)
-        assert "error" not in outcome, outcome.get("error")
-        # the secret is switched; the old role's session still works, new logins use the new role,
-        # and the previous version of the secret still logs in too (its role was not changed)
-        new_creds = _creds(manager)
-        assert new_creds["username"] == postgres_app.roles[1] != old_creds["username"]
-        assert _count_items(old_client) == 2
-        with _connect(new_creds) as conn:
-            assert _count_items(conn) == 2
-        with _connect(_creds(manager, "previous")) as conn:
-            assert _count_items(conn) == 2
-        # a closed session leaves pg_stat_activity when its backend exits, a moment after the client
-        # closed it: let the drain count only old_client, as it would without this check
-        _wait_for_sessions(postgres_app, old_creds["username"], 1)
-    finally:
-        checked.set()
-        worker.join(120)
-        strategy.admin.close()
-    assert "error" not in outcome, outcome.get("error")
-    drain = outcome["result"].drain
-    assert drain.role == old_creds["username"]
-    assert drain.sessions_at_switch == 1 and drain.terminated == 1 and drain.remaining == 0 and not drain.drained
-    assert postgres_app.sessions_of(old_creds["username"]) == 0
-    with pytest.raises(psycopg.OperationalError):
-        _count_items(old_client)
-    old_client.close()
+            strategy.admin.close()
+    assert caught.value.rolled_back
+    assert "has its old password again" in str(caught.value) or "has the password the secret holds again" in str(caught.value)
+    assert _value(manager) == old and manager.describe(NAME).version == "3"
+    assert _logs_in(postgres_app, old)
 
 
-def test_a_client_that_leaves_in_time_is_not_terminated(postgres_app, local_manager):
+def _waiting_for_lock(app, key: int) -> bool:
+    """Whether a session waits for the advisory lock ``key`` (a bigint key is classid:objid in pg_locks)."""
+    with app.admin_connection("postgres") as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND classid::bigint = %s AND objid::bigint = %s",
+            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)).fetchone()
+    return row[0] > 0
+
+
+def test_two_rotations_at_the_same_moment_rotate_once(postgres_app, local_manager):
+    """Run A holds the lock half-way (password set, secret not yet written); run B reads the same
+    version and waits for the lock; when A finishes, B reports it and changes nothing."""
     manager = local_manager()
-    _run(postgres_app, manager)
-    old_client = _connect(_creds(manager))
-    strategy = _strategy(postgres_app, manager, drain_timeout=30)
-    real_sessions = strategy.admin.sessions
-    calls = []
+    _seed(postgres_app, manager)
+    run_a, run_b = _strategy(postgres_app, local_manager()), _strategy(postgres_app, local_manager())
+    half_way, go_on = threading.Event(), threading.Event()
+    set_password = run_a.admin.set_password
 
-    def sessions(role):
-        calls.append(role)
-        if len(calls) == 2:
-            old_client.close()  # the application's pool moves over after the first poll
-        return real_sessions(role)
+    def pause_after_setting(role, password):
+        set_password(role, password)
+        half_way.set()
+        assert go_on.wait(60)
 
-    strategy.admin.sessions = sessions
-    try:
-        result = strategy.run(NAME, RotationPolicy())
-    finally:
-        strategy.admin.close()
-    assert result.drain.sessions_at_switch == 1
-    assert result.drain.drained and result.drain.terminated == 0 and result.drain.remaining == 0
+    run_a.admin.set_password = pause_after_setting
+    results = {}
 
-
-def test_not_due_under_max_age_changes_nothing(postgres_app, local_manager):
-    manager = local_manager()
-    _run(postgres_app, manager)
-    version = manager.describe(NAME).version
-    result = _run(postgres_app, manager, RotationPolicy.from_options(max_age="90d"))
-    assert not result.rotation.rotated and not result.rotation.due
-    assert manager.describe(NAME).version == version
-    assert result.username == postgres_app.roles[0]
-
-
-def test_check_mode_touches_neither_the_secret_nor_the_roles(postgres_app, local_manager):
-    manager = local_manager()
-    _run(postgres_app, manager)
-    version = manager.describe(NAME).version
-    with postgres_app.admin_connection("postgres") as conn:
-        before = conn.execute("SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s) ORDER BY 1",
-                              (postgres_app.roles,)).fetchall()
-    strategy = _strategy(postgres_app, manager)
-    try:
-        result = strategy.run(NAME, RotationPolicy(), check_mode=True)
-    finally:
-        strategy.admin.close()
-    assert result.rotation.due and not result.rotation.rotated
-    assert result.username == postgres_app.roles[1] and result.previous_username == postgres_app.roles[0]
-    assert manager.describe(NAME).version == version
-    with postgres_app.admin_connection("postgres") as conn:
-        after = conn.execute("SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s) ORDER BY 1",
-                             (postgres_app.roles,)).fetchall()
-    assert after == before
-
-
-def test_failed_verification_before_the_switch_restores_the_role(postgres_app, local_manager):
-    """blue -> green, then blue loses its grants: the next rotation (to blue) must fail before the
-    switch, leave the secret on green and give blue its old password back."""
-    manager = local_manager()
-    _run(postgres_app, manager)
-    blue_creds = _creds(manager)
-    _run(postgres_app, manager)
-    version = manager.describe(NAME).version
-    with postgres_app.admin_connection() as conn:
-        conn.execute(f'REVOKE "{postgres_app.group}" FROM "{postgres_app.roles[0]}"')
-    with pytest.raises(RotationFailed) as caught:
-        _run(postgres_app, manager)
-    assert "secret was not changed" in str(caught.value) and blue_creds["password"] not in str(caught.value)
-    assert manager.describe(NAME).version == version
-    with _connect(_creds(manager)) as conn:  # green, the active role, keeps working
-        assert _count_items(conn) == 2
-    with _connect(blue_creds):  # blue logs in with its old password again
-        pass
-
-
-class _StaleReadBack:
-    """Wraps a backend so the first read after a write serves a wrong value, as a provider
-    serving a stale current version would: the rotation's read-back check must catch it."""
-
-    def __init__(self, backend) -> None:
-        self._backend = backend
-        self.armed = False
-
-    def __getattr__(self, item):
-        return getattr(self._backend, item)
-
-    def set(self, name, value, description=None, tags=None):
-        self.armed = not self.armed  # first write (the rotation) arms; the rollback's write does not
-        return self._backend.set(name, value, description, tags)
-
-    def get(self, name, version=None):
-        found = self._backend.get(name, version)
-        if self.armed and version is None:
-            self.armed = False
-            return Secret(found.value + "-stale", found.metadata)
-        return found
-
-
-def test_failure_after_the_switch_rolls_the_secret_back(postgres_app, local_manager):
-    manager = local_manager()
-    _run(postgres_app, manager)
-    old_creds = _creds(manager)
-    old_version = manager.describe(NAME).version
-    old_client = _connect(old_creds)
-    manager.backend = _StaleReadBack(manager.backend)
-    with pytest.raises(RotationFailed) as caught:
-        _run(postgres_app, manager)
-    assert caught.value.rolled_back and "rolled back" in str(caught.value)
-    manager.backend = manager.backend._backend
-    current = _creds(manager)
-    assert current == old_creds and manager.describe(NAME).version != old_version  # old value, written back
-    with _connect(current) as conn:  # the old role keeps working for new connections
-        assert _count_items(conn) == 2
-    assert _count_items(old_client) == 2  # and its sessions were not drained
-    old_client.close()
-
-
-def test_bare_password_needs_active_role_once(postgres_app, local_manager):
-    manager = local_manager()
-    manager.set(NAME, "a-bare-password-from-dotenv")
-    with pytest.raises(errors.InvalidOption) as caught:
-        _run(postgres_app, manager)
-    assert "active_role" in str(caught.value) and "a-bare-password" not in str(caught.value)
-    result = _run(postgres_app, manager, active_role=postgres_app.roles[0])
-    assert result.username == postgres_app.roles[1]
-    with _connect(_creds(manager)) as conn:
-        assert _count_items(conn) == 2
-
-
-def test_missing_role_is_created_when_asked(postgres_app, local_manager):
-    manager = local_manager()
-    extra = [postgres_app.roles[0] + "_x", postgres_app.roles[1] + "_x"]
-    postgres_app.extra["roles"] = extra
-
-    def run(**kwargs):
-        strategy = _strategy(postgres_app, manager, **kwargs)
-        strategy.roles = extra
+    def rotate(label, strategy):
         try:
-            return strategy.run(NAME, RotationPolicy())
+            results[label] = strategy.run(NAME, RotationPolicy())
+        except BaseException as exc:  # reported by the main thread
+            results[label] = exc
         finally:
             strategy.admin.close()
 
-    with pytest.raises(errors.SecretError) as caught:
-        run()
-    assert "does not exist" in str(caught.value) and "create_roles" in str(caught.value)
-    result = run(create_roles=True, member_of=[postgres_app.group])
-    assert result.created_role and result.username == extra[0]
-    with _connect(_creds(manager)) as conn:
-        assert _count_items(conn) == 2
+    first = threading.Thread(target=rotate, args=("a", run_a))
+    first.start()
+    assert half_way.wait(60)
+    second = threading.Thread(target=rotate, args=("b", run_b))
+    second.start()
+    deadline = time.monotonic() + 60
+    while not _waiting_for_lock(postgres_app, lock_key(NAME)):
+        assert time.monotonic() < deadline and "b" not in results, results.get("b")
+        time.sleep(0.05)
+    go_on.set()
+    first.join(60)
+    second.join(60)
+    a, b = results["a"], results["b"]
+    assert not isinstance(a, BaseException) and not isinstance(b, BaseException), (a, b)
+    assert a.rotation.rotated and not b.rotation.rotated and b.rotation.already_rotated
+    assert "already rotated at" in b.rotation.reason and "by another run" in b.rotation.reason
+    assert manager.describe(NAME).version == "2"
+    assert _logs_in(postgres_app, _value(manager))
 
 
-def summary_of(run) -> str:
-    match = re.search(r"Summarise the rotation\] \*+\s*\n(?:task path: .*\n)?ok: \[localhost\] => (\{.*?\n\})", run.stdout, re.S)
-    assert match, run.output[-3000:]
-    return "\n".join(json.loads(match.group(1))["msg"])
+def test_missing_secret_role_and_old_document_are_refused_before_any_change(postgres_app, local_manager):
+    manager = local_manager()
+    with pytest.raises(errors.SecretNotFound) as caught:
+        _run(postgres_app, manager)
+    assert "set create: true" in str(caught.value)
+    created = _run(postgres_app, manager, create=True)
+    assert created.rotation.rotated and _logs_in(postgres_app, _value(manager))
+
+    document = json.dumps({"username": postgres_app.role, "password": "x", "url": "postgresql://..."})
+    manager.set(NAME, document)
+    with pytest.raises(errors.InvalidOption) as caught:
+        _run(postgres_app, manager)
+    assert "JSON document" in str(caught.value) and postgres_app.role in str(caught.value)
+    assert _value(manager) == document
+
+    manager.set(NAME, "whatever-it-was")
+    missing_role = SingleRole(Rotator(manager), _admin(postgres_app), f"nobody_{postgres_app.role}", postgres_app.dbname)
+    try:
+        with pytest.raises(errors.SecretError) as caught:
+            missing_role.run(NAME, RotationPolicy())
+    finally:
+        missing_role.admin.close()
+    assert "does not exist" in str(caught.value) and "create_role" in str(caught.value)
+    assert _value(manager) == "whatever-it-was"
 
 
-def test_database_rotation_through_the_role(tmp_path, postgres_app):
-    """rotate.yml end to end: first run creates the JSON secret, a named run switches roles and drains
-    (nothing secret in -vvvv output), a scheduled run then changes nothing."""
+# --- one format for every consumer ---------------------------------------------------------------
+CONSUMERS = """
+- name: What applications read, through each consumer of the collection
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    options: {provider: local, local_path: "{{ store }}", audit_log: false}
+  tasks:
+    - name: Resolve the rewritten .env file and the connection string template, and read with the lookup
+      ansible.builtin.copy:
+        dest: "{{ out }}"
+        mode: "0600"
+        content: "{{ {'dotenv': lookup('vibebox.secrets.dotenv', env_file, **options),
+                      'url_template': lookup('vibebox.secrets.dotenv', url_file, **options),
+                      'filter': url_text | vibebox.secrets.resolve(**options),
+                      'lookup': lookup('vibebox.secrets.get', 'database-password', **options)} | to_json }}"
+      no_log: true
+"""
+
+
+def _external_secret(manifest_text: str, target: str) -> dict:
+    for document in yaml.safe_load_all(manifest_text):
+        if document and document.get("kind") == "ExternalSecret" and document["spec"]["target"]["name"] == target:
+            return document
+    raise AssertionError(f"no ExternalSecret for {target}")
+
+
+def _as_the_operator(document: dict, manager) -> dict:
+    """What the External Secrets Operator puts into the target Secret: each remoteRef fetched (the key
+    is the provider name; the local store has no prefix here), then the v2 template, of which these
+    manifests use only ``{{ index . "KEY" }}`` and ``| urlquery``."""
+    fetched = {item["secretKey"]: manager.get(item["remoteRef"]["key"], bypass_cache=True).value
+               for item in document["spec"]["data"]}
+    out = dict(fetched)
+
+    def render(text: str) -> str:
+        def one(match):
+            value = fetched[match.group(1)]
+            return quote(value, safe="") if match.group(2) else value
+        return re.sub(r'\{\{ index \. "([^"]+)"( \| urlquery)? \}\}', one, text)
+
+    for key, text in ((document["spec"]["target"].get("template") or {}).get("data") or {}).items():
+        out[key] = render(text)
+    return out
+
+
+def test_one_database_secret_format_serves_every_consumer_across_rotations(tmp_path, postgres_app):
+    """Migrate a .env file, then rotate twice with rotate.yml: after the migration and after each
+    rotation, the rewritten .env (dotenv lookup), a connection string template (dotenv and the resolve
+    filter), the get lookup and the External Secrets manifests all give a password that logs in."""
     env = state_env(tmp_path)
-    manager = factory.build_manager({"provider": "local", "local_path": str(tmp_path / "data" / "vibebox" / "secrets.db"),
-                                     "audit_log": "false", "cache_ttl": 0}, env={})
+    store = str(tmp_path / "data" / "vibebox" / "secrets.db")
+    manager = factory.build_manager({"provider": "local", "local_path": store, "audit_log": "false", "cache_ttl": 0},
+                                    env={})
+    first_password = "Migrated0From0The0Env0File"
+    postgres_app.set_password(first_password)
+    env_file = tmp_path / "app.env"
+    env_file.write_text(f"DATABASE_USER={postgres_app.role}\nDATABASE_PASSWORD={first_password}\n")
+    template = "postgresql://" + postgres_app.role + ":${secret:database-password}@" \
+        + f"{postgres_app.server.host}:{postgres_app.server.port}/{postgres_app.dbname}"
+    url_file = tmp_path / "url.env"
+    url_file.write_text(f"DATABASE_URL={template}\n")
+
+    migrated = run_playbook(MIGRATE, env, extra_vars={
+        "env_file": str(env_file), "provider": "local", "local_path": store,
+        "migrate_include": ["DATABASE_PASSWORD"], "migrate_rewrite_env": True,
+        "migrate_backup_dir": str(tmp_path / "backups"), "migrate_backup_key_file": str(tmp_path / "backup.key")})
+    assert migrated.rc == 0, migrated.output[-4000:]
+    assert "DATABASE_PASSWORD=${secret:database-password}" in env_file.read_text()
+
+    manifests = tmp_path / "eso"
+    rendered = run_playbook(write_playbook(tmp_path, """
+- name: Render the External Secrets manifests
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: vibebox.secrets.external_secrets
+""", "eso.yml"), env, extra_vars={
+        "external_secrets_provider": "aws", "external_secrets_aws_region": "eu-west-1", "external_secrets_prefix": "",
+        "external_secrets_output_dir": str(manifests),
+        "external_secrets_database_user": postgres_app.role, "external_secrets_database_host": postgres_app.server.host,
+        "external_secrets_database_port": postgres_app.server.port,
+        "external_secrets_database_name": postgres_app.dbname})
+    assert rendered.rc == 0, rendered.output[-4000:]
+    database = _external_secret((manifests / "external-secrets.yaml").read_text(), "vibebox-database")
+
+    consumers = write_playbook(tmp_path, CONSUMERS, "consumers.yml")
     db = {
-        "rotate_db_login_host": postgres_app.server.host,
-        "rotate_db_login_port": postgres_app.server.port,
-        "rotate_db_login_user": postgres_app.server.user,
-        "rotate_db_login_password": postgres_app.server.password,
-        "rotate_db_name": postgres_app.dbname,
-        "rotate_db_roles": postgres_app.roles,
-        "rotate_db_verify_query": "SELECT count(*) FROM items",
-        "rotate_db_drain_timeout": "1s",
+        "provider": "local", "local_path": store,
+        "rotate_db_login_host": postgres_app.server.host, "rotate_db_login_port": postgres_app.server.port,
+        "rotate_db_login_user": postgres_app.server.user, "rotate_db_login_password": postgres_app.server.password,
+        "rotate_db_name": postgres_app.dbname, "rotate_db_role": postgres_app.role, "rotate_db_verify_query": VERIFY,
     }
-    first = run_playbook(ROTATE, env, "-e", "rotate_secret=database-password", extra_vars=db)
-    assert first.rc == 0, first.output
-    assert f"created as version 1 for role {postgres_app.roles[0]}" in summary_of(first)
-    old = json.loads(manager.get("database-password", bypass_cache=True).value)
-    client = postgres_app.connect_as(old["username"], old["password"])
-
-    second = run_playbook(ROTATE, env, "-vvvv", "-e", "rotate_secret=database-password", extra_vars=db)
-    assert second.rc == 0, second.output
-    new = json.loads(manager.get("database-password", bypass_cache=True).value)
-    assert new["username"] == postgres_app.roles[1]
-    summary = summary_of(second)
-    assert f"switched from role {postgres_app.roles[0]} to {postgres_app.roles[1]}" in summary
-    assert "1 session(s) at the switch, 1 terminated after the drain timeout (1s), 0 left" in summary
-    for secret in (old["password"], new["password"], postgres_app.server.password):
-        assert secret not in second.output
-    assert postgres_app.sessions_of(old["username"]) == 0
-    client.close()
-    with postgres_app.connect_as(new["username"], new["password"]) as conn:
-        assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 2
-
-    scheduled = run_playbook(ROTATE, env, extra_vars=db)
-    assert scheduled.rc == 0, scheduled.output
-    assert "database-password: not due" in summary_of(scheduled)
+    seen = []
+    for step in ("after the migration", "after the first rotation", "after the second rotation"):
+        if step != "after the migration":
+            rotated = run_playbook(ROTATE, env, "-e", "rotate_secret=database-password", extra_vars=db)
+            assert rotated.rc == 0, rotated.output[-4000:]
+            assert f"new password for role {postgres_app.role}" in rotated.stdout
+        out = tmp_path / "consumers.json"
+        read = run_playbook(consumers, env, extra_vars={
+            "store": store, "out": str(out), "env_file": str(env_file), "url_file": str(url_file), "url_text": template})
+        assert read.rc == 0, read.output[-4000:]
+        got = json.loads(out.read_text())
+        out.unlink()
+        current = _value(manager)
+        operator = _as_the_operator(database, manager)
+        urls = {
+            "dotenv (.env rewritten by the migration)": postgres_app.url(got["dotenv"]["DATABASE_PASSWORD"]),
+            "dotenv (connection string template)": got["url_template"]["DATABASE_URL"],
+            "resolve filter": got["filter"],
+            "get lookup": postgres_app.url(got["lookup"]),
+            "External Secrets DATABASE_URL": operator["DATABASE_URL"],
+            "External Secrets DATABASE_PASSWORD": postgres_app.url(operator["DATABASE_PASSWORD"]),
+        }
+        for consumer, url in urls.items():
+            assert url == postgres_app.url(current), f"{consumer} {step} does not give the current password"
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                assert conn.execute(VERIFY).fetchone()[0] == 2, f"{consumer} {step}"
+        seen.append(current)
+    assert seen[0] == first_password and len(set(seen)) == 3
+    assert not _logs_in(postgres_app, first_password)

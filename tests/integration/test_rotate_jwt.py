@@ -1,4 +1,4 @@
-"""JWT key rotation on every provider (issue 8): what an application verifying tokens sees.
+"""JWT key rotation on every provider: what an application verifying tokens sees.
 
 The application here is the usual one: it accepts a token signed with the current key or with the
 previous key while one is readable. A token signed before the rotation must keep verifying during
@@ -68,6 +68,12 @@ def _hex() -> str:
     return generators.generate("hex", 64)
 
 
+def _rotator(manager, clock: FakeClock) -> Rotator:
+    """A Rotator and its manager on the same fake clock: the grace a rotation records is judged by it."""
+    manager.clock = clock
+    return Rotator(manager, clock=clock)
+
+
 @pytest.fixture
 def versioned(manager):
     if not manager.backend.supports_versions:
@@ -77,8 +83,8 @@ def versioned(manager):
 
 def test_previous_key_verifies_during_grace_and_not_after_cleanup(versioned):
     clock = FakeClock()
-    rotator = Rotator(versioned, clock=clock)
-    rotator.rotate("jwt-secret", RotationPolicy(), generator=_hex)
+    rotator = _rotator(versioned, clock)
+    rotator.rotate("jwt-secret", RotationPolicy(), generator=_hex, create=True)
     old_token = sign(versioned.get("jwt-secret", bypass_cache=True).value, {"sub": "alice"})
 
     clock.now += 60
@@ -104,8 +110,8 @@ def test_previous_key_verifies_during_grace_and_not_after_cleanup(versioned):
 
 def test_refresh_key_hard_cut_rejects_old_tokens_at_once(versioned):
     clock = FakeClock()
-    rotator = Rotator(versioned, clock=clock)
-    rotator.rotate("jwt-refresh-secret", RotationPolicy(), generator=_hex)
+    rotator = _rotator(versioned, clock)
+    rotator.rotate("jwt-refresh-secret", RotationPolicy(), generator=_hex, create=True)
     rotator.rotate("jwt-refresh-secret", RotationPolicy(), generator=_hex)  # an older version exists too
     old_token = sign(versioned.get("jwt-refresh-secret", bypass_cache=True).value, {"sub": "alice"})
 
@@ -118,9 +124,9 @@ def test_refresh_key_hard_cut_rejects_old_tokens_at_once(versioned):
 
 def test_scheduled_rotation_waits_for_max_age(manager):
     clock = FakeClock()
-    rotator = Rotator(manager, clock=clock)
+    rotator = _rotator(manager, clock)
     policy = RotationPolicy.from_options(max_age="30d", grace_period="2h" if manager.backend.supports_versions else None)
-    first = rotator.rotate("jwt-secret", policy, generator=_hex)
+    first = rotator.rotate("jwt-secret", policy, generator=_hex, create=True)
     assert first.rotated
     version = manager.describe("jwt-secret").version
 
@@ -135,8 +141,8 @@ def test_scheduled_rotation_waits_for_max_age(manager):
 
 
 def test_rollback_makes_the_old_key_current_again(versioned):
-    rotator = Rotator(versioned, clock=FakeClock())
-    rotator.rotate("jwt-secret", RotationPolicy(), generator=_hex)
+    rotator = _rotator(versioned, FakeClock())
+    rotator.rotate("jwt-secret", RotationPolicy(), generator=_hex, create=True)
     old = versioned.get("jwt-secret", bypass_cache=True).value
     rotated = rotator.rotate("jwt-secret", RotationPolicy.from_options(grace_period="1h"), generator=_hex)
     back = rotator.rollback("jwt-secret", rotated.previous_version)

@@ -1,7 +1,8 @@
-"""rotate.yml and cleanup.yml run for real with ansible-playbook (issue 8), on the embedded store:
-check mode writes nothing, a scheduled run is idempotent, a
-failed follow-up step rolls back, and no secret value appears in the output even at -vvvv. The
-database rotation through the role is in test_rotate_database.py.
+"""rotate.yml and cleanup.yml run for real with ansible-playbook, on the embedded store: check mode
+writes nothing, a scheduled run is idempotent, a failed follow-up step rolls back, a failure report
+says the version before and after, a job pointed at an empty store fails, out-of-range durations and
+unreadable tags are handled, and no secret value appears in the output even at -vvvv. The database
+rotation through the role is in test_rotate_database.py, concurrent runs in test_rotate_concurrency.py.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import uuid
 
 import pytest
@@ -71,12 +73,12 @@ def test_playbooks_pass_every_provider_option():
 
 
 def test_scheduled_run_rotates_once_then_reports_no_change_and_check_writes_nothing(tmp_path, env):
-    checked = run_playbook(ROTATE, env, "--check")
+    checked = run_playbook(ROTATE, env, "--check", "-e", "rotate_create=true")
     assert checked.rc == 0, checked.output
     assert _digest(tmp_path) == {}, "a check run created the store"
     assert "would be rotated" in _summary(checked)
 
-    first = run_playbook(ROTATE, env)
+    first = run_playbook(ROTATE, env, "-e", "rotate_create=true")
     assert first.rc == 0, first.output
     assert first.changed() == len(KEYS)
     summary = _summary(first)
@@ -156,3 +158,66 @@ def test_cleanup_destroys_what_is_out_of_grace_and_keeps_what_is_in(tmp_path, en
     assert "encryption-key: destroyed 1; kept 3, 2" in summary  # cleanup_keep 2: previous kept for decryption
     assert manager.get("jwt-secret", version="previous", bypass_cache=True).value == CANARY + "-1"
     assert cleaned.changed() == 1
+
+
+def test_a_job_pointed_at_an_empty_store_fails_and_creates_nothing(tmp_path, env):
+    run = run_playbook(ROTATE, env)
+    assert run.rc != 0
+    assert "not found; set create: true to create it" in run.output
+    assert "The secret was not changed: it is at version none (it does not exist), as before." in run.output
+    assert _digest(tmp_path) == {}, "a failed run created the store"
+
+
+def _after_command(tmp_path, code: str) -> str:
+    script = tmp_path / "after.py"
+    script.write_text(code)
+    return f"{sys.executable} {script}"
+
+
+def test_a_failed_rollback_reports_the_versions_before_and_after(tmp_path, env):
+    """The follow-up command fails after destroying the old version (as a cleanup by someone else
+    would), so the rollback cannot happen: the report must say the secret changed, from which
+    version to which, and how to go back, never that it was not changed."""
+    manager = _store(tmp_path)
+    manager.set("jwt-secret", CANARY)
+    store = tmp_path / "data" / "vibebox" / "secrets.db"
+    command = _after_command(tmp_path, (
+        "import sqlite3, sys\n"
+        f"db = sqlite3.connect({str(store)!r})\n"
+        "db.execute(\"UPDATE versions SET destroyed = 1, nonce = NULL, ciphertext = NULL WHERE version = 1\")\n"
+        "db.commit()\n"
+        "sys.exit(3)\n"))
+    run = run_playbook(ROTATE, env, "-e", "rotate_secret=jwt-secret", extra_vars={"rotate_after_command": command})
+    assert run.rc != 0
+    assert "The secret changed: version before 1, version after 2." in run.output, run.output[-3000:]
+    assert "It was NOT rolled back" in run.output and "rollback_to: '1'" in run.output
+    assert "not changed" not in run.output
+    assert CANARY not in run.output and manager.describe("jwt-secret").version == "2"
+
+
+def test_a_grace_period_beyond_100_years_is_refused_before_any_write(tmp_path, env):
+    manager = _store(tmp_path)
+    manager.set("jwt-secret", CANARY)
+    run = run_playbook(ROTATE, env, "-e", "rotate_secret=jwt-secret", "-e", "grace_period=99999999999999w")
+    assert run.rc != 0
+    assert "option 'grace_period' is longer than 100 years" in run.output
+    assert "The secret was not changed: it is at version 1, as before." in run.output
+    assert manager.describe("jwt-secret").version == "1"
+    again = run_playbook(ROTATE, env, "-e", "rotate_secret=jwt-secret", "-e", "grace_period=2h")
+    assert again.rc == 0, again.output[-3000:]
+
+
+def test_unreadable_rotation_tags_do_not_block_rotation_or_cleanup(tmp_path, env):
+    manager = _store(tmp_path)
+    manager.set("jwt-secret", CANARY)
+    Rotator(manager).rotate("jwt-secret", RotationPolicy.from_options(grace_period="2h"), value=CANARY + "-2")
+    manager.update_metadata("jwt-secret", tags={TAG_GRACE_UNTIL: "99999999999999999999", TAG_GRACE_VERSION: "1",
+                                                "vibebox-rotated-at": "edited-by-hand"})
+    rotated = run_playbook(ROTATE, env, "-e", "rotate_secret=jwt-secret")
+    assert rotated.rc == 0, rotated.output[-3000:]
+    assert "vibebox-rotated-at holds 'edited-by-hand'" in rotated.output and "treated as absent" in rotated.output
+    manager.update_metadata("jwt-secret", tags={TAG_GRACE_UNTIL: "not-a-date", TAG_GRACE_VERSION: "2"})
+    cleaned = run_playbook(CLEANUP, env)
+    assert cleaned.rc == 0, cleaned.output[-3000:]
+    assert "vibebox-grace-until holds 'not-a-date'" in cleaned.output
+    assert "jwt-secret: destroyed 2, 1; kept 3" in _summary(cleaned)

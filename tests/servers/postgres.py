@@ -1,8 +1,8 @@
 """A real PostgreSQL (15 on the image) for the database-password rotation tests.
 
-Why a real server: the alternating-users rotation depends on what only the server decides —
-SCRAM logins, pg_stat_activity, pg_terminate_backend, privileges of group roles — so a fake would
-test our guesses. ``initdb`` in a temp folder + ``pg_ctl`` on a free 127.0.0.1 port takes about a
+Why a real server: the password rotation depends on what only the server decides — SCRAM logins,
+advisory locks, pg_stat_activity, pg_authid, privileges of group roles — so a fake would test our
+guesses. ``initdb`` in a temp folder + ``pg_ctl`` on a free 127.0.0.1 port takes about a
 second; fsync is off because the data is thrown away.
 
 PostgreSQL refuses to run as root, so when this runs as uid 0 the data folder is given to an

@@ -3,6 +3,12 @@
 
 Forks append concurrently: each entry is one write() of one line on an O_APPEND descriptor, which
 POSIX keeps whole for lines this short, so no lock is needed.
+
+Two kinds of entries: ``record`` writes one backend operation on one secret (get, set, delete, ...);
+``operation`` writes what an operator started (a rotation, its rollback, a migration, its rollback,
+a cleanup) over one or more secrets, with the versions before and after, so a review can find "who
+rotated what, when" without reassembling it from the reads and writes it was made of (those are
+still written as they happen).
 """
 from __future__ import annotations
 
@@ -11,9 +17,13 @@ import getpass
 import json
 import os
 from collections import deque
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 _FIELDS = ("ts", "op", "provider", "name", "version", "ok", "error", "actor")
+#: fields only operation entries have (read_tail keeps them when present)
+_OPERATION_FIELDS = ("names", "versions", "outcome")
+#: the operations a person or a schedule starts, each written once per run with ``operation``
+OPERATIONS = ("rotate", "rotate_rollback", "migrate", "migrate_rollback", "cleanup")
 
 
 def default_audit_path() -> str:
@@ -76,6 +86,48 @@ class AuditLog:
             self._append(entry)
         return entry
 
+    def operation(
+        self,
+        op: str,
+        names: Iterable[str],
+        *,
+        ok: bool,
+        versions: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        error: Optional[BaseException] = None,
+        outcome: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """One entry for an operation over ``names`` (see OPERATIONS).
+
+        ``versions`` maps each name to what happened to its versions, for example
+        ``{"jwt-secret": {"before": "3", "after": "4"}}`` or ``{"jwt-secret": {"destroyed": ["1"]}}``
+        (version ids only, never a value). With one name, ``name`` and ``version`` (its ``after``) are
+        filled too, so the queries written for single operations find it.
+        """
+        if op not in OPERATIONS:
+            raise ValueError(f"unknown audit operation {op!r}; one of {', '.join(OPERATIONS)}")
+        listed = sorted(dict.fromkeys(str(name) for name in names))
+        changes = {str(name): {str(key): _version_field(value) for key, value in (detail or {}).items()}
+                   for name, detail in (versions or {}).items()}
+        single = listed[0] if len(listed) == 1 else None
+        entry = {
+            "ts": _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "op": op,
+            "provider": self.provider,
+            "name": single,
+            "version": (changes.get(single) or {}).get("after") if single else None,
+            "ok": ok,
+            "error": None if error is None else f"{type(error).__name__}: {error}",
+            "actor": self.actor,
+            "names": listed,
+            "versions": changes,
+        }
+        if outcome:
+            entry["outcome"] = str(outcome)
+        self.recent.append(entry)
+        if self.path:
+            self._append(entry)
+        return entry
+
     def _append(self, entry: Dict[str, Any]) -> None:
         folder = os.path.dirname(self.path) or "."
         os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -85,6 +137,15 @@ class AuditLog:
             os.write(fd, line)
         finally:
             os.close(fd)
+
+
+def _version_field(value: Any) -> Any:
+    """Version ids as strings (lists of them for destroyed versions); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
+    return str(value)
 
 
 def read_tail(path: Optional[str], count: int = 20, name: Optional[str] = None) -> List[Dict[str, Any]]:
@@ -98,9 +159,12 @@ def read_tail(path: Optional[str], count: int = 20, name: Optional[str] = None) 
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if name is None or entry.get("name") == name:
+            if name is None or entry.get("name") == name or name in (entry.get("names") or []):
                 row = {key: entry.get(key) for key in _FIELDS}
                 if entry.get("retries"):
                     row["retries"] = entry["retries"]
+                for key in _OPERATION_FIELDS:
+                    if key in entry:
+                        row[key] = entry[key]
                 kept.append(row)
     return list(kept)

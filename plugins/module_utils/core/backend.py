@@ -31,6 +31,9 @@ class SecretBackend(abc.ABC):
     supports_restore = True
     #: how many names one get_many call may fetch at once when the service has a batch API
     batch_size = 0
+    #: whether get() of an older version returns the secret's own (current) tags in its metadata, so
+    #: the grace of 'previous' is judged without one more describe call
+    version_reads_carry_tags = False
     #: the retry policy of the SecretManager that owns this backend (set by the manager), under which
     #: each_request() retries one request of a multi-request operation; None: no per-request retry
     request_retry: Optional[Any] = None
@@ -60,7 +63,7 @@ class SecretBackend(abc.ABC):
         tally = policy.current_tally() if policy is not None else None
 
         def one(item: str) -> object:
-            # retries made on the pool's threads count for the caller's call (audit log, issue 10)
+            # retries made on the pool's threads count for the caller's call, so the audit log adds up
             with policy.share_tally(tally) if policy is not None else nullcontext():
                 try:
                     return self.get(item)
@@ -81,8 +84,15 @@ class SecretBackend(abc.ABC):
         value: str,
         description: Optional[str] = None,
         tags: Optional[Dict[str, str]] = None,
+        expect_version: Optional[str] = None,
     ) -> SecretMetadata:
-        """Create the secret or add a version; description/tags None means 'leave as is'."""
+        """Create the secret or add a version; description/tags None means 'leave as is'.
+
+        With ``expect_version`` the write is conditional: it is made only while the current version
+        is that id (``""``: only while the secret does not exist), with the service's own
+        check-and-set where it has one; otherwise SecretConflict is raised and nothing is written.
+        The manager passes it only when set, so a backend without it still works unconditionally.
+        """
 
     def update_metadata(
         self, name: str, description: Optional[str] = None, tags: Optional[Dict[str, str]] = None

@@ -88,6 +88,16 @@ def last_rotation(tags: Optional[Mapping[str, Any]], updated_at: Optional[_dt.da
     return _utc(updated_at)
 
 
+def rotated_by(tags: Optional[Mapping[str, Any]], rotation: Optional[Mapping[str, Any]]) -> str:
+    """Who rotates a secret: the provider's own rotation wins (it runs whatever this collection does),
+    then this collection when its rotation tag is there, else nobody."""
+    if rotation:
+        return str(rotation.get("by") or "provider")
+    if str((tags or {}).get(TAG_ROTATED_AT) or "").strip():
+        return "vibebox.secrets"
+    return "none"
+
+
 def _days(seconds: float) -> str:
     return f"{seconds / DAY:.1f}".rstrip("0").rstrip(".") or "0"
 
@@ -100,11 +110,14 @@ def assess(
     now: _dt.datetime,
     strength: Optional[Mapping[str, Any]] = None,
     strength_error: Optional[str] = None,
+    rotation: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """Compliance of one secret: age_days, last_rotation, expires_at, strength and violations.
+    """Compliance of one secret: age_days, last_rotation, expires_at, strength, who rotates it and
+    violations.
 
     ``strength`` is generators.strength() of the value ({length, classes}) or None when values were
-    not checked; ``strength_error`` says why a value could not be measured.
+    not checked; ``strength_error`` says why a value could not be measured; ``rotation`` is the
+    provider's own rotation (SecretMetadata.rotation) when it has one.
     """
     now = _utc(now)
     rotated = last_rotation(tags, updated_at)
@@ -132,6 +145,8 @@ def assess(
         "age_days": None if age is None else round(age / DAY, 2),
         "last_rotation": iso(rotated),
         "expires_at": iso(expires),
+        "rotated_by": rotated_by(tags, rotation),
+        "rotation": dict(rotation) if rotation else None,
         "violations": violations,
     }
     if strength is not None:
@@ -140,8 +155,8 @@ def assess(
     return result
 
 
-_COLUMNS = (("name", "NAME"), ("age", "AGE (d)"), ("rotated", "LAST ROTATION"), ("expires", "EXPIRES"),
-            ("length", "LENGTH"), ("classes", "CLASSES"), ("status", "STATUS"))
+_COLUMNS = (("name", "NAME"), ("age", "AGE (d)"), ("rotated", "LAST ROTATION"), ("by", "ROTATED BY"),
+            ("expires", "EXPIRES"), ("length", "LENGTH"), ("classes", "CLASSES"), ("status", "STATUS"))
 
 
 def _cells(row: Mapping[str, Any]) -> Dict[str, str]:
@@ -152,6 +167,7 @@ def _cells(row: Mapping[str, Any]) -> Dict[str, str]:
         "name": str(row.get("name") or ""),
         "age": "-" if age is None else f"{age:.1f}",
         "rotated": (row.get("last_rotation") or "-")[:19].replace("T", " "),
+        "by": str(row.get("rotated_by") or "-"),
         "expires": (row.get("expires_at") or "-")[:10],
         "length": str(strength["length"]) if "length" in strength else "-",
         "classes": ",".join(strength.get("classes") or []) or "-",

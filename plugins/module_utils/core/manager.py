@@ -6,6 +6,7 @@ can forget a step and no provider has to repeat them.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import names as _names
@@ -17,6 +18,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     ProviderUnavailable,
     SecretError,
     SecretNotFound,
+    VersionNotFound,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
@@ -25,6 +27,11 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     VersionInfo,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import RetryPolicy, default_policy
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags import (  # noqa: F401 (re-exported)
+    PREVIOUS_IGNORING_GRACE,
+    grace_for,
+    to_moment,
+)
 
 
 def _version_key(version: Optional[str]) -> Optional[str]:
@@ -48,6 +55,10 @@ class SecretManager:
         self.audit = audit or AuditLog(None, backend.name)
         self.retry = retry or default_policy()
         self.max_value_bytes = max_value_bytes
+        #: the clock grace periods are judged by (injectable for tests)
+        self.clock: Callable[[], float] = time.time
+        #: provider name -> end of the grace of the 'previous' version cached for it
+        self._grace_until: Dict[str, Optional[float]] = {}
 
     @property
     def retry(self) -> RetryPolicy:
@@ -85,17 +96,59 @@ class SecretManager:
 
     # reads ---------------------------------------------------------------------------------------
     def get(self, name: str, version: Optional[str] = None, bypass_cache: bool = False) -> Secret:
+        """Value and metadata of a version.
+
+        ``previous`` answers as a missing version once the grace period a rotation recorded for it
+        has ended (so ``on_missing`` applies and an old JWT key stops verifying tokens);
+        PREVIOUS_IGNORING_GRACE reads it anyway.
+        """
         key = _version_key(version)
+        asked = PREVIOUS if key == PREVIOUS_IGNORING_GRACE else key
         if not bypass_cache:
             try:
                 cached = self.cache.get(self.provider_name(name), key)
             except SecretError:
                 cached = None
             if cached is not None:
+                if key == PREVIOUS:
+                    self._refuse_after_grace(name, cached, self._grace_until.get(self.provider_name(name)))
                 return cached
-        secret = self._run("get", name, lambda pn: self.backend.get(pn, key), version=key)
+        secret = self._run("get", name, lambda pn: self.backend.get(pn, asked), version=asked)
+        if key == PREVIOUS:
+            self._check_grace(name, secret)
         self.cache.put(self.provider_name(name), key, secret)
         return secret
+
+    def any_version(self, version: Optional[str]) -> Optional[str]:
+        """The version word that reads ``version`` whatever a grace period says (for rollbacks)."""
+        return PREVIOUS_IGNORING_GRACE if _version_key(version) == PREVIOUS else version
+
+    def _check_grace(self, name: str, secret: Secret) -> None:
+        """Refuse a 'previous' whose grace has ended; the tags come with the read where the provider
+        returns the secret's own tags with a version, else from one describe."""
+        if self.backend.version_reads_carry_tags:
+            tags = secret.metadata.tags
+        else:
+            try:
+                tags = self.describe(name).tags
+            except SecretNotFound:
+                tags = {}
+        applies = grace_for(tags, secret.metadata.version)
+        self._grace_until[self.provider_name(name)] = applies  # what a cached copy is checked against later
+        self._refuse_after_grace(name, secret, applies)
+
+    def _refuse_after_grace(self, name: str, secret: Secret, grace_until: Optional[float]) -> None:
+        if grace_until is None or grace_until > self.clock():
+            return
+        error = VersionNotFound(
+            f"the grace period of its previous version {secret.metadata.version} ended at {to_moment(grace_until)},"
+            " so 'previous' is no longer readable",
+            provider=self.provider, name=name, provider_name=self.provider_name(name),
+            hint="Use the current version; to read the old one anyway (for example to decrypt old data), pass"
+                 " ignore_grace: true",
+        )
+        self.audit.record("get", name, ok=False, version=PREVIOUS, error=error)
+        raise error
 
     def get_many(self, names: Iterable[str], bypass_cache: bool = False) -> Dict[str, object]:
         """Current values of many names in as few backend calls as the provider allows.
@@ -218,12 +271,20 @@ class SecretManager:
         return value
 
     def set(
-        self, name: str, value: str, description: Optional[str] = None, tags: Optional[Dict[str, str]] = None
+        self, name: str, value: str, description: Optional[str] = None, tags: Optional[Dict[str, str]] = None,
+        expect_version: Optional[str] = None,
     ) -> SecretMetadata:
+        """Create the secret or add a version.
+
+        ``expect_version`` makes the write conditional (check-and-set): it happens only while the
+        current version is that one (``""``: only while the secret does not exist), else the backend
+        raises SecretConflict and writes nothing. None writes unconditionally.
+        """
         self.check_value(name, value)
         provider_name = self.provider_name(name)
+        condition = {} if expect_version is None else {"expect_version": str(expect_version)}
         try:
-            meta = self._run("set", name, lambda pn: self.backend.set(pn, value, description, tags))
+            meta = self._run("set", name, lambda pn: self.backend.set(pn, value, description, tags, **condition))
         finally:
             self.cache.invalidate(provider_name)
         meta.name = name
@@ -272,12 +333,14 @@ class SecretManager:
             previous = None
         value = generator()
         meta = self.set(name, value)
-        self.audit.record("rotate", name, ok=True, version=meta.version)
+        self.audit.operation("rotate", [name], ok=True, outcome="rotated",
+                             versions={name: {"before": previous.version if previous else None, "after": meta.version}})
         return meta, previous
 
     # housekeeping --------------------------------------------------------------------------------
     def clear_cache(self) -> None:
         self.cache.clear()
+        self._grace_until.clear()
 
     def close(self) -> None:
         self.backend.close()

@@ -63,6 +63,9 @@ class SecretMetadata:
     provider_name: Optional[str] = None
     deleted_at: Optional[_dt.datetime] = None
     versions_count: Optional[int] = None
+    #: the provider's own rotation of this secret when it has one, e.g. {"by": "aws-lambda",
+    #: "lambda": ARN, "next": ISO time}; None when the provider does not rotate it
+    rotation: Optional[Dict[str, Any]] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-friendly form for module results; holds no value by construction."""

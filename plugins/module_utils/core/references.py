@@ -1,11 +1,12 @@
 # Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
 """``${secret:...}`` and ``${env:...}`` references: parse, then resolve every one in a single batch.
 
-Syntax (DESIGN.md 3)::
+Syntax::
 
     ${secret:NAME}              current value of a secret
     ${secret:NAME#KEY}          one key of a secret that holds a JSON object
-    ${secret:NAME@previous}     an older version: ``previous`` or a provider version id
+    ${secret:NAME@previous}     an older version: ``previous`` (missing once the grace period of the
+                                rotation that replaced it has ended, unless ignore_grace) or a provider version id
     ${secret:NAME@VERSION#KEY}  both (the version comes first)
     ${env:VAR}                  an environment variable of the controller
     ${env:VAR:-DEFAULT}         ... or DEFAULT when it is unset or empty (as in a POSIX shell)
@@ -29,6 +30,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import SecretError
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags import version_for_read
 
 #: (logical name, version) as handed to the fetch callable; version None means current
 Item = Tuple[str, Optional[str]]
@@ -280,12 +282,19 @@ class Resolver:
     """Resolves many templates with one fetch call; keeps strict/warn policy in one place."""
 
     def __init__(self, fetch: Fetch, provider: Union[str, Callable[[], str]], *,
-                 env: Optional[Mapping[str, str]] = None, strict: bool = True, warn: Optional[Warn] = None) -> None:
+                 env: Optional[Mapping[str, str]] = None, strict: bool = True, warn: Optional[Warn] = None,
+                 ignore_grace: bool = False) -> None:
         self.fetch = fetch
         self._provider = provider
         self.env = os.environ if env is None else env
         self.strict = strict
         self.warn = warn
+        #: ``@previous`` reads the previous version even after its grace period has ended
+        self.ignore_grace = ignore_grace
+
+    def _item(self, reference: Reference) -> Item:
+        name, version = reference.item
+        return name, version_for_read(version, self.ignore_grace)
 
     @property
     def provider(self) -> str:
@@ -293,7 +302,7 @@ class Resolver:
         return self._provider() if callable(self._provider) else self._provider
 
     def _fetch_all(self, templates: Sequence[Template]) -> Dict[Item, object]:
-        items = list(dict.fromkeys(ref.item for template in templates for ref in template.references
+        items = list(dict.fromkeys(self._item(ref) for template in templates for ref in template.references
                                    if ref.kind == "secret"))
         if not items:
             return {}
@@ -311,7 +320,7 @@ class Resolver:
             if value is None:
                 return None, Failure(reference, "env", f"the environment variable {reference.name} is not set")
             return value, None
-        outcome = outcomes.get(reference.item)
+        outcome = outcomes.get(self._item(reference))
         if outcome is None:
             outcome = SecretError("the provider returned nothing for this secret")
         if isinstance(outcome, SecretError):
@@ -354,6 +363,7 @@ class Resolver:
 
 
 def resolve(text: str, fetch: Fetch, provider: Union[str, Callable[[], str]], *, source: Optional[str] = None,
-            env: Optional[Mapping[str, str]] = None, strict: bool = True, warn: Optional[Warn] = None) -> str:
+            env: Optional[Mapping[str, str]] = None, strict: bool = True, warn: Optional[Warn] = None,
+            ignore_grace: bool = False) -> str:
     """Parse and resolve one string (what the ``resolve`` filter does)."""
-    return Resolver(fetch, provider, env=env, strict=strict, warn=warn).resolve(text, source)
+    return Resolver(fetch, provider, env=env, strict=strict, warn=warn, ignore_grace=ignore_grace).resolve(text, source)

@@ -9,14 +9,14 @@ postgres_rotate). Everything here goes through the SecretBackend contract only (
 get, set, delete_version), so it works on any provider that keeps versions, and the decisions are
 pure functions of (metadata, versions, clock) so they are tested without a provider.
 
-Grace is recorded in the secret's tags, because tags are the one piece of metadata every provider
-stores (AWS tags, GCP labels, Azure tags, Vault custom_metadata, local tags). Values are epoch
-seconds, digits only, so GCP's label rules (lower case, digits, ``-`` and ``_``, 63 characters)
-accept them:
+Rotations run unattended (AWX schedules, cron), and two jobs can fire at once. The write of a
+rotation is conditional on the version the rotation read (``expect_version``: each provider's
+check-and-set), so when two runs rotate the same secret at the same moment exactly one writes and
+the other reports "already rotated by another run". The age of a secret is read so that a run that
+looks while another run is half-way (new version written, tags not yet) sees the new version as
+new (``current_version_born``), so a scheduled run never rotates twice in one due period.
 
-- ``vibebox-rotated-at``: when the current value was made (the age max_age is measured from);
-- ``vibebox-grace-until``: until when the previous version must stay readable;
-- ``vibebox-grace-version``: the version id that grace protects (cleanup keeps exactly that one).
+The grace of the previous version, and the age, are recorded in the secret's tags (rotation_tags.py).
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.durations import parse_duration
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     InvalidOption,
+    SecretConflict,
     SecretDeleted,
     SecretError,
     SecretNotFound,
@@ -41,13 +42,22 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     fingerprint,
     iso,
 )
-
-TAG_ROTATED_AT = "vibebox-rotated-at"
-TAG_GRACE_UNTIL = "vibebox-grace-until"
-TAG_GRACE_VERSION = "vibebox-grace-version"
-ROTATION_TAGS = (TAG_ROTATED_AT, TAG_GRACE_UNTIL, TAG_GRACE_VERSION)
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags import (  # noqa: F401 (re-exported)
+    ROTATION_TAGS,
+    TAG_GRACE_UNTIL,
+    TAG_GRACE_VERSION,
+    TAG_ROTATED_AT,
+    read_tags,
+    to_moment,
+)
 
 Clock = Callable[[], float]
+#: the expect_version of a write that creates the secret: it must not exist yet
+NEW_SECRET = ""
+#: how long tags that name the current version as the one being replaced mean "another run is
+#: writing the next version now" (a provider that writes tags before the value, or a run that died
+#: between the two); after this they are taken as the leftovers of a run that failed
+IN_FLIGHT_SECONDS = 600
 
 
 class RotationFailed(SecretError):
@@ -106,23 +116,6 @@ def _epoch(moment: Optional[_dt.datetime]) -> Optional[float]:
     return moment.timestamp()
 
 
-def _tag_number(tags: Optional[Dict[str, str]], key: str) -> Optional[float]:
-    raw = (tags or {}).get(key)
-    if raw in (None, ""):
-        return None
-    try:
-        return float(raw)
-    except (TypeError, ValueError):
-        return None  # somebody edited the tag by hand; treat it as absent rather than fail a schedule
-
-
-def to_moment(epoch: Optional[float]) -> Optional[str]:
-    """ISO 8601 (UTC) for an epoch, for results users read."""
-    if epoch is None:
-        return None
-    return iso(_dt.datetime.fromtimestamp(epoch, _dt.timezone.utc))
-
-
 def human(seconds: Optional[float]) -> str:
     """'30d', '2h30m', '45s': durations in reasons as users typed them."""
     if seconds is None:
@@ -138,31 +131,63 @@ def human(seconds: Optional[float]) -> str:
     return "".join(parts[:2])
 
 
-def current_version_born(meta: SecretMetadata, versions: Sequence[VersionInfo]) -> Optional[float]:
-    """When the current value was made.
-
-    The rotation tag wins because a rollback writes an old value as a new version: the version is
-    young but the value is not, and a schedule must still rotate it on time. Without the tag (the
-    secret was never rotated by us) the creation time of the current version is the honest answer;
-    ``updated_at`` and ``created_at`` are last resorts for providers that do not list versions.
-    """
-    tagged = _tag_number(meta.tags, TAG_ROTATED_AT)
-    if tagged is not None:
-        return tagged
+def _version_born(meta: SecretMetadata, versions: Sequence[VersionInfo]) -> Optional[float]:
     for item in versions:
         if (item.version == meta.version or "current" in item.stages) and item.created_at is not None:
             return _epoch(item.created_at)
     return _epoch(meta.updated_at) or _epoch(meta.created_at)
 
 
+def _predecessor(meta: SecretMetadata, versions: Sequence[VersionInfo]) -> Optional[str]:
+    """The version the current one replaced: the one marked previous, else the first older one listed
+    (providers list newest first; a destroyed version still counts, it was still the one replaced)."""
+    others = [item for item in versions if item.version != meta.version and "current" not in item.stages]
+    for item in others:
+        if "previous" in item.stages:
+            return item.version
+    return others[0].version if others else None
+
+
+def current_version_born(meta: SecretMetadata, versions: Sequence[VersionInfo], now: Optional[float] = None,
+                         notes: Optional[List[str]] = None) -> Optional[float]:
+    """When the current value was made.
+
+    The rotation tag wins when the tags describe the current version, because a rollback writes an
+    old value as a new version: the version is young but the value is not, and a schedule must still
+    rotate it on time. The tags describe the current version when the version they say was handed
+    over (``vibebox-grace-version``) is the one the current version replaced. Otherwise the current
+    version was written by something that did not rewrite the tags (a plain write, or a rotation of
+    another run caught between writing the value and writing the tags), and its own creation time is
+    the honest age. Tags that name the current version itself were written ahead of the value by a
+    run that is still writing it: the secret counts as rotated at the tag's time for
+    IN_FLIGHT_SECONDS. ``notes`` collects warnings about unreadable tags.
+    """
+    tags = read_tags(meta.tags)
+    if notes is not None:
+        notes.extend(problem for problem in tags.problems if problem not in notes)
+    version_born = _version_born(meta, versions)
+    if tags.rotated_at is None:
+        return version_born
+    if not versions or version_born is None or meta.version is None:
+        return tags.rotated_at
+    if tags.grace_version is not None and tags.grace_version == str(meta.version):
+        if now is not None and now - tags.rotated_at >= IN_FLIGHT_SECONDS:
+            return version_born
+        return tags.rotated_at
+    if tags.grace_version == _predecessor(meta, versions):
+        return tags.rotated_at
+    return version_born
+
+
 def check_due(
-    meta: Optional[SecretMetadata], versions: Sequence[VersionInfo], policy: RotationPolicy, now: float
+    meta: Optional[SecretMetadata], versions: Sequence[VersionInfo], policy: RotationPolicy, now: float,
+    notes: Optional[List[str]] = None,
 ) -> Due:
     """Due when the secret is missing, when no max_age is given (a named rotation rotates now) or when
     the current value is at least max_age old. A scheduled run is idempotent because of the last rule."""
     if meta is None:
         return Due(True, "the secret does not exist yet: it is created", exists=False)
-    born = current_version_born(meta, versions)
+    born = current_version_born(meta, versions, now, notes)
     age = None if born is None else max(0, int(now - born))
     if policy.max_age is None:
         return Due(True, "no max_age: rotated now", exists=True, version=meta.version, age=age)
@@ -182,22 +207,26 @@ def rotation_tags(
 ) -> Dict[str, str]:
     """The tags of the secret after a rotation: the user's tags kept, ours replaced.
 
-    Without a grace period (or with a hard cut) grace ends at the moment of rotation, so cleanup may
-    remove the previous version at once.
+    With a grace period the previous version is readable as 'previous' until it ends; with a hard cut
+    grace ends at the moment of rotation; with neither no end is recorded, so the previous version
+    stays readable until a cleanup removes it (what an encryption key needs to decrypt old data).
     """
     tags = {key: value for key, value in (existing or {}).items() if key not in ROTATION_TAGS}
     stamp = int(now)
     tags[TAG_ROTATED_AT] = str(stamp)
     if previous_version is not None:
-        grace = policy.grace_period if policy.keep_previous else 0
-        tags[TAG_GRACE_UNTIL] = str(stamp + int(grace or 0))
         tags[TAG_GRACE_VERSION] = str(previous_version)
+        if not policy.keep_previous:
+            tags[TAG_GRACE_UNTIL] = str(stamp)
+        elif policy.grace_period:
+            tags[TAG_GRACE_UNTIL] = str(stamp + int(policy.grace_period))
     return tags
 
 
 def grace_of(tags: Optional[Dict[str, str]]) -> Tuple[Optional[float], Optional[str]]:
     """(grace_until, protected version) recorded on a secret, or (None, None)."""
-    return _tag_number(tags, TAG_GRACE_UNTIL), (tags or {}).get(TAG_GRACE_VERSION) or None
+    parsed = read_tags(tags)
+    return parsed.grace_until, parsed.grace_version
 
 
 @dataclass
@@ -212,7 +241,7 @@ def plan_cleanup(
 ) -> CleanupPlan:
     """Which old versions to destroy: everything but the newest ``keep`` (current included) and the
     version whose grace has not passed yet. Pure, so the rule is tested with a fake clock."""
-    if keep < 1:
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise InvalidOption(f"keep must be 1 or more: the current version is always kept (got {keep})")
     grace_until, grace_version = grace_of(tags)
     plan = CleanupPlan()
@@ -250,6 +279,7 @@ class RotationResult:
     grace_until: Optional[float] = None
     next_due: Optional[float] = None
     rolled_back: bool = False
+    already_rotated: bool = False
     destroyed_versions: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
 
@@ -268,20 +298,41 @@ class RotationResult:
             grace_until_epoch=None if self.grace_until is None else int(self.grace_until),
             next_rotation=to_moment(self.next_due),
             rolled_back=self.rolled_back,
+            already_rotated=self.already_rotated,
             destroyed_versions=list(self.destroyed_versions),
         )
+
+
+def missing_error(manager: SecretManager, name: str) -> SecretNotFound:
+    return SecretNotFound(
+        "not found; set create: true to create it",
+        provider=manager.provider, name=name, provider_name=manager.provider_name(name),
+        hint="A rotation changes an existing secret; a job pointed at an empty or wrong store (provider, prefix,"
+             " local_path) would otherwise create a new secret and report success. Check where it points, or set"
+             " create: true (rotate_create: true in the rotate role) to create it",
+    )
 
 
 # --- the operations ------------------------------------------------------------------------------
 class Rotator:
     """Rotation, rollback and cleanup of secrets held by one SecretManager.
 
-    ``clock`` is injectable so the grace and max_age rules are tested without waiting.
+    ``clock`` is injectable so the grace and max_age rules are tested without waiting. Each rotation,
+    rollback and cleanup is written to the audit log as its own operation (``rotate``,
+    ``rotate_rollback``, ``cleanup``), besides the reads and writes it made.
     """
 
     def __init__(self, manager: SecretManager, clock: Clock = time.time) -> None:
         self.manager = manager
         self.clock = clock
+
+    def _audit(self, op: str, name: str, *, ok: bool, before: Optional[str] = None, after: Optional[str] = None,
+               error: Optional[BaseException] = None, outcome: Optional[str] = None,
+               destroyed: Optional[List[str]] = None) -> None:
+        versions: Dict[str, Any] = {"before": before, "after": after}
+        if destroyed is not None:
+            versions = {"destroyed": list(destroyed), "current": after}
+        self.manager.audit.operation(op, [name], ok=ok, versions={name: versions}, error=error, outcome=outcome)
 
     # reads ----------------------------------------------------------------------------------------
     def state(self, name: str) -> Tuple[Optional[SecretMetadata], List[VersionInfo]]:
@@ -304,9 +355,60 @@ class Rotator:
             versions = []
         return meta, versions
 
-    def inspect(self, name: str, policy: RotationPolicy) -> Tuple[Optional[SecretMetadata], List[VersionInfo], Due]:
+    def inspect(self, name: str, policy: RotationPolicy,
+                notes: Optional[List[str]] = None) -> Tuple[Optional[SecretMetadata], List[VersionInfo], Due]:
         meta, versions = self.state(name)
-        return meta, versions, check_due(meta, versions, policy, self.clock())
+        return meta, versions, check_due(meta, versions, policy, self.clock(), notes)
+
+    def check_owner(self, name: str, meta: Optional[SecretMetadata], take_over: bool,
+                    warnings: Optional[List[str]] = None) -> None:
+        """Refuse a secret the provider rotates itself, unless the caller takes the rotation over.
+
+        Two rotators of one secret overwrite each other's values, and the provider's (an AWS rotation
+        Lambda) also changes the database or service the value opens; the second one would break it.
+        """
+        rotation = getattr(meta, "rotation", None) if meta is not None else None
+        if not rotation:
+            return
+        who = rotation.get("lambda") or rotation.get("by") or "the provider"
+        if not take_over:
+            raise InvalidOption(
+                f"provider '{self.manager.provider}' rotates it itself ({who}"
+                f"{', next on ' + rotation['next'] if rotation.get('next') else ''}); it is not rotated here as well",
+                provider=self.manager.provider, name=name, provider_name=self.manager.provider_name(name),
+                hint="Leave it to the provider, or set take_over: true (rotate_take_over: true in the rotate role) to"
+                     " rotate it with this collection, and turn the provider's rotation off"
+                     " (aws secretsmanager cancel-rotate-secret)",
+            )
+        if warnings is not None:
+            warnings.append(f"'{name}' is also rotated by {who}; turn that rotation off, or the two will overwrite"
+                            " each other (aws secretsmanager cancel-rotate-secret)")
+
+    def lost_race(self, name: str, result: RotationResult, expected: Optional[str]) -> RotationResult:
+        """The conditional write found another version than the one read: another run rotated it.
+
+        Nothing was written by this run; the result says when the other run did it and which
+        version is current now, and reports no change (the schedule fired twice, it did not fail).
+        """
+        try:
+            meta, versions = self.state(name)
+        except SecretError:
+            meta, versions = None, []
+        when = current_version_born(meta, versions, self.clock()) if meta is not None else None
+        current = meta.version if meta is not None else None
+        result.rotated = False
+        result.due = False
+        result.already_rotated = True
+        result.previous_version = None
+        result.grace_until = None
+        result.version = current
+        result.age = None if when is None else max(0, int(self.clock() - when))
+        result.reason = (
+            f"already rotated at {to_moment(when) or 'an unknown time'} by another run"
+            f" (version {current or 'unknown'} replaced version {expected or 'none'} while this run was rotating it)"
+        )
+        self._audit("rotate", name, ok=True, before=expected, after=current, outcome="already_rotated")
+        return result
 
     # rotate ---------------------------------------------------------------------------------------
     def rotate(
@@ -318,21 +420,28 @@ class Rotator:
         check_mode: bool = False,
         description: Optional[str] = None,
         verify: Optional[Callable[[Secret], None]] = None,
+        create: bool = False,
+        take_over: bool = False,
     ) -> RotationResult:
         """Write a new version when due; roll back when a step after the write fails.
 
         The old value is read before the write and kept in memory only, so the rollback works even
         when the provider keeps no previous version (and even with keep_previous: false, whose
-        destruction of old versions is deliberately the very last step).
+        destruction of old versions is deliberately the very last step). The write is conditional on
+        the version read first, so of two runs at the same moment only one rotates.
         """
         if (value is None) == (generator is None):
             raise InvalidOption("give exactly one of value or generator", name=name)
-        meta, versions, due = self.inspect(name, policy)
+        notes: List[str] = []
+        meta, versions, due = self.inspect(name, policy, notes)
         now = self.clock()
         result = RotationResult(
             name=name, due=due.due, reason=due.reason, age=due.age, max_age=policy.max_age,
-            version=due.version, next_due=due.next_due,
+            version=due.version, next_due=due.next_due, warnings=list(notes),
         )
+        if meta is None and not create:
+            raise missing_error(self.manager, name)
+        self.check_owner(name, meta, take_over, result.warnings)
         old: Optional[Secret] = None
         if due.due and meta is not None and (value is not None or not check_mode):
             old = self.manager.get(name, bypass_cache=True)
@@ -359,17 +468,23 @@ class Rotator:
         new_value = value if value is not None else generator()  # type: ignore[misc]
         self.manager.check_value(name, new_value)
         tags = rotation_tags(meta.tags if meta else None, now, policy, result.previous_version)
+        expected = NEW_SECRET if meta is None else meta.version
         try:
-            written = self.manager.set(name, new_value, description, tags)
+            written = self.manager.set(name, new_value, description, tags, expect_version=expected)
+        except SecretConflict:
+            return self.lost_race(name, result, expected or None)
         except SecretError as exc:
             # a write that failed part-way (value stored, tags not; or the answer lost) may have changed
             # the secret: never report "not changed" without knowing, say how to go back instead
+            self._audit("rotate", name, ok=False, before=result.previous_version, error=exc)
             self._report_uncertain_write(name, meta, exc)
         result.rotated = True
         result.version = written.version
         result.age = 0
         result.next_due = None if policy.max_age is None else now + policy.max_age
         result.reason = due.reason
+        self._audit("rotate", name, ok=True, before=result.previous_version, after=written.version,
+                    outcome="created" if meta is None else "rotated")
         try:
             readback = self.manager.get(name, bypass_cache=True)
             if readback.value != new_value:
@@ -427,8 +542,9 @@ class Rotator:
                 hint="Fix the cause and rotate again",
             ) from cause
         try:
-            restored = self.manager.set(name, old.value, None, dict(meta.tags or {}))
+            restored = self.manager.set(name, old.value, None, dict(meta.tags or {}), expect_version=written.version)
         except SecretError as again:
+            self._audit("rotate_rollback", name, ok=False, before=written.version, error=again)
             raise RotationFailed(
                 f"a step after version {written.version} was written failed ({reason}) and writing the old value"
                 f" back failed too ({again})",
@@ -436,6 +552,8 @@ class Rotator:
                 hint=f"Roll back by hand: secret_rotate with rollback_to: '{meta.version}'",
             ) from cause
         result.rolled_back = True
+        self._audit("rotate_rollback", name, ok=True, before=written.version, after=restored.version,
+                    outcome=f"value of version {meta.version} restored")
         raise RotationFailed(
             f"a step after version {written.version} was written failed ({reason}); rolled back: the value of"
             f" version {meta.version} is current again as version {restored.version}",
@@ -467,13 +585,14 @@ class Rotator:
 
         Writing it back (instead of moving a stage label) is the one way that works on every
         provider. The rotation tag gets the creation time of the restored version, so max_age
-        still counts from when that value was really made.
+        still counts from when that value was really made. A grace period that ended does not stop a
+        rollback: going back is always allowed while the version exists.
         """
         meta, versions = self.state(name)
         if meta is None:
             raise SecretNotFound("there is nothing to roll back", provider=self.manager.provider, name=name,
                                  provider_name=self.manager.provider_name(name))
-        target = self.manager.get(name, version=to_version, bypass_cache=True)
+        target = self.manager.get(name, version=self.manager.any_version(to_version), bypass_cache=True)
         current = self.manager.get(name, bypass_cache=True)
         result = RotationResult(name=name, version=meta.version, reason=f"rollback to version {target.metadata.version}")
         if current.value == target.value:
@@ -490,32 +609,50 @@ class Rotator:
         now = self.clock()
         tags = {key: value for key, value in (meta.tags or {}).items() if key not in ROTATION_TAGS}
         tags[TAG_ROTATED_AT] = str(int(born if born is not None else now))
-        tags[TAG_GRACE_UNTIL] = str(int(now))
+        # the version rolled away from stays readable as 'previous' (data a new key encrypted in the
+        # meantime can still be read) until a cleanup removes it
         tags[TAG_GRACE_VERSION] = str(meta.version)
-        written = self.manager.set(name, target.value, None, tags)
+        try:
+            written = self.manager.set(name, target.value, None, tags, expect_version=meta.version)
+        except SecretConflict:
+            self._audit("rotate_rollback", name, ok=False, before=meta.version,
+                        error=SecretConflict("another run changed the secret while it was rolled back"))
+            raise SecretConflict(
+                f"another run wrote a new version after version {meta.version} while this rollback ran; nothing"
+                " was rolled back",
+                provider=self.manager.provider, name=name, provider_name=self.manager.provider_name(name),
+                hint="Look at the versions with vibebox.secrets.secret_info and roll back again if still needed",
+            ) from None
+        except SecretError as exc:
+            self._audit("rotate_rollback", name, ok=False, before=meta.version, error=exc)
+            raise
         result.rotated = True
         result.rolled_back = True
         result.version = written.version
+        self._audit("rotate_rollback", name, ok=True, before=meta.version, after=written.version,
+                    outcome=f"value of version {target.metadata.version} restored")
         return result
 
     # cleanup --------------------------------------------------------------------------------------
     def cleanup(self, name: str, keep: int = 1, check_mode: bool = False) -> Dict[str, Any]:
         """Destroy old versions of one secret per plan_cleanup; providers that keep no versions are
         reported as skipped, not failed, so cleanup.yml can run over a mixed prefix."""
-        report: Dict[str, Any] = dict(name=name, destroyed=[], kept=[], skipped=None, grace_until=None)
+        report: Dict[str, Any] = dict(name=name, destroyed=[], kept=[], skipped=None, grace_until=None, warnings=[])
         meta, versions = self.state(name)
         if meta is None:
             report["skipped"] = "the secret does not exist"
             return report
-        grace_until, _version = grace_of(meta.tags)
+        parsed = read_tags(meta.tags)
+        report["warnings"].extend(parsed.problems)
         now = self.clock()
-        if grace_until is not None and grace_until > now:
-            report["grace_until"] = to_moment(grace_until)
+        if parsed.grace_until is not None and parsed.grace_until > now:
+            report["grace_until"] = to_moment(parsed.grace_until)
         if not versions or not self.manager.backend.supports_versions:
             report["skipped"] = f"provider '{self.manager.provider}' keeps no old versions"
             return report
         plan = plan_cleanup(versions, meta.version, meta.tags, now, keep)
         report["kept"] = [dict(version=version, reason=why) for version, why in plan.keep]
+        error: Optional[SecretError] = None
         for version in plan.destroy:
             if not check_mode:
                 try:
@@ -523,5 +660,13 @@ class Rotator:
                 except UnsupportedOperation as exc:
                     report["skipped"] = exc.reason
                     break
+                except SecretError as exc:
+                    error = exc
+                    break
             report["destroyed"].append(version)
+        if not check_mode and (report["destroyed"] or error is not None):
+            self._audit("cleanup", name, ok=error is None, after=meta.version, destroyed=report["destroyed"],
+                        error=error)
+        if error is not None:
+            raise error
         return report

@@ -51,6 +51,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     Secret,
     SecretMetadata,
     VersionInfo,
+    iso,
 )
 
 PROVIDER = "aws"
@@ -62,6 +63,9 @@ DEFAULT_RECOVERY_DAYS = 30
 TOKEN_ITERATIONS = 30_000
 CURRENT_STAGE = "AWSCURRENT"
 PREVIOUS_STAGE = "AWSPREVIOUS"
+#: the staging label a conditional write puts on its new version until it is made current (not
+#: AWSPENDING, which belongs to rotation Lambdas)
+PENDING_STAGE = "VIBEBOX_PENDING"
 
 _STAGE_NAMES = {CURRENT_STAGE: "current", PREVIOUS_STAGE: "previous"}
 _CURRENT_WORDS = (None, "", "current", "latest", CURRENT_STAGE)
@@ -359,7 +363,7 @@ class AwsBackend(SecretBackend):
     def _call(self, operation: str, name: Optional[str], secret_value: Optional[str] = None, **params: Any) -> Dict:
         """One API call, retried alone under the manager's policy when the service throttles: a
         write is several calls (describe, create or put, tag), and starting the whole write over
-        for one throttled call multiplies the odds of giving up (issue 10)."""
+        for one throttled call multiplies the odds of giving up."""
         return self.each_request(lambda: self._call_once(operation, name, secret_value, **params))
 
     def _call_once(self, operation: str, name: Optional[str], secret_value: Optional[str] = None, **params: Any) -> Dict:
@@ -442,7 +446,24 @@ class AwsBackend(SecretBackend):
             provider_name=described.get("Name") or name,
             deleted_at=utc(described.get("DeletedDate")),
             versions_count=len([labels for labels in mapping.values() if labels]),
+            rotation=self._rotation(described),
         )
+
+    @staticmethod
+    def _rotation(described: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+        """AWS's own rotation (a Lambda) when RotationEnabled: who rotates the secret, and when next."""
+        if not described.get("RotationEnabled"):
+            return None
+        arn = described.get("RotationLambdaARN") or ""
+        rules = described.get("RotationRules") or {}
+        every = rules.get("AutomaticallyAfterDays")
+        return {
+            "by": "aws-lambda",
+            "lambda": arn,
+            "schedule": rules.get("ScheduleExpression") or (f"every {every} days" if every else None),
+            "last": iso(utc(described.get("LastRotatedDate"))),
+            "next": iso(utc(described.get("NextRotationDate"))),
+        }
 
     @staticmethod
     def _value(answer: Mapping[str, Any]) -> str:
@@ -558,8 +579,86 @@ class AwsBackend(SecretBackend):
             )
 
     def set(self, name: str, value: str, description: Optional[str] = None,
-            tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+            tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
+        if expect_version is not None:
+            return self._set_if(name, value, description, tags, expect_version)
         return self._set(name, value, description, tags, again=True)
+
+    def _conflict(self, name: str, why: str) -> SecretConflict:
+        return SecretConflict(
+            f"another writer changed it first ({why}); nothing was made current",
+            provider=PROVIDER, provider_name=name,
+            hint="Read the secret again and repeat the change if it is still needed",
+        )
+
+    def _set_if(self, name: str, value: str, description: Optional[str], tags: Optional[Dict[str, str]],
+                expected: str) -> SecretMetadata:
+        """A write that happens only while ``expected`` is the current version (``""``: no secret yet).
+
+        Secrets Manager has no check-and-set on PutSecretValue, but its staging labels give one: the
+        new version is stored under a label of our own (ClientRequestToken: its id), then AWSCURRENT
+        is moved to it with RemoveFromVersionId=<the version read>, which AWS refuses when AWSCURRENT
+        has moved since. Of two writers that read the same version, exactly one moves the label; the
+        other's version is left with no label (deprecated, never current, removed by AWS).
+        """
+        described = self._describe_raw(name, missing_ok=True)
+        if expected == "":
+            if described is not None:
+                raise self._conflict(name, "it exists already")
+            params: Dict[str, Any] = {"Name": name, "SecretString": value, "ClientRequestToken": request_token(name, value)}
+            if description:
+                params["Description"] = description
+            if tags:
+                params["Tags"] = [{"Key": str(key), "Value": str(item)} for key, item in tags.items()]
+            if self.replica_regions:
+                params["AddReplicaRegions"] = [{"Region": region} for region in self.replica_regions]
+            try:
+                answer = self._call("create_secret", name, secret_value=value, **params)
+            except SecretConflict:
+                raise self._conflict(name, "another writer created it first") from None
+            return SecretMetadata(
+                name=name, version=answer.get("VersionId") or params["ClientRequestToken"], tags=dict(tags or {}),
+                description=description or None, stages=["current"], provider_name=name, versions_count=1,
+            )
+        if described is None:
+            raise self._conflict(name, "it no longer exists")
+        if described.get("DeletedDate"):
+            raise self._deleted(name, described)
+        current = self._current_id(described)
+        if current != expected:
+            raise self._conflict(name, f"its current version is {current}, not {expected}")
+        answer = self._call("put_secret_value", name, secret_value=value, SecretId=name, SecretString=value,
+                            ClientRequestToken=request_token(name, value), VersionStages=[PENDING_STAGE])
+        version_id = answer.get("VersionId") or request_token(name, value)
+        if version_id != expected:
+            try:
+                self._call("update_secret_version_stage", name, SecretId=name, VersionStage=CURRENT_STAGE,
+                           MoveToVersionId=version_id, RemoveFromVersionId=expected)
+            except (InvalidOption, UnsupportedOperation):
+                moved = self._current_id(self._describe_raw(name, missing_ok=True) or {})
+                self._unlabel(name, version_id)
+                if moved != expected:
+                    raise self._conflict(name, f"AWSCURRENT moved to version {moved} first") from None
+                raise
+            self._unlabel(name, version_id)
+        self._apply_metadata(name, described, description, tags)
+        return SecretMetadata(
+            name=name,
+            version=version_id,
+            created_at=utc(described.get("CreatedDate")),
+            tags=dict(tags) if tags is not None else self._tags(described),
+            description=description if description is not None else (described.get("Description") or None),
+            stages=["current"],
+            provider_name=described.get("Name") or name,
+        )
+
+    def _unlabel(self, name: str, version_id: str) -> None:
+        """Take our pending label off a version (best effort: it moves to the next write anyway)."""
+        try:
+            self._call("update_secret_version_stage", name, SecretId=name, VersionStage=PENDING_STAGE,
+                       RemoveFromVersionId=version_id)
+        except SecretError:
+            pass
 
     def _set(self, name: str, value: str, description: Optional[str], tags: Optional[Dict[str, str]],
              again: bool) -> SecretMetadata:

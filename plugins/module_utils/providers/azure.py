@@ -63,6 +63,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
 PROVIDER = "azure"
 PACKAGE = "azure-keyvault-secrets azure-identity"
 PREVIOUS_TAG = "vibebox-previous-version"
+#: on a version a losing conditional writer wrote back: the id of the version whose value it holds
+RESTORED_TAG = "vibebox-restored-from"
 MAX_TAGS = 15
 AUTH_MODES = ("auto", "service_principal", "managed_identity", "default")
 #: Microsoft's own authority hosts: msal knows them, so instance discovery stays on for them
@@ -147,7 +149,7 @@ def check_description(description: Optional[str]) -> Optional[str]:
 
 
 def visible_tags(tags: Optional[Mapping[str, str]]) -> Dict[str, str]:
-    return {key: value for key, value in (tags or {}).items() if key != PREVIOUS_TAG}
+    return {key: value for key, value in (tags or {}).items() if key not in (PREVIOUS_TAG, RESTORED_TAG)}
 
 
 def _when(value: Optional[_dt.datetime]) -> _dt.datetime:
@@ -494,7 +496,10 @@ class AzureBackend(SecretBackend):
         found = []
         for index, item in enumerate(ordered):
             stages = ["current"] if index == 0 else ["previous"] if previous is not None and item is previous else []
-            found.append(VersionInfo(item.version, item.created_on, stages, enabled=item.enabled is not False))
+            # Key Vault cannot destroy a version, only disable it: a disabled version can no longer be
+            # read, so for cleanup it is gone (a second cleanup must not "destroy" it again)
+            disabled = item.enabled is False
+            found.append(VersionInfo(item.version, item.created_on, stages, enabled=not disabled, destroyed=disabled))
         return found
 
     def list(self, prefix: str = "") -> List[str]:
@@ -523,17 +528,66 @@ class AzureBackend(SecretBackend):
         return ordered[0] if ordered else None
 
     def set(self, name: str, value: str, description: Optional[str] = None,
-            tags: Optional[Dict[str, str]] = None, *, expires_at: Optional[_dt.datetime] = None) -> SecretMetadata:
+            tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None, *,
+            expires_at: Optional[_dt.datetime] = None) -> SecretMetadata:
         checked = check_tags(tags)  # before any call
         description = check_description(description)
         current = self._current_props(name)
+        if expect_version is not None and (current.version if current is not None else "") != expect_version:
+            raise self._conflict(name, f"its current version is {current.version if current else 'none'},"
+                                       f" not {expect_version or 'none'}")
         new_tags = dict(checked) if checked is not None else visible_tags(current.tags if current else None)
         if current is not None and current.version:
             new_tags[PREVIOUS_TAG] = current.version
         content_type = description if description is not None else (current.content_type if current else None)
         secret = self._call(name, lambda c: c.set_secret(
             name, value, tags=new_tags or None, content_type=content_type or None, expires_on=expires_at))
+        if expect_version is not None:
+            self._settle_race(name, secret.properties, expect_version)
         return self._meta(name, secret.properties, ["current"])
+
+    def _conflict(self, name: str, why: str) -> SecretConflict:
+        return SecretConflict(
+            f"another writer changed it first ({why})", provider=PROVIDER, provider_name=name,
+            hint="Read the secret again and repeat the change if it is still needed",
+        )
+
+    def _settle_race(self, name: str, mine: Any, expected: str) -> None:
+        """The 'after' half of a conditional write, since Key Vault has none.
+
+        The check before the write leaves a window of one request: two writers that both saw
+        ``expected`` can both write. Each then lists the versions: every other version that replaced
+        ``expected`` is a sibling. A writer that finds a sibling created before its own version, or in
+        the same second (Key Vault keeps whole seconds, so the order inside a second is unknown), has
+        lost: it puts the sibling's value back as the newest version, disables its own and raises
+        SecretConflict. Ties lose on both sides, so two writers never both report success. What
+        remains possible: a reader can get a loser's value for the moment before it is replaced, and
+        two writers in the same second can both lose (the secret still holds one of their values).
+        """
+        props = self._props(name)
+        live = [item for item in props if item.version != mine.version and item.enabled is not False]
+        if any((item.tags or {}).get(RESTORED_TAG) == mine.version for item in live):
+            return  # another writer lost to this one and already put this value back
+        if expected:
+            others = [item for item in live if (item.tags or {}).get(PREVIOUS_TAG) == expected
+                      and not (item.tags or {}).get(RESTORED_TAG)]
+        else:
+            others = [item for item in live if not (item.tags or {}).get(RESTORED_TAG)]  # all were creators
+        mine_at = _when(getattr(mine, "created_on", None))
+        earlier = [item for item in others if _when(item.created_on) <= mine_at]
+        if not earlier:
+            return
+        first = min(earlier, key=lambda item: (_when(item.created_on), item.version or ""))
+        winner = self._call(name, lambda c: c.get_secret(name, first.version), version=first.version)
+        restored_tags = dict(first.tags or {})
+        if len(restored_tags) < MAX_TAGS:  # the mark is best effort: a version holds at most MAX_TAGS tags
+            restored_tags[RESTORED_TAG] = first.version
+        self._call(name, lambda c: c.set_secret(
+            name, winner.value, tags=restored_tags or None, content_type=first.content_type or None))
+        self._call(name, lambda c: c.update_secret_properties(name, mine.version, enabled=False),
+                   version=mine.version)
+        raise self._conflict(name, f"version {first.version} replaced {expected or 'nothing'} at the same moment;"
+                                   " its value is current again and the version this write made is disabled")
 
     def update_metadata(self, name: str, description: Optional[str] = None, tags: Optional[Dict[str, str]] = None,
                         *, expires_at: Optional[_dt.datetime] = None) -> SecretMetadata:

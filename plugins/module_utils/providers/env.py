@@ -53,7 +53,7 @@ class EnvBackend(SecretBackend):
                               updated_at=_dt.datetime.now(_dt.timezone.utc))
 
     def set(self, name: str, value: str, description: Optional[str] = None,
-            tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+            tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
         raise self._read_only(name)
 
     def update_metadata(self, name: str, description: Optional[str] = None,

@@ -30,6 +30,7 @@ import ipaddress
 import json
 import re
 import threading
+import time
 import unicodedata
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -58,6 +59,10 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
 PROVIDER = "gcp"
 PACKAGE = "google-cloud-secret-manager"
 DESCRIPTION_ANNOTATION = "vibebox-description"
+#: annotation of a conditional write: "<version it replaces>@<epoch seconds>", see _claim
+CLAIM_ANNOTATION = "vibebox-writing-after"
+#: how long a claim holds off other conditional writers (a writer that died leaves one behind)
+CLAIM_SECONDS = 600
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 CALL_TIMEOUT = 30.0
 MAX_LABELS = 64
@@ -539,15 +544,78 @@ class GcpBackend(SecretBackend):
         return found
 
     def set(self, name: str, value: str, description: Optional[str] = None,
-            tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+            tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
         labels = check_labels(tags)  # before any call: a bad tag must not leave an empty secret behind
         description = check_description(description)
         data = value.encode("utf-8")
-        secret = self._ensure_secret(name, labels, description)
+        if expect_version is None:
+            secret = self._ensure_secret(name, labels, description)
+        else:
+            secret = self._claim(name, labels, description, expect_version)
         version = self._call(name, lambda c: c.add_secret_version(
             request={"parent": self._path(name), "payload": {"data": data, "data_crc32c": crc32c(data)}},
             retry=None, timeout=CALL_TIMEOUT))
         return self._meta(name, secret, version=version)
+
+    def _conflict(self, name: str, why: str) -> SecretConflict:
+        return SecretConflict(
+            f"another writer changed it first ({why}); nothing was written",
+            provider=PROVIDER, provider_name=name,
+            hint="Read the secret again and repeat the change if it is still needed",
+        )
+
+    def _claim(self, name: str, labels: Optional[Dict[str, str]], description: Optional[str], expected: str) -> Any:
+        """Make the next version ours before writing it, or raise SecretConflict.
+
+        AddSecretVersion has no precondition, but UpdateSecret takes the etag read: the writer that
+        records "<expected>@<now>" in the annotation CLAIM_ANNOTATION first wins (the others' etag is
+        stale, ABORTED), and a writer that reads after the claim sees it and stops. Only then is the
+        version added, so a losing writer never makes a version that could be read as current.
+        """
+        try:
+            secret = self._get_secret(name)
+        except SecretNotFound:
+            secret = None
+        now = int(time.time())
+        claim = f"{expected or 'none'}@{now}"
+        if secret is None:
+            if expected:
+                raise self._conflict(name, "it no longer exists")
+            body: Dict[str, Any] = {"replication": self._replication(), "labels": labels or {},
+                                    "annotations": {CLAIM_ANNOTATION: claim}}
+            if description:
+                body["annotations"][DESCRIPTION_ANNOTATION] = description
+            try:
+                return self._call(name, lambda c: c.create_secret(
+                    request={"parent": self._parent(), "secret_id": name, "secret": body},
+                    retry=None, timeout=CALL_TIMEOUT))
+            except SecretConflict:
+                raise self._conflict(name, "another writer created it first") from None
+        numbers = [self._number(item.name) for item in self._list_versions(name)]
+        latest = str(max(numbers)) if numbers else ""
+        if latest != expected:
+            raise self._conflict(name, f"its current version is {latest or 'none'}, not {expected or 'none'}")
+        held_for, _sep, since = str(secret.annotations.get(CLAIM_ANNOTATION) or "").partition("@")
+        if held_for == (expected or "none") and since.isdigit() and now - int(since) < CLAIM_SECONDS:
+            raise self._conflict(name, f"another writer is writing the version after {expected or 'none'} since"
+                                       f" {_dt.datetime.fromtimestamp(int(since), _dt.timezone.utc).isoformat()}")
+        annotations = dict(secret.annotations)
+        annotations[CLAIM_ANNOTATION] = claim
+        if description is not None:
+            if description:
+                annotations[DESCRIPTION_ANNOTATION] = description
+            else:
+                annotations.pop(DESCRIPTION_ANNOTATION, None)
+        body = {"name": secret.name, "etag": secret.etag, "annotations": annotations}
+        paths = ["annotations"]
+        if labels is not None and dict(secret.labels) != labels:
+            body["labels"] = labels
+            paths.append("labels")
+        try:
+            return self._call(name, lambda c: c.update_secret(
+                request={"secret": body, "update_mask": {"paths": paths}}, retry=None, timeout=CALL_TIMEOUT))
+        except SecretConflict:
+            raise self._conflict(name, "its etag changed between our read and our claim") from None
 
     def _ensure_secret(self, name: str, labels: Optional[Dict[str, str]], description: Optional[str]) -> Any:
         """The secret with the wanted labels/description, created when missing (a lost create race is fine)."""

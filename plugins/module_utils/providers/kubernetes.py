@@ -200,6 +200,8 @@ class KubernetesBackend(SecretBackend):
     name = PROVIDER
     supports_versions = True
     supports_restore = False
+    #: current and previous share one metadata entry, tags included
+    version_reads_carry_tags = True
 
     def __init__(
         self,
@@ -663,13 +665,24 @@ class KubernetesBackend(SecretBackend):
             raise
 
     def set(self, name: str, value: str, description: Optional[str] = None,
-            tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+            tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
         self._check_name(name, for_write=True)
         encoded = encode_value(value)
 
         def plan(obj: Optional[Dict[str, Any]]) -> Change:
             now = iso(utcnow())
             data = (obj or {}).get("data") or {}
+            if expect_version is not None:
+                # checked on every read of the retry loop, and the patch carries that read's
+                # resourceVersion: a write between the two is refused by the API server (409)
+                actual = str(self._entry(obj or {}, name).version) if name in data else ""
+                if actual != expect_version:
+                    raise SecretConflict(
+                        f"another writer changed it first (its version is {actual or 'none'}, not"
+                        f" {expect_version or 'none'}); nothing was written",
+                        provider=PROVIDER, provider_name=name,
+                        hint="Read the secret again and repeat the change if it is still needed",
+                    )
             change = Change()
             if name in data:
                 old = self._entry(obj or {}, name)

@@ -35,6 +35,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     InvalidOption,
     ProviderNotInstalled,
     ProviderUnavailable,
+    SecretConflict,
     SecretDeleted,
     SecretError,
     SecretNotFound,
@@ -137,6 +138,8 @@ def _aad(name: str, version: int) -> bytes:
 
 class LocalBackend(SecretBackend):
     name = PROVIDER
+    #: every version read carries the secret's tags
+    version_reads_carry_tags = True
 
     def __init__(self, path: Optional[str] = None, key_file: Optional[str] = None, key: Optional[bytes] = None,
                  key_source: Optional[str] = None) -> None:
@@ -702,7 +705,7 @@ class LocalBackend(SecretBackend):
             return Secret(value, self._meta(conn, row, number))
 
     def set(self, name: str, value: str, description: Optional[str] = None,
-            tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+            tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
         with self._db(write=True) as conn:
             self._purge_if_expired(conn, name)
             conn.row_factory = sqlite3.Row
@@ -710,6 +713,14 @@ class LocalBackend(SecretBackend):
             now = time.time()
             if row is not None and row["deleted_at"] is not None:
                 self._row(conn, name)  # raises SecretDeleted with the date
+            # check-and-set inside the write transaction (BEGIN IMMEDIATE): no writer can come between
+            if expect_version is not None and ("" if row is None else str(row["current"])) != expect_version:
+                raise SecretConflict(
+                    f"another writer changed it first (its version is {'none' if row is None else row['current']},"
+                    f" not {expect_version or 'none'}); nothing was written",
+                    provider=PROVIDER, provider_name=name,
+                    hint="Read the secret again and repeat the change if it is still needed",
+                )
             number = 1 if row is None else row["current"] + 1
             last = conn.execute("SELECT MAX(version) FROM versions WHERE name = ?", (name,)).fetchone()[0]
             number = max(number, (last or 0) + 1)

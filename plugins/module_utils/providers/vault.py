@@ -275,6 +275,8 @@ def _import_hvac():
 # the backend --------------------------------------------------------------------------------------------
 class VaultBackend(SecretBackend):
     name = PROVIDER
+    #: a KV v2 data read returns the secret's custom_metadata (where the tags live) with any version
+    version_reads_carry_tags = True
 
     def __init__(
         self,
@@ -411,7 +413,7 @@ class VaultBackend(SecretBackend):
                 provider_name=name, namespace=self.namespace, secret_value=secret_value,
             )
 
-        # a write is several requests: a throttled one is retried alone, not the whole write (issue 10)
+        # a write is several requests: a throttled one is retried alone, not the whole write
         return self.each_request(one_request)
 
     def _ensure_token(self) -> None:
@@ -595,14 +597,23 @@ class VaultBackend(SecretBackend):
                                 provider_name=name, namespace=self.namespace)
 
     def set(self, name: str, value: str, description: Optional[str] = None,
-            tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+            tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
         check_custom(name, description, tags)
         if self.kv_version == 1:
-            return self._v1_write(name, value, description, tags, self._v1_read(name, missing_ok=True))
+            existing = self._v1_read(name, missing_ok=True)
+            if expect_version == "" and existing is not None:
+                raise self._conflict(name, "it exists already")  # KV v1 has no versions to check beyond that
+            return self._v1_write(name, value, description, tags, existing)
         metadata = self._metadata(name, missing_ok=True)
         if metadata:
             self._raise_if_deleted(name, metadata)
         cas = int((metadata or {}).get("current_version") or 0)
+        if expect_version is not None:
+            # KV v2 check-and-set: the server writes only while the current version is still this one
+            expected = 0 if expect_version == "" else version_number(expect_version, name)
+            if expected != cas:
+                raise self._conflict(name, f"its current version is {cas or 'none'}, not {expected or 'none'}")
+            cas = expected
         _status, payload = self._call(
             "POST", self._path("data", name), name=name, capability="create" if not cas else "update",
             body={"options": {"cas": cas}, "data": {VALUE_FIELD: value}}, secret_value=value,
@@ -622,6 +633,13 @@ class VaultBackend(SecretBackend):
             description=wanted.get(DESCRIPTION_KEY),
             stages=["current"],
             provider_name=name,
+        )
+
+    def _conflict(self, name: str, why: str) -> SecretConflict:
+        return SecretConflict(
+            f"another writer changed it first ({why}); nothing was written",
+            provider=PROVIDER, provider_name=name,
+            hint="Read the secret again and repeat the change if it is still needed",
         )
 
     def update_metadata(self, name: str, description: Optional[str] = None,

@@ -1,10 +1,9 @@
-"""Alternating-users logic without a server (issue 8): URL and JSON layout, role choice, drain with a
-fake clock, what a failure before the switch undoes, and the error when psycopg is missing.
-The same behaviour against a real PostgreSQL is in tests/integration/test_rotate_database.py."""
+"""The database-password rotation without a server: the order of its steps, what each failure puts
+back, the lock, the refusal of the old JSON document, and the error when psycopg is missing. The
+same behaviour against a real PostgreSQL is in tests/integration/test_rotate_database.py."""
 from __future__ import annotations
 
 import builtins
-import json
 from typing import Dict, List, Optional, Tuple
 
 import pytest
@@ -16,7 +15,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager impor
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationFailed, RotationPolicy, Rotator
 
-TARGET = postgres.DatabaseTarget(host="db.internal", port=5433, dbname="app", params={"sslmode": "require"})
+NAME = "database-password"
 
 
 class Store(SecretBackend):
@@ -31,7 +30,9 @@ class Store(SecretBackend):
         index = -2 if version == "previous" else -1
         return Secret(self.data[name][index], SecretMetadata(name=name, version=str(len(self.data[name]) + index + 1)))
 
-    def set(self, name, value, description=None, tags=None):
+    def set(self, name, value, description=None, tags=None, expect_version=None):
+        if expect_version is not None and str(len(self.data.get(name, [])) or "") != expect_version:
+            raise errors.SecretConflict("moved")
         self.data.setdefault(name, []).append(value)
         return SecretMetadata(name=name, version=str(len(self.data[name])))
 
@@ -48,13 +49,22 @@ class Store(SecretBackend):
 
 
 class FakeAdmin:
-    """Records the steps; ``refuse_login`` makes check_login fail for that role."""
+    """Records the steps; ``refuse_login`` makes check_login fail; ``readable`` is pg_authid access."""
 
-    def __init__(self, sessions: Optional[Dict[str, List[int]]] = None) -> None:
-        self.passwords: Dict[str, Optional[str]] = {"app_blue": "SCRAM-blue", "app_green": None}
-        self.live: Dict[str, List[int]] = sessions or {}
+    def __init__(self, readable: bool = True) -> None:
+        self.passwords: Dict[str, Optional[str]] = {"app": "SCRAM-old-password"}
         self.steps: List[Tuple[str, str]] = []
-        self.refuse_login: Optional[str] = None
+        self.refuse_login = False
+        self.readable = readable
+        self.locked: List[int] = []
+
+    def lock(self, key):
+        self.locked.append(key)
+        self.steps.append(("lock", str(key)))
+
+    def unlock(self, key):
+        self.locked.remove(key)
+        self.steps.append(("unlock", str(key)))
 
     def role_exists(self, role):
         return role in self.passwords
@@ -64,7 +74,7 @@ class FakeAdmin:
         self.steps.append(("create", role))
 
     def read_verifier(self, role):
-        return True, self.passwords[role]
+        return (True, self.passwords[role]) if self.readable else (False, None)
 
     def set_password(self, role, password):
         self.passwords[role] = "SCRAM-" + password
@@ -76,38 +86,113 @@ class FakeAdmin:
 
     def check_login(self, user, password, dbname, query):
         self.steps.append(("login", user))
-        if user == self.refuse_login or self.passwords.get(user) != "SCRAM-" + password:
+        if self.refuse_login or self.passwords.get(user) != "SCRAM-" + password:
             raise postgres.DatabaseError(f"role {user} cannot log in", provider="postgres")
 
-    def sessions(self, role):
-        return list(self.live.get(role, []))
-
-    def terminate(self, role):
-        count = len(self.live.get(role, []))
-        self.live[role] = []
-        self.steps.append(("terminate", role))
-        return count
+    def sessions_before(self, role, moment):
+        return 2
 
 
-def strategy(admin, store=None, **kwargs):
+def make(admin=None, store=None, **kwargs):
     manager = SecretManager(store or Store(), prefix="", cache_ttl=0)
-    return postgres.AlternatingUsers(Rotator(manager), admin, ["app_blue", "app_green"], TARGET, **kwargs)
+    return postgres.SingleRole(Rotator(manager), admin or FakeAdmin(), "app", "appdb", **kwargs)
 
 
-def test_url_quotes_every_part():
-    url = postgres.compose_url("app blue", "p@ss:w/rd%", TARGET)
-    assert url == "postgresql://app%20blue:p%40ss%3Aw%2Frd%25@db.internal:5433/app?sslmode=require"
-    ipv6 = postgres.compose_url("u", "p", postgres.DatabaseTarget("::1", 5432, "app"))
-    assert ipv6 == "postgresql://u:p@[::1]:5432/app"
+def seeded(admin: FakeAdmin) -> Store:
+    store = Store()
+    store.data[NAME] = ["old-password"]
+    return store
 
 
-def test_secret_is_one_json_document_with_aws_keys_and_url():
-    data = json.loads(postgres.secret_value("app_green", "pw", TARGET))
-    assert data == {"engine": "postgres", "host": "db.internal", "port": 5433, "dbname": "app",
-                    "username": "app_green", "password": "pw",
-                    "url": "postgresql://app_green:pw@db.internal:5433/app?sslmode=require"}
-    assert postgres.parse_secret("bare-password") is None
-    assert postgres.parse_secret('{"user": "x"}') is None
+def test_the_secret_holds_the_bare_password_of_the_role():
+    admin = FakeAdmin()
+    store = seeded(admin)
+    result = make(admin, store).run(NAME, RotationPolicy())
+    new = store.data[NAME][-1]
+    assert result.rotation.rotated and result.username == "app" and result.sessions_before == 2
+    assert admin.passwords["app"] == "SCRAM-" + new and len(new) == 32 and new.isalnum()
+    assert [step for step, _ in admin.steps] == ["lock", "password", "login", "login", "unlock"]
+    assert new not in repr(result.to_dict()) and "old-password" not in repr(result.to_dict())
+    assert admin.locked == []
+
+
+def test_check_mode_touches_neither_the_database_nor_the_secret():
+    admin = FakeAdmin()
+    store = seeded(admin)
+    result = make(admin, store).run(NAME, RotationPolicy(), check_mode=True)
+    assert result.rotation.due and not result.rotation.rotated and admin.steps == [] and store.data[NAME] == ["old-password"]
+
+
+@pytest.mark.parametrize("readable", [True, False])
+def test_failed_login_before_the_write_puts_the_old_password_back(readable):
+    admin = FakeAdmin(readable=readable)
+    store = seeded(admin)
+    admin.refuse_login = True
+    with pytest.raises(RotationFailed) as caught:
+        make(admin, store).run(NAME, RotationPolicy())
+    assert "secret was not changed" in str(caught.value) and store.data[NAME] == ["old-password"]
+    # with pg_authid the stored hash comes back; without it, the password the secret holds is set again
+    assert admin.passwords["app"] == "SCRAM-old-password"
+    assert admin.locked == []
+
+
+def test_failure_after_the_write_rolls_both_back():
+    admin = FakeAdmin(readable=False)
+    store = seeded(admin)
+    strategy = make(admin, store)
+
+    def fails(_secret):
+        raise postgres.DatabaseError("the application cannot log in", provider="postgres")
+
+    strategy._verify_secret = fails
+    with pytest.raises(RotationFailed) as caught:
+        strategy.run(NAME, RotationPolicy())
+    assert caught.value.rolled_back and "has the password the secret holds again" in str(caught.value)
+    assert store.data[NAME][-1] == "old-password" and admin.passwords["app"] == "SCRAM-old-password"
+
+
+def test_a_run_that_waited_for_the_lock_reports_the_other_rotation():
+    admin = FakeAdmin()
+    store = seeded(admin)
+    strategy = make(admin, store)
+    real_lock = admin.lock
+
+    def another_run_rotates_while_we_wait(key):
+        store.data[NAME].append("rotated-by-the-other-run")
+        real_lock(key)
+
+    admin.lock = another_run_rotates_while_we_wait
+    result = strategy.run(NAME, RotationPolicy())
+    assert result.rotation.already_rotated and not result.rotation.rotated
+    assert "by another run" in result.rotation.reason and ("password", "app") not in admin.steps
+    assert store.data[NAME] == ["old-password", "rotated-by-the-other-run"]
+
+
+def test_missing_secret_old_document_and_missing_role_are_refused():
+    with pytest.raises(errors.SecretNotFound) as caught:
+        make(FakeAdmin(), Store()).run(NAME, RotationPolicy())
+    assert "set create: true" in str(caught.value)
+    created = make(FakeAdmin(), Store()).run(NAME, RotationPolicy(), create=True)
+    assert created.rotation.rotated
+
+    store = Store()
+    store.data[NAME] = ['{"username": "app_blue", "password": "x", "url": "postgresql://..."}']
+    admin = FakeAdmin()
+    with pytest.raises(errors.InvalidOption) as caught:
+        make(admin, store).run(NAME, RotationPolicy())
+    assert "JSON document" in str(caught.value) and ("password", "app") not in admin.steps
+
+    admin = FakeAdmin()
+    del admin.passwords["app"]
+    with pytest.raises(postgres.DatabaseError):
+        make(admin, seeded(admin)).run(NAME, RotationPolicy())
+    result = make(admin, seeded(admin), create_role=True).run(NAME, RotationPolicy())
+    assert result.created_role and ("create", "app") in admin.steps
+
+
+def test_lock_key_is_stable_and_fits_a_bigint():
+    assert postgres.lock_key(NAME) == postgres.lock_key(NAME) != postgres.lock_key("other")
+    assert -(2 ** 63) <= postgres.lock_key(NAME) < 2 ** 63
 
 
 def test_connect_kwargs_leave_unset_options_to_libpq():
@@ -127,89 +212,3 @@ def test_missing_psycopg_names_the_pip_package(monkeypatch):
     with pytest.raises(errors.ProviderNotInstalled) as caught:
         postgres.import_psycopg()
     assert "pip install psycopg[binary]" in str(caught.value)
-
-
-def test_roles_must_be_two_different_ones():
-    manager = SecretManager(Store(), prefix="", cache_ttl=0)
-    with pytest.raises(errors.InvalidOption):
-        postgres.AlternatingUsers(Rotator(manager), FakeAdmin(), ["app"], TARGET)
-    with pytest.raises(errors.InvalidOption):
-        postgres.AlternatingUsers(Rotator(manager), FakeAdmin(), ["a", "a"], TARGET)
-
-
-def test_alternates_between_the_two_roles_and_drains_the_old_one():
-    admin, store = FakeAdmin(), Store()
-    first = strategy(admin, store, drain_timeout=0).run("database-password", RotationPolicy())
-    assert first.username == "app_blue" and first.drain is None
-    admin.live["app_blue"] = [101, 102]
-    second = strategy(admin, store, drain_timeout=0).run("database-password", RotationPolicy())
-    assert (second.username, second.previous_username) == ("app_green", "app_blue")
-    assert second.drain.terminated == 2 and second.drain.remaining == 0 and not second.drain.drained
-    third = strategy(admin, store, drain_timeout=0).run("database-password", RotationPolicy())
-    assert third.username == "app_blue"
-    assert json.loads(store.data["database-password"][-1])["username"] == "app_blue"
-    password = json.loads(store.data["database-password"][-1])["password"]
-    assert password not in json.dumps(third.to_dict())
-
-
-def test_check_mode_names_the_next_role_and_changes_nothing():
-    admin, store = FakeAdmin(), Store()
-    strategy(admin, store).run("database-password", RotationPolicy())
-    steps = list(admin.steps)
-    result = strategy(admin, store).run("database-password", RotationPolicy(), check_mode=True)
-    assert result.rotation.due and not result.rotation.rotated and result.username == "app_green"
-    assert admin.steps == steps and len(store.data["database-password"]) == 1
-
-
-def test_failed_login_before_the_switch_restores_the_password_and_keeps_the_secret():
-    admin, store = FakeAdmin(), Store()
-    strategy(admin, store).run("database-password", RotationPolicy())
-    admin.refuse_login = "app_green"
-    with pytest.raises(RotationFailed) as caught:
-        strategy(admin, store).run("database-password", RotationPolicy())
-    assert "secret was not changed" in str(caught.value)
-    assert admin.passwords["app_green"] is None and ("restore", "app_green") in admin.steps
-    assert len(store.data["database-password"]) == 1
-
-
-def test_missing_role_fails_unless_created():
-    admin = FakeAdmin()
-    del admin.passwords["app_blue"]
-    with pytest.raises(postgres.DatabaseError):
-        strategy(admin).run("database-password", RotationPolicy())
-    result = strategy(admin, create_roles=True).run("database-password", RotationPolicy())
-    assert result.created_role and ("create", "app_blue") in admin.steps
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def test_drain_waits_for_sessions_that_leave_in_time():
-    clock = Clock()
-    admin = FakeAdmin({"app_blue": [1]})
-    original = admin.sessions
-
-    def leaving(role):
-        if clock.now >= 2:
-            admin.live[role] = []
-        return original(role)
-
-    admin.sessions = leaving
-    report = postgres.drain(admin, "app_blue", timeout=10, interval=0.5, clock=clock, sleep=clock.sleep)
-    assert report.drained and report.terminated == 0 and 2 <= report.waited < 10
-
-
-def test_drain_terminates_what_is_left_after_the_timeout():
-    clock = Clock()
-    admin = FakeAdmin({"app_blue": [1, 2, 3]})
-    report = postgres.drain(admin, "app_blue", timeout=5, interval=1, clock=clock, sleep=clock.sleep)
-    assert not report.drained and report.terminated == 3 and report.remaining == 0 and report.waited >= 5
-    assert report.to_dict()["sessions_at_switch"] == 3

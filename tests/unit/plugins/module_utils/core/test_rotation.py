@@ -1,21 +1,31 @@
-"""Rotation policy (issue 8): max_age, grace, hard cut, rollback and cleanup, with a fake clock.
+"""Rotation policy: max_age, grace, hard cut, rollback and cleanup, with a fake clock.
 
 The decisions are pure functions; the Rotator is exercised over a small in-memory backend that
-follows the SecretBackend contract (versions, 'previous' = newest live older version), so these
-tests need no provider and no waiting.
+follows the SecretBackend contract (versions, 'previous' = newest live older version, check-and-set
+with expect_version), so these tests need no provider and no waiting.
+
+The second half is what makes rotation safe to run unattended: one rotation when two runs fire,
+grace periods that end, bounded durations, unreadable tags, missing secrets, provider-managed
+rotation and the audit trail. The same guarantees are tested against the real servers in
+tests/integration/test_rotate_concurrency.py and test_rotate_grace.py.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import math
 from typing import Dict, List, Optional
 
 import pytest
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.durations import MAX_SECONDS, parse_duration
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import PREVIOUS_IGNORING_GRACE, SecretManager
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, VersionInfo
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import (
+    IN_FLIGHT_SECONDS,
     TAG_GRACE_UNTIL,
     TAG_GRACE_VERSION,
     TAG_ROTATED_AT,
@@ -27,6 +37,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation impo
     plan_cleanup,
     rotation_tags,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags import grace_state
 
 T0 = 1_700_000_000.0
 DAY = 86400
@@ -84,7 +95,11 @@ class MemoryBackend(SecretBackend):
             raise errors.VersionNotFound("destroyed", provider_name=name)
         return Secret(value, self._meta(name, number))
 
-    def set(self, name, value, description=None, tags=None):
+    def set(self, name, value, description=None, tags=None, expect_version=None):
+        if expect_version is not None:
+            actual = str(self._current(name)) if name in self.values else ""
+            if actual != expect_version:
+                raise errors.SecretConflict(f"version is {actual or 'none'}", provider_name=name)
         if self.fail_next_set:
             self.fail_next_set = False
             raise errors.ProviderUnavailable("injected", retryable=False)
@@ -136,6 +151,7 @@ def backend(clock):
 @pytest.fixture
 def rotator(backend, clock):
     manager = SecretManager(backend, prefix="", cache_ttl=0)
+    manager.clock = clock
     return Rotator(manager, clock=clock)
 
 
@@ -166,7 +182,7 @@ def test_age_comes_from_the_rotation_tag_then_the_current_version():
     versions = [VersionInfo("2", at(T0 + 10 * DAY), ["current"]), VersionInfo("1", at(T0), ["previous"])]
     meta = SecretMetadata(name="x", version="2", updated_at=at(T0 + 20 * DAY))
     assert current_version_born(meta, versions) == T0 + 10 * DAY
-    meta.tags = {TAG_ROTATED_AT: str(int(T0 + 3))}
+    meta.tags = {TAG_ROTATED_AT: str(int(T0 + 3)), TAG_GRACE_VERSION: "1"}
     assert current_version_born(meta, versions) == T0 + 3
     meta.tags = {TAG_ROTATED_AT: "edited-by-hand"}
     assert current_version_born(meta, versions) == T0 + 10 * DAY
@@ -225,7 +241,7 @@ def test_grace_without_a_version_protects_the_newest_old_one():
 
 # --- the Rotator ---------------------------------------------------------------------------------
 def test_rotate_records_grace_and_previous_stays_readable(rotator, backend, clock):
-    rotator.rotate("jwt", RotationPolicy(), generator=gen(["old-value-1"]))
+    rotator.rotate("jwt", RotationPolicy(), generator=gen(["old-value-1"]), create=True)
     clock.now += 60
     result = rotator.rotate("jwt", RotationPolicy(grace_period=7200), generator=gen(["new-value-2"]))
     assert result.rotated and (result.version, result.previous_version) == ("2", "1")
@@ -239,7 +255,7 @@ def test_rotate_records_grace_and_previous_stays_readable(rotator, backend, cloc
 
 def test_scheduled_runs_are_idempotent_until_due(rotator, backend, clock):
     policy = RotationPolicy(max_age=30 * DAY)
-    assert rotator.rotate("jwt", policy, generator=gen(["value-0001"])).rotated
+    assert rotator.rotate("jwt", policy, generator=gen(["value-0001"]), create=True).rotated
     for _day in range(29):
         clock.now += DAY
         assert not rotator.rotate("jwt", policy, generator=gen(["never-used"])).rotated
@@ -250,7 +266,7 @@ def test_scheduled_runs_are_idempotent_until_due(rotator, backend, clock):
 
 
 def test_check_mode_reports_due_and_writes_nothing(rotator, backend, clock):
-    rotator.rotate("jwt", RotationPolicy(), generator=gen(["value-0001"]))
+    rotator.rotate("jwt", RotationPolicy(), generator=gen(["value-0001"]), create=True)
     result = rotator.rotate("jwt", RotationPolicy(grace_period=60), generator=gen(["x" * 10]), check_mode=True)
     assert result.due and not result.rotated and result.previous_version == "1"
     assert result.grace_until == int(clock.now) + 60
@@ -258,14 +274,14 @@ def test_check_mode_reports_due_and_writes_nothing(rotator, backend, clock):
 
 
 def test_same_value_is_not_a_rotation(rotator, backend):
-    rotator.rotate("api", RotationPolicy(), value="given-value")
+    rotator.rotate("api", RotationPolicy(), value="given-value", create=True)
     result = rotator.rotate("api", RotationPolicy(), value="given-value")
     assert not result.rotated and not result.due and backend.writes == 1
 
 
 def test_hard_cut_destroys_every_older_version(rotator, backend):
     for value in ("value-0001", "value-0002"):
-        rotator.rotate("refresh", RotationPolicy(), value=value)
+        rotator.rotate("refresh", RotationPolicy(), value=value, create=True)
     result = rotator.rotate("refresh", RotationPolicy(keep_previous=False), value="value-0003")
     assert sorted(result.destroyed_versions) == ["1", "2"]
     with pytest.raises(errors.SecretNotFound):
@@ -274,7 +290,7 @@ def test_hard_cut_destroys_every_older_version(rotator, backend):
 
 
 def test_failed_read_back_rolls_back_to_the_old_value(rotator, backend):
-    rotator.rotate("jwt", RotationPolicy(), value="value-0001", description=None)
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", description=None, create=True)
     backend.tags["jwt"]["team"] = "core"
     tags_before = dict(backend.tags["jwt"])
 
@@ -290,7 +306,7 @@ def test_failed_read_back_rolls_back_to_the_old_value(rotator, backend):
 
 
 def test_failed_rollback_says_how_to_roll_back_by_hand(rotator, backend):
-    rotator.rotate("jwt", RotationPolicy(), value="value-0001")
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
 
     def broken(_secret):
         backend.fail_next_set = True
@@ -302,7 +318,7 @@ def test_failed_rollback_says_how_to_roll_back_by_hand(rotator, backend):
 
 
 def test_rollback_restores_the_age_of_the_old_value(rotator, backend, clock):
-    rotator.rotate("jwt", RotationPolicy(), value="value-0001")
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
     clock.now += 10 * DAY
     rotated = rotator.rotate("jwt", RotationPolicy(), value="value-0002")
     clock.now += 60
@@ -314,7 +330,7 @@ def test_rollback_restores_the_age_of_the_old_value(rotator, backend, clock):
 
 
 def test_rotating_during_a_running_grace_warns(rotator, clock):
-    rotator.rotate("jwt", RotationPolicy(), value="value-0001")
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
     rotator.rotate("jwt", RotationPolicy(grace_period=3600), value="value-0002")
     clock.now += 60
     result = rotator.rotate("jwt", RotationPolicy(grace_period=3600), value="value-0003")
@@ -323,7 +339,7 @@ def test_rotating_during_a_running_grace_warns(rotator, clock):
 
 def test_cleanup_reports_and_check_mode_destroys_nothing(rotator, backend, clock):
     for value in ("value-0001", "value-0002"):
-        rotator.rotate("jwt", RotationPolicy(), value=value)
+        rotator.rotate("jwt", RotationPolicy(), value=value, create=True)
     rotator.rotate("jwt", RotationPolicy(grace_period=600), value="value-0003")
     report = rotator.cleanup("jwt", keep=1, check_mode=True)
     assert report["destroyed"] == ["1"] and backend.values["jwt"][1] is not None
@@ -335,7 +351,7 @@ def test_cleanup_reports_and_check_mode_destroys_nothing(rotator, backend, clock
 
 
 def test_deleted_secret_is_not_rotated(rotator, backend):
-    rotator.rotate("jwt", RotationPolicy(), value="value-0001")
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
     original = backend.describe
 
     def deleted(name):
@@ -353,3 +369,233 @@ def test_human_durations(seconds, text):
     from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import human
 
     assert human(seconds) == text
+
+
+def make_rotator(backend, clock, tmp_path=None, cache_ttl=0):
+    audit = AuditLog(str(tmp_path / "audit.log") if tmp_path else None, "memory")
+    manager = SecretManager(backend, prefix="", cache_ttl=cache_ttl, audit=audit)
+    manager.clock = clock
+    return Rotator(manager, clock=clock)
+
+
+# --- two runs at once ----------------------------------------------------------------------------
+def test_two_rotations_at_the_same_moment_rotate_once(backend, clock):
+    """Run A reads version 1, run B rotates to version 2 before A writes: A writes nothing and says so."""
+    run_a, run_b = make_rotator(backend, clock), make_rotator(backend, clock)
+    run_a.rotate("jwt", RotationPolicy(), value="value-1", create=True)
+    clock.now += 3600
+    checked = run_a.manager.check_value
+
+    def run_b_gets_there_first(name, value):  # run A has read version 1 and is about to write
+        run_a.manager.check_value = checked
+        run_b.rotate("jwt", RotationPolicy(grace_period=7200), value="value-from-b")
+        return checked(name, value)
+
+    run_a.manager.check_value = run_b_gets_there_first
+    result = run_a.rotate("jwt", RotationPolicy(grace_period=7200), value="value-from-a")
+    assert result.already_rotated and not result.rotated and not result.due
+    assert result.reason.startswith(f"already rotated at {at(T0 + 3600).isoformat().replace('+00:00', 'Z')}"
+                                    " by another run")
+    assert result.version == "2"
+    assert backend.values["jwt"] == {1: "value-1", 2: "value-from-b"}
+    assert result.to_dict()["already_rotated"] is True
+
+
+def test_two_creations_at_the_same_moment_create_once(backend, clock):
+    run_a, run_b = make_rotator(backend, clock), make_rotator(backend, clock)
+    checked = run_a.manager.check_value
+
+    def run_b_gets_there_first(name, value):
+        run_a.manager.check_value = checked
+        run_b.rotate("key", RotationPolicy(), value="value-from-b", create=True)
+        return checked(name, value)
+
+    run_a.manager.check_value = run_b_gets_there_first
+    result = run_a.rotate("key", RotationPolicy(), value="value-from-a", create=True)
+    assert result.already_rotated and backend.values["key"] == {1: "value-from-b"}
+
+
+def test_a_scheduled_run_between_the_value_and_the_tags_of_another_run_is_not_due():
+    """Vault and AWS write the value, then the tags: a run that looks in between must see a new value."""
+    versions = [VersionInfo("2", at(T0 + 31 * DAY), ["current"]), VersionInfo("1", at(T0), ["previous"])]
+    tags_of_version_1 = {TAG_ROTATED_AT: str(int(T0))}  # written when version 1 was created
+    meta = SecretMetadata(name="jwt", version="2", tags=tags_of_version_1)
+    due = check_due(meta, versions, RotationPolicy(max_age=30 * DAY), T0 + 31 * DAY + 1)
+    assert not due.due and due.age == 1
+
+
+def test_tags_written_ahead_of_the_value_mean_another_run_is_rotating():
+    """GCP writes the labels first: while they name the current version as replaced, it is being rotated."""
+    versions = [VersionInfo("1", at(T0), ["current"])]
+    meta = SecretMetadata(name="jwt", version="1", tags={TAG_ROTATED_AT: str(int(T0 + 31 * DAY)), TAG_GRACE_VERSION: "1"})
+    policy = RotationPolicy(max_age=30 * DAY)
+    assert not check_due(meta, versions, policy, T0 + 31 * DAY + 5).due
+    # a run that died between the labels and the value must not hold the rotation off for max_age
+    assert check_due(meta, versions, policy, T0 + 31 * DAY + IN_FLIGHT_SECONDS).due
+
+
+def test_a_rollback_still_counts_age_from_the_old_value(backend, clock):
+    rotator = make_rotator(backend, clock)
+    rotator.rotate("jwt", RotationPolicy(), value="value-1", create=True)
+    clock.now += 20 * DAY
+    rotator.rotate("jwt", RotationPolicy(), value="value-2")
+    clock.now += 60
+    rotator.rollback("jwt", "1")
+    meta, versions = rotator.state("jwt")
+    due = check_due(meta, versions, RotationPolicy(max_age=20 * DAY), clock())
+    assert due.due and due.age == 20 * DAY + 60
+
+
+# --- missing secrets, provider-managed rotation ---------------------------------------------------
+def test_rotating_a_missing_secret_fails_unless_create(backend, clock):
+    rotator = make_rotator(backend, clock)
+    for check_mode in (True, False):
+        with pytest.raises(errors.SecretNotFound) as caught:
+            rotator.rotate("jwt", RotationPolicy(), value="value-1", check_mode=check_mode)
+        assert "not found; set create: true to create it" in str(caught.value)
+    assert backend.writes == 0
+    assert rotator.rotate("jwt", RotationPolicy(), value="value-1", create=True).rotated
+
+
+def test_a_secret_the_provider_rotates_is_refused_unless_taken_over(backend, clock):
+    rotator = make_rotator(backend, clock)
+    rotator.rotate("db", RotationPolicy(), value="value-1", create=True)
+    described = backend.describe
+
+    def with_lambda(name):
+        meta = described(name)
+        meta.rotation = {"by": "aws-lambda", "lambda": "arn:aws:lambda:eu-west-1:1:function:rotate", "next": None}
+        return meta
+
+    backend.describe = with_lambda
+    with pytest.raises(errors.InvalidOption) as caught:
+        rotator.rotate("db", RotationPolicy(), value="value-2")
+    assert "rotates it itself (arn:aws:lambda:eu-west-1:1:function:rotate" in str(caught.value)
+    assert "take_over: true" in str(caught.value) and backend.writes == 1
+    taken = rotator.rotate("db", RotationPolicy(), value="value-2", take_over=True)
+    assert taken.rotated and "cancel-rotate-secret" in taken.warnings[0]
+
+
+# --- durations and tags ----------------------------------------------------------------------------
+@pytest.mark.parametrize("option,text,says", [
+    ("grace_period", "99999999999999w", "longer than 100 years"),
+    ("max_age", "36526d", "longer than 100 years"),
+    ("grace_period", "-5m", "must not be negative"),
+    ("grace_period", -1, "must not be negative"),
+    ("max_age", "soon", "must be a duration"),
+    ("max_age", math.inf, "longer than 100 years"),
+    ("max_age", math.nan, "must be a duration"),
+    ("grace_period", True, "not a boolean"),
+])
+def test_durations_out_of_bounds_are_refused_with_the_option_name(option, text, says):
+    with pytest.raises(errors.InvalidOption) as caught:
+        parse_duration(text, option)
+    assert f"option '{option}'" in str(caught.value) and says in str(caught.value)
+
+
+def test_durations_up_to_100_years_are_accepted():
+    assert parse_duration("36525d", "max_age") == MAX_SECONDS
+    assert parse_duration("2h", "grace_period") == 7200 and parse_duration("0", "grace_period") == 0
+
+
+def test_a_bad_grace_period_is_refused_before_any_write(backend, clock):
+    rotator = make_rotator(backend, clock)
+    rotator.rotate("jwt", RotationPolicy(), value="value-1", create=True)
+    with pytest.raises(errors.InvalidOption):
+        RotationPolicy.from_options(grace_period="99999999999999w")
+    assert backend.writes == 1
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999", "-5", "nan", "inf", "yesterday", "1e400"])
+def test_unreadable_rotation_tags_warn_and_do_not_block(backend, clock, bad):
+    rotator = make_rotator(backend, clock)
+    rotator.rotate("jwt", RotationPolicy(), value="value-1", create=True)
+    rotator.rotate("jwt", RotationPolicy(grace_period=60), value="value-2")
+    backend.tags["jwt"].update({TAG_ROTATED_AT: bad, TAG_GRACE_UNTIL: bad})
+    clock.now += 2 * DAY  # due by the version's own age, the unreadable tag being ignored
+    result = rotator.rotate("jwt", RotationPolicy(max_age=DAY, grace_period=60), value="value-3")
+    assert result.rotated
+    assert any(TAG_ROTATED_AT in warning and "treated as absent" in warning for warning in result.warnings)
+    result.to_dict()  # no date out of range
+    backend.tags["jwt"].update({TAG_ROTATED_AT: bad, TAG_GRACE_UNTIL: bad})
+    clock.now += 120
+    report = rotator.cleanup("jwt", keep=1)
+    assert report["destroyed"] == ["2", "1"] and any(TAG_GRACE_UNTIL in warning for warning in report["warnings"])
+    assert grace_state(backend.tags["jwt"], clock())["state"] == "none"
+    assert rotator.manager.get("jwt").value == "value-3"
+
+
+# --- grace ends ------------------------------------------------------------------------------------
+def test_previous_is_missing_after_the_grace_unless_ignored(backend, clock):
+    rotator = make_rotator(backend, clock, cache_ttl=300)
+    manager = rotator.manager
+    rotator.rotate("jwt", RotationPolicy(), value="value-1", create=True)
+    rotator.rotate("jwt", RotationPolicy(grace_period=60), value="value-2")
+    assert manager.get("jwt", version="previous").value == "value-1"  # cached from here on
+    assert grace_state(backend.tags["jwt"], clock())["state"] == "until"
+    clock.now += 60
+    with pytest.raises(errors.SecretNotFound) as caught:
+        manager.get("jwt", version="previous")
+    assert "grace period of its previous version 1 ended at" in str(caught.value)
+    assert "ignore_grace: true" in str(caught.value) and "value-1" not in str(caught.value)
+    with pytest.raises(errors.SecretNotFound):
+        manager.get("jwt", version="previous", bypass_cache=True)
+    assert manager.get("jwt", version=PREVIOUS_IGNORING_GRACE).value == "value-1"
+    assert manager.get("jwt", version="1").value == "value-1"  # an explicit version id is not a 'previous'
+    assert grace_state(backend.tags["jwt"], clock()) == {
+        "state": "ended", "until": at(T0 + 60).isoformat().replace("+00:00", "Z"), "version": "1"}
+    back = rotator.rollback("jwt", "previous")  # going back is allowed after the grace
+    assert back.rolled_back and manager.get("jwt").value == "value-1"
+
+
+def test_without_a_grace_period_previous_stays_readable_until_cleanup(backend, clock):
+    rotator = make_rotator(backend, clock)
+    rotator.rotate("key", RotationPolicy(), value="key-1", create=True)
+    rotator.rotate("key", RotationPolicy(), value="key-2")
+    clock.now += 400 * DAY
+    assert rotator.manager.get("key", version="previous").value == "key-1"
+    assert grace_state(backend.tags["key"], clock())["state"] == "none"
+
+
+def test_a_grace_recorded_for_another_version_does_not_hide_previous(backend, clock):
+    rotator = make_rotator(backend, clock)
+    rotator.rotate("jwt", RotationPolicy(), value="value-1", create=True)
+    rotator.rotate("jwt", RotationPolicy(grace_period=60), value="value-2")
+    rotator.manager.set("jwt", "value-3")  # a plain write after the rotation keeps the old tags
+    clock.now += 3600
+    assert rotator.manager.get("jwt", version="previous").value == "value-2"
+
+
+# --- cleanup and the audit trail --------------------------------------------------------------------
+def test_cleanup_twice_changes_nothing_the_second_time(backend, clock):
+    rotator = make_rotator(backend, clock)
+    for value in ("value-1", "value-2", "value-3"):
+        rotator.rotate("jwt", RotationPolicy(), value=value, create=True)
+    assert rotator.cleanup("jwt")["destroyed"] == ["2", "1"]
+    assert rotator.cleanup("jwt")["destroyed"] == []
+
+
+def test_rotations_rollbacks_and_cleanups_are_audit_operations(backend, clock, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIBEBOX_AUDIT_ACTOR", "awx:admin:42")
+    rotator = make_rotator(backend, clock, tmp_path)
+    rotator.rotate("jwt", RotationPolicy(), value="CANARY-value-1", create=True)
+    rotator.rotate("jwt", RotationPolicy(), value="CANARY-value-2")
+    rotator.rollback("jwt", "1")
+    rotator.cleanup("jwt")
+    text = (tmp_path / "audit.log").read_text()
+    assert "CANARY" not in text
+    entries = [json.loads(line) for line in text.splitlines()]
+    ops = [entry for entry in entries if entry.get("names")]
+    assert [entry["op"] for entry in ops] == ["rotate", "rotate", "rotate_rollback", "cleanup"]
+    assert all(entry["actor"] == "awx:admin:42" and entry["names"] == ["jwt"] and entry["ok"] for entry in ops)
+    assert ops[0]["outcome"] == "created" and ops[0]["versions"] == {"jwt": {"before": None, "after": "1"}}
+    assert ops[1]["version"] == "2" and ops[1]["versions"]["jwt"] == {"before": "1", "after": "2"}
+    assert ops[2]["versions"]["jwt"] == {"before": "2", "after": "3"}
+    assert ops[3]["versions"]["jwt"] == {"destroyed": ["2", "1"], "current": "3"}
+    # the reads and writes of those operations are still written as they happened
+    assert [entry["op"] for entry in entries if not entry.get("names")].count("set") == 3
+
+
+def test_audit_operation_names_are_checked():
+    with pytest.raises(ValueError):
+        AuditLog(None, "memory").operation("rotation", ["jwt"], ok=True)
