@@ -34,6 +34,9 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    CLOSED,
+    TIMED_OUT,
+    TLS,
     InvalidOption,
     ProviderNotInstalled,
     ProviderThrottled,
@@ -45,6 +48,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretNotFound,
     UnsupportedOperation,
     VersionNotFound,
+    tried_endpoint,
+    unreachable,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
@@ -373,12 +378,8 @@ class AwsBackend(SecretBackend):
             status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
             raise error_from_aws(error.get("Code"), error.get("Message"), status, operation=api, name=name,
                                  region=self.region, secret_value=secret_value) from None
-        except errors.SSLError:
-            raise ProviderUnavailable("TLS with the Secrets Manager endpoint failed", retryable=False, provider=PROVIDER,
-                                      provider_name=name, hint="Check aws_endpoint_url and the CA bundle (AWS_CA_BUNDLE)") from None
         except (errors.ConnectionError, errors.HTTPClientError) as exc:
-            raise ProviderUnavailable(f"cannot reach Secrets Manager ({type(exc).__name__})", provider=PROVIDER,
-                                      provider_name=name, hint="Check the network, aws_region and aws_endpoint_url") from None
+            raise self._unreachable(exc, name) from None
         except (errors.NoCredentialsError, errors.PartialCredentialsError, errors.CredentialRetrievalError) as exc:
             raise ProviderUnavailable(
                 f"no usable AWS credentials ({type(exc).__name__})", retryable=False, provider=PROVIDER, provider_name=name,
@@ -390,6 +391,23 @@ class AwsBackend(SecretBackend):
         except errors.BotoCoreError as exc:
             raise ProviderUnavailable(f"the AWS request {api} failed ({type(exc).__name__})", retryable=False,
                                       provider=PROVIDER, provider_name=name) from None
+
+    def _unreachable(self, exc: BaseException, name: Optional[str]) -> ProviderUnavailable:
+        """No answer from AWS: the endpoint botocore tried (scheme, host, port) and refused/timed out/TLS/DNS."""
+        errors = self._errors
+        failure = None
+        service, address = "Secrets Manager", "aws_endpoint_url and aws_region"
+        if isinstance(exc, errors.ProxyConnectionError):
+            service, address = "the HTTP proxy on the way to Secrets Manager", "HTTPS_PROXY / HTTP_PROXY"
+        elif isinstance(exc, errors.SSLError):
+            failure = TLS
+        elif isinstance(exc, (errors.ConnectTimeoutError, errors.ReadTimeoutError)):
+            failure = TIMED_OUT
+        elif isinstance(exc, errors.ConnectionClosedError):
+            failure = CLOSED
+        endpoint = tried_endpoint(exc, getattr(self._client.meta, "endpoint_url", None))
+        return unreachable(service, endpoint, exc, failure=failure, provider=PROVIDER, provider_name=name,
+                           address=address, ca="the CA bundle (AWS_CA_BUNDLE)")
 
     # helpers ---------------------------------------------------------------------------------------
     def _describe_raw(self, name: str, missing_ok: bool = False) -> Optional[Dict[str, Any]]:

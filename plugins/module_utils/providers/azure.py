@@ -40,6 +40,8 @@ from urllib.parse import urlparse
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    CLOSED,
+    NETWORK,
     InvalidOption,
     ProviderNotInstalled,
     ProviderThrottled,
@@ -51,6 +53,10 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretNotFound,
     UnsupportedOperation,
     VersionNotFound,
+    endpoint_label,
+    network_failure,
+    tried_endpoint,
+    unreachable,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     CURRENT,
@@ -252,15 +258,18 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
         return ProviderUnavailable(f"Key Vault failed temporarily: {message or code}", retryable=True, **context)
     if status == 400:
         return InvalidOption(f"Key Vault rejected the request: {message}", **context)
-    if isinstance(exc, azexc.ServiceRequestError):
-        tls = any(word in message for word in ("CERTIFICATE_VERIFY_FAILED", "SSL", "certificate"))
-        return ProviderUnavailable(
-            f"the vault could not be reached: {message}", retryable=not tls, **context,
-            hint="Trust the vault's certificate authority with azure_ca_cert" if tls
-            else "Check azure_vault_url and network access to the vault",
+    if isinstance(exc, (azexc.ServiceRequestError, azexc.ServiceResponseError)):
+        # the failed request went to the vault or to the sign-in authority: the chain says which
+        endpoint = tried_endpoint(exc, vault)
+        to_vault = not vault or endpoint == endpoint_label(vault)
+        failure = network_failure(exc)
+        if failure == NETWORK and isinstance(exc, azexc.ServiceResponseError):
+            failure = CLOSED  # connected, then the answer never came whole
+        return unreachable(
+            "Key Vault" if to_vault else "the Azure sign-in endpoint", endpoint, exc, failure=failure,
+            address="azure_vault_url (AZURE_KEYVAULT_URL)" if to_vault else "azure_authority_host (AZURE_AUTHORITY_HOST)",
+            ca="azure_ca_cert (AZURE_CA_CERT)", **context,
         )
-    if isinstance(exc, azexc.ServiceResponseError):
-        return ProviderUnavailable(f"the vault connection failed: {message}", retryable=True, **context)
     if isinstance(exc, azexc.HttpResponseError):
         return ProviderUnavailable(f"Key Vault failed: {message or code}", retryable=False, **context)
     if isinstance(exc, ValueError) and "challenge resource" in message:

@@ -32,6 +32,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    TIMED_OUT,
+    TLS,
     InvalidOption,
     ProviderNotInstalled,
     ProviderThrottled,
@@ -43,6 +45,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretNotFound,
     UnsupportedOperation,
     VersionNotFound,
+    endpoint_label,
+    unreachable,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
@@ -356,28 +360,12 @@ class VaultBackend(SecretBackend):
             kwargs["params"] = params
         try:
             answer = self._client.adapter.request(method, f"/v1/{api_path}", raise_exception=False, **kwargs)
-        except errors.SSLError as exc:
-            raise ProviderUnavailable(
-                f"TLS with Vault at {self.addr} failed ({type(exc).__name__})",
-                retryable=False,
-                provider=PROVIDER,
-                hint="Set vault_ca_cert (VAULT_CACERT) to the CA that signed Vault's certificate",
-            ) from None
-        except errors.Timeout:
-            raise ProviderUnavailable(
-                f"Vault at {self.addr} did not answer within {self.timeout:g} s",
-                provider=PROVIDER,
-                hint="Check the network or raise vault_timeout",
-            ) from None
-        except errors.ConnectionError:
-            raise ProviderUnavailable(
-                f"cannot reach Vault at {self.addr}",
-                provider=PROVIDER,
-                hint="Check vault_addr (VAULT_ADDR) and that the server is running",
-            ) from None
+        except (errors.SSLError, errors.Timeout, errors.ConnectionError) as exc:
+            raise self._unreachable(exc) from None
         except errors.RequestException as exc:
             raise ProviderUnavailable(
-                f"the request to Vault at {self.addr} failed ({type(exc).__name__})", retryable=False, provider=PROVIDER
+                f"the request to Vault at {endpoint_label(self.addr)} failed ({type(exc).__name__})", retryable=False,
+                provider=PROVIDER,
             ) from None
         if isinstance(answer, dict):  # hvac's JSONAdapter decodes 200 answers itself
             return 200, answer
@@ -387,6 +375,20 @@ class VaultBackend(SecretBackend):
         except ValueError:
             payload = {"errors": [answer.text[:200]]} if status >= 400 else {}
         return status, payload if isinstance(payload, dict) else {}
+
+    def _unreachable(self, exc: BaseException) -> ProviderUnavailable:
+        """No answer from Vault: the address (no user, password or query) and refused/timed out/TLS/DNS."""
+        errors = self._http_errors
+        failure = None
+        if isinstance(exc, errors.SSLError):
+            failure = TLS
+        elif isinstance(exc, errors.Timeout) and not isinstance(exc, errors.ConnectTimeout):
+            failure = TIMED_OUT  # a read timeout: connected, then no answer within vault_timeout
+        error = unreachable("Vault", endpoint_label(self.addr), exc, failure=failure, provider=PROVIDER,
+                            address="vault_addr (VAULT_ADDR)", ca="vault_ca_cert (VAULT_CACERT)")
+        if error.failure == TIMED_OUT:
+            error.hint = f"{error.hint}, or raise vault_timeout (now {self.timeout:g} s)"
+        return error
 
     def _call(
         self,
