@@ -8,10 +8,11 @@ goes through the same path as the lookups (run cache, then the provider).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
+from jinja2 import pass_context
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
@@ -29,6 +30,19 @@ def _text(value: Any, where: str) -> str:
 
 def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, **options: Any) -> Any:
     """Resolve every reference in a string (or in each string of a list or of a dict's values)."""
+    return resolve_with(None, data, strict, bypass_cache, **options)
+
+
+@pass_context
+def _resolve_in_template(context: Any, data: Any, strict: bool = True, bypass_cache: bool = False,
+                         **options: Any) -> Any:
+    """``resolve`` as templates call it: the template's variables show whether the run is an AWX job."""
+    return resolve_with(context, data, strict, bypass_cache, **options)
+
+
+def resolve_with(variables: Optional[Mapping[str, Any]], data: Any, strict: bool = True, bypass_cache: bool = False,
+                 **options: Any) -> Any:
+    """``resolve``, with the variables of the template (None outside a template)."""
     unknown = sorted(set(options) - set(_options.OPTION_NAMES))
     if unknown:
         raise AnsibleFilterError(
@@ -40,6 +54,7 @@ def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, **option
         strict = strict.strip().lower() not in ("0", "false", "no", "off")
     forced = _reading.forced_provider(raw)
     seen: Dict[str, str] = {}
+
 
     def fetch(items):
         provider, found = _reading.fetch(raw, forced, items, bool(bypass_cache))
@@ -61,6 +76,8 @@ def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, **option
             keys = []
             texts = [_text(data, "the input")]
         templates = [_references.parse(text) for text in texts]
+        if any(ref.kind == "secret" for template in templates for ref in template.references):
+            _reading.settle_provider(raw, forced, variables)  # a text without ${secret:...} needs no provider
         resolver = _references.Resolver(fetch, provider_name, strict=bool(strict), warn=_reading.display.warning)
         values = resolver.resolve_all(templates)
     except _errors.SecretError as exc:
@@ -74,4 +91,4 @@ def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, **option
 
 class FilterModule:
     def filters(self) -> Dict[str, Any]:
-        return {"resolve": resolve}
+        return {"resolve": _resolve_in_template}
