@@ -22,10 +22,10 @@ def build_module(own_spec: Dict[str, Dict[str, Any]], **kwargs: Any) -> AnsibleM
     return AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
 
 
-def fail(module: AnsibleModule, exc: BaseException, **result: Any) -> NoReturn:
-    """fail_json with the core error's message (which never holds a value) and its kind."""
+def fail(module: AnsibleModule, exc: BaseException, *, msg: Optional[str] = None, **result: Any) -> NoReturn:
+    """fail_json with the core error's message (which never holds a value), or ``msg`` built from it, and its kind."""
     kind = getattr(exc, "kind", "error")
-    module.fail_json(msg=str(exc), error_kind=kind, **result)
+    module.fail_json(msg=str(exc) if msg is None else msg, error_kind=kind, **result)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
