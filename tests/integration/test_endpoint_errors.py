@@ -160,3 +160,19 @@ def test_a_lookup_shows_the_endpoint_and_kind_through_the_run_cache(tmp_path):
     assert done.rc != 0
     assert f"cannot reach Vault at http://127.0.0.1:{closed}: connection refused" in done.output, done.output[-2000:]
     assert CANARY not in done.output
+
+
+def test_azure_names_the_sign_in_endpoint_when_the_token_request_gets_no_answer(azure_server):
+    """The vault answers, the authority does not: the message names the sign-in endpoint, and does not
+    blame the tenant, client id or secret (before, it said "Azure sign-in failed" and listed them)."""
+    closed = _fault_proxy().closed_port()
+    options = dict(azure_server.options, provider="azure", audit_log="false",
+                   azure_authority_host=f"https://127.0.0.1:{closed}")
+    manager = factory.build_manager(options, env={})
+    manager.retry = RetryPolicy(attempts=1)
+    with pytest.raises(errors.SecretError) as caught:
+        manager.get("jwt-secret", bypass_cache=True)
+    message = str(caught.value)
+    assert isinstance(caught.value, errors.ProviderUnreachable), message
+    assert f"cannot reach the Azure sign-in endpoint at https://127.0.0.1:{closed}: connection refused" in message
+    assert "azure_authority_host" in message and "azure_client_secret" not in message

@@ -249,6 +249,11 @@ def _chain(exc: BaseException) -> Iterator[Any]:
             pending.append(kwargs["error"])
 
 
+def caused_by(exc: BaseException, types: Any) -> Optional[BaseException]:
+    """The first exception of ``types`` in ``exc``'s chain (``exc`` included), or None."""
+    return next((item for item in _chain(exc) if isinstance(item, types)), None)
+
+
 def network_failure(exc: BaseException) -> str:
     """What kind of failure ``exc`` is: refused, timed out, TLS, DNS, closed, or a network error."""
     import socket  # here, not at the top: only a failure pays for importing ssl

@@ -53,6 +53,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretNotFound,
     UnsupportedOperation,
     VersionNotFound,
+    caused_by,
     endpoint_label,
     network_failure,
     tried_endpoint,
@@ -209,6 +210,11 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
     status = getattr(exc, "status_code", None)
     label = "the current version" if version in _CURRENT_NAMES else f"version {version}"
     if isinstance(exc, azexc.ClientAuthenticationError) and status is None:
+        if caused_by(exc, (azexc.ServiceRequestError, azexc.ServiceResponseError)):
+            # the token request got no answer: name the sign-in endpoint, not a credential problem
+            return unreachable("the Azure sign-in endpoint", tried_endpoint(exc, None), exc,
+                               address="azure_authority_host (AZURE_AUTHORITY_HOST)", ca="azure_ca_cert (AZURE_CA_CERT)",
+                               **context)
         if type(exc).__name__ == "CredentialUnavailableError":
             return ProviderUnavailable(
                 f"no Azure credential is available: {message}", retryable=False, **context,
