@@ -188,6 +188,8 @@ NETWORK = "network error"
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _TEXT_KINDS = (  # checked in this order on the lower-cased texts of the exception chain
+    # a handshake the server never answered (a firewall, a hung server) is a timeout, not a certificate problem
+    (TIMED_OUT, ("handshake read failed", "handshake timed out", "handshake operation timed out")),
     (TLS, ("certificate", "ssl", "tls", "handshake", "wrong version number")),
     (DNS, ("name or service not known", "nodename nor servname", "temporary failure in name resolution",
            "dns resolution failed", "getaddrinfo", "name resolution", "no address associated", "failed to resolve",

@@ -90,6 +90,7 @@ def _wrapped(inner: BaseException) -> Exception:
     (TimeoutError("timed out"), errors.TIMED_OUT),
     (ConnectionResetError(104, "Connection reset by peer"), errors.CLOSED),
     (OSError("something else"), errors.NETWORK),
+    (OSError("ipv4:127.0.0.1:9: Handshake read failed (Endpoint closing)"), errors.TIMED_OUT),  # gRPC, no answer
 ])
 def test_network_failure_reads_the_exception_chain(inner, kind):
     assert errors.network_failure(_wrapped(inner)) == kind
