@@ -29,7 +29,8 @@ PLAY = """
     - name: the change under test
       vibebox.secrets.secret:
         name: "{{ secret_name }}"
-        value: "{{ secret_value }}"
+        value: "{{ secret_value | default(omit) }}"
+        state: "{{ secret_state | default('present') }}"
         description: "{{ secret_description | default(omit) }}"
         tags: "{{ secret_tags | default(omit) }}"
         provider: "{{ provider_options.provider }}"
@@ -122,6 +123,17 @@ def test_vault_nothing_written_reports_changed_false(tmp_path, openbao_server, v
     assert got["failed"] and got["changed"] is False
     assert got["changes"] == [] and got["not_written"] == ["value"]
     assert "Nothing was written" in got["msg"]
+
+
+def test_vault_refused_delete_reports_changed_false(tmp_path, openbao_server, vault_options):
+    prefix = vault_options["prefix"]
+    openbao_server.request("POST", f"secret/data/{prefix}old-key", {"data": {"value": "kept"}})
+    token = _token(openbao_server, prefix, ["read"], ["read", "list"])
+    got = _run(tmp_path, dict(vault_options, vault_token=token), secret_name="old-key", secret_state="absent")
+
+    assert _vault_state(openbao_server, prefix, "old-key")["data"] == {"value": "kept"}
+    assert got["failed"] and got["changed"] is False
+    assert got["not_written"] == ["state"] and "Nothing was written" in got["msg"]
 
 
 # AWS: moto behind the fault proxy, which refuses TagResource -------------------------------------------
