@@ -22,13 +22,13 @@ import pytest
 
 from ansible_run import REPO, run_playbook, state_env, write_playbook
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, network
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import RetryPolicy
 
 CANARY = "CANARY-endpoint-" + uuid.uuid4().hex[:12]
 DEAD_HOST = "vibebox-nowhere.invalid"  # .invalid never resolves (RFC 6761)
-KINDS = {"refused": errors.REFUSED, "dns": errors.DNS, "tls": errors.TLS, "timeout": errors.TIMED_OUT}
+KINDS = {"refused": network.REFUSED, "dns": network.DNS, "tls": network.TLS, "timeout": network.TIMED_OUT}
 
 
 def _fault_proxy():

@@ -34,9 +34,6 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
-    CLOSED,
-    TIMED_OUT,
-    TLS,
     InvalidOption,
     ProviderNotInstalled,
     ProviderThrottled,
@@ -48,8 +45,6 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretNotFound,
     UnsupportedOperation,
     VersionNotFound,
-    tried_endpoint,
-    unreachable,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
@@ -394,20 +389,22 @@ class AwsBackend(SecretBackend):
 
     def _unreachable(self, exc: BaseException, name: Optional[str]) -> ProviderUnavailable:
         """No answer from AWS: the endpoint botocore tried (scheme, host, port) and refused/timed out/TLS/DNS."""
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import network  # only once a request failed
+
         errors = self._errors
         failure = None
         service, address = "Secrets Manager", "aws_endpoint_url and aws_region"
         if isinstance(exc, errors.ProxyConnectionError):
             service, address = "the HTTP proxy on the way to Secrets Manager", "HTTPS_PROXY / HTTP_PROXY"
         elif isinstance(exc, errors.SSLError):
-            failure = TLS
+            failure = network.TLS
         elif isinstance(exc, (errors.ConnectTimeoutError, errors.ReadTimeoutError)):
-            failure = TIMED_OUT
+            failure = network.TIMED_OUT
         elif isinstance(exc, errors.ConnectionClosedError):
-            failure = CLOSED
-        endpoint = tried_endpoint(exc, getattr(self._client.meta, "endpoint_url", None))
-        return unreachable(service, endpoint, exc, failure=failure, provider=PROVIDER, provider_name=name,
-                           address=address, ca="the CA bundle (AWS_CA_BUNDLE)")
+            failure = network.CLOSED
+        endpoint = network.tried_endpoint(exc, getattr(self._client.meta, "endpoint_url", None))
+        return network.unreachable(service, endpoint, exc, failure=failure, provider=PROVIDER, provider_name=name,
+                                   address=address, ca="the CA bundle (AWS_CA_BUNDLE)")
 
     # helpers ---------------------------------------------------------------------------------------
     def _describe_raw(self, name: str, missing_ok: bool = False) -> Optional[Dict[str, Any]]:

@@ -40,8 +40,6 @@ from urllib.parse import urlparse
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
-    CLOSED,
-    NETWORK,
     InvalidOption,
     ProviderNotInstalled,
     ProviderThrottled,
@@ -53,11 +51,6 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretNotFound,
     UnsupportedOperation,
     VersionNotFound,
-    caused_by,
-    endpoint_label,
-    network_failure,
-    tried_endpoint,
-    unreachable,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     CURRENT,
@@ -210,11 +203,13 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
     status = getattr(exc, "status_code", None)
     label = "the current version" if version in _CURRENT_NAMES else f"version {version}"
     if isinstance(exc, azexc.ClientAuthenticationError) and status is None:
-        if caused_by(exc, (azexc.ServiceRequestError, azexc.ServiceResponseError)):
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import network
+
+        if network.caused_by(exc, (azexc.ServiceRequestError, azexc.ServiceResponseError)):
             # the token request got no answer: name the sign-in endpoint, not a credential problem
-            return unreachable("the Azure sign-in endpoint", tried_endpoint(exc, None), exc,
-                               address="azure_authority_host (AZURE_AUTHORITY_HOST)", ca="azure_ca_cert (AZURE_CA_CERT)",
-                               **context)
+            return network.unreachable("the Azure sign-in endpoint", network.tried_endpoint(exc, None), exc,
+                                       address="azure_authority_host (AZURE_AUTHORITY_HOST)",
+                                       ca="azure_ca_cert (AZURE_CA_CERT)", **context)
         if type(exc).__name__ == "CredentialUnavailableError":
             return ProviderUnavailable(
                 f"no Azure credential is available: {message}", retryable=False, **context,
@@ -265,13 +260,15 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
     if status == 400:
         return InvalidOption(f"Key Vault rejected the request: {message}", **context)
     if isinstance(exc, (azexc.ServiceRequestError, azexc.ServiceResponseError)):
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import network
+
         # the failed request went to the vault or to the sign-in authority: the chain says which
-        endpoint = tried_endpoint(exc, vault)
-        to_vault = not vault or endpoint == endpoint_label(vault)
-        failure = network_failure(exc)
-        if failure == NETWORK and isinstance(exc, azexc.ServiceResponseError):
-            failure = CLOSED  # connected, then the answer never came whole
-        return unreachable(
+        endpoint = network.tried_endpoint(exc, vault)
+        to_vault = not vault or endpoint == network.endpoint_label(vault)
+        failure = network.network_failure(exc)
+        if failure == network.NETWORK and isinstance(exc, azexc.ServiceResponseError):
+            failure = network.CLOSED  # connected, then the answer never came whole
+        return network.unreachable(
             "Key Vault" if to_vault else "the Azure sign-in endpoint", endpoint, exc, failure=failure,
             address="azure_vault_url (AZURE_KEYVAULT_URL)" if to_vault else "azure_authority_host (AZURE_AUTHORITY_HOST)",
             ca="azure_ca_cert (AZURE_CA_CERT)", **context,

@@ -35,8 +35,6 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
-    NETWORK,
-    TIMED_OUT,
     InvalidOption,
     InvalidSecretValue,
     ProviderNotInstalled,
@@ -48,10 +46,6 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretNotFound,
     UnsupportedOperation,
     VersionNotFound,
-    endpoint_label,
-    network_failure,
-    tried_endpoint,
-    unreachable,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     CURRENT,
@@ -293,13 +287,17 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
         return ProviderThrottled("Secret Manager is throttling requests (RESOURCE_EXHAUSTED)", retryable=True, **context,
                                  hint="Lower forks or request rate, or raise the project's quota")
     if isinstance(exc, (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.Unknown)):
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import network
+
         # gRPC says UNAVAILABLE both for "no connection" and for a server that is up but busy: only the
         # first names the endpoint and the kind of failure
-        failure = TIMED_OUT if isinstance(exc, gexc.DeadlineExceeded) else network_failure(exc)
-        if failure != NETWORK:
-            return unreachable("Secret Manager", endpoint_label(endpoint or DEFAULT_ENDPOINT), exc, failure=failure,
-                               address="gcp_endpoint (GCP_SECRET_MANAGER_ENDPOINT)",
-                               ca="gcp_ca_cert (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH)", **context)
+        failure = network.TIMED_OUT if isinstance(exc, gexc.DeadlineExceeded) else network.network_failure(exc)
+        if failure != network.NETWORK:
+            return network.unreachable(
+                "Secret Manager", network.endpoint_label(endpoint or DEFAULT_ENDPOINT), exc, failure=failure,
+                address="gcp_endpoint (GCP_SECRET_MANAGER_ENDPOINT)", ca="gcp_ca_cert (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH)",
+                **context,
+            )
     if isinstance(exc, (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
                         gexc.GatewayTimeout, gexc.BadGateway, gexc.Unknown)):
         tls = any(word in message.lower() for word in ("handshake", "certificate", "ssl"))
@@ -330,8 +328,12 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
             return SecretDenied(f"the Google credentials could not be refreshed: {message}", **context,
                                 hint="Check the service-account key or access token")
         if isinstance(exc, auth_exc.TransportError):
-            return unreachable("the Google token endpoint", tried_endpoint(exc, "https://oauth2.googleapis.com"), exc,
-                               address="gcp_credentials (its token_uri) and the network", **context)
+            from ansible_collections.vibebox.secrets.plugins.module_utils.core import network
+
+            return network.unreachable(
+                "the Google token endpoint", network.tried_endpoint(exc, "https://oauth2.googleapis.com"), exc,
+                address="gcp_credentials (its token_uri) and the network", **context,
+            )
     return ProviderUnavailable(f"unexpected error from the Secret Manager client: {type(exc).__name__}",
                                retryable=False, **context)
 

@@ -66,8 +66,6 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretNotFound,
     UnsupportedOperation,
     VersionNotFound,
-    tried_endpoint,
-    unreachable,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     CURRENT,
@@ -359,9 +357,11 @@ class KubernetesBackend(SecretBackend):
         except Exception as exc:  # urllib3 and socket errors: the cluster cannot be reached
             if not _is_network_error(exc):
                 raise
+            from ansible_collections.vibebox.secrets.plugins.module_utils.core import network  # only once a request failed
+
             host = getattr(getattr(self._api_client, "configuration", None), "host", None)
-            raise unreachable(
-                "the Kubernetes API", tried_endpoint(exc, host), exc, provider=PROVIDER, provider_name=key,
+            raise network.unreachable(
+                "the Kubernetes API", network.tried_endpoint(exc, host), exc, provider=PROVIDER, provider_name=key,
                 address="the cluster's server in the kubeconfig (kubeconfig, k8s_context)",
                 ca="the cluster's certificate-authority in the kubeconfig",
             ) from None

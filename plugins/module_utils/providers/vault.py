@@ -32,8 +32,6 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
-    TIMED_OUT,
-    TLS,
     InvalidOption,
     ProviderNotInstalled,
     ProviderThrottled,
@@ -45,8 +43,6 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretNotFound,
     UnsupportedOperation,
     VersionNotFound,
-    endpoint_label,
-    unreachable,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
@@ -363,8 +359,10 @@ class VaultBackend(SecretBackend):
         except (errors.SSLError, errors.Timeout, errors.ConnectionError) as exc:
             raise self._unreachable(exc) from None
         except errors.RequestException as exc:
+            from ansible_collections.vibebox.secrets.plugins.module_utils.core import network  # only once a request failed
+
             raise ProviderUnavailable(
-                f"the request to Vault at {endpoint_label(self.addr)} failed ({type(exc).__name__})", retryable=False,
+                f"the request to Vault at {network.endpoint_label(self.addr)} failed ({type(exc).__name__})", retryable=False,
                 provider=PROVIDER,
             ) from None
         if isinstance(answer, dict):  # hvac's JSONAdapter decodes 200 answers itself
@@ -378,15 +376,17 @@ class VaultBackend(SecretBackend):
 
     def _unreachable(self, exc: BaseException) -> ProviderUnavailable:
         """No answer from Vault: the address (no user, password or query) and refused/timed out/TLS/DNS."""
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import network  # only once a request failed
+
         errors = self._http_errors
         failure = None
         if isinstance(exc, errors.SSLError):
-            failure = TLS
+            failure = network.TLS
         elif isinstance(exc, errors.Timeout) and not isinstance(exc, errors.ConnectTimeout):
-            failure = TIMED_OUT  # a read timeout: connected, then no answer within vault_timeout
-        error = unreachable("Vault", endpoint_label(self.addr), exc, failure=failure, provider=PROVIDER,
-                            address="vault_addr (VAULT_ADDR)", ca="vault_ca_cert (VAULT_CACERT)")
-        if error.failure == TIMED_OUT:
+            failure = network.TIMED_OUT  # a read timeout: connected, then no answer within vault_timeout
+        error = network.unreachable("Vault", network.endpoint_label(self.addr), exc, failure=failure, provider=PROVIDER,
+                                    address="vault_addr (VAULT_ADDR)", ca="vault_ca_cert (VAULT_CACERT)")
+        if error.failure == network.TIMED_OUT:
             error.hint = f"{error.hint}, or raise vault_timeout (now {self.timeout:g} s)"
         return error
 

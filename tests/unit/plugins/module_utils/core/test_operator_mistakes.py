@@ -8,7 +8,7 @@ import ssl
 
 import pytest
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, names, options
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, names, network, options
 
 
 # provider choice ------------------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def test_the_refusal_suggests_the_clean_name_and_checks_a_vault_prefix():
     ("", "(no address)"),
 ])
 def test_endpoint_label_keeps_only_scheme_host_and_port(given, shown):
-    assert errors.endpoint_label(given) == shown
+    assert network.endpoint_label(given) == shown
 
 
 def _wrapped(inner: BaseException) -> Exception:
@@ -84,22 +84,22 @@ def _wrapped(inner: BaseException) -> Exception:
 
 
 @pytest.mark.parametrize("inner,kind", [
-    (ConnectionRefusedError(111, "Connection refused"), errors.REFUSED),
-    (socket.gaierror(-2, "Name or service not known"), errors.DNS),
-    (ssl.SSLCertVerificationError(1, "certificate verify failed"), errors.TLS),
-    (TimeoutError("timed out"), errors.TIMED_OUT),
-    (ConnectionResetError(104, "Connection reset by peer"), errors.CLOSED),
-    (OSError("something else"), errors.NETWORK),
-    (OSError("ipv4:127.0.0.1:9: Handshake read failed (Endpoint closing)"), errors.TIMED_OUT),  # gRPC, no answer
+    (ConnectionRefusedError(111, "Connection refused"), network.REFUSED),
+    (socket.gaierror(-2, "Name or service not known"), network.DNS),
+    (ssl.SSLCertVerificationError(1, "certificate verify failed"), network.TLS),
+    (TimeoutError("timed out"), network.TIMED_OUT),
+    (ConnectionResetError(104, "Connection reset by peer"), network.CLOSED),
+    (OSError("something else"), network.NETWORK),
+    (OSError("ipv4:127.0.0.1:9: Handshake read failed (Endpoint closing)"), network.TIMED_OUT),  # gRPC, no answer
 ])
 def test_network_failure_reads_the_exception_chain(inner, kind):
-    assert errors.network_failure(_wrapped(inner)) == kind
+    assert network.network_failure(_wrapped(inner)) == kind
 
 
 def test_unreachable_names_endpoint_and_kind_and_retries_only_what_can_heal():
-    refused = errors.unreachable("Vault", "http://127.0.0.1:1", _wrapped(ConnectionRefusedError(111, "refused")),
+    refused = network.unreachable("Vault", "http://127.0.0.1:1", _wrapped(ConnectionRefusedError(111, "refused")),
                                  address="vault_addr", provider="vault")
     assert str(refused).startswith("[vault] cannot reach Vault at http://127.0.0.1:1: connection refused.")
     assert refused.retryable and isinstance(refused, errors.ProviderUnavailable)
-    dns = errors.unreachable("Vault", "http://x.invalid:1", _wrapped(socket.gaierror(-2, "x")), address="vault_addr")
+    dns = network.unreachable("Vault", "http://x.invalid:1", _wrapped(socket.gaierror(-2, "x")), address="vault_addr")
     assert not dns.retryable and "vault_addr" in str(dns)
