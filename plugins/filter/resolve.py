@@ -55,7 +55,6 @@ def resolve_with(variables: Optional[Mapping[str, Any]], data: Any, strict: bool
     forced = _reading.forced_provider(raw)
     seen: Dict[str, str] = {}
 
-
     def fetch(items):
         provider, found = _reading.fetch(raw, forced, items, bool(bypass_cache))
         if provider:

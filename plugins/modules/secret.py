@@ -16,7 +16,7 @@ description:
     C((changed)) or C((hidden)); a value is never displayed.
   - A change can take several requests (value, then description and tags, for most providers). When one fails, the
     task reads the secret back and fails saying exactly what was written and what was not (RV(changes),
-    RV(not_written)); RV(changed) is false when nothing was written.
+    RV(not_written)); C(changed) is false when nothing was written.
 options:
   name:
     description: Logical name of the secret, for example C(jwt-secret). The provider prefix is added.
@@ -139,7 +139,7 @@ not_written:
 unverified:
   description:
     - When a write failed and the secret could not be read back either, the fields that may or may not have been
-      written. RV(changed) is then true, since a write may have happened.
+      written. C(changed) is then true, since a write may have happened.
   type: list
   elements: str
   returned: when a write failed and the read-back failed too

@@ -168,4 +168,3 @@ class DotenvSyntaxError(SecretError):
     def __str__(self) -> str:
         text = f"{self.file or '<string>'}, line {self.line}, column {self.column}: {self.reason}"
         return f"{text}. {self.hint}" if self.hint else text
-

@@ -98,7 +98,7 @@ def test_network_failure_reads_the_exception_chain(inner, kind):
 
 def test_unreachable_names_endpoint_and_kind_and_retries_only_what_can_heal():
     refused = network.unreachable("Vault", "http://127.0.0.1:1", _wrapped(ConnectionRefusedError(111, "refused")),
-                                 address="vault_addr", provider="vault")
+                                  address="vault_addr", provider="vault")
     assert str(refused).startswith("[vault] cannot reach Vault at http://127.0.0.1:1: connection refused.")
     assert refused.retryable and isinstance(refused, errors.ProviderUnavailable)
     dns = network.unreachable("Vault", "http://x.invalid:1", _wrapped(socket.gaierror(-2, "x")), address="vault_addr")
