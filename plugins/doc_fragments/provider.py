@@ -3,7 +3,7 @@
 
 ``DOCUMENTATION`` is the module form. ``LOOKUP`` is the same text with the places a lookup may also
 take each option from: an Ansible variable ``vibebox_secrets_<option>``, the seed's environment
-variable, and the ``[vibebox_secrets]`` section of ansible.cfg (DESIGN.md 4). Per-provider fragments
+variable, and the ``[vibebox_secrets]`` section of ansible.cfg. Per-provider fragments
 build their LOOKUP form with ``lookup_form`` so that both forms always list the same options.
 """
 from __future__ import annotations
@@ -38,6 +38,11 @@ options:
         (C(VAULT_ADDR) selects C(vault), C(AWS_SECRET_MANAGER_REGION) C(aws), C(GCP_PROJECT_ID) C(gcp),
         C(AZURE_KEYVAULT_URL) C(azure), C(KUBERNETES_SERVICE_HOST) C(kubernetes)), and finally the embedded
         encrypted C(local) store, which needs no server.
+      - A provider chosen that way (detected, or the C(local) fallback) is named once per run in a warning, with the
+        variable that chose it.
+      - In an AWX/AAP job (extra variable C(awx_job_id) or C(tower_job_id), or C(JOB_ID) with C(AWX_HOST)) the
+        C(local) fallback is refused unless O(local_path) is given, since the job's container and the store in it
+        are thrown away.
       - C(k8s) is an alias of C(kubernetes).
     type: str
     choices: [aws, gcp, azure, vault, kubernetes, env, local, k8s, hashicorp, openbao, environment]
@@ -78,6 +83,11 @@ options:
         selects C(vault), C(AWS_SECRET_MANAGER_REGION) C(aws), C(GCP_PROJECT_ID) C(gcp), C(AZURE_KEYVAULT_URL) C(azure),
         C(KUBERNETES_SERVICE_HOST) C(kubernetes)), and finally the embedded encrypted C(local) store, which needs
         no server.
+      - A provider chosen that way (detected, or the C(local) fallback) is named once per run in a warning, with
+        the variable that chose it.
+      - In an AWX/AAP job (extra variable C(awx_job_id) or C(tower_job_id), or C(JOB_ID) with C(AWX_HOST)) the C(local)
+        fallback is refused unless O(local_path) is given, since the job's container and the store in it are thrown
+        away.
       - C(k8s) is an alias of C(kubernetes).
     type: str
     choices:

@@ -8,10 +8,11 @@ goes through the same path as the lookups (run cache, then the provider).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
+from jinja2 import pass_context
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
@@ -30,6 +31,19 @@ def _text(value: Any, where: str) -> str:
 def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, ignore_grace: bool = False,
             **options: Any) -> Any:
     """Resolve every reference in a string (or in each string of a list or of a dict's values)."""
+    return resolve_with(None, data, strict, bypass_cache, ignore_grace, **options)
+
+
+@pass_context
+def _resolve_in_template(context: Any, data: Any, strict: bool = True, bypass_cache: bool = False,
+                         ignore_grace: bool = False, **options: Any) -> Any:
+    """``resolve`` as templates call it: the template's variables show whether the run is an AWX job."""
+    return resolve_with(context, data, strict, bypass_cache, ignore_grace, **options)
+
+
+def resolve_with(variables: Optional[Mapping[str, Any]], data: Any, strict: bool = True, bypass_cache: bool = False,
+                 ignore_grace: bool = False, **options: Any) -> Any:
+    """``resolve``, with the variables of the template (None outside a template)."""
     unknown = sorted(set(options) - set(_options.OPTION_NAMES))
     if unknown:
         raise AnsibleFilterError(
@@ -62,6 +76,8 @@ def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, ignore_g
             keys = []
             texts = [_text(data, "the input")]
         templates = [_references.parse(text) for text in texts]
+        if any(ref.kind == "secret" for template in templates for ref in template.references):
+            _reading.settle_provider(raw, forced, variables)  # a text without ${secret:...} needs no provider
         if isinstance(ignore_grace, str):
             ignore_grace = ignore_grace.strip().lower() in ("1", "true", "yes", "on")
         resolver = _references.Resolver(fetch, provider_name, strict=bool(strict), warn=_reading.display.warning,
@@ -78,4 +94,4 @@ def resolve(data: Any, strict: bool = True, bypass_cache: bool = False, ignore_g
 
 class FilterModule:
     def filters(self) -> Dict[str, Any]:
-        return {"resolve": resolve}
+        return {"resolve": _resolve_in_template}

@@ -22,15 +22,25 @@ def build_module(own_spec: Dict[str, Dict[str, Any]], **kwargs: Any) -> AnsibleM
     return AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
 
 
-def fail(module: AnsibleModule, exc: BaseException, **result: Any) -> NoReturn:
-    """fail_json with the core error's message (which never holds a value) and its kind."""
+def fail(module: AnsibleModule, exc: BaseException, *, msg: Optional[str] = None, **result: Any) -> NoReturn:
+    """fail_json with the core error's message (which never holds a value), or ``msg`` built from it, and its kind."""
     kind = getattr(exc, "kind", "error")
-    module.fail_json(msg=str(exc), error_kind=kind, **result)
+    module.fail_json(msg=str(exc) if msg is None else msg, error_kind=kind, **result)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def manager_for(module: AnsibleModule, provider: Optional[str] = None) -> SecretManager:
+    """The manager for the task's options; refuses the throwaway local store in automation.
+
+    When nothing chose the provider, the module says which one was detected and from which variable.
+    Every module and host says it in the same words, and Ansible shows a warning text once per run,
+    so a run reads it once however many tasks and hosts it has.
+    """
+    raw = _options.from_module(module.params)
     try:
-        return _factory.build_manager(_options.from_module(module.params), provider=provider)
+        choice = _factory.provider_choice(raw, provider=provider)
+        if choice.automatic:
+            module.warn(choice.notice)
+        return _factory.build_manager(raw, provider=choice.provider)
     except _errors.SecretError as exc:
         fail(module, exc)

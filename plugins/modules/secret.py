@@ -14,6 +14,9 @@ description:
     what differs. A second run reports no change.
   - In check mode nothing is written. With C(--diff) the fields that change are listed and the value shows only as
     C((changed)) or C((hidden)); a value is never displayed.
+  - A change can take several requests (value, then description and tags, for most providers). When one fails, the
+    task reads the secret back and fails saying exactly what was written and what was not (RV(changes),
+    RV(not_written)); C(changed) is false when nothing was written.
 options:
   name:
     description: Logical name of the secret, for example C(jwt-secret). The provider prefix is added.
@@ -117,10 +120,29 @@ version:
   type: str
   returned: always
 changes:
-  description: Fields that changed (or would change in check mode); never values.
+  description:
+    - Fields that changed (or would change in check mode); never values.
+    - When the task fails after part of the change was written, the fields that were written (read back from the
+      provider); RV(not_written) lists the others.
   type: list
   elements: str
   returned: always
+  sample: [value, tags]
+not_written:
+  description:
+    - When a write failed, the fields of the change the provider does not hold (read back after the failure).
+      Empty when everything was written.
+  type: list
+  elements: str
+  returned: when a write failed
+  sample: [tags]
+unverified:
+  description:
+    - When a write failed and the secret could not be read back either, the fields that may or may not have been
+      written. C(changed) is then true, since a write may have happened.
+  type: list
+  elements: str
+  returned: when a write failed and the read-back failed too
   sample: [value, tags]
 metadata:
   description: Metadata of the secret after the task; never the value.
@@ -130,6 +152,11 @@ metadata:
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+
+# A change can take several requests (restore, value, description and tags are separate calls for most
+# providers), so a failure can come after part of it was written. Then the task reads the secret back
+# and reports, field by field, what the provider now holds: ``changed`` is true only when something was
+# written, and the message says what was and what was not.
 
 
 def _view(meta, value_marker):
@@ -185,7 +212,10 @@ def absent(module, manager, current, result):
     if module._diff:
         result["diff"] = dict(before=dict(state="present", **_view(current, "(hidden)")), after=dict(state="absent"))
     if not module.check_mode:
-        manager.delete(params["name"], recovery_days=params["recovery_days"], force=params["force"])
+        try:
+            manager.delete(params["name"], recovery_days=params["recovery_days"], force=params["force"])
+        except errors.SecretError as exc:
+            report_failed_write(module, manager, exc, result, ["state"])
 
 
 def present(module, manager, current, result):
@@ -225,16 +255,80 @@ def present(module, manager, current, result):
         if current is not None:
             result.update(version=current.version, metadata=current.to_dict())
         return
+    try:
+        meta = write(manager, name, params, changes, restoring)
+    except errors.SecretError as exc:
+        report_failed_write(module, manager, exc, result, changes)
+    result.update(version=meta.version, metadata=meta.to_dict())
+
+
+def write(manager, name, params, changes, restoring):
+    """The requests of the change, in order; returns the metadata after it."""
+    meta = None
     if restoring:
         meta = manager.restore(name)
     if "value" in changes:
-        meta = manager.set(name, value, params["description"], params["tags"])
+        meta = manager.set(name, params["value"], params["description"], params["tags"])
     elif "description" in changes or "tags" in changes:
         try:
             meta = manager.update_metadata(name, params["description"], params["tags"])
         except errors.UnsupportedOperation:
             meta = manager.set(name, manager.get(name, bypass_cache=True).value, params["description"], params["tags"])
-    result.update(version=meta.version, metadata=meta.to_dict())
+    return meta
+
+
+def observe(manager, name, planned, params):
+    """(written, not_written, unverified, metadata): which ``planned`` fields the provider now holds as
+    the task wanted them, read back after a failed write; unverified when the read-back fails too."""
+    try:
+        try:
+            meta = manager.describe(name)
+        except errors.SecretNotFound:
+            meta = None
+        exists = meta is not None and meta.deleted_at is None
+        done = {}
+        for field in planned:
+            if field == "state" and params["state"] == "absent":
+                done[field] = meta is None or (meta.deleted_at is not None and not params["force"])
+            elif field == "state":
+                done[field] = exists
+            elif field == "value":
+                done[field] = exists and manager.get(name, bypass_cache=True).value == params["value"]
+            elif field == "description":
+                done[field] = exists and (meta.description or None) == params["description"]
+            elif field == "tags":
+                done[field] = exists and dict(meta.tags or {}) == params["tags"]
+    except errors.SecretError as exc:
+        return [], [], list(planned), exc
+    return [f for f in planned if done[f]], [f for f in planned if not done[f]], [], meta
+
+
+def report_failed_write(module, manager, exc, result, planned):
+    """Fail the task saying exactly what was written: ``changed`` only when the provider holds a change."""
+    params = module.params
+    written, not_written, unverified, seen = observe(manager, params["name"], planned, params)
+    result.update(changed=bool(written or unverified), changes=written, not_written=not_written)
+    if unverified:
+        result["unverified"] = unverified
+    if isinstance(seen, errors.SecretError) or seen is None:
+        result.update(version=None)
+        result.pop("metadata", None)
+    else:
+        result.update(version=seen.version, metadata=seen.to_dict())
+    words = ", ".join
+    if unverified:
+        summary = (f"The secret could not be read back to see what was written ({seen.kind}: {seen.reason}), so"
+                   f" {words(unverified)} may or may not have been written; check it with vibebox.secrets.secret_info"
+                   " before running the task again")
+    elif not written:
+        summary = "Nothing was written: the secret is as it was before this task"
+    elif not not_written:
+        summary = f"Yet reading it back shows every change was written ({words(written)})"
+    else:
+        version = f" (now version {seen.version})" if "value" in written and seen is not None and seen.version else ""
+        summary = (f"Written: {words(written)}{version}. Not written: {words(not_written)}. Fix the cause and run"
+                   " the task again to finish the change")
+    fail(module, exc, msg=f"{str(exc).rstrip('.')}. {summary}.", **result)
 
 
 if __name__ == "__main__":

@@ -112,8 +112,11 @@ class SecretLookupBase(LookupBase):
 
         Ansible hands variables to plugin options as written, so a variable such as
         ``vibebox_secrets_local_path: "{{ state_dir }}/secrets.db"`` would otherwise arrive as text
-        (and, for a path, be made absolute around the braces).
+        (and, for a path, be made absolute around the braces). The variables are also kept for
+        ``settle_provider``: an AWX job shows itself by its extra variables.
         """
+        self._variables = var_options
+        self._settled = False
         templar = getattr(self, "_templar", None)
         if var_options and templar is not None:
             templated = [key for key, value in var_options.items()
@@ -123,6 +126,25 @@ class SecretLookupBase(LookupBase):
                 for key in templated:
                     var_options[key] = templar.template(var_options[key])
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+
+    def settle_provider(self) -> None:
+        """Before the first read of a call that sets no provider: refuse the throwaway local store of an
+        AWX/AAP job and say (once per run) which provider detection chose (reading.settle_provider).
+
+        With a provider set (option, variable, SECRET_PROVIDER, ansible.cfg) this imports nothing.
+        """
+        if getattr(self, "_settled", False):
+            return
+        self._settled = True
+        if str(self.get_option("provider") or "").strip():
+            return
+        reading = _reading()
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
+
+        try:
+            reading.settle_provider(reading.lookup_options(self.get_option), variables=getattr(self, "_variables", None))
+        except _errors.SecretError as exc:
+            raise self.fail(exc) from None
 
     # the common case: the run cache has every secret ----------------------------------------------
     def _run_cache_applies(self) -> bool:
@@ -151,6 +173,7 @@ class SecretLookupBase(LookupBase):
         or is unavailable (then reading.py decides, and warns when it should)."""
         if not self._run_cache_applies():
             return None
+        self.settle_provider()
         wanted = None if version in _CURRENT else str(version)
         items = list(dict.fromkeys((name, wanted) for name in names))
         try:

@@ -73,6 +73,33 @@ def forced_provider(raw: Mapping[str, Any], provider: Optional[str] = None) -> O
     return provider
 
 
+def lookup_options(get_option: Callable[[str], Any]) -> Dict[str, Any]:
+    """The provider options of a lookup (``get_option``)."""
+    return _options.from_lookup(get_option)
+
+
+def settle_provider(raw: Mapping[str, Any], forced: Optional[str] = None,
+                    variables: Optional[Mapping[str, Any]] = None,
+                    warn: Optional[Callable[[str], None]] = None) -> Optional[_options.ProviderChoice]:
+    """Decide, before any read, what options that set no provider reach; None when one is set.
+
+    Raises InvalidOption when nothing chose a provider and the run is an AWX/AAP job (``variables``
+    hold ``awx_job_id`` or ``tower_job_id``, or the environment has ``JOB_ID`` and ``AWX_HOST``) and no
+    ``local_path`` is given: the embedded store would live and die in the job's container. Otherwise
+    warns which provider detection chose and from which variable; the text is the same in every fork,
+    and Ansible shows a warning text once per run, so a run says it once (modules say it the same way).
+    """
+    if forced or str(raw.get("provider") or "").strip():
+        return None
+    if not _options.secret_manager_enabled():
+        return None  # the development mode reads environment variables (forced_provider)
+    env = _options.automation_environment(variables)
+    choice = _options.choose_provider(_options.with_environment(raw, env), env)
+    if choice.automatic:
+        (warn or display.warning)(choice.notice)
+    return choice
+
+
 class LazySecretManager:
     """Stands in for a SecretManager until something other than a read needs the real one.
 
@@ -228,6 +255,8 @@ class LookupReader:
     def fetch_items(self, manager, items: Iterable[Item], bypass_cache: bool = False) -> Dict[Item, object]:
         """(name, version) -> Secret or SecretError for any mix of versions, one batch where possible."""
         if isinstance(manager, LazySecretManager):
+            if manager.forced is None:
+                self.lookup.settle_provider()
             try:
                 provider, found = fetch(manager.raw, manager.forced, items, bypass_cache)
             except _errors.SecretError as exc:

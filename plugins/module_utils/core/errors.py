@@ -102,6 +102,20 @@ class ProviderThrottled(ProviderUnavailable):
     kind = "throttled"
 
 
+class ProviderUnreachable(ProviderUnavailable):
+    """No answer came back from the service: the connection was refused, timed out, failed TLS or DNS.
+
+    Built by core/network.py ``unreachable()`` so every provider names the endpoint it tried and the
+    kind of failure the same way.
+    """
+
+    def __init__(self, reason: str, *, endpoint: str = "", failure: str = "", retryable: bool = True,
+                 **kwargs: Optional[str]) -> None:
+        super().__init__(reason, retryable=retryable, **kwargs)
+        self.endpoint = endpoint
+        self.failure = failure
+
+
 class ProviderNotInstalled(SecretError):
     kind = "not_installed"
 

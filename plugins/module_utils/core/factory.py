@@ -17,14 +17,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager impor
 
 DEFAULT_CACHE_TTL = 300.0
 
-#: environment variable whose presence selects a provider, in the seed's order
-_DETECT = (
-    ("VAULT_ADDR", "vault"),
-    ("AWS_SECRET_MANAGER_REGION", "aws"),
-    ("GCP_PROJECT_ID", "gcp"),
-    ("AZURE_KEYVAULT_URL", "azure"),
-    ("KUBERNETES_SERVICE_HOST", "kubernetes"),
-)
+#: environment variable whose presence selects a provider, in the seed's order (kept here for callers)
+_DETECT = _options.DETECTION
 
 #: service limits on one value, checked before any write
 MAX_VALUE_BYTES = {
@@ -37,29 +31,23 @@ MAX_VALUE_BYTES = {
 }
 
 
-def normalise_provider(name: Optional[str]) -> Optional[str]:
-    if name in (None, ""):
-        return None
-    key = str(name).strip().lower()
-    key = _options.PROVIDER_ALIASES.get(key, key)
-    if key not in _options.PROVIDERS:
-        raise InvalidOption(
-            f"unknown provider '{name}'",
-            hint=f"Use one of {', '.join(_options.PROVIDERS)}",
-        )
-    return key
+normalise_provider = _options.normalise_provider
+
+
+def provider_choice(raw_options: Mapping[str, Any], env: Optional[Mapping[str, str]] = None,
+                    provider: Optional[str] = None) -> _options.ProviderChoice:
+    """The provider these options reach and how it was chosen; ``provider`` forces one (a fallback step,
+    the development mode). Raises InvalidOption for an unknown provider and for the throwaway local
+    store in automation (options.choose_provider)."""
+    forced = normalise_provider(provider)
+    if forced:
+        return _options.ProviderChoice(forced)
+    return _options.choose_provider(_options.with_environment(raw_options, env), env)
 
 
 def detect_provider(resolved: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> str:
     """provider option (or SECRET_PROVIDER, already merged) > environment detection > local."""
-    env = os.environ if env is None else env
-    chosen = normalise_provider(resolved.get("provider"))
-    if chosen:
-        return chosen
-    for variable, provider in _DETECT:
-        if env.get(variable):
-            return provider
-    return "local"
+    return _options.choose_provider(resolved, env).provider
 
 
 def build_backend(provider: str, resolved: Mapping[str, Any]) -> SecretBackend:
@@ -120,7 +108,7 @@ def build_manager(
 ) -> SecretManager:
     """The SecretManager for these options; ``provider`` forces one (fallback chain, dev mode)."""
     resolved: Dict[str, Any] = _options.with_environment(raw_options, env)
-    chosen = normalise_provider(provider) or detect_provider(resolved, env)
+    chosen = normalise_provider(provider) or detect_provider(resolved, env)  # may refuse (choose_provider)
     cache_ttl = cache_ttl_of(resolved)
     backend = build_backend(chosen, resolved)
     return SecretManager(

@@ -50,6 +50,37 @@ RULES: Dict[str, NameRule] = {
 }
 
 _LOGICAL = re.compile(r"[A-Za-z0-9_.@+=/-]+")
+#: path segments no name may have: Vault (and any HTTP path) folds ``a/./b`` and ``a//b`` into ``a/b`` and
+#: ``a/../b`` into ``b``, so such a name would be written under another secret's name
+_BAD_SEGMENTS = ("", ".", "..")
+#: providers whose service reads the whole provider-side name (prefix included) as a path
+PATH_PROVIDERS = ("vault",)
+
+
+def check_segments(provider: str, logical: str, path: str) -> None:
+    """Refuse empty, ``.`` and ``..`` segments in ``path`` (a logical name, or a provider name of a
+    provider that reads names as paths), the same way for every provider and before any call."""
+    segments = path.split("/")
+    bad = [segment for segment in segments if segment in _BAD_SEGMENTS]
+    if not bad:
+        return
+    phrases = {"": "an empty path segment (a leading, trailing or doubled '/')", ".": "a '.' path segment",
+               "..": "a '..' path segment"}
+    kinds = [phrase for segment, phrase in phrases.items() if segment in bad]
+    cleaned = "/".join(segment for segment in segments if segment not in ("", "."))
+    where = "the secret name" if path == logical else f"the provider name '{path}' (prefix + name)"
+    hint = "Use a name without empty, '.' or '..' segments"
+    if ".." not in segments and cleaned and path == logical:
+        hint = f"Use '{cleaned}'"
+    elif path != logical:
+        hint = "Check the prefix: it must not start with '/', contain '//' or a '.' or '..' segment"
+    raise InvalidSecretName(
+        f"{where} has {' and '.join(kinds)}; a provider that reads names as paths (Vault writes 'a/./b' to"
+        " 'a/b') would store it under another name",
+        provider=provider,
+        name=logical,
+        hint=hint,
+    )
 
 
 def default_prefix(provider: str) -> str:
@@ -65,22 +96,22 @@ def to_provider_name(provider: str, logical: str, prefix: Optional[str] = None) 
     """Apply the prefix and check both the logical name and the result; raises InvalidSecretName."""
     if not isinstance(logical, str) or not logical:
         raise InvalidSecretName("a secret name must be a non-empty string", provider=provider, name=str(logical))
-    if not _LOGICAL.fullmatch(logical) or ".." in logical.split("/") or logical.startswith("/") or logical.endswith("/"):
+    if not _LOGICAL.fullmatch(logical):
         raise InvalidSecretName(
-            "a secret name may contain only letters, digits and _.@+=/- (no spaces, no '..' segments,"
-            " no leading or trailing '/')",
+            "a secret name may contain only letters, digits and _.@+=/- (no spaces)",
             provider=provider,
             name=logical,
             hint="Use lower-case words joined by '-', e.g. database-password",
         )
+    check_segments(provider, logical, logical)
     if provider == "env":
         provider_name = env_var_name(logical)
     else:
         provider_name = f"{default_prefix(provider) if prefix is None else prefix}{logical}"
     rule = RULES.get(provider)
     if rule:
-        if provider == "vault" and ".." in provider_name.split("/"):
-            raise InvalidSecretName("'..' is not allowed in a Vault path", provider=provider, name=logical)
+        if provider in PATH_PROVIDERS:
+            check_segments(provider, logical, provider_name)
         rule.check(provider, logical, provider_name)
     return provider_name
 

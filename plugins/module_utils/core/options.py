@@ -8,6 +8,7 @@ written once (the community.hashi_vault habit).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption
@@ -172,3 +173,129 @@ def secret_manager_enabled(env: Optional[Mapping[str, str]] = None) -> bool:
     env = os.environ if env is None else env
     flag = _truthy(env.get("ENABLE_SECRET_MANAGER"))
     return True if flag is None else flag
+
+
+# choosing the provider ---------------------------------------------------------------------------------
+
+#: environment variable whose presence selects a provider when none is set, in the original scripts' order
+DETECTION = (
+    ("VAULT_ADDR", "vault"),
+    ("AWS_SECRET_MANAGER_REGION", "aws"),
+    ("GCP_PROJECT_ID", "gcp"),
+    ("AZURE_KEYVAULT_URL", "azure"),
+    ("KUBERNETES_SERVICE_HOST", "kubernetes"),
+)
+#: extra variables AWX and Automation Controller give every job
+AUTOMATION_VARS = ("awx_job_id", "tower_job_id")
+#: set by the collection's action plugins in a module's environment when the run is automation (modules
+#: do not see extra variables); an operator may set it too, for automation other than AWX
+AUTOMATION_ENV = "VIBEBOX_AUTOMATION"
+_AWX_ENV = ("JOB_ID", "AWX_HOST")
+
+
+def normalise_provider(name: Optional[str]) -> Optional[str]:
+    """``provider`` as typed -> its canonical name, None when unset; InvalidOption for an unknown one."""
+    if name in (None, ""):
+        return None
+    key = str(name).strip().lower()
+    key = PROVIDER_ALIASES.get(key, key)
+    if key not in PROVIDERS:
+        raise InvalidOption(
+            f"unknown provider '{name}'",
+            hint=f"Use one of {', '.join(PROVIDERS)}",
+        )
+    return key
+
+
+def automation_marker(variables: Optional[Mapping[str, Any]] = None,
+                      env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """What shows that this run is an AWX/AAP job (or other automation), or None.
+
+    The value is what an action plugin puts in a module's ``VIBEBOX_AUTOMATION``: the extra variable's
+    name, ``JOB_ID`` for AWX's job environment, or the operator's own ``VIBEBOX_AUTOMATION``.
+    """
+    env = os.environ if env is None else env
+    for name in AUTOMATION_VARS:
+        if variables and variables.get(name) not in (None, ""):
+            return name
+    if all(env.get(variable) for variable in _AWX_ENV):
+        return _AWX_ENV[0]
+    own = str(env.get(AUTOMATION_ENV) or "").strip()
+    if own and own.lower() not in ("0", "false", "no", "off"):
+        return own
+    return None
+
+
+def automation_reason(env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The words for why this run counts as automation, from the environment (see automation_marker)."""
+    marker = automation_marker(None, env)
+    if marker is None:
+        return None
+    if marker in AUTOMATION_VARS:
+        return f"this run is an AWX/AAP job (the extra variable {marker} is set)"
+    if marker == _AWX_ENV[0]:
+        return f"this run is an AWX/AAP job ({' and '.join(_AWX_ENV)} are set)"
+    return f"this run is automation ({AUTOMATION_ENV} is set)"
+
+
+def automation_environment(variables: Optional[Mapping[str, Any]] = None,
+                           env: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """``env`` (default: this process's) with VIBEBOX_AUTOMATION set when ``variables`` show a job."""
+    env = dict(os.environ if env is None else env)
+    marker = automation_marker(variables, env)
+    if marker and not env.get(AUTOMATION_ENV):
+        env[AUTOMATION_ENV] = marker
+    return env
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    """The provider a run uses and how it was chosen (never any variable's value)."""
+
+    provider: str
+    #: None: set by the provider option or SECRET_PROVIDER; a variable name: detected from it;
+    #: "": nothing set and nothing detected, so the embedded store
+    detected_from: Optional[str] = None
+
+    @property
+    def automatic(self) -> bool:
+        return self.detected_from is not None
+
+    @property
+    def notice(self) -> str:
+        """Said once per run when the choice was automatic, so an exported variable never silently decides."""
+        if self.detected_from:
+            why = f"provider '{self.provider}' was chosen because {self.detected_from} is set in the environment"
+        else:
+            why = (f"none of {', '.join(variable for variable, _provider in DETECTION)} is set, so the embedded"
+                   " 'local' store was chosen")
+        return (f"vibebox.secrets: no provider is set; {why}. Set the provider option (or SECRET_PROVIDER) to"
+                " choose it yourself.")
+
+
+def choose_provider(resolved: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> ProviderChoice:
+    """provider option (or SECRET_PROVIDER, already merged) > environment detection > local.
+
+    The embedded store is refused when nothing chose it and the run is automation, unless local_path
+    is given: in a job's container it would be created, written and thrown away with the container,
+    and a later job (a rollback) would find nothing.
+    """
+    env = os.environ if env is None else env
+    chosen = normalise_provider(resolved.get("provider"))
+    if chosen:
+        return ProviderChoice(chosen)
+    for variable, provider in DETECTION:
+        if env.get(variable):
+            return ProviderChoice(provider, variable)
+    reason = automation_reason(env)
+    if reason and not resolved.get("local_path"):
+        raise InvalidOption(
+            f"no provider is set and {reason}: the embedded local store would be created inside the job's"
+            " container and lost when the job ends, and a later job (a rollback) would find nothing",
+            provider="local",
+            hint="Attach a vibebox.secrets credential to the job template (Vault, AWS Secrets Manager, GCP Secret"
+                 " Manager, Azure Key Vault or Kubernetes; each sets SECRET_PROVIDER), or set the provider option."
+                 " To keep a local store on storage that outlives the job, set local_path (VIBEBOX_LOCAL_PATH,"
+                 " or attach the 'vibebox.secrets local store' credential)",
+        )
+    return ProviderChoice("local", "")

@@ -377,12 +377,8 @@ class AwsBackend(SecretBackend):
             status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
             raise error_from_aws(error.get("Code"), error.get("Message"), status, operation=api, name=name,
                                  region=self.region, secret_value=secret_value) from None
-        except errors.SSLError:
-            raise ProviderUnavailable("TLS with the Secrets Manager endpoint failed", retryable=False, provider=PROVIDER,
-                                      provider_name=name, hint="Check aws_endpoint_url and the CA bundle (AWS_CA_BUNDLE)") from None
         except (errors.ConnectionError, errors.HTTPClientError) as exc:
-            raise ProviderUnavailable(f"cannot reach Secrets Manager ({type(exc).__name__})", provider=PROVIDER,
-                                      provider_name=name, hint="Check the network, aws_region and aws_endpoint_url") from None
+            raise self._unreachable(exc, name) from None
         except (errors.NoCredentialsError, errors.PartialCredentialsError, errors.CredentialRetrievalError) as exc:
             raise ProviderUnavailable(
                 f"no usable AWS credentials ({type(exc).__name__})", retryable=False, provider=PROVIDER, provider_name=name,
@@ -394,6 +390,25 @@ class AwsBackend(SecretBackend):
         except errors.BotoCoreError as exc:
             raise ProviderUnavailable(f"the AWS request {api} failed ({type(exc).__name__})", retryable=False,
                                       provider=PROVIDER, provider_name=name) from None
+
+    def _unreachable(self, exc: BaseException, name: Optional[str]) -> ProviderUnavailable:
+        """No answer from AWS: the endpoint botocore tried (scheme, host, port) and refused/timed out/TLS/DNS."""
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import network  # only once a request failed
+
+        errors = self._errors
+        failure = None
+        service, address = "Secrets Manager", "aws_endpoint_url and aws_region"
+        if isinstance(exc, errors.ProxyConnectionError):
+            service, address = "the HTTP proxy on the way to Secrets Manager", "HTTPS_PROXY / HTTP_PROXY"
+        elif isinstance(exc, errors.SSLError):
+            failure = network.TLS
+        elif isinstance(exc, (errors.ConnectTimeoutError, errors.ReadTimeoutError)):
+            failure = network.TIMED_OUT
+        elif isinstance(exc, errors.ConnectionClosedError):
+            failure = network.CLOSED
+        endpoint = network.tried_endpoint(exc, getattr(self._client.meta, "endpoint_url", None))
+        return network.unreachable(service, endpoint, exc, failure=failure, provider=PROVIDER, provider_name=name,
+                                   address=address, ca="the CA bundle (AWS_CA_BUNDLE)")
 
     # helpers ---------------------------------------------------------------------------------------
     def _describe_raw(self, name: str, missing_ok: bool = False) -> Optional[Dict[str, Any]]:

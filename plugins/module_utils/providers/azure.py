@@ -205,6 +205,13 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
     status = getattr(exc, "status_code", None)
     label = "the current version" if version in _CURRENT_NAMES else f"version {version}"
     if isinstance(exc, azexc.ClientAuthenticationError) and status is None:
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import network
+
+        if network.caused_by(exc, (azexc.ServiceRequestError, azexc.ServiceResponseError)):
+            # the token request got no answer: name the sign-in endpoint, not a credential problem
+            return network.unreachable("the Azure sign-in endpoint", network.tried_endpoint(exc, None), exc,
+                                       address="azure_authority_host (AZURE_AUTHORITY_HOST)",
+                                       ca="azure_ca_cert (AZURE_CA_CERT)", **context)
         if type(exc).__name__ == "CredentialUnavailableError":
             return ProviderUnavailable(
                 f"no Azure credential is available: {message}", retryable=False, **context,
@@ -254,15 +261,20 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
         return ProviderUnavailable(f"Key Vault failed temporarily: {message or code}", retryable=True, **context)
     if status == 400:
         return InvalidOption(f"Key Vault rejected the request: {message}", **context)
-    if isinstance(exc, azexc.ServiceRequestError):
-        tls = any(word in message for word in ("CERTIFICATE_VERIFY_FAILED", "SSL", "certificate"))
-        return ProviderUnavailable(
-            f"the vault could not be reached: {message}", retryable=not tls, **context,
-            hint="Trust the vault's certificate authority with azure_ca_cert" if tls
-            else "Check azure_vault_url and network access to the vault",
+    if isinstance(exc, (azexc.ServiceRequestError, azexc.ServiceResponseError)):
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import network
+
+        # the failed request went to the vault or to the sign-in authority: the chain says which
+        endpoint = network.tried_endpoint(exc, vault)
+        to_vault = not vault or endpoint == network.endpoint_label(vault)
+        failure = network.network_failure(exc)
+        if failure == network.NETWORK and isinstance(exc, azexc.ServiceResponseError):
+            failure = network.CLOSED  # connected, then the answer never came whole
+        return network.unreachable(
+            "Key Vault" if to_vault else "the Azure sign-in endpoint", endpoint, exc, failure=failure,
+            address="azure_vault_url (AZURE_KEYVAULT_URL)" if to_vault else "azure_authority_host (AZURE_AUTHORITY_HOST)",
+            ca="azure_ca_cert (AZURE_CA_CERT)", **context,
         )
-    if isinstance(exc, azexc.ServiceResponseError):
-        return ProviderUnavailable(f"the vault connection failed: {message}", retryable=True, **context)
     if isinstance(exc, azexc.HttpResponseError):
         return ProviderUnavailable(f"Key Vault failed: {message or code}", retryable=False, **context)
     if isinstance(exc, ValueError) and "challenge resource" in message:

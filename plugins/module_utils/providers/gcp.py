@@ -65,6 +65,8 @@ CLAIM_ANNOTATION = "vibebox-writing-after"
 CLAIM_SECONDS = 600
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 CALL_TIMEOUT = 30.0
+#: where the client goes when gcp_endpoint is not set (gRPC over TLS)
+DEFAULT_ENDPOINT = "secretmanager.googleapis.com:443"
 MAX_LABELS = 64
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
 _LOCATION = re.compile(r"[a-z][a-z0-9-]{1,62}")
@@ -250,11 +252,13 @@ def load_credentials_file(path: str) -> Any:
         raise InvalidOption(f"gcp_credentials {path} is not a usable {kind} file ({exc})", provider=PROVIDER)
 
 
-def translate(exc: BaseException, name: Optional[str], version: Optional[str] = None, project: str = "") -> SecretError:
+def translate(exc: BaseException, name: Optional[str], version: Optional[str] = None, project: str = "",
+              endpoint: Optional[str] = None) -> SecretError:
     """A google.api_core / google.auth exception -> the core error a user can act on.
 
     Messages say what happened to *the secret* (the manager adds its logical name); the service's
     own text is added only where it names a permission or a rule, never a status number alone.
+    ``endpoint`` is gcp_endpoint (None: the public endpoint), named when no answer came back.
     """
     from google.api_core import exceptions as gexc  # the caller has already imported the SDK
 
@@ -287,6 +291,18 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
     if isinstance(exc, (gexc.ResourceExhausted, gexc.TooManyRequests)):
         return ProviderThrottled("Secret Manager is throttling requests (RESOURCE_EXHAUSTED)", retryable=True, **context,
                                  hint="Lower forks or request rate, or raise the project's quota")
+    if isinstance(exc, (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.Unknown)):
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import network
+
+        # gRPC says UNAVAILABLE both for "no connection" and for a server that is up but busy: only the
+        # first names the endpoint and the kind of failure
+        failure = network.TIMED_OUT if isinstance(exc, gexc.DeadlineExceeded) else network.network_failure(exc)
+        if failure != network.NETWORK:
+            return network.unreachable(
+                "Secret Manager", network.endpoint_label(endpoint or DEFAULT_ENDPOINT), exc, failure=failure,
+                address="gcp_endpoint (GCP_SECRET_MANAGER_ENDPOINT)", ca="gcp_ca_cert (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH)",
+                **context,
+            )
     if isinstance(exc, (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
                         gexc.GatewayTimeout, gexc.BadGateway, gexc.Unknown)):
         tls = any(word in message.lower() for word in ("handshake", "certificate", "ssl"))
@@ -317,7 +333,12 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
             return SecretDenied(f"the Google credentials could not be refreshed: {message}", **context,
                                 hint="Check the service-account key or access token")
         if isinstance(exc, auth_exc.TransportError):
-            return ProviderUnavailable(f"the Google token endpoint could not be reached: {message}", retryable=True, **context)
+            from ansible_collections.vibebox.secrets.plugins.module_utils.core import network
+
+            return network.unreachable(
+                "the Google token endpoint", network.tried_endpoint(exc, "https://oauth2.googleapis.com"), exc,
+                address="gcp_credentials (its token_uri) and the network", **context,
+            )
     return ProviderUnavailable(f"unexpected error from the Secret Manager client: {type(exc).__name__}",
                                retryable=False, **context)
 
@@ -409,7 +430,7 @@ class GcpBackend(SecretBackend):
         except SecretError:
             raise
         except Exception as exc:  # credentials and channel set-up errors
-            raise translate(exc, None, project=self.project)
+            raise translate(exc, None, project=self.project, endpoint=self.endpoint)
 
     def _credentials(self) -> Any:
         """Explicit token > credentials file > anonymous for a loopback endpoint > ADC."""
@@ -451,7 +472,7 @@ class GcpBackend(SecretBackend):
         except SecretError:
             raise
         except Exception as exc:
-            raise translate(exc, name, version, self.project) from None
+            raise translate(exc, name, version, self.project, self.endpoint) from None
 
     def _get_secret(self, name: str) -> Any:
         return self._call(name, lambda c: c.get_secret(request={"name": self._path(name)}, retry=None, timeout=CALL_TIMEOUT))

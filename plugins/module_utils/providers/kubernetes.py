@@ -359,12 +359,13 @@ class KubernetesBackend(SecretBackend):
         except Exception as exc:  # urllib3 and socket errors: the cluster cannot be reached
             if not _is_network_error(exc):
                 raise
-            host = getattr(getattr(self._api_client, "configuration", None), "host", None) or "the API server"
-            raise ProviderUnavailable(
-                f"cannot reach the Kubernetes API at {host}: {type(exc).__name__}",
-                provider=PROVIDER,
-                provider_name=key,
-                hint="Check that the cluster is up and that kubeconfig/k8s_context point at it",
+            from ansible_collections.vibebox.secrets.plugins.module_utils.core import network  # only once a request failed
+
+            host = getattr(getattr(self._api_client, "configuration", None), "host", None)
+            raise network.unreachable(
+                "the Kubernetes API", network.tried_endpoint(exc, host), exc, provider=PROVIDER, provider_name=key,
+                address="the cluster's server in the kubeconfig (kubeconfig, k8s_context)",
+                ca="the cluster's certificate-authority in the kubeconfig",
             ) from None
         try:
             parsed = json.loads(payload.decode("utf-8")) if payload else {}

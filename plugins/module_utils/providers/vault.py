@@ -358,28 +358,14 @@ class VaultBackend(SecretBackend):
             kwargs["params"] = params
         try:
             answer = self._client.adapter.request(method, f"/v1/{api_path}", raise_exception=False, **kwargs)
-        except errors.SSLError as exc:
-            raise ProviderUnavailable(
-                f"TLS with Vault at {self.addr} failed ({type(exc).__name__})",
-                retryable=False,
-                provider=PROVIDER,
-                hint="Set vault_ca_cert (VAULT_CACERT) to the CA that signed Vault's certificate",
-            ) from None
-        except errors.Timeout:
-            raise ProviderUnavailable(
-                f"Vault at {self.addr} did not answer within {self.timeout:g} s",
-                provider=PROVIDER,
-                hint="Check the network or raise vault_timeout",
-            ) from None
-        except errors.ConnectionError:
-            raise ProviderUnavailable(
-                f"cannot reach Vault at {self.addr}",
-                provider=PROVIDER,
-                hint="Check vault_addr (VAULT_ADDR) and that the server is running",
-            ) from None
+        except (errors.SSLError, errors.Timeout, errors.ConnectionError) as exc:
+            raise self._unreachable(exc) from None
         except errors.RequestException as exc:
+            from ansible_collections.vibebox.secrets.plugins.module_utils.core import network  # only once a request failed
+
             raise ProviderUnavailable(
-                f"the request to Vault at {self.addr} failed ({type(exc).__name__})", retryable=False, provider=PROVIDER
+                f"the request to Vault at {network.endpoint_label(self.addr)} failed ({type(exc).__name__})", retryable=False,
+                provider=PROVIDER,
             ) from None
         if isinstance(answer, dict):  # hvac's JSONAdapter decodes 200 answers itself
             return 200, answer
@@ -389,6 +375,22 @@ class VaultBackend(SecretBackend):
         except ValueError:
             payload = {"errors": [answer.text[:200]]} if status >= 400 else {}
         return status, payload if isinstance(payload, dict) else {}
+
+    def _unreachable(self, exc: BaseException) -> ProviderUnavailable:
+        """No answer from Vault: the address (no user, password or query) and refused/timed out/TLS/DNS."""
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import network  # only once a request failed
+
+        errors = self._http_errors
+        failure = None
+        if isinstance(exc, errors.SSLError):
+            failure = network.TLS
+        elif isinstance(exc, errors.Timeout) and not isinstance(exc, errors.ConnectTimeout):
+            failure = network.TIMED_OUT  # a read timeout: connected, then no answer within vault_timeout
+        error = network.unreachable("Vault", network.endpoint_label(self.addr), exc, failure=failure, provider=PROVIDER,
+                                    address="vault_addr (VAULT_ADDR)", ca="vault_ca_cert (VAULT_CACERT)")
+        if error.failure == network.TIMED_OUT:
+            error.hint = f"{error.hint}, or raise vault_timeout (now {self.timeout:g} s)"
+        return error
 
     def _call(
         self,

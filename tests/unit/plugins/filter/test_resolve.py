@@ -22,8 +22,10 @@ def options(tmp_path, monkeypatch):
     return opts
 
 
-def test_registered_as_resolve():
-    assert FilterModule().filters()["resolve"] is resolve
+def test_registered_as_resolve_with_the_template_variables(options):
+    registered = FilterModule().filters()["resolve"]
+    assert getattr(registered, "jinja_pass_arg", None) is not None  # jinja hands it the template's context
+    assert registered({}, "${secret:database-password}", **options) == CANARY
 
 
 def test_string_list_and_dict(options):
