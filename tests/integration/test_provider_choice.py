@@ -84,7 +84,7 @@ EVERY_PLUGIN = """
       register: r_secret_migrate
       ignore_errors: true
     - name: postgres_rotate
-      vibebox.secrets.postgres_rotate: {roles: [app_blue, app_green], login_host: 127.0.0.1, login_port: "{{ dead_port }}"}
+      vibebox.secrets.postgres_rotate: {role: app, login_host: 127.0.0.1, login_port: "{{ dead_port }}"}
       register: r_postgres_rotate
       ignore_errors: true
     - name: keep every outcome for the test
