@@ -709,6 +709,43 @@ class AwsBackend(SecretBackend):
                 break
         return sorted(set(names))
 
+    def identity(self) -> Dict[str, str]:
+        """Account and region, so a rollback cannot write into another account than its migration.
+
+        The account comes from STS GetCallerIdentity (any identity may call it unless a policy denies
+        it), asked with the client's own credentials and at its endpoint when that is not AWS's (a
+        test server, a local emulator). When STS cannot answer, the endpoint stands in for the account.
+        A custom endpoint is always recorded: two emulators share the same fake account.
+        """
+        endpoint = str(self._client.meta.endpoint_url or "").rstrip("/")
+        host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+        custom = not (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"))
+        found = {"provider": PROVIDER, "region": str(self.region or "")}
+        account = None
+        try:
+            credentials = self._client._get_credentials()  # the credentials Secrets Manager is called with
+            if credentials is not None:
+                frozen = credentials.get_frozen_credentials()
+                botocore = _import_botocore()
+                sts = _botocore_session(botocore, None).create_client(
+                    "sts", region_name=self.region or None, endpoint_url=endpoint if custom else None,
+                    aws_access_key_id=frozen.access_key, aws_secret_access_key=frozen.secret_key,
+                    aws_session_token=frozen.token,
+                    config=botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1},
+                                                  connect_timeout=5, read_timeout=10),
+                )
+                try:
+                    account = str(sts.get_caller_identity().get("Account") or "") or None
+                finally:
+                    sts.close()
+        except Exception:  # denied, unreachable, no credentials: the endpoint tells the target instead
+            account = None
+        if account:
+            found["account"] = account
+        if custom or not account:
+            found["endpoint"] = endpoint
+        return found
+
     def close(self) -> None:
         closer = getattr(self._client, "close", None)
         if closer:

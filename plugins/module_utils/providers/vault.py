@@ -739,6 +739,11 @@ class VaultBackend(SecretBackend):
                 found.append(full)
         return found
 
+    def identity(self) -> Dict[str, str]:
+        """Address, namespace, mount and KV version: what addresses the store (the token does not)."""
+        return {"provider": PROVIDER, "address": self.addr, "namespace": self.namespace or "",
+                "mount": self.mount, "kv_version": str(self.kv_version)}
+
     def close(self) -> None:
         try:
             self._client.adapter.close()
