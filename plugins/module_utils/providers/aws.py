@@ -715,7 +715,7 @@ class AwsBackend(SecretBackend):
         The account comes from STS GetCallerIdentity (any identity may call it unless a policy denies
         it), asked with the client's own credentials and at its endpoint when that is not AWS's (a
         test server, a local emulator). When STS cannot answer, the endpoint stands in for the account.
-        A custom endpoint is always recorded: two emulators share the same fake account.
+        The endpoint is recorded too: two emulators share one fake account.
         """
         endpoint = str(self._client.meta.endpoint_url or "").rstrip("/")
         host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
@@ -742,8 +742,7 @@ class AwsBackend(SecretBackend):
             account = None
         if account:
             found["account"] = account
-        if custom or not account:
-            found["endpoint"] = endpoint
+        found["endpoint"] = endpoint
         return found
 
     def close(self) -> None:
