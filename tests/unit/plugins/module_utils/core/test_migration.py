@@ -62,7 +62,7 @@ def migrate(world, **settings):
     """The role's migrate action in Python: plan, backup, apply; returns (plan, backup path)."""
     manager = world.manager()
     plan = mig.make_plan(manager, world.settings(**settings))
-    path = mig.write_backup(plan, world.folder, world.key) if plan.changed else None
+    path = mig.write_backup(plan, world.folder, world.key, identity=manager.backend.identity()) if plan.changed else None
     saved = backup_mod.read(path, world.key) if path else None
     mig.apply(manager, plan, world.settings(**settings), saved)
     return plan, path
@@ -275,9 +275,9 @@ def test_rollback_restores_everything_and_can_be_repeated(world):
     _plan, path = migrate(world, rewrite_env=True)
     mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), world.settings(rewrite_env=True)))
     saved = backup_mod.read(path, world.key)
-    preview, env_state = mig.rollback(world.manager(), saved, check_mode=True)
+    preview, env_state, _warnings = mig.rollback(world.manager(), saved, check_mode=True)
     assert env_state == "restored" and world.manager().get("api-key").value == f"{CANARY}-api"
-    rows, env_state = mig.rollback(world.manager(), saved)
+    rows, env_state, _warnings = mig.rollback(world.manager(), saved)
     assert rows == preview
     assert {row["name"]: row["action"] for row in rows} == {
         "database-password": "deleted", "jwt-secret": "restored", "api-key": "deleted", "escaped": "deleted"}
@@ -285,7 +285,7 @@ def test_rollback_restores_everything_and_can_be_repeated(world):
     after = world.manager()
     assert after.get("jwt-secret").value == "old-jwt" and after.describe("jwt-secret").description == "kept"
     assert after.list() == ["jwt-secret"]
-    rows, env_state = mig.rollback(world.manager(), saved)
+    rows, env_state, _warnings = mig.rollback(world.manager(), saved)
     assert {row["action"] for row in rows} == {"absent", "unchanged"} and env_state == "unchanged"
     no_canary(rows)
 
@@ -294,11 +294,11 @@ def test_rollback_leaves_changes_of_others_alone_unless_forced(world):
     _plan, path = migrate(world)
     world.manager().set("api-key", "somebody else's")
     saved = backup_mod.read(path, world.key)
-    rows, _env = mig.rollback(world.manager(), saved)
+    rows, _env, _warnings = mig.rollback(world.manager(), saved)
     by_name = {row["name"]: row for row in rows}
     assert by_name["api-key"]["action"] == "conflict"
     assert world.manager().get("api-key").value == "somebody else's"
-    rows, _env = mig.rollback(world.manager(), saved, force=True)
+    rows, _env, _warnings = mig.rollback(world.manager(), saved, force=True)
     assert {row["name"]: row["action"] for row in rows}["api-key"] == "deleted"
 
 
@@ -320,7 +320,7 @@ def test_partial_apply_is_rolled_back(world):
     saved = backup_mod.read(path, world.key)
     first_two = mig.make_plan(manager, world.settings(), keys=["DATABASE_PASSWORD", "JWT_SECRET"])
     mig.apply(manager, first_two, world.settings(), saved)
-    rows, _env = mig.rollback(world.manager(), saved)
+    rows, _env, _warnings = mig.rollback(world.manager(), saved)
     assert {row["name"]: row["action"] for row in rows} == {
         "database-password": "deleted", "jwt-secret": "restored", "api-key": "absent", "escaped": "absent"}
     assert world.manager().list() == ["jwt-secret"]
