@@ -800,10 +800,10 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
     values into an empty store "succeeds" while the real store keeps the migration's values.
     """
     warnings: List[str] = []
+    check_store_exists(manager)
     forced = _check_target(manager, saved, force=force)
     if forced:
         warnings.append(forced)
-    check_store_exists(manager)
     entries = saved.entries
     outcomes = manager.get_many([entry["name"] for entry in entries], bypass_cache=True) if entries else {}
     to_restore = [entry for entry in entries if entry.get("previous") is not None]
