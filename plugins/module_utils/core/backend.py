@@ -60,7 +60,7 @@ class SecretBackend(abc.ABC):
         tally = policy.current_tally() if policy is not None else None
 
         def one(item: str) -> object:
-            # retries made on the pool's threads count for the caller's call (audit log, issue 10)
+            # retries made on the pool's threads count for the caller's call (so the audit log reports them)
             with policy.share_tally(tally) if policy is not None else nullcontext():
                 try:
                     return self.get(item)

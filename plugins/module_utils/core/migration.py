@@ -2,7 +2,7 @@
 """Moving a .env file into a secret manager: plan, backup, apply, validate, rewrite, rollback.
 
 The seed's migrate-secrets.sh as plain Python over a SecretManager, so every step is testable with
-pytest against every provider, and the role only orders the steps (DESIGN.md 8: logic in modules).
+pytest against every provider, and the role only orders the steps (logic lives in modules, not in YAML).
 
 Safety rules, each enforced here and not left to the caller:
 
@@ -86,7 +86,7 @@ def same(value: str, sha256_hex: Optional[str]) -> bool:
 
 
 def secret_name(key: str, name_map: Optional[Mapping[str, str]] = None) -> str:
-    """``DATABASE_PASSWORD`` -> ``database-password`` (DESIGN.md 5), unless the map names it."""
+    """``DATABASE_PASSWORD`` -> ``database-password`` (the documented naming rule), unless the map names it."""
     if name_map and key in name_map and name_map[key]:
         return str(name_map[key])
     return key.lower().replace("_", "-")

@@ -359,7 +359,7 @@ class AwsBackend(SecretBackend):
     def _call(self, operation: str, name: Optional[str], secret_value: Optional[str] = None, **params: Any) -> Dict:
         """One API call, retried alone under the manager's policy when the service throttles: a
         write is several calls (describe, create or put, tag), and starting the whole write over
-        for one throttled call multiplies the odds of giving up (issue 10)."""
+        for one throttled call multiplies the odds of giving up."""
         return self.each_request(lambda: self._call_once(operation, name, secret_value, **params))
 
     def _call_once(self, operation: str, name: Optional[str], secret_value: Optional[str] = None, **params: Any) -> Dict:

@@ -411,7 +411,7 @@ class VaultBackend(SecretBackend):
                 provider_name=name, namespace=self.namespace, secret_value=secret_value,
             )
 
-        # a write is several requests: a throttled one is retried alone, not the whole write (issue 10)
+        # a write is several requests: a throttled one is retried alone, not the whole write
         return self.each_request(one_request)
 
     def _ensure_token(self) -> None:
