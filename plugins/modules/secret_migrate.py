@@ -430,7 +430,7 @@ class Step:
                          backup=backup_path)
         if self.identity.get("provider") == "local" and self.identity.get("path"):
             variables["local_path"] = self.identity["path"]
-        if key.source not in (_backup.KEY_ENV, "the backup_key option"):
+        if os.path.isabs(key.source):  # a key file; a key from the environment or an option is never written
             variables["migrate_backup_key_file"] = key.source
         return variables
 
@@ -468,7 +468,7 @@ def run_backup(step, result):
     _backup.record_event(path, "started", durable=True, owner=step.lock.owner.to_dict() if step.lock else None)
     _backup.write_undo(path, step.undo_variables(path, key))
     result.update(backup=path, undo_file=path + _backup.UNDO_SUFFIX,
-                  backup_key_from="file" if key.source not in (_backup.KEY_ENV, "the backup_key option") else key.source)
+                  backup_key_from="file" if os.path.isabs(key.source) else key.source)
     result["msg"] = f"backup written to {path}"
 
 

@@ -924,6 +924,8 @@ def choose_backups(backup_dir: str, env_file: Optional[str], rollback_to: str, i
         return [newest]
     runs = [saved for saved in _backup.backups(backup_dir, env_path) if same_target(saved.header, identity, prefix)]
     states = {saved.path: _backup.run_state(saved.path) for saved in runs}
+    if runs and rollback_to == "latest":
+        newest = runs[-1].path  # the newest run into this target (another target's backup would be refused)
     if rollback_to == "latest":
         older = [saved.path for saved in runs if saved.path != newest and states[saved.path] == _backup.UNFINISHED]
         if older:

@@ -558,3 +558,14 @@ def test_a_missing_capability_blocks_the_key_before_any_write(world):
     assert "'create' on secret/data/api-key" in row.reason and "'delete' on secret/metadata/api-key (to roll back" in row.reason
     assert asked["api-key"] == ["create", "delete", "metadata"]
     assert actions(plan)["DATABASE_PASSWORD"] == "create"
+
+
+def test_the_default_rollback_picks_the_newest_run_into_this_target(world, tmp_path):
+    _plan, mine = migrate(world)
+    other = other_store(tmp_path)
+    plan = mig.make_plan(other, world.settings())
+    theirs = mig.write_backup(plan, world.folder, world.key, identity=other.backend.identity())
+    assert backup_mod.latest(world.folder, world.path) == theirs
+    manager = world.manager()
+    assert mig.choose_backups(world.folder, world.path, "latest", manager.backend.identity(), "") == [mine]
+    assert mig.choose_backups(world.folder, None, "latest", other.backend.identity(), "") == [theirs]
