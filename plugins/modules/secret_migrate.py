@@ -359,7 +359,7 @@ class Step:
     @property
     def identity(self):
         if self._identity is None:
-            self._identity = self.manager.backend.identity()
+            self._identity = _migration.target_identity(self.manager)
         return self._identity
 
     @property

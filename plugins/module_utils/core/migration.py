@@ -386,6 +386,31 @@ def same_target(header: Mapping[str, Any], identity: Mapping[str, str], prefix: 
     return header.get("provider") == identity.get("provider")
 
 
+def target_identity(manager: SecretManager) -> Dict[str, str]:
+    """The backend's identity, asked once per manager (AWS asks STS), under the manager's retry policy.
+
+    Like the requests before the writes (the capability check), it is in the audit log when it was
+    retried or failed, so every retry of a run is accounted for there.
+    """
+    cached = getattr(manager, "_target_identity", None)
+    if cached is None:
+        cached = dict(_preflight(manager, "identity", manager.backend.identity))
+        manager._target_identity = cached
+    return dict(cached)
+
+
+def _preflight(manager: SecretManager, op: str, call: Any) -> Any:
+    policy = manager.retry
+    try:
+        found = policy.call(call)
+    except SecretError as exc:
+        manager.audit.record(op, "*", ok=False, error=exc, retries=policy.last_retries)
+        raise
+    if policy.last_retries:
+        manager.audit.record(op, "*", ok=True, retries=policy.last_retries)
+    return found
+
+
 def identity_matches(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
     """Every fact the backup knew about its target is true of this one (an empty fact was unknown)."""
     return all(current.get(key) == value for key, value in recorded.items() if value not in (None, ""))
@@ -553,7 +578,7 @@ def _check_access(manager: SecretManager, settings: Settings, plan: Plan) -> Non
             wanted.append("metadata")
         operations[row.provider_name or ""] = wanted
     try:
-        missing = checker(operations)
+        missing = _preflight(manager, "check_access", lambda: checker(operations))
     except SecretDenied as exc:
         plan.warnings.append(f"the credentials' capabilities could not be checked before writing ({exc});"
                              " a write the provider refuses is rolled back")
@@ -628,7 +653,7 @@ def _check_target(manager: SecretManager, saved: _backup.Backup, force: bool = F
     recorded = saved.header.get("target")
     if not isinstance(recorded, dict) or not recorded:
         return None
-    current = manager.backend.identity()
+    current = target_identity(manager)
     if identity_matches(recorded, current):
         return None
     text = (f"the backup {saved.path} was taken from {describe_identity(recorded)}, but this run points at"
@@ -811,7 +836,7 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
     if to_restore and not found and not force:
         raise MigrationError(
             f"none of the {len(entries)} secrets of the backup {saved.path} exist in"
-            f" {describe_identity(manager.backend.identity())} (prefix '{manager.prefix or ''}'): this is an empty store"
+            f" {describe_identity(target_identity(manager))} (prefix '{manager.prefix or ''}'): this is an empty store"
             " or another one than the migration changed",
             hint="Nothing was written. Check the provider options (the backup's .undo.yml file holds the migration's);"
             " force=true (migrate_rollback_force) restores into it anyway",
@@ -836,7 +861,7 @@ def check_store_exists(manager: SecretManager) -> None:
     exists = getattr(manager.backend, "exists", None)
     if callable(exists) and not exists():
         raise MigrationError(
-            f"the store {describe_identity(manager.backend.identity())} does not exist: a rollback restores into the"
+            f"the store {describe_identity(target_identity(manager))} does not exist: a rollback restores into the"
             " store the migration changed, it never creates one",
             hint="Nothing was written. Point the provider options at the store of the migration (local_path and"
             " local_key_file; the backup's .undo.yml file holds them)",
