@@ -110,17 +110,6 @@ class LocalBackend(SecretBackend):
         key = _decode_key(env_key, "VIBEBOX_LOCAL_KEY") if env_key else None
         return cls(options.get("local_path"), options.get("local_key_file"), key)
 
-    # TEMP identity stub: the local-store branch replaces these three with the real ones
-    @property
-    def key_id(self) -> str:
-        return ""
-
-    def exists(self) -> bool:
-        return os.path.exists(self.path)
-
-    def identity(self) -> Dict[str, str]:
-        return {"provider": PROVIDER, "path": self.path, "key_id": self.key_id}
-
     # encryption ----------------------------------------------------------------------------------
     def _cipher(self, create: bool):
         if self._aead is not None:
