@@ -1,6 +1,14 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin of vibebox.secrets.secret_migrate: runs the module, then invalidates the run cache.
+"""Action plugin of vibebox.secrets.secret_migrate: names the run's ansible-playbook to the module, then
+invalidates the run cache.
+
+Why the controller is named: the module runs as a child of a worker fork of ansible-playbook, and a
+SIGKILL of ansible-playbook reaches neither (the worker is in a session of its own). Told the pid,
+start time and boot id of ansible-playbook, the module checks between requests that it still
+exists and stops writing within a request of its end; the same facts name the owner of the target's
+lock. After the module returns, a worker whose ansible-playbook is gone exits at once: sending the
+result to a dead parent is what left such workers hanging forever.
 
 A migration writes many secrets and a rollback rewrites or deletes them, so every name the module
 reports as written, restored or deleted (also from a failed step: it may have written some before
@@ -9,12 +17,31 @@ Documented in plugins/modules/secret_migrate.py; this file adds no option.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable
+import os
+from typing import Any, Dict, Iterable, Optional
 
 from ansible_collections.vibebox.secrets.plugins.action.secret import SecretWriteAction
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.lock import Process
+
+
+def controller_process() -> Optional[Process]:
+    """ansible-playbook as the module will check it: the parent of this worker fork (Linux /proc)."""
+    pid = os.getppid()
+    return Process.of(pid) if pid > 1 else None
 
 
 class ActionModule(SecretWriteAction):
+    def run(self, tmp=None, task_vars=None):
+        controller = controller_process()
+        if controller is not None and not self._task.args.get("controller"):
+            self._task.args = dict(self._task.args, controller=controller.to_dict())
+        result = super().run(tmp, task_vars)
+        if controller is not None and controller.alive() is False:
+            # nobody reads this result: the queue to ansible-playbook has no reader left, and a put on it
+            # can block forever; the module has already stopped writing (its run stays unfinished)
+            os._exit(1)
+        return result
+
     def written_names(self, result: Dict[str, Any]) -> Iterable[str]:
         rows = list(result.get("written") or []) + list(result.get("rollback") or [])
         return dict.fromkeys(str(row["name"]) for row in rows if isinstance(row, dict) and row.get("name"))

@@ -13,25 +13,39 @@ description:
     C(playbooks/migrate.yml)) calls them in order and rolls back when a step fails.
   - V(plan) compares every key of the .env file with what the provider holds (by SHA-256 of the value, in one batch
     read) and returns, per key, the target secret name and the action C(create), C(update), C(unchanged), C(skip)
-    (excluded by O(include)/O(exclude), empty, or already a C(${secret:...}) reference) or C(blocked) (a name or
-    value the provider refuses, two keys mapped to one secret, or a secret scheduled for deletion).
+    (excluded by O(include)/O(exclude), empty, already a C(${secret:...}) reference, or changed in the provider since
+    this file's last migration, see O(overwrite)) or C(blocked) (a name or value the provider refuses, two keys
+    mapped to one secret, a secret scheduled for deletion, or a write the credentials may not make; with Vault the
+    token's capabilities on every target path are checked with C(sys/capabilities-self)).
+  - The plan refuses a .env file with a malformed reference (C(${secrte:db}), C(${secret:db), C(${bogus:x})) or
+    a key defined twice with different values, naming file, line and column, before anything is written.
   - V(backup) writes one encrypted file with the previous value and metadata of every secret that will change and a
-    byte-exact copy of the .env file (see O(backup_key)). Nothing is written when nothing will change.
+    byte-exact copy of the .env file (see O(backup_key)), and records the target's identity (account, server, mount,
+    store file... never a credential) in its clear header. Beside it go C(<backup>.journal), what became of the run,
+    and C(<backup>.undo.yml), the extra vars of its rollback. Nothing is written when nothing will change.
+  - Every writing step holds the target's lock (beside the local store; in O(backup_dir)/locks for the other
+    providers), so a second migration or a rollback of the same target is refused while a live run holds it; a
+    lock whose run is gone, or whose lease ended, is taken over with a warning.
+  - Between requests every step checks that the C(ansible-playbook) process of the run is still there
+    (O(controller)) and that the lock is still its own, and stops writing otherwise.
   - V(apply) writes the secrets to create or update, after checking that the backup covers each of them and that
     the provider still holds what the backup saved. Without O(backup) it writes a backup first.
   - V(validate) reads every migrated secret back and compares it with the .env file.
+  - V(finish) records in the run's journal that the migration completed and gives the lock back.
   - V(rewrite) replaces each migrated value in the .env file by its C(${secret:name}) reference, keeping comments,
     order and layout, only when each secret holds that value.
-  - V(rollback) undoes a migration from its backup (O(backup), else the newest in O(backup_dir)) - previous values
-    written back, secrets the migration created deleted for good, the .env file restored - comparing first, so a
-    secret somebody changed since is reported and left alone (unless O(force)). It can be repeated.
+  - V(rollback) undoes a migration from its backup (O(backup), else the newest in O(backup_dir), see O(rollback_to)) -
+    previous values written back, secrets the migration created deleted for good, the .env file restored - comparing
+    first, so a secret somebody changed since is reported and left alone (unless O(force)). It can be repeated. It
+    refuses before any write when the target is not the backup's (another identity), does not exist, or holds none of
+    the backup's secrets.
   - Values never appear in results or messages, nor does a hash of one.
 options:
   action:
     description: The step to run.
     type: str
     required: true
-    choices: [plan, backup, apply, validate, rewrite, rollback]
+    choices: [plan, backup, apply, validate, rewrite, finish, rollback]
   env_file:
     description:
       - The .env file, on the host the module runs on (the controller, with the role's playbook). Required except
@@ -69,6 +83,17 @@ options:
         counts it as a change and the backup is written even when every secret is unchanged.
     type: bool
     default: false
+  overwrite:
+    description:
+      - What to do with a secret that exists with another value than the .env file's.
+      - V(unless-changed) updates it, unless it changed since this file's last migration into this target (a
+        rotation, told by the C(vibebox-rotated-at) tag, or any other write, told by its version or by the digest of
+        the value the migration wrote, kept in the encrypted backup); then the plan says C(skip) and why. A secret with
+        a rotation tag and no earlier migration of this file is skipped too. A re-run never reverts a rotated secret.
+      - V(always) writes the .env value in every case; V(never) only creates secrets that do not exist.
+    type: str
+    default: unless-changed
+    choices: [unless-changed, always, never]
   keys:
     description: With V(apply) and V(validate), only these keys of the .env file (the role applies in batches).
     type: list
@@ -80,7 +105,7 @@ options:
   backup:
     description:
       - With V(backup), the file to write (it must not exist); by default a new file in O(backup_dir).
-      - With V(apply), the backup written by V(backup) for this run.
+      - With V(apply), V(validate), V(rewrite) and V(finish), the backup written by V(backup) for this run.
       - With V(rollback), the backup to restore; the newest in O(backup_dir) (of O(env_file) when given) by default.
     type: path
   backup_dir:
@@ -102,9 +127,27 @@ options:
     type: path
   force:
     description:
-      - With V(rollback), also restore or delete secrets that were changed since the migration.
+      - With V(rollback), also restore or delete secrets that were changed since the migration, restore into a target
+        whose identity differs from the backup's (a store that moved), and into a target that holds none of the
+        backup's secrets. A store that does not exist is never created.
     type: bool
     default: false
+  rollback_to:
+    description:
+      - With V(rollback) and no O(backup), which runs to undo.
+      - V(latest) undoes the newest backup (of O(env_file) when given); it refuses, naming it, when an older run of the
+        same file into the same target never completed (killed, or failed without a complete rollback).
+      - V(before-first-unfinished) undoes every run from the first unfinished one on, newest first, so the target
+        ends as it was before that run.
+    type: str
+    default: latest
+    choices: [latest, before-first-unfinished]
+  controller:
+    description:
+      - The C(ansible-playbook) process of the run (C(pid), C(start), C(boot_id), C(host), C(user)), set by the
+        action plugin. The module stops writing when that process is gone, and the target's lock names it as owner.
+        Leave it unset.
+    type: dict
 extends_documentation_fragment:
   - vibebox.secrets.provider
   - vibebox.secrets.local
@@ -126,6 +169,8 @@ notes:
     The first two lines of a backup are readable without the key and hold no value.
   - A secret that is restored gets a new version holding its previous value; version numbers do not go back.
   - The module belongs to the action group C(vibebox.secrets.secrets) for C(module_defaults).
+  - Each migration and rollback is recorded in the audit log as operations C(migrate) and C(migrate_rollback), one
+    entry per secret with its name, version and actor, beside the C(set) and C(delete) entries of the writes.
 seealso:
   - module: vibebox.secrets.secret
   - plugin: vibebox.secrets.dotenv
@@ -216,9 +261,26 @@ env_rewrite:
   type: bool
   returned: with plan, backup and rewrite
 backup:
-  description: Path of the backup written (backup, apply) or restored (rollback); none in check mode or when nothing changes.
+  description: Path of the backup written (backup, apply) or restored (rollback, the newest); none in check mode or when nothing changes.
   type: str
   returned: always
+backups:
+  description: With rollback, every backup undone, newest first.
+  type: list
+  elements: str
+  returned: with rollback
+undo_file:
+  description: With backup, the extra vars file that undoes the run (C(ansible-playbook vibebox.secrets.migrate -e @FILE)).
+  type: str
+  returned: when a backup was written
+backup_key_from:
+  description: With backup, where the backup key came from (C(file), C(VIBEBOX_BACKUP_KEY) or the option); the undo file names a key file only.
+  type: str
+  returned: when a backup was written
+target:
+  description: With plan, the identity of the target (provider and what addresses its store; never a credential).
+  type: dict
+  returned: with plan
 written:
   description: With apply, the secrets written (or that would be in check mode), with their new version.
   type: list
@@ -231,7 +293,8 @@ validation:
   returned: with validate
 rollback:
   description:
-    - With rollback, one row per secret of the backup with C(action) deleted, restored, unchanged, absent or conflict.
+    - With rollback, one row per secret of the backup with C(action) deleted, restored, unchanged, absent or conflict,
+      and the C(backup) it comes from.
   type: list
   elements: dict
   returned: with rollback
@@ -250,8 +313,15 @@ import time
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as _backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import lock as _lock
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as _migration
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+
+#: steps that write (secrets, the backup, the .env file or the journal) and so hold the target's lock
+WRITING = ("backup", "apply", "rewrite", "finish", "rollback")
+#: options never written to the undo file: credentials, and what does not address the target
+NOT_UNDO = set(_options.SECRET_OPTIONS) | {"cache_ttl", "fallback"}
 
 
 def _settings(params):
@@ -263,6 +333,7 @@ def _settings(params):
         description=params["description"] or None,
         tags={str(k): str(v) for k, v in params["tags"].items()} if params["tags"] else None,
         rewrite_env=params["rewrite_env"],
+        overwrite=params["overwrite"],
     )
 
 
@@ -274,20 +345,113 @@ def _backup_dir(params):
     return params["backup_dir"] or _backup.default_backup_dir()
 
 
+class Step:
+    """What every step shares: the target's identity, the run's lock and the guard between requests."""
+
+    def __init__(self, module, manager):
+        self.module = module
+        self.manager = manager
+        self.params = module.params
+        self.controller = _lock.Process.from_dict(self.params["controller"])
+        self.lock = None
+        self._identity = None
+
+    @property
+    def identity(self):
+        if self._identity is None:
+            self._identity = _migration.target_identity(self.manager)
+        return self._identity
+
+    @property
+    def prefix(self):
+        return self.manager.prefix or ""
+
+    def history(self, own_backup=None):
+        """Earlier migrations of the file into this target; the key only if it exists already."""
+        try:
+            key = _key(self.params, create=False)
+        except errors.SecretError:
+            key = None
+        env_path = os.path.realpath(os.path.expanduser(self.params["env_file"]))
+        found = _migration.History.load(_backup_dir(self.params), env_path, self.identity, self.prefix, key)
+        if own_backup:
+            own = os.path.abspath(os.path.expanduser(own_backup))
+            found.unfinished = [path for path in found.unfinished if path != own]
+        return found
+
+    def plan(self, keys=None, own_backup=None, settings=None):
+        plan = _migration.make_plan(self.manager, settings or _settings(self.params), keys=keys,
+                                    history=self.history(own_backup))
+        for warning in plan.warnings:
+            self.module.warn(warning)
+        return plan
+
+    def _target_lock(self):
+        path = _lock.lock_path(self.identity, self.prefix, _backup_dir(self.params))
+        owner = self.controller or _lock.Process.current()
+        return _lock.TargetLock(path, _lock.describe_target(self.identity, self.prefix), owner, _lock.Process.current())
+
+    def peek_lock(self):
+        """Before any write: refuse (or in check mode, warn) while another live run holds the target."""
+        probe = self._target_lock()
+        record = probe.read()
+        if record is None or probe._ours(record) or probe.stale_reason(record) is not None:
+            return
+        text = f"{probe.target} is locked by {probe.holder(record)}"
+        if self.module.check_mode:
+            self.module.warn(text + "; this dry run writes nothing, but a real run would be refused now")
+            return
+        raise _lock.LockHeld(text, hint="Nothing was written. Wait for that run to finish, then run again")
+
+    def guard(self, action):
+        """Take the target's lock (writing steps, not in check mode) and check before every request."""
+        if action in WRITING and not self.module.check_mode:
+            self.lock = self._target_lock()
+            warning = self.lock.acquire("rollback" if action == "rollback" else "migration")
+            if warning:
+                self.module.warn(warning)
+        self.manager.retry = _lock.guarded(self.manager.retry, _lock.Guard(self.controller, self.lock))
+
+    def release(self, action, failed):
+        """Keep the lock for the run's next step (it holds it until finish or rollback) unless there is none."""
+        if self.lock is None:
+            return
+        keep = self.controller is not None and action not in ("finish", "rollback")
+        if failed and self.controller is not None and self.controller.alive() is False:
+            keep = True  # a killed run's lock stays until it is taken over, with a warning naming it
+        self.lock.release(keep=keep)
+
+    def undo_variables(self, backup_path, key):
+        """The extra vars that undo this run, pasted into a new shell: paths absolute, target explicit."""
+        resolved = _options.with_environment(_options.from_module(self.params))
+        variables = {name: value for name, value in resolved.items()
+                     if name not in NOT_UNDO and value not in (None, "", [])}
+        variables.update(provider=self.manager.provider, prefix=self.prefix, migrate_action="rollback",
+                         backup=backup_path)
+        if self.identity.get("provider") == "local" and self.identity.get("path"):
+            variables["local_path"] = self.identity["path"]
+        if os.path.isabs(key.source):  # a key file; a key from the environment or an option is never written
+            variables["migrate_backup_key_file"] = key.source
+        return variables
+
+
 def _plan_result(plan, result):
     result.update(env_file=plan.env.path, plan=[row.to_dict() for row in plan.rows], counts=plan.counts(),
                   env_rewrite=plan.env_changes)
 
 
-def run_plan(module, manager, result):
-    plan = _migration.make_plan(manager, _settings(module.params))
+def run_plan(step, result):
+    step.peek_lock()
+    plan = step.plan()
     _plan_result(plan, result)
+    result["target"] = dict(step.identity)
     counts = plan.counts()
     result["msg"] = ", ".join(f"{counts[action]} {action}" for action in _migration.ACTIONS)
 
 
-def run_backup(module, manager, result):
-    plan = _migration.make_plan(manager, _settings(module.params))
+def run_backup(step, result):
+    module, params = step.module, step.params
+    plan = step.plan()
     _plan_result(plan, result)
     if plan.blocked:
         raise _migration.MigrationError("blocked keys: " + ", ".join(row.key for row in plan.blocked),
@@ -299,15 +463,19 @@ def run_backup(module, manager, result):
     if module.check_mode:
         result["msg"] = "check mode: the backup was not written"
         return
-    result["backup"] = _migration.write_backup(plan, _backup_dir(module.params), _key(module.params, create=True),
-                                               path=module.params["backup"])
-    result["msg"] = f"backup written to {result['backup']}"
+    key = _key(params, create=True)
+    path = _migration.write_backup(plan, _backup_dir(params), key, path=params["backup"], identity=step.identity)
+    _backup.record_event(path, "started", durable=True, owner=step.lock.owner.to_dict() if step.lock else None)
+    _backup.write_undo(path, step.undo_variables(path, key))
+    result.update(backup=path, undo_file=path + _backup.UNDO_SUFFIX,
+                  backup_key_from="file" if os.path.isabs(key.source) else key.source)
+    result["msg"] = f"backup written to {path}"
 
 
-def run_apply(module, manager, result):
-    params = module.params
+def run_apply(step, result):
+    module, manager, params = step.module, step.manager, step.params
     settings = _settings(params)
-    plan = _migration.make_plan(manager, settings, keys=params["keys"])
+    plan = step.plan(keys=params["keys"], own_backup=params["backup"], settings=settings)
     _plan_result(plan, result)
     saved = None
     if params["backup"]:
@@ -316,8 +484,11 @@ def run_apply(module, manager, result):
     elif plan.changes and not module.check_mode:
         if params["keys"] is not None:
             raise _migration.MigrationError("apply with keys needs the run's backup", hint="Give backup=PATH")
-        full = _migration.make_plan(manager, settings)
-        result["backup"] = _migration.write_backup(full, _backup_dir(params), _key(params, create=True))
+        full = _migration.make_plan(manager, settings, history=step.history())
+        key = _key(params, create=True)
+        result["backup"] = _migration.write_backup(full, _backup_dir(params), key, identity=step.identity)
+        _backup.record_event(result["backup"], "started", durable=True)
+        _backup.write_undo(result["backup"], step.undo_variables(result["backup"], key))
         saved = _backup.read(result["backup"], _key(params, create=False))
     started = len(plan.changes)
     try:
@@ -329,11 +500,11 @@ def run_apply(module, manager, result):
     result["msg"] = f"{started} written" if not module.check_mode else f"{started} would be written"
 
 
-def run_validate(module, manager, result):
-    params = module.params
-    plan = _migration.make_plan(manager, _settings(params), keys=params["keys"])
+def run_validate(step, result):
+    module, params = step.module, step.params
+    plan = step.plan(keys=params["keys"], own_backup=params["backup"])
     _plan_result(plan, result)
-    checks = _migration.validate(manager, plan, references=params["references"])
+    checks = _migration.validate(step.manager, plan, references=params["references"])
     result["validation"] = checks
     bad = [item for item in checks if item["status"] != "ok"]
     result["msg"] = f"{len(checks) - len(bad)} of {len(checks)} secrets match the .env file"
@@ -344,32 +515,56 @@ def run_validate(module, manager, result):
                          error_kind="validation", **result)
 
 
-def run_rewrite(module, manager, result):
-    settings = _settings(module.params)
+def run_rewrite(step, result):
+    settings = _settings(step.params)
     settings.rewrite_env = True
-    plan = _migration.make_plan(manager, settings)
+    plan = step.plan(own_backup=step.params["backup"], settings=settings)
     _plan_result(plan, result)
-    result["changed"] = _migration.rewrite_env(manager, plan, check_mode=module.check_mode)
+    result["changed"] = _migration.rewrite_env(step.manager, plan, check_mode=step.module.check_mode)
     result["msg"] = "the .env file now holds references" if result["changed"] else "the .env file already holds the references"
 
 
-def run_rollback(module, manager, result):
-    params = module.params
-    path = params["backup"] or _backup.latest(_backup_dir(params), params["env_file"])
-    result["backup"] = path
-    saved = _backup.read(path, _key(params, create=False))
-    result["env_file"] = os.path.realpath(params["env_file"]) if params["env_file"] else saved.env.get("path")
-    try:
-        rows, env_state = _migration.rollback(manager, saved, check_mode=module.check_mode, force=params["force"],
-                                              env_file=params["env_file"])
-    except _migration.MigrationError as exc:
-        result["rollback"] = exc.done
-        raise
+def run_finish(step, result):
+    """The run completed (validated): its journal says so, and the lock is given back."""
+    path = step.params["backup"]
+    if path and not step.module.check_mode:
+        path = os.path.abspath(os.path.expanduser(path))
+        _backup.record_event(path, "complete", durable=True)
+        result["backup"] = path
+    result["msg"] = "migration complete" + (f"; backup {path}" if path else "")
+
+
+def run_rollback(step, result):
+    module, manager, params = step.module, step.manager, step.params
+    if params["backup"] and params["rollback_to"] != "latest":
+        raise errors.InvalidOption("give either backup or rollback_to=before-first-unfinished, not both",
+                                   hint="backup=PATH undoes one run; rollback_to chooses runs among the backups")
+    if params["backup"]:
+        paths = [os.path.abspath(os.path.expanduser(params["backup"]))]
+    else:
+        paths = _migration.choose_backups(_backup_dir(params), params["env_file"], params["rollback_to"],
+                                          step.identity, step.prefix)
+    result.update(backup=paths[0], backups=paths)
+    key = _key(params, create=False)
+    chain = [_backup.read(path, key) for path in paths]
+    result["env_file"] = os.path.realpath(params["env_file"]) if params["env_file"] else chain[0].env.get("path")
+    rows, env_state = [], "unchanged"
+    for saved in chain:
+        try:
+            done, env_state, warnings = _migration.rollback(manager, saved, check_mode=module.check_mode,
+                                                            force=params["force"], env_file=params["env_file"])
+        except _migration.MigrationError as exc:
+            result["rollback"] = rows + [dict(row, backup=saved.path) for row in exc.done]
+            raise
+        for warning in warnings:
+            module.warn(warning)
+        rows.extend(dict(row, backup=saved.path) for row in done)
     result.update(rollback=rows, env_restored=env_state)
     acted = [row for row in rows if row["action"] in ("deleted", "restored")]
     result["changed"] = bool(acted) or env_state == "restored"
     conflicts = [row for row in rows if row["action"] == "conflict"]
-    result["msg"] = (f"{len(acted)} secret{'' if len(acted) == 1 else 's'} rolled back, .env file {env_state}"
+    runs = f" ({len(chain)} runs)" if len(chain) > 1 else ""
+    result["msg"] = (f"{len(acted)} secret{'' if len(acted) == 1 else 's'} rolled back{runs}, .env file {env_state}"
                      + (f", {len(conflicts)} left alone" if conflicts else ""))
     if conflicts:
         result.pop("msg")
@@ -379,7 +574,7 @@ def run_rollback(module, manager, result):
 
 
 STEPS = {"plan": run_plan, "backup": run_backup, "apply": run_apply, "validate": run_validate,
-         "rewrite": run_rewrite, "rollback": run_rollback}
+         "rewrite": run_rewrite, "finish": run_finish, "rollback": run_rollback}
 
 
 def main():
@@ -393,6 +588,7 @@ def main():
             description=dict(type="str", default=_migration.DEFAULT_DESCRIPTION),
             tags=dict(type="dict"),
             rewrite_env=dict(type="bool", default=False),
+            overwrite=dict(type="str", default="unless-changed", choices=list(_migration.OVERWRITE)),
             keys=dict(type="list", elements="str", no_log=False),
             references=dict(type="bool", default=False),
             backup=dict(type="path"),
@@ -400,6 +596,8 @@ def main():
             backup_key=dict(type="str", no_log=True),
             backup_key_file=dict(type="path", no_log=False),
             force=dict(type="bool", default=False),
+            rollback_to=dict(type="str", default="latest", choices=list(_migration.ROLLBACK_TO)),
+            controller=dict(type="dict"),
         ),
         required_if=[("action", action, ["env_file"]) for action in ("plan", "backup", "apply", "validate", "rewrite")],
     )
@@ -407,16 +605,32 @@ def main():
     manager = manager_for(module)
     action = module.params["action"]
     result = dict(changed=False, action=action, provider=manager.provider, prefix=manager.prefix or "", backup=None)
+    step = Step(module, manager)
+    failure = None
+    failed = True
     try:
-        STEPS[action](module, manager, result)
+        if action == "rollback":
+            _migration.check_store_exists(manager)  # before the lock: a rollback creates nothing, not even a lock
+        step.guard(action)
+        STEPS[action](step, result)  # may end the module itself with fail_json (validation, conflicts)
+        failed = False
     except errors.SecretError as exc:
-        result["elapsed"] = round(time.monotonic() - started, 3)
-        result.pop("msg", None)
-        fail(module, exc, **result)
+        failure = exc
     finally:
+        _release_quietly(step, action, failed)
         manager.close()
     result["elapsed"] = round(time.monotonic() - started, 3)
+    if failure is not None:
+        result.pop("msg", None)
+        fail(module, failure, **result)
     module.exit_json(**result)
+
+
+def _release_quietly(step, action, failed):
+    try:
+        step.release(action, failed)
+    except (OSError, errors.SecretError) as exc:  # the step's own outcome is what the user must see
+        step.module.warn(f"could not give back the lock of the target: {exc}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""playbooks/migrate.yml run for real with ansible-playbook (issue 7), on the embedded store (always)
+"""playbooks/migrate.yml run for real with ansible-playbook, on the embedded store (always)
 and on OpenBao and moto (their session fixtures): the dry run writes nothing (the store stays
 absent; the servers' own request logs show no write), the migration is idempotent, validate and
 rollback work on demand, and a provider that fails at the k-th write is rolled back so that every
@@ -268,7 +268,8 @@ def _assert_rolled_back(run, options, before, env_file, env_digest, failing_name
     assert _digest(env_file) == env_digest
 
 
-def test_openbao_denies_one_path_and_the_rollback_restores_everything(tmp_path, request):
+def test_openbao_policy_missing_a_capability_stops_the_plan_before_any_write(tmp_path, request):
+    """The token may only read one of the paths: the plan asks sys/capabilities-self and stops, naming it."""
     server = request.getfixturevalue("openbao_server")
     if server is None:
         pytest.skip("changes the server's policies: runs only against the test server")
@@ -284,19 +285,30 @@ def test_openbao_denies_one_path_and_the_rollback_restores_everything(tmp_path, 
         path "secret/data/{prefix}c-denied" {{ capabilities = ["read"] }}
     """))
     limited = {**options, "vault_token": _token(server, [policy])}
+    writes_before = _vault_writes(server, prefix)
     run = run_playbook(PLAYBOOK, state_env(tmp_path), "-vvvv", extra_vars=_extra(tmp_path, env_file, limited))
-    _assert_rolled_back(run, options, before, env_file, env_digest, "c-denied")
-    assert "permission denied" in run.stdout or "denied" in run.stdout.lower()
+    assert run.rc != 0, run.output[-4000:]
+    _clean(run)
+    assert f"lack 'create' on secret/data/{prefix}c-denied" in run.stdout, run.stdout[-4000:]
+    assert "1 keys cannot be migrated" in run.stdout and "Nothing was written" in run.stdout
+    assert _vault_writes(server, prefix) == writes_before, "a write reached the server"
+    assert not (tmp_path / "backups").exists()
+    assert _values(options) == before and _digest(env_file) == env_digest
 
 
-@pytest.mark.parametrize("provider", ["local", "aws"])
+@pytest.mark.parametrize("provider", ["local", "aws", "vault"])
 def test_a_fault_at_the_third_write_is_rolled_back(tmp_path, request, provider):
     if provider == "local":
         options = _local_options(tmp_path)
-    else:
+    elif provider == "aws":
         if request.getfixturevalue("moto_server") is None:
             pytest.skip("injects a fault into the test server's client only")
         options = dict(request.getfixturevalue("aws_options"))
+    else:
+        server = request.getfixturevalue("openbao_server")
+        if server is None:
+            pytest.skip("injects a fault into the test server's client only")
+        options = {**request.getfixturevalue("vault_options"), "vault_token": _token(server, ["root"])}
     env_file, before, env_digest = _fault_setup(tmp_path, options)
     hook = tmp_path / "hook"
     hook.mkdir()

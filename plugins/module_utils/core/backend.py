@@ -123,6 +123,15 @@ class SecretBackend(abc.ABC):
     def list(self, prefix: str = "") -> List[str]:
         """Provider-side names starting with ``prefix`` (deleted ones excluded)."""
 
+    def identity(self) -> Dict[str, str]:
+        """Facts that tell this target from another one of the same provider: never a credential or value.
+
+        A migration's backup records them, so that its rollback refuses to write into another store
+        (another account, server, mount or file) than the one the migration changed. Providers add
+        what addresses their store; two targets with equal identities are the same store.
+        """
+        return {"provider": self.name}
+
     def close(self) -> None:
         """Release clients and connections; backends are cheap to make again."""
 

@@ -242,8 +242,8 @@ def read(path: str, key: BackupKey) -> Backup:
     return Backup(path, header, json.loads(plain.decode("utf-8")))
 
 
-def latest(backup_dir: str, env_file: Optional[str] = None) -> str:
-    """Newest backup in ``backup_dir`` (by the timestamp in its name); of ``env_file`` when given."""
+def backups(backup_dir: str, env_file: Optional[str] = None) -> List[Backup]:
+    """Headers of the backups in ``backup_dir`` (of ``env_file`` when given), oldest first."""
     folder = os.path.abspath(os.path.expanduser(backup_dir))
     try:
         names = os.listdir(folder)
@@ -256,15 +256,111 @@ def latest(backup_dir: str, env_file: Optional[str] = None) -> str:
         if match and name.startswith(stem):
             found.append((match.group(1), name))
     wanted = os.path.realpath(os.path.expanduser(env_file)) if env_file else None
-    for _stamp, name in sorted(found, reverse=True):
-        path = os.path.join(folder, name)
-        if wanted is None:
-            return path
+    headers = []
+    for _stamp, name in sorted(found):
         try:
-            if read_header(path).header.get("env_file") == wanted:
-                return path
+            saved = read_header(os.path.join(folder, name))
         except BackupError:
+            if wanted is None:  # still the newest: reading it says what is wrong with it
+                headers.append(Backup(os.path.join(folder, name), {}))
             continue
+        if wanted is None or saved.header.get("env_file") == wanted:
+            headers.append(saved)
+    return headers
+
+
+def latest(backup_dir: str, env_file: Optional[str] = None) -> str:
+    """Newest backup in ``backup_dir`` (by the timestamp in its name); of ``env_file`` when given."""
+    found = backups(backup_dir, env_file)
+    if found:
+        return found[-1].path
     which = f" of {env_file}" if env_file else ""
-    raise BackupError(f"no migration backup{which} in {folder}",
+    raise BackupError(f"no migration backup{which} in {os.path.abspath(os.path.expanduser(backup_dir))}",
                       hint="Give the backup to restore with backup=PATH (the path the migration printed)")
+
+
+# the run's journal ---------------------------------------------------------------------------------
+# Beside each backup, ``<backup>.journal`` (JSON lines, 0600) says what became of its run: ``started``
+# when the backup is written, ``written`` (name, version) after each secret, ``complete`` after the
+# validation, ``rolled-back`` or ``rollback-incomplete`` after a rollback. A run that was killed or
+# failed without a complete rollback stays ``unfinished``, so a later rollback can name it, and a
+# later migration knows what this file wrote and when (names and versions only, never a value).
+JOURNAL_SUFFIX = ".journal"
+UNDO_SUFFIX = ".undo.yml"
+COMPLETE, ROLLED_BACK, UNFINISHED, UNKNOWN = "complete", "rolled-back", "unfinished", "unknown"
+_TERMINAL = {"complete": COMPLETE, "rolled-back": ROLLED_BACK, "rollback-incomplete": UNFINISHED,
+             "started": UNFINISHED}
+
+
+def journal_path(backup_path: str) -> str:
+    return backup_path + JOURNAL_SUFFIX
+
+
+def record_event(backup_path: str, event: str, durable: bool = False, **fields: Any) -> None:
+    """Append one event; ``durable`` fsyncs it (the events that end a run)."""
+    entry = dict(fields, event=event, ts=round(_dt.datetime.now(_dt.timezone.utc).timestamp(), 3))
+    line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+    try:
+        fd = os.open(journal_path(backup_path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise BackupError(f"cannot write the journal {journal_path(backup_path)}: {exc.strerror}")
+
+
+def events(backup_path: str) -> Optional[List[Dict[str, Any]]]:
+    """The journal's events, oldest first; None for a backup written before journals existed."""
+    try:
+        with open(journal_path(backup_path), "r", encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise BackupError(f"cannot read the journal {journal_path(backup_path)}: {exc.strerror}")
+    found = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line torn by a crash
+        if isinstance(entry, dict) and entry.get("event"):
+            found.append(entry)
+    return found
+
+
+def run_state(backup_path: str) -> str:
+    """complete, rolled-back, unfinished (killed, failed, rollback not complete) or unknown (no journal)."""
+    found = events(backup_path)
+    if found is None:
+        return UNKNOWN
+    state = UNFINISHED
+    for entry in found:
+        state = _TERMINAL.get(entry["event"], state)
+    return state
+
+
+def write_undo(backup_path: str, variables: Dict[str, Any]) -> str:
+    """``<backup>.undo.yml``: the extra vars of the rollback of this run, for ``-e @FILE``.
+
+    Written so that the printed undo command works pasted into a new shell: every path absolute,
+    the provider and the options that address the target as this run resolved them. Never a
+    credential: those come from the environment, as they did for the migration.
+    """
+    path = backup_path + UNDO_SUFFIX
+    text = ("# Extra vars that undo the migration of this backup:\n"
+            "#   ansible-playbook vibebox.secrets.migrate -e @" + path + "\n"
+            + json.dumps(variables, sort_keys=True, indent=2) + "\n")
+    fd = None
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, text.encode("utf-8"))
+    except OSError as exc:
+        raise BackupError(f"cannot write {path}: {exc.strerror}")
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return path

@@ -2,7 +2,7 @@
 """Moving a .env file into a secret manager: plan, backup, apply, validate, rewrite, rollback.
 
 The seed's migrate-secrets.sh as plain Python over a SecretManager, so every step is testable with
-pytest against every provider, and the role only orders the steps (DESIGN.md 8: logic in modules).
+pytest against every provider, and the role only orders the steps (logic lives in modules, not in YAML).
 
 Safety rules, each enforced here and not left to the caller:
 
@@ -15,10 +15,19 @@ Safety rules, each enforced here and not left to the caller:
   it still holds the value the migration wrote, and restored only if it holds that value or is
   gone; anything else is somebody else's change and is reported, not overwritten (unless forced).
   So a rollback can be repeated, and works after a crash half-way through ``apply``.
+- A backup records the target's identity (provider.identity(): account, server, mount, store
+  file ...); a rollback into another target, or into a store that does not exist or holds none of
+  the backup's secrets, is refused before any write.
+- A re-run never reverts a secret that changed since this file's last migration (a rotation, or any
+  other write): the journal beside each backup says what the run wrote (names, versions), its
+  sealed part the digest of each value written, and the rotation tags when the secret was rotated.
+- The .env file must be unambiguous: a malformed ``${...}`` or a key defined twice with different
+  values stops the plan with file, line and column, as the dotenv lookup would fail on it later.
 """
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import fnmatch
 import hashlib
 import hmac
@@ -35,16 +44,24 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import refere
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     ReadOnlyProvider,
     SecretDeleted,
+    SecretDenied,
     SecretError,
     SecretNotFound,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import TAG_ROTATED_AT
 
 ACTIONS = ("create", "update", "unchanged", "skip", "blocked")
 WRITES = ("create", "update")
 MIGRATED = ("create", "update", "unchanged")
 DEFAULT_DESCRIPTION = "Migrated from {file} ({key})"
+#: migrate_overwrite: what to do with a secret that exists with another value than the .env file's
+OVERWRITE = ("unless-changed", "always", "never")
+#: migrate_rollback_to: which runs a rollback without an explicit backup undoes
+ROLLBACK_TO = ("latest", "before-first-unfinished")
+#: audit log operations of their own, beside the set/delete entries of each write
+AUDIT_MIGRATE, AUDIT_ROLLBACK = "migrate", "migrate_rollback"
 # what a ${secret:NAME} reference accepts as NAME (references.py), to refuse names the rewrite cannot express
 _REFERENCE_NAME = re.compile(r"[A-Za-z0-9_.+=/-]+")
 
@@ -69,7 +86,7 @@ def same(value: str, sha256_hex: Optional[str]) -> bool:
 
 
 def secret_name(key: str, name_map: Optional[Mapping[str, str]] = None) -> str:
-    """``DATABASE_PASSWORD`` -> ``database-password`` (DESIGN.md 5), unless the map names it."""
+    """``DATABASE_PASSWORD`` -> ``database-password`` (the documented naming rule), unless the map names it."""
     if name_map and key in name_map and name_map[key]:
         return str(name_map[key])
     return key.lower().replace("_", "-")
@@ -90,6 +107,7 @@ class Settings:
     description: Optional[str] = DEFAULT_DESCRIPTION
     tags: Optional[Mapping[str, str]] = None
     rewrite_env: bool = False
+    overwrite: str = "unless-changed"
 
     def included(self, key: str) -> bool:
         include = list(self.include or ["*"])
@@ -139,6 +157,7 @@ class Plan:
     rows: List[Row]
     rewrite_env: bool = False
     new_env: Optional[bytes] = field(default=None, repr=False)
+    warnings: List[str] = field(default_factory=list)
 
     @property
     def changes(self) -> List[Row]:
@@ -193,22 +212,56 @@ def read_env(path: str) -> EnvFile:
     return EnvFile(full, data, mode)
 
 
+def _template(entry: _dotenv.DotenvEntry, source: str) -> Optional[_references.Template]:
+    """The value parsed as the dotenv lookup parses it; None when it is literal (single quotes, no ``${``).
+
+    A ``${...}`` that is not a valid reference raises ReferenceSyntaxError with file, line and
+    column: the lookup would fail on it, so migrating it as text would store a typo as a secret.
+    """
+    if entry.quote == "'" or not _references.has_references(entry.value):
+        return None
+    return _references.parse(entry.value, source=source, line=entry.line,
+                             column=entry.column + (1 if entry.quote else 0))
+
+
 def _effective_value(entry: _dotenv.DotenvEntry, source: str) -> Tuple[Optional[str], bool]:
     """(value an application gets, whether it holds references), as the dotenv lookup reads it.
 
-    Single quotes are literal. Otherwise ``$${`` is an escaped ``${``; text that is not a valid
-    reference is kept as written (plain dotenv loaders do that, and it may well be a password).
+    Single quotes are literal; otherwise ``$${`` is an escaped ``${``.
     """
-    if entry.quote == "'" or not _references.has_references(entry.value):
-        return entry.value, False
-    try:
-        template = _references.parse(entry.value, source=source, line=entry.line,
-                                     column=entry.column + (1 if entry.quote else 0))
-    except SecretError:
+    template = _template(entry, source)
+    if template is None:
         return entry.value, False
     if template.references:
         return None, True
     return template.render(lambda _reference: ""), False
+
+
+def check_env(env: EnvFile, entries: Sequence[_dotenv.DotenvEntry]) -> None:
+    """Refuse a file the application would read differently than we do: bad references, ambiguous keys.
+
+    Every problem is listed at once (file, line, column; never a value), so one edit fixes them all.
+    """
+    problems: List[str] = []
+    by_key: Dict[str, List[_dotenv.DotenvEntry]] = {}
+    for entry in entries:
+        by_key.setdefault(entry.key, []).append(entry)
+        try:
+            _template(entry, env.path)
+        except _references.ReferenceSyntaxError as exc:
+            problems.append(f"{env.path}, line {exc.line}, column {exc.column}: {exc.reason} (key {entry.key})")
+    for key, defined in by_key.items():
+        meanings = {(entry.value, entry.quote == "'") for entry in defined}
+        if len(defined) > 1 and len(meanings) > 1:
+            lines = " and ".join(f"line {entry.key_line}" for entry in defined)
+            problems.append(f"{env.path}: {key} is defined on {lines} with different values (loaders keep the last one)")
+    if problems:
+        raise MigrationError(
+            f"the .env file cannot be migrated as it is ({len(problems)} problem{'s' if len(problems) > 1 else ''}): "
+            + "; ".join(problems),
+            hint="Nothing was written. References are ${secret:NAME} or ${env:VAR} (write $${ or single quotes for a"
+            " literal ${); keep one definition of each key",
+        )
 
 
 def entries_by_key(env: EnvFile) -> Dict[str, _dotenv.DotenvEntry]:
@@ -221,13 +274,22 @@ def entries_by_key(env: EnvFile) -> Dict[str, _dotenv.DotenvEntry]:
 
 # plan --------------------------------------------------------------------------------------------
 
-def make_plan(manager: SecretManager, settings: Settings, keys: Optional[Sequence[str]] = None) -> Plan:
-    """Every key with its target name and action, from one batch read of the provider."""
+def make_plan(manager: SecretManager, settings: Settings, keys: Optional[Sequence[str]] = None,
+              history: Optional["History"] = None) -> Plan:
+    """Every key with its target name and action, from one batch read of the provider.
+
+    ``history`` (earlier runs of this file into this target) lets the plan skip secrets that
+    changed since they were migrated; the capability check of the provider (Vault) turns a write
+    the credentials may not make into a blocked key, so the run stops before its first write.
+    """
     if manager.backend.read_only:
         raise ReadOnlyProvider("this provider is read-only, so nothing can be migrated into it",
                                provider=manager.provider,
                                hint="Choose a provider that stores secrets (local, vault, aws, gcp, azure, kubernetes)")
+    if settings.overwrite not in OVERWRITE:
+        raise MigrationError(f"overwrite must be one of {', '.join(OVERWRITE)} (got '{settings.overwrite}')")
     env = read_env(settings.env_file)
+    check_env(env, _dotenv.parse(env.text, source=env.path))
     entries = entries_by_key(env)
     if keys is not None:
         unknown = [key for key in keys if key not in entries]
@@ -241,6 +303,10 @@ def make_plan(manager: SecretManager, settings: Settings, keys: Optional[Sequenc
     _block_shared_names(rows)
     _compare(manager, [row for row in rows if row.action == "pending"])
     plan = Plan(env, manager.provider, manager.prefix or "", rows, rewrite_env=settings.rewrite_env)
+    _keep_changed(manager, settings, rows, history)
+    _check_access(manager, settings, plan)
+    if history is not None:
+        plan.warnings.extend(history.warnings())
     if settings.rewrite_env and keys is None:
         plan.new_env = rewritten(plan)
     return plan
@@ -308,6 +374,226 @@ def _compare(manager: SecretManager, rows: List[Row]) -> None:
             raise MigrationError(f"unexpected answer for '{row.name}'")
 
 
+# secrets that changed since this file's last migration ---------------------------------------------
+
+def same_target(header: Mapping[str, Any], identity: Mapping[str, str], prefix: str) -> bool:
+    """Whether a backup was taken from this target (a backup without identity: same provider)."""
+    if (header.get("prefix") or "") != (prefix or ""):
+        return False
+    recorded = header.get("target")
+    if isinstance(recorded, dict) and recorded:
+        return identity_matches(recorded, identity)
+    return header.get("provider") == identity.get("provider")
+
+
+def target_identity(manager: SecretManager) -> Dict[str, str]:
+    """The backend's identity, asked once per manager (AWS asks STS), under the manager's retry policy.
+
+    Like the requests before the writes (the capability check), it is in the audit log when it was
+    retried or failed, so every retry of a run is accounted for there.
+    """
+    cached = getattr(manager, "_target_identity", None)
+    if cached is None:
+        cached = dict(_preflight(manager, "identity", manager.backend.identity))
+        manager._target_identity = cached
+    return dict(cached)
+
+
+def _preflight(manager: SecretManager, op: str, call: Any) -> Any:
+    policy = manager.retry
+    try:
+        found = policy.call(call)
+    except SecretError as exc:
+        manager.audit.record(op, "*", ok=False, error=exc, retries=policy.last_retries)
+        raise
+    if policy.last_retries:
+        manager.audit.record(op, "*", ok=True, retries=policy.last_retries)
+    return found
+
+
+def identity_matches(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    """Every fact the backup knew about its target is true of this one (an empty fact was unknown)."""
+    return all(current.get(key) == value for key, value in recorded.items() if value not in (None, ""))
+
+
+def describe_identity(identity: Mapping[str, Any]) -> str:
+    facts = ", ".join(f"{key}={value}" for key, value in sorted(identity.items()) if value not in (None, ""))
+    return "{" + facts + "}"
+
+
+@dataclass
+class Written:
+    """One secret an earlier run of this file wrote: which run, when, which version."""
+
+    backup: str
+    at: float
+    version: Optional[str]
+
+
+class History:
+    """What the earlier migrations of one .env file wrote into one target, from their backups' journals.
+
+    Backups rolled back are left out (their writes were undone). A backup written before journals
+    existed counts as complete, with every secret it planned. The digest of each value written is
+    in a backup's sealed part: it is read only for a secret whose value differs, and only when the
+    backup key is at hand (never created for this).
+    """
+
+    def __init__(self, records: Dict[str, Written], unfinished: List[str], key: Optional[_backup.BackupKey]) -> None:
+        self.records = records
+        self.unfinished = unfinished
+        self.key = key
+        self._digests: Dict[str, Dict[str, str]] = {}
+
+    @classmethod
+    def load(cls, backup_dir: str, env_path: str, identity: Mapping[str, str], prefix: str,
+             key: Optional[_backup.BackupKey]) -> "History":
+        records: Dict[str, Written] = {}
+        unfinished: List[str] = []
+        for saved in _backup.backups(backup_dir, env_path):
+            if not same_target(saved.header, identity, prefix):
+                continue
+            state = _backup.run_state(saved.path)
+            if state == _backup.ROLLED_BACK:
+                continue
+            if state == _backup.UNFINISHED:
+                unfinished.append(saved.path)
+            journal = _backup.events(saved.path)
+            if journal is None:
+                at = _stamp_epoch(saved.header.get("created_at"))
+                for entry in saved.header.get("entries") or []:
+                    if entry.get("name"):
+                        records[str(entry["name"])] = Written(saved.path, at, None)
+                continue
+            for event in journal:
+                if event.get("event") == "written" and event.get("name"):
+                    version = event.get("version")
+                    records[str(event["name"])] = Written(saved.path, float(event.get("ts") or 0),
+                                                          None if version in (None, "") else str(version))
+        return cls(records, unfinished, key)
+
+    def last(self, name: str) -> Optional[Written]:
+        return self.records.get(name)
+
+    def written_digest(self, record: Written, name: str) -> Optional[str]:
+        if self.key is None:
+            return None
+        if record.backup not in self._digests:
+            try:
+                saved = _backup.read(record.backup, self.key)
+                self._digests[record.backup] = {str(entry.get("name")): str(entry.get("new_sha256") or "")
+                                                for entry in saved.entries}
+            except _backup.BackupError:
+                self._digests[record.backup] = {}
+        return self._digests[record.backup].get(name) or None
+
+    def warnings(self) -> List[str]:
+        return [f"an earlier migration of this file never completed (killed or failed, not rolled back): {path};"
+                " what it wrote is in the provider. To undo it: migrate_action=rollback with"
+                " migrate_rollback_to=before-first-unfinished" for path in self.unfinished]
+
+
+def _stamp_epoch(stamp: Optional[str]) -> float:
+    try:
+        moment = _dt.datetime.strptime(str(stamp), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=_dt.timezone.utc)
+    except ValueError:
+        return 0.0
+    return moment.timestamp()
+
+
+def _iso(epoch: float) -> str:
+    return _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rotated_at(manager: SecretManager, row: Row) -> Optional[float]:
+    """The rotation tag of the secret; read with describe() when the value's read did not carry tags."""
+    tags = dict(row.current.metadata.tags or {}) if row.current is not None else {}
+    if TAG_ROTATED_AT not in tags:
+        try:
+            tags = dict(manager.describe(row.name).tags or {})
+        except SecretError:
+            return None
+    try:
+        return float(tags[TAG_ROTATED_AT]) if tags.get(TAG_ROTATED_AT) not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _changed_since(manager: SecretManager, row: Row, history: Optional[History]) -> Optional[str]:
+    """Why the secret must not be overwritten by the .env value, or None when it may be."""
+    record = history.last(row.name) if history is not None else None
+    written = None
+    moved = None
+    current = row.current
+    if record is not None:
+        written = history.written_digest(record, row.name)
+        if written is not None:
+            if same(current.value, written):
+                return None  # the secret still holds what the migration wrote: the .env file changed
+            moved = "it holds another value than the migration wrote"
+        elif record.version and current.metadata.version:
+            if str(current.metadata.version) == record.version:
+                return None
+            moved = f"it is at version {current.metadata.version}, the migration wrote version {record.version}"
+    rotated = _rotated_at(manager, row)
+    overwrite = " (migrate_overwrite=always overwrites it)"
+    if record is None:
+        if rotated is None:
+            return None
+        return f"rotated at {_iso(rotated)}, after no migration of this file: a migration does not revert a rotation{overwrite}"
+    if rotated is not None and rotated >= int(record.at):
+        why = f"rotated at {_iso(rotated)}"
+    elif moved:
+        why = f"written since by something else: {moved}"
+    else:
+        return None
+    also = "; the .env value changed too" if written is not None and not same(row.value, written) else ""
+    return f"changed since the last migration: {why} (migrated {_iso(record.at)}){also}{overwrite}"
+
+
+def _keep_changed(manager: SecretManager, settings: Settings, rows: List[Row], history: Optional[History]) -> None:
+    if settings.overwrite == "always":
+        return
+    for row in rows:
+        if row.action != "update":
+            continue
+        if settings.overwrite == "never":
+            row.action, row.reason = "skip", "exists with another value (migrate_overwrite=never)"
+            continue
+        reason = _changed_since(manager, row, history)
+        if reason:
+            row.action, row.reason = "skip", reason
+
+
+def _check_access(manager: SecretManager, settings: Settings, plan: Plan) -> None:
+    """Ask the provider (Vault: sys/capabilities-self) whether every write of the plan is allowed."""
+    checker = getattr(manager.backend, "missing_capabilities", None)
+    changes = plan.changes
+    if checker is None or not changes:
+        return
+    operations: Dict[str, List[str]] = {}
+    for row in changes:
+        wanted = ["create", "delete"] if row.action == "create" else ["update"]
+        if row.action == "create" and (settings.describe(row.key) or settings.tags):
+            wanted.append("metadata")
+        operations[row.provider_name or ""] = wanted
+    try:
+        missing = _preflight(manager, "check_access", lambda: checker(operations))
+    except SecretDenied as exc:
+        plan.warnings.append(f"the credentials' capabilities could not be checked before writing ({exc});"
+                             " a write the provider refuses is rolled back")
+        return
+    lacking: Dict[str, List[str]] = {}
+    for name, path, capability in missing:
+        why = " (to roll back the secret it creates)" if capability == "delete" else ""
+        lacking.setdefault(name, []).append(f"'{capability}' on {path}{why}")
+    for row in changes:
+        if row.provider_name in lacking:
+            row.action = "blocked"
+            row.reason = (f"the {plan.provider} credentials lack " + ", ".join(lacking[row.provider_name])
+                          + "; grant it in the policy or exclude the key")
+
+
 def rewritten(plan: Plan) -> bytes:
     """The .env file with every migrated key replaced by its reference (layout kept)."""
     replacements = {row.key: reference(row.name) for row in plan.migrated}
@@ -316,8 +602,13 @@ def rewritten(plan: Plan) -> bytes:
 
 # backup ------------------------------------------------------------------------------------------
 
-def write_backup(plan: Plan, backup_dir: str, key: _backup.BackupKey, path: Optional[str] = None) -> str:
-    """The previous value and metadata of every secret the plan changes, and the .env file."""
+def write_backup(plan: Plan, backup_dir: str, key: _backup.BackupKey, path: Optional[str] = None,
+                 identity: Optional[Mapping[str, str]] = None) -> str:
+    """The previous value and metadata of every secret the plan changes, and the .env file.
+
+    The clear header records the target's ``identity`` (no credential, no value), so a rollback
+    can tell that it points at the store the migration changed.
+    """
     entries = []
     for row in plan.changes:
         previous = None
@@ -334,6 +625,8 @@ def write_backup(plan: Plan, backup_dir: str, key: _backup.BackupKey, path: Opti
         "env_rewrite": plan.env_changes,
         "entries": [{"key": row.key, "name": row.name, "action": row.action} for row in plan.changes],
     }
+    if identity:
+        header["target"] = dict(identity)
     payload = {
         "entries": entries,
         "env": {"path": plan.env.path, "mode": plan.env.mode,
@@ -342,14 +635,35 @@ def write_backup(plan: Plan, backup_dir: str, key: _backup.BackupKey, path: Opti
     return _backup.write(backup_dir, plan.env.path, header, payload, key, path=path)
 
 
-def _check_target(manager: SecretManager, saved: _backup.Backup) -> None:
+def _check_target(manager: SecretManager, saved: _backup.Backup, force: bool = False) -> Optional[str]:
+    """Refuse to act on another target than the backup's; returns a warning when ``force`` overrode it.
+
+    Provider and prefix must match (another prefix maps the names to other secrets, which no force
+    makes right). The identity (account, server, mount, store file, ...) must match unless forced,
+    for a store that moved (a restored server at a new address).
+    """
     provider, prefix = saved.header.get("provider"), saved.header.get("prefix") or ""
     if provider != manager.provider or prefix != (manager.prefix or ""):
         raise MigrationError(
             f"the backup {saved.path} is of provider '{provider}' with prefix '{prefix}', but this run uses"
             f" provider '{manager.provider}' with prefix '{manager.prefix or ''}'",
-            hint="Give the same provider options as the migration (provider=..., prefix=... and the provider's address)",
+            hint="Nothing was written. Give the provider options of the migration (the backup's .undo.yml file holds"
+            " them: ansible-playbook vibebox.secrets.migrate -e @BACKUP.undo.yml)",
         )
+    recorded = saved.header.get("target")
+    if not isinstance(recorded, dict) or not recorded:
+        return None
+    current = target_identity(manager)
+    if identity_matches(recorded, current):
+        return None
+    text = (f"the backup {saved.path} was taken from {describe_identity(recorded)}, but this run points at"
+            f" {describe_identity(current)}")
+    if force:
+        return text + "; going on because force is set"
+    raise MigrationError(
+        text, hint="Nothing was written. Give the provider options of the migration (the backup's .undo.yml file holds"
+        " them), or force=true (migrate_rollback_force) if this really is the same store at a new address",
+    )
 
 
 # apply -------------------------------------------------------------------------------------------
@@ -376,12 +690,23 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
             else:
                 meta = manager.set(row.name, row.value)
         except SecretError as exc:
+            manager.audit.operation(AUDIT_MIGRATE, [row.name], ok=False, error=exc,
+                                    versions={row.name: {"before": _version_of(row.current)}})
             raise MigrationError(
                 f"writing '{row.name}' ({row.key}) failed after {len(done)} of {len(plan.changes)} writes: {exc}",
                 done=done,
             )
         done.append({"key": row.key, "name": row.name, "action": row.action, "version": meta.version})
+        manager.audit.operation(AUDIT_MIGRATE, [row.name], ok=True, outcome=row.action,
+                                versions={row.name: {"before": _version_of(row.current), "after": meta.version}})
+        if saved is not None:
+            _backup.record_event(saved.path, "written", name=row.name, version=meta.version, action=row.action)
     return done
+
+
+def _version_of(secret: Optional[Secret]) -> Optional[str]:
+    """The version a secret had before this run wrote it (None: the run created it)."""
+    return None if secret is None else secret.metadata.version
 
 
 def _check_covered(plan: Plan, saved: _backup.Backup) -> None:
@@ -495,55 +820,104 @@ def rewrite_env(manager: SecretManager, plan: Plan, check_mode: bool = False) ->
 # rollback ----------------------------------------------------------------------------------------
 
 def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = False, force: bool = False,
-             env_file: Optional[str] = None) -> Tuple[List[Dict[str, Any]], str]:
-    """Undo what the backup's migration did; returns (per-secret results, what happened to the .env).
+             env_file: Optional[str] = None) -> Tuple[List[Dict[str, Any]], str, List[str]]:
+    """Undo what the backup's migration did; returns (per-secret results, what happened to the .env, warnings).
 
     Results: ``deleted`` (the run created it), ``restored`` (previous value written back),
     ``unchanged`` (already as before), ``absent`` (the run never created it), ``conflict`` (somebody
     changed it since: left alone unless ``force``).
+
+    Before any write: the target must be the backup's (identity), the store must exist, and at
+    least one of the backup's secrets must be found when some are to be restored: restoring old
+    values into an empty store "succeeds" while the real store keeps the migration's values.
     """
-    _check_target(manager, saved)
+    warnings: List[str] = []
+    check_store_exists(manager)
+    forced = _check_target(manager, saved, force=force)
+    if forced:
+        warnings.append(forced)
     entries = saved.entries
     outcomes = manager.get_many([entry["name"] for entry in entries], bypass_cache=True) if entries else {}
+    to_restore = [entry for entry in entries if entry.get("previous") is not None]
+    found = [entry for entry in entries if isinstance(outcomes.get(entry["name"]), (Secret, SecretDeleted))]
+    if to_restore and not found and not force:
+        raise MigrationError(
+            f"none of the {len(entries)} secrets of the backup {saved.path} exist in"
+            f" {describe_identity(target_identity(manager))} (prefix '{manager.prefix or ''}'): this is an empty store"
+            " or another one than the migration changed",
+            hint="Nothing was written. Check the provider options (the backup's .undo.yml file holds the migration's);"
+            " force=true (migrate_rollback_force) restores into it anyway",
+        )
     results: List[Dict[str, Any]] = []
-    for entry in entries:
-        name, previous = entry["name"], entry.get("previous")
-        outcome = outcomes.get(name)
-        result = {"key": entry["key"], "name": name, "action": "unchanged", "reason": ""}
-        results.append(result)
-        exists = isinstance(outcome, Secret)
-        if not exists and not isinstance(outcome, (SecretNotFound, SecretDeleted)) and outcome is not None:
-            raise MigrationError(f"cannot read '{name}' to roll it back: {outcome}", done=results[:-1])
-        ours = exists and same(outcome.value, entry.get("new_sha256"))
-        try:
-            if previous is None:
-                if not exists:
-                    result["action"] = "absent"
-                elif ours or force:
-                    result["action"] = "deleted"
-                    if not check_mode:
-                        manager.delete(name, force=True)
-                else:
-                    result.update(action="conflict", reason="changed since the migration; left as it is")
+    try:
+        for entry in entries:
+            results.append(_rollback_one(manager, entry, outcomes.get(entry["name"]), check_mode, force, results))
+        env_state = _restore_env(saved, check_mode, env_file)
+    except MigrationError:
+        if not check_mode:
+            _backup.record_event(saved.path, "rollback-incomplete", durable=True)
+        raise
+    if not check_mode:
+        complete = not any(row["action"] == "conflict" for row in results)
+        _backup.record_event(saved.path, "rolled-back" if complete else "rollback-incomplete", durable=True)
+    return results, env_state, warnings
+
+
+def check_store_exists(manager: SecretManager) -> None:
+    """A store that does not exist (the local store's file) is never created by a rollback."""
+    exists = getattr(manager.backend, "exists", None)
+    if callable(exists) and not exists():
+        raise MigrationError(
+            f"the store {describe_identity(target_identity(manager))} does not exist: a rollback restores into the"
+            " store the migration changed, it never creates one",
+            hint="Nothing was written. Point the provider options at the store of the migration (local_path and"
+            " local_key_file; the backup's .undo.yml file holds them)",
+        )
+
+
+def _rollback_one(manager: SecretManager, entry: Mapping[str, Any], outcome: object, check_mode: bool,
+                  force: bool, done: List[Dict[str, Any]]) -> Dict[str, Any]:
+    name, previous = entry["name"], entry.get("previous")
+    result = {"key": entry["key"], "name": name, "action": "unchanged", "reason": ""}
+    exists = isinstance(outcome, Secret)
+    if not exists and not isinstance(outcome, (SecretNotFound, SecretDeleted)) and outcome is not None:
+        raise MigrationError(f"cannot read '{name}' to roll it back: {outcome}", done=list(done))
+    ours = exists and same(outcome.value, entry.get("new_sha256"))
+    version = None
+    try:
+        if previous is None:
+            if not exists:
+                result["action"] = "absent"
+            elif ours or force:
+                result["action"] = "deleted"
+                if not check_mode:
+                    manager.delete(name, force=True)
             else:
-                if exists and same(outcome.value, digest(previous["value"])):
-                    continue
-                if isinstance(outcome, SecretDeleted) and not force:
-                    result.update(action="conflict", reason="deleted since the migration; left as it is")
-                elif ours or not exists or force:
-                    result["action"] = "restored"
-                    if not check_mode:
-                        if isinstance(outcome, SecretDeleted):
-                            manager.restore(name)
-                        if exists:
-                            manager.set(name, previous["value"])
-                        else:
-                            manager.set(name, previous["value"], previous.get("description"), previous.get("tags") or None)
-                else:
-                    result.update(action="conflict", reason="changed since the migration; left as it is")
-        except SecretError as exc:
-            raise MigrationError(f"rolling back '{name}' failed: {exc}", done=results[:-1])
-    return results, _restore_env(saved, check_mode, env_file)
+                result.update(action="conflict", reason="changed since the migration; left as it is")
+        else:
+            if exists and same(outcome.value, digest(previous["value"])):
+                return result
+            if isinstance(outcome, SecretDeleted) and not force:
+                result.update(action="conflict", reason="deleted since the migration; left as it is")
+            elif ours or not exists or force:
+                result["action"] = "restored"
+                if not check_mode:
+                    if isinstance(outcome, SecretDeleted):
+                        manager.restore(name)
+                    if exists:
+                        version = manager.set(name, previous["value"]).version
+                    else:
+                        version = manager.set(name, previous["value"], previous.get("description"),
+                                              previous.get("tags") or None).version
+            else:
+                result.update(action="conflict", reason="changed since the migration; left as it is")
+    except SecretError as exc:
+        manager.audit.operation(AUDIT_ROLLBACK, [name], ok=False, error=exc)
+        raise MigrationError(f"rolling back '{name}' failed: {exc}", done=list(done))
+    if result["action"] in ("deleted", "restored") and not check_mode:
+        manager.audit.operation(AUDIT_ROLLBACK, [name], ok=True, outcome=result["action"],
+                                versions={name: {"after": version}})
+    return result
 
 
 def _restore_env(saved: _backup.Backup, check_mode: bool, env_file: Optional[str]) -> str:
@@ -563,3 +937,43 @@ def _restore_env(saved: _backup.Backup, check_mode: bool, env_file: Optional[str
     if not check_mode:
         write_file(path, data, mode)
     return "restored"
+
+
+def choose_backups(backup_dir: str, env_file: Optional[str], rollback_to: str, identity: Mapping[str, str],
+                   prefix: str) -> List[str]:
+    """The backups a rollback without ``backup=PATH`` undoes, newest first.
+
+    ``latest``: the newest backup (of ``env_file`` when given), but never silently past an older
+    run of the same file into the same target that did not complete: rolling back only the newest
+    would leave that run's writes in the provider, so the rollback stops and names it.
+    ``before-first-unfinished``: every run from the first unfinished one on (those not rolled back
+    already), newest first, so the target ends as it was before that run.
+    """
+    if rollback_to not in ROLLBACK_TO:
+        raise MigrationError(f"rollback_to must be one of {', '.join(ROLLBACK_TO)} (got '{rollback_to}')")
+    newest = _backup.latest(backup_dir, env_file)
+    env_path = os.path.realpath(os.path.expanduser(env_file)) if env_file else _backup.read_header(newest).header.get("env_file")
+    if not env_path:
+        return [newest]
+    runs = [saved for saved in _backup.backups(backup_dir, env_path) if same_target(saved.header, identity, prefix)]
+    states = {saved.path: _backup.run_state(saved.path) for saved in runs}
+    if runs and rollback_to == "latest":
+        newest = runs[-1].path  # the newest run into this target (another target's backup would be refused)
+    if rollback_to == "latest":
+        older = [saved.path for saved in runs if saved.path != newest and states[saved.path] == _backup.UNFINISHED]
+        if older:
+            raise MigrationError(
+                f"an older migration of {env_path} into this target never completed: {older[0]} (killed or failed, not"
+                f" rolled back); undoing only the newest run ({newest}) would leave its writes behind",
+                hint="Nothing was written. Undo every run from that one on with -e migrate_rollback_to=before-first-unfinished,"
+                f" or only the newest with -e backup={newest}",
+            )
+        return [newest]
+    unfinished = [index for index, saved in enumerate(runs) if states[saved.path] == _backup.UNFINISHED]
+    if not unfinished:
+        raise MigrationError(
+            f"no unfinished migration of {env_path} into this target in {backup_dir}: every run completed or was rolled back",
+            hint="Nothing was written. Without migrate_rollback_to the rollback undoes the newest run",
+        )
+    chain = [saved.path for saved in runs[unfinished[0]:] if states[saved.path] != _backup.ROLLED_BACK]
+    return list(reversed(chain))

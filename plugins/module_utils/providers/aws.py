@@ -823,6 +823,59 @@ class AwsBackend(SecretBackend):
                 break
         return sorted(set(names))
 
+    def identity(self) -> Dict[str, str]:
+        """Account and region, so a rollback cannot write into another account than its migration.
+
+        The account comes from STS GetCallerIdentity (any identity may call it unless a policy denies
+        it), asked with the client's own credentials and at its endpoint when that is not AWS's (a
+        test server, a local emulator). When STS denies it or cannot be reached at all (a private
+        network without an STS endpoint), the endpoint stands in for the account; a throttled or
+        failing STS is retried, and raises rather than recording another identity than the last run.
+        The endpoint is recorded too: two emulators share one fake account.
+        """
+        endpoint = str(self._client.meta.endpoint_url or "").rstrip("/")
+        host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+        custom = not (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"))
+        found = {"provider": PROVIDER, "region": str(self.region or "")}
+        credentials = self._client._get_credentials()  # the credentials Secrets Manager is called with
+        account = None
+        if credentials is not None:
+            try:
+                account = self.each_request(lambda: self._caller_account(credentials, endpoint if custom else None))
+            except SecretDenied:
+                account = None
+            except ProviderUnavailable as exc:
+                if exc.retryable:
+                    raise
+        if account:
+            found["account"] = account
+        found["endpoint"] = endpoint
+        return found
+
+    def _caller_account(self, credentials: Any, endpoint: Optional[str]) -> Optional[str]:
+        botocore = _import_botocore()
+        frozen = credentials.get_frozen_credentials()
+        sts = _botocore_session(botocore, None).create_client(
+            "sts", region_name=self.region or None, endpoint_url=endpoint, aws_access_key_id=frozen.access_key,
+            aws_secret_access_key=frozen.secret_key, aws_session_token=frozen.token,
+            config=botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1},
+                                          connect_timeout=5, read_timeout=10),
+        )
+        errors = self._errors
+        try:
+            return str(sts.get_caller_identity().get("Account") or "") or None
+        except errors.ClientError as exc:
+            error = exc.response.get("Error") or {}
+            status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            raise error_from_aws(error.get("Code"), error.get("Message"), status, operation="GetCallerIdentity",
+                                 region=self.region) from None
+        except (errors.EndpointConnectionError, errors.ConnectTimeoutError):
+            return None  # no STS from here: the endpoint stands in for the account
+        except Exception as exc:  # BotoCoreError, or an answer botocore cannot parse (a proxy's own error page)
+            raise ProviderUnavailable(f"STS GetCallerIdentity failed ({type(exc).__name__})", provider=PROVIDER) from None
+        finally:
+            sts.close()
+
     def close(self) -> None:
         closer = getattr(self._client, "close", None)
         if closer:

@@ -389,6 +389,10 @@ class AzureBackend(SecretBackend):
             return identity.ManagedIdentityCredential(client_id=self.client_id, **transport)
         return identity.DefaultAzureCredential(managed_identity_client_id=self.client_id, **signin)
 
+    def identity(self) -> Dict[str, str]:
+        """The vault URL names one Key Vault; the credential does not."""
+        return {"provider": PROVIDER, "vault_url": self.vault_url.lower()}
+
     def close(self) -> None:
         with self._lock:
             client, self._client_obj = self._client_obj, None

@@ -449,6 +449,13 @@ class GcpBackend(SecretBackend):
         credentials, _project = google.auth.default(scopes=SCOPES)
         return credentials
 
+    def identity(self) -> Dict[str, str]:
+        """The project (and a non-default endpoint): what a rollback must find again."""
+        found = {"provider": PROVIDER, "project": str(self.project)}
+        if self.endpoint:
+            found["endpoint"] = str(self.endpoint)
+        return found
+
     def close(self) -> None:
         with self._lock:
             client, self._client_obj = self._client_obj, None

@@ -294,6 +294,12 @@ class KubernetesBackend(SecretBackend):
             self._sdk = kubernetes
             return self._api_client, self._sdk
 
+    def identity(self) -> Dict[str, str]:
+        """Cluster server, namespace and Secret name, from the loaded configuration (no request)."""
+        api_client, _sdk = self._client()
+        server = str(getattr(api_client.configuration, "host", "") or "").rstrip("/")
+        return {"provider": PROVIDER, "server": server, "namespace": self.namespace, "secret_name": self.secret_name}
+
     def close(self) -> None:
         with self._lock:
             if self._api_client is not None:

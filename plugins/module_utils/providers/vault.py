@@ -759,6 +759,48 @@ class VaultBackend(SecretBackend):
                 found.append(full)
         return found
 
+    def identity(self) -> Dict[str, str]:
+        """Address, namespace, mount and KV version: what addresses the store (the token does not)."""
+        return {"provider": PROVIDER, "address": self.addr, "namespace": self.namespace or "",
+                "mount": self.mount, "kv_version": str(self.kv_version)}
+
+    def missing_capabilities(self, operations: Mapping[str, Iterable[str]]) -> List[Tuple[str, str, str]]:
+        """(secret, API path, capability) that the token lacks for what a migration is about to do.
+
+        ``operations`` maps provider-side names to ``create``, ``update``, ``delete`` (for good, what
+        the rollback of a created secret does) and ``metadata`` (description and tags). Asked with
+        sys/capabilities-self, 100 paths per request, before the first write: a policy that allows
+        only part of the paths stops the run in its plan instead of half-way through. A token that
+        may not call sys/capabilities-self raises SecretDenied (the caller decides what that means).
+        """
+        data, metadata = ("data", "metadata") if self.kv_version == 2 else ("", "")
+        needs = {
+            "create": [(data, "create"), (metadata, "read")] if data else [("", "create")],
+            "update": [(data, "update"), (metadata, "read")] if data else [("", "update")],
+            "delete": [(metadata, "delete")] if data else [("", "delete")],
+            "metadata": [(metadata, "update")] if data else [],
+        }
+        wanted: Dict[str, Dict[str, str]] = {}
+        for name, ops in operations.items():
+            for op in ops:
+                for kind, capability in needs.get(op, []):
+                    wanted.setdefault(self._path(kind, name), {}).setdefault(capability, name)
+        paths = list(wanted)
+        missing: List[Tuple[str, str, str]] = []
+        for start in range(0, len(paths), 100):
+            chunk = paths[start:start + 100]
+            _status, payload = self._call("POST", "sys/capabilities-self", name=None, capability="update",
+                                          body={"paths": chunk})
+            granted = payload.get("data") or payload
+            for path in chunk:
+                have = set(granted.get(path) or [])
+                if "root" in have:
+                    continue
+                for capability, name in wanted[path].items():
+                    if "deny" in have or capability not in have:
+                        missing.append((name, path, capability))
+        return missing
+
     def close(self) -> None:
         try:
             self._client.adapter.close()

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import stat
+import time
 
 import pytest
 
@@ -14,6 +15,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as mig
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import ReadOnlyProvider, SecretNotFound
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import TAG_ROTATED_AT
 
 CANARY = "CANARY-m1gr4te"
 ENV = (
@@ -62,7 +64,7 @@ def migrate(world, **settings):
     """The role's migrate action in Python: plan, backup, apply; returns (plan, backup path)."""
     manager = world.manager()
     plan = mig.make_plan(manager, world.settings(**settings))
-    path = mig.write_backup(plan, world.folder, world.key) if plan.changed else None
+    path = mig.write_backup(plan, world.folder, world.key, identity=manager.backend.identity()) if plan.changed else None
     saved = backup_mod.read(path, world.key) if path else None
     mig.apply(manager, plan, world.settings(**settings), saved)
     return plan, path
@@ -275,9 +277,9 @@ def test_rollback_restores_everything_and_can_be_repeated(world):
     _plan, path = migrate(world, rewrite_env=True)
     mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), world.settings(rewrite_env=True)))
     saved = backup_mod.read(path, world.key)
-    preview, env_state = mig.rollback(world.manager(), saved, check_mode=True)
+    preview, env_state, _warnings = mig.rollback(world.manager(), saved, check_mode=True)
     assert env_state == "restored" and world.manager().get("api-key").value == f"{CANARY}-api"
-    rows, env_state = mig.rollback(world.manager(), saved)
+    rows, env_state, _warnings = mig.rollback(world.manager(), saved)
     assert rows == preview
     assert {row["name"]: row["action"] for row in rows} == {
         "database-password": "deleted", "jwt-secret": "restored", "api-key": "deleted", "escaped": "deleted"}
@@ -285,7 +287,7 @@ def test_rollback_restores_everything_and_can_be_repeated(world):
     after = world.manager()
     assert after.get("jwt-secret").value == "old-jwt" and after.describe("jwt-secret").description == "kept"
     assert after.list() == ["jwt-secret"]
-    rows, env_state = mig.rollback(world.manager(), saved)
+    rows, env_state, _warnings = mig.rollback(world.manager(), saved)
     assert {row["action"] for row in rows} == {"absent", "unchanged"} and env_state == "unchanged"
     no_canary(rows)
 
@@ -294,11 +296,11 @@ def test_rollback_leaves_changes_of_others_alone_unless_forced(world):
     _plan, path = migrate(world)
     world.manager().set("api-key", "somebody else's")
     saved = backup_mod.read(path, world.key)
-    rows, _env = mig.rollback(world.manager(), saved)
+    rows, _env, _warnings = mig.rollback(world.manager(), saved)
     by_name = {row["name"]: row for row in rows}
     assert by_name["api-key"]["action"] == "conflict"
     assert world.manager().get("api-key").value == "somebody else's"
-    rows, _env = mig.rollback(world.manager(), saved, force=True)
+    rows, _env, _warnings = mig.rollback(world.manager(), saved, force=True)
     assert {row["name"]: row["action"] for row in rows}["api-key"] == "deleted"
 
 
@@ -320,8 +322,254 @@ def test_partial_apply_is_rolled_back(world):
     saved = backup_mod.read(path, world.key)
     first_two = mig.make_plan(manager, world.settings(), keys=["DATABASE_PASSWORD", "JWT_SECRET"])
     mig.apply(manager, first_two, world.settings(), saved)
-    rows, _env = mig.rollback(world.manager(), saved)
+    rows, _env, _warnings = mig.rollback(world.manager(), saved)
     assert {row["name"]: row["action"] for row in rows} == {
         "database-password": "deleted", "jwt-secret": "restored", "api-key": "absent", "escaped": "absent"}
     assert world.manager().list() == ["jwt-secret"]
     assert world.manager().get("jwt-secret").value == "old-jwt"
+
+
+# the .env file must be unambiguous -----------------------------------------------------------
+
+@pytest.mark.parametrize("line, column, reason", [
+    ("DB=${secrte:db}", 4, "unknown reference kind 'secrte:'"),
+    ("DB=${secret:db", 4, "not closed"),
+    ('DB="x ${bogus:x}"', 7, "unknown reference kind 'bogus:'"),
+])
+def test_plan_refuses_a_malformed_reference_with_file_line_and_column(world, line, column, reason):
+    with open(world.path, "a") as handle:
+        handle.write(line + "\n")
+    lines = ENV.count("\n") + 1
+    with pytest.raises(mig.MigrationError) as caught:
+        mig.make_plan(world.manager(), world.settings())
+    message = str(caught.value)
+    assert f"{world.path}, line {lines}, column {column}: " in message and reason in message and "(key DB)" in message
+    assert "Nothing was written" in message
+    assert not os.path.exists(world.manager().backend.path)
+
+
+def test_a_single_quoted_reference_is_literal_and_every_problem_is_listed(world):
+    with open(world.path, "a") as handle:
+        handle.write("LITERAL='${bogus:x}'\nA=${bogus:a}\nB=${nope}\n")
+    with pytest.raises(mig.MigrationError) as caught:
+        mig.make_plan(world.manager(), world.settings())
+    message = str(caught.value)
+    assert "2 problems" in message and "(key A)" in message and "(key B)" in message and "LITERAL" not in message
+
+
+def test_plan_refuses_a_key_defined_twice_with_different_values(world):
+    with open(world.path, "a") as handle:
+        handle.write(f"API_KEY={CANARY}-other\nAPP_NAME=demo\n")  # APP_NAME twice with the same value is fine
+    with pytest.raises(mig.MigrationError) as caught:
+        mig.make_plan(world.manager(), world.settings())
+    message = str(caught.value)
+    assert "API_KEY is defined on line 5 and line 10 with different values" in message
+    assert "APP_NAME" not in message and CANARY not in message
+
+
+# re-runs never revert a secret changed since ---------------------------------------------------
+
+def history(world):
+    manager = world.manager()
+    return mig.History.load(world.folder, world.path, manager.backend.identity(), manager.prefix or "", world.key)
+
+
+def finished(path):
+    backup_mod.record_event(path, "complete")
+    return path
+
+
+def rotate(manager, name, value):
+    """What the rotation module leaves: a new version with its rotation tag."""
+    manager.set(name, value, tags={TAG_ROTATED_AT: str(int(time.time()))})
+
+
+def test_a_rerun_skips_a_rotated_secret_and_overwrite_always_writes_it(world):
+    _plan, path = migrate(world)
+    finished(path)
+    rotate(world.manager(), "jwt-secret", "rotated")
+    plan = mig.make_plan(world.manager(), world.settings(), history=history(world))
+    row = {row.key: row for row in plan.rows}["JWT_SECRET"]
+    assert row.action == "skip" and row.reason.startswith("changed since the last migration: rotated at 20")
+    assert not plan.changed
+    forced = mig.make_plan(world.manager(), world.settings(overwrite="always"), history=history(world))
+    assert {row.key: row.action for row in forced.rows}["JWT_SECRET"] == "update"
+
+
+def test_a_rerun_skips_a_secret_written_since_by_something_else(world):
+    _plan, path = migrate(world)
+    finished(path)
+    world.manager().set("api-key", "set by hand")
+    plan = mig.make_plan(world.manager(), world.settings(), history=history(world))
+    row = {row.key: row for row in plan.rows}["API_KEY"]
+    assert row.action == "skip" and "written since by something else: it holds another value" in row.reason
+    # without the backup key the version tells it: the migration wrote version 1, the secret is at 2
+    blind = mig.History.load(world.folder, world.path, world.manager().backend.identity(), "", None)
+    plan = mig.make_plan(world.manager(), world.settings(), history=blind)
+    row = {row.key: row for row in plan.rows}["API_KEY"]
+    assert row.action == "skip" and "version 2, the migration wrote version 1" in row.reason
+    no_canary(plan.to_dict())
+
+
+def test_a_changed_env_value_still_updates_a_secret_nobody_touched(world):
+    _plan, path = migrate(world)
+    finished(path)
+    with open(world.path, "w") as handle:
+        handle.write(ENV.replace(f"API_KEY={CANARY}-api", f"API_KEY={CANARY}-api2"))
+    plan = mig.make_plan(world.manager(), world.settings(), history=history(world))
+    assert actions(plan)["API_KEY"] == "update"
+
+
+def test_a_rotated_secret_never_migrated_from_this_file_is_skipped_and_never_is_honoured(world):
+    rotate(world.manager(), "jwt-secret", "rotated")
+    world.manager().set("api-key", "other")
+    plan = mig.make_plan(world.manager(), world.settings(), history=history(world))
+    rows = {row.key: row for row in plan.rows}
+    assert rows["JWT_SECRET"].action == "skip" and "a migration does not revert a rotation" in rows["JWT_SECRET"].reason
+    assert rows["API_KEY"].action == "update"
+    never = mig.make_plan(world.manager(), world.settings(overwrite="never"), history=history(world))
+    assert actions(never)["API_KEY"] == "skip" and actions(never)["DATABASE_PASSWORD"] == "create"
+
+
+def test_a_rolled_back_run_does_not_count_as_the_last_migration(world):
+    world.manager().set("api-key", "before")
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    mig.rollback(world.manager(), saved)
+    assert backup_mod.run_state(path) == backup_mod.ROLLED_BACK
+    assert history(world).last("api-key") is None
+    assert actions(mig.make_plan(world.manager(), world.settings(), history=history(world)))["API_KEY"] == "update"
+
+
+# rollback: the right target, and never into an empty or missing store ----------------------------
+
+def other_store(tmp_path, name="other"):
+    return factory.build_manager({"provider": "local", "audit_log": "false",
+                                  "local_path": str(tmp_path / name / "secrets.db")}, env={})
+
+
+def test_rollback_into_another_store_refuses_showing_both_and_force_overrides(world, tmp_path):
+    world.manager().set("jwt-secret", "old-jwt")
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    other = other_store(tmp_path)
+    other.set("jwt-secret", f"{CANARY}-jwt")
+    before = open(other.backend.path, "rb").read()
+    with pytest.raises(mig.MigrationError) as caught:
+        mig.rollback(other, saved)
+    message = str(caught.value)
+    assert world.manager().backend.path in message and other.backend.path in message and "Nothing was written" in message
+    assert CANARY not in message and open(other.backend.path, "rb").read() == before
+    rows, _env, warnings = mig.rollback(other_store(tmp_path), saved, force=True)
+    assert warnings and "going on because force is set" in warnings[0]
+    assert {row["name"]: row["action"] for row in rows}["jwt-secret"] == "restored"
+
+
+def test_rollback_never_creates_a_store(world, tmp_path):
+    world.manager().set("jwt-secret", "old-jwt")
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    for force in (False, True):
+        with pytest.raises(mig.MigrationError, match="does not exist: a rollback .* never creates one"):
+            mig.rollback(other_store(tmp_path, "never"), saved, force=force)
+    assert not (tmp_path / "never").exists()
+
+
+def test_rollback_refuses_a_store_holding_none_of_the_backup_unless_forced(world, tmp_path):
+    world.manager().set("jwt-secret", "old-jwt")
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    manager = world.manager()
+    for name in manager.list():
+        manager.delete(name, force=True)
+    with pytest.raises(mig.MigrationError, match="none of the 4 secrets of the backup .* exist"):
+        mig.rollback(world.manager(), saved)
+    assert world.manager().list() == []
+    rows, _env, _warnings = mig.rollback(world.manager(), saved, force=True)
+    assert world.manager().get("jwt-secret").value == "old-jwt"
+
+
+# the journal: unfinished runs are never passed by ----------------------------------------------
+
+def test_default_rollback_names_an_older_unfinished_run_and_before_first_unfinished_undoes_from_it(world):
+    manager = world.manager()
+    manager.set("jwt-secret", "old-jwt")
+    identity, prefix = manager.backend.identity(), manager.prefix or ""
+    # run A: backup, two of four writes, then killed (no complete)
+    plan = mig.make_plan(manager, world.settings())
+    first = mig.write_backup(plan, world.folder, world.key, identity=identity)
+    backup_mod.record_event(first, "started")
+    mig.apply(manager, mig.make_plan(manager, world.settings(), keys=["DATABASE_PASSWORD", "JWT_SECRET"]),
+              world.settings(), backup_mod.read(first, world.key))
+    assert backup_mod.run_state(first) == backup_mod.UNFINISHED
+    # run B completes what A left
+    _plan, second = migrate(world)
+    finished(second)
+    assert history(world).warnings() and first in history(world).warnings()[0]
+    with pytest.raises(mig.MigrationError) as caught:
+        mig.choose_backups(world.folder, world.path, "latest", identity, prefix)
+    assert first in str(caught.value) and "before-first-unfinished" in str(caught.value) and second in str(caught.value)
+    chain = mig.choose_backups(world.folder, world.path, "before-first-unfinished", identity, prefix)
+    assert chain == [second, first]
+    for path in chain:
+        mig.rollback(world.manager(), backup_mod.read(path, world.key))
+    assert world.manager().list() == ["jwt-secret"] and world.manager().get("jwt-secret").value == "old-jwt"
+    assert mig.choose_backups(world.folder, world.path, "latest", identity, prefix) == [second]
+    with pytest.raises(mig.MigrationError, match="no unfinished migration"):
+        mig.choose_backups(world.folder, world.path, "before-first-unfinished", identity, prefix)
+
+
+# audit log -----------------------------------------------------------------------------------
+
+def test_migrate_and_rollback_are_audited_as_their_own_operations(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIBEBOX_AUDIT_ACTOR", "operator-7")
+    log = tmp_path / "audit.log"
+    world.manager().set("jwt-secret", "old-jwt")
+    audited = factory.build_manager({"provider": "local", "audit_log": str(log),
+                                     "local_path": world.manager().backend.path}, env={})
+    plan = mig.make_plan(audited, world.settings())
+    path = mig.write_backup(plan, world.folder, world.key, identity=audited.backend.identity())
+    mig.apply(audited, plan, world.settings(), backup_mod.read(path, world.key))
+    mig.rollback(audited, backup_mod.read(path, world.key))
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    migrated = {entry["name"]: entry for entry in entries if entry["op"] == "migrate"}
+    undone = {entry["name"]: entry for entry in entries if entry["op"] == "migrate_rollback"}
+    assert set(migrated) == set(undone) == {"database-password", "jwt-secret", "api-key", "escaped"}
+    assert migrated["jwt-secret"]["version"] == "2" and undone["jwt-secret"]["version"] == "3"
+    assert undone["api-key"]["version"] is None  # deleted for good
+    # one operation entry per secret, so the audit page's per-secret and per-operation queries both find them
+    assert migrated["jwt-secret"]["names"] == ["jwt-secret"]
+    assert migrated["jwt-secret"]["versions"]["jwt-secret"] == {"before": "1", "after": "2"}
+    assert migrated["api-key"]["outcome"] == "create" and undone["api-key"]["outcome"] == "deleted"
+    assert all(entry["actor"] == "operator-7" and entry["ok"] for entry in entries if entry["op"].startswith("migrate"))
+    assert CANARY not in log.read_text()
+
+
+# Vault-style capability check ------------------------------------------------------------------
+
+def test_a_missing_capability_blocks_the_key_before_any_write(world):
+    manager = world.manager()
+    asked = {}
+
+    def missing_capabilities(operations):
+        asked.update(operations)
+        return [("api-key", "secret/data/api-key", "create"), ("api-key", "secret/metadata/api-key", "delete")]
+
+    manager.backend.missing_capabilities = missing_capabilities
+    plan = mig.make_plan(manager, world.settings())
+    row = {row.key: row for row in plan.rows}["API_KEY"]
+    assert row.action == "blocked"
+    assert "'create' on secret/data/api-key" in row.reason and "'delete' on secret/metadata/api-key (to roll back" in row.reason
+    assert asked["api-key"] == ["create", "delete", "metadata"]
+    assert actions(plan)["DATABASE_PASSWORD"] == "create"
+
+
+def test_the_default_rollback_picks_the_newest_run_into_this_target(world, tmp_path):
+    _plan, mine = migrate(world)
+    other = other_store(tmp_path)
+    plan = mig.make_plan(other, world.settings())
+    theirs = mig.write_backup(plan, world.folder, world.key, identity=other.backend.identity())
+    assert backup_mod.latest(world.folder, world.path) == theirs
+    manager = world.manager()
+    assert mig.choose_backups(world.folder, world.path, "latest", manager.backend.identity(), "") == [mine]
+    assert mig.choose_backups(world.folder, None, "latest", other.backend.identity(), "") == [theirs]
