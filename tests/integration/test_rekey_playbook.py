@@ -56,7 +56,7 @@ def migrated(tmp_path):
     assert run.rc == 0, run.output[-3000:]
     store = tmp_path / "data" / "vibebox"
     backups = tmp_path / "state" / "vibebox" / "migrate-backups"
-    assert (store / "secrets.db").exists() and (store / "backup.key").exists() and len(os.listdir(backups)) == 1
+    assert (store / "secrets.db").exists() and (store / "backup.key").exists() and len([name for name in os.listdir(backups) if name.endswith(".backup")]) == 1
     return env, env_file, store
 
 

@@ -1,7 +1,9 @@
 """Start moto's server (an AWS emulator, PyPI ``moto[server]``) on 127.0.0.1 for the tests and ``make servers``.
 
 Secrets Manager in moto is faithful where the collection needs it (stages, tags, recovery window,
-BatchGetSecretValue, replication); see the report of issue 3 for where it differs from AWS.
+BatchGetSecretValue, replication). Where it differs from AWS: rotation Lambdas never run (only the
+rotation settings are stored), name rules are not enforced, and a read without a version follows
+PutSecretValue but not a label move (corrected below, ``_current_follows_awscurrent``).
 
 The server runs in a thread of the calling process (``ThreadedMotoServer``), with one addition: a
 request log, so a test (or the benchmark) can count what was sent, e.g. how many BatchGetSecretValue
@@ -93,8 +95,34 @@ class _Recorder:
         return self.app(environ, start_response)
 
 
+def _current_follows_awscurrent() -> None:
+    """Make moto answer a read without a version with the version that carries AWSCURRENT, as AWS does.
+
+    moto serves such a read (GetSecretValue without VersionStage, and every BatchGetSecretValue) from its
+    own ``default_version_id``, which PutSecretValue moves but UpdateSecretVersionStage does not: after a
+    rotation that moves AWSCURRENT by label (what the collection does so that two rotations at once
+    rotate once), moto kept answering with the old value. On AWS the label decides. Applied once, to the
+    in-process server only.
+    """
+    from moto.secretsmanager import models
+
+    original = models.SecretsManagerBackend.update_secret_version_stage
+    if getattr(original, "vibebox_follows_awscurrent", False):
+        return
+
+    def update_secret_version_stage(self, secret_id, version_stage, remove_from_version_id, move_to_version_id):
+        answer = original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            self.secrets[secret_id].default_version_id = move_to_version_id
+        return answer
+
+    update_secret_version_stage.vibebox_follows_awscurrent = True
+    models.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
+
+
 def _server_class():
     """ThreadedMotoServer with the request log; moto is imported only when a server is wanted."""
+    _current_follows_awscurrent()
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
