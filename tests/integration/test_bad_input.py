@@ -1,4 +1,4 @@
-"""Bad input (issue 10): every kind is refused with a clear error BEFORE anything is written.
+"""Bad input: every kind is refused with a clear error BEFORE anything is written.
 
 One table per provider that has a ``<provider>_manager`` fixture (tests/integration/fixtures/), run
 against its real server or wire fake: names that break the provider's own rules (derived from

@@ -1,4 +1,4 @@
-"""No value leaks (issue 10): every playbook and every module, at -vvvv, normal, --check, --diff, failing.
+"""No value leaks: every playbook and every module, at -vvvv, normal, --check, --diff, failing.
 
 Every secret value in these runs holds a canary. After each run, the canary must appear nowhere:
 not in stdout or stderr, not in the audit log, not in any file the run left behind (migration

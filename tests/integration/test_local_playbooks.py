@@ -1,4 +1,4 @@
-"""Playbook-level behaviour on the embedded store: ansible-playbook runs for real (issue: Foundation).
+"""Playbook-level behaviour on the embedded store: ansible-playbook runs for real.
 
 check mode writes nothing (the store is byte-identical), a second run reports changed=0, a canary
 value never appears in output at -vvvv, in --diff or in the audit log, bad names fail before any

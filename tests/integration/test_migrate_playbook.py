@@ -1,4 +1,4 @@
-"""playbooks/migrate.yml run for real with ansible-playbook (issue 7), on the embedded store (always)
+"""playbooks/migrate.yml run for real with ansible-playbook, on the embedded store (always)
 and on OpenBao and moto (their session fixtures): the dry run writes nothing (the store stays
 absent; the servers' own request logs show no write), the migration is idempotent, validate and
 rollback work on demand, and a provider that fails at the k-th write is rolled back so that every

@@ -1,4 +1,4 @@
-"""database-password rotation against a real PostgreSQL 15 (issue 8): zero downtime, drain, rollback.
+"""database-password rotation against a real PostgreSQL 15: zero downtime, drain, rollback.
 
 The secret lives in the local store; the database is the session's real server, with a fresh
 database and fresh blue/green roles per test. Drain timeouts are a second or two. Where a test must

@@ -1,4 +1,4 @@
-"""JWT key rotation on every provider (issue 8): what an application verifying tokens sees.
+"""JWT key rotation on every provider: what an application verifying tokens sees.
 
 The application here is the usual one: it accepts a token signed with the current key or with the
 previous key while one is readable. A token signed before the rotation must keep verifying during

@@ -1,4 +1,4 @@
-"""rotate.yml and cleanup.yml run for real with ansible-playbook (issue 8), on the embedded store:
+"""rotate.yml and cleanup.yml run for real with ansible-playbook, on the embedded store:
 check mode writes nothing, a scheduled run is idempotent, a
 failed follow-up step rolls back, and no secret value appears in the output even at -vvvv. The
 database rotation through the role is in test_rotate_database.py.

@@ -1,7 +1,7 @@
 """Start moto's server (an AWS emulator, PyPI ``moto[server]``) on 127.0.0.1 for the tests and ``make servers``.
 
 Secrets Manager in moto is faithful where the collection needs it (stages, tags, recovery window,
-BatchGetSecretValue, replication); see the report of issue 3 for where it differs from AWS.
+BatchGetSecretValue, replication); docs/testing.md lists where it differs from AWS.
 
 The server runs in a thread of the calling process (``ThreadedMotoServer``), with one addition: a
 request log, so a test (or the benchmark) can count what was sent, e.g. how many BatchGetSecretValue

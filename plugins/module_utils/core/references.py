@@ -1,7 +1,7 @@
 # Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
 """``${secret:...}`` and ``${env:...}`` references: parse, then resolve every one in a single batch.
 
-Syntax (DESIGN.md 3)::
+Syntax::
 
     ${secret:NAME}              current value of a secret
     ${secret:NAME#KEY}          one key of a secret that holds a JSON object

@@ -1,4 +1,4 @@
-"""Alternating-users logic without a server (issue 8): URL and JSON layout, role choice, drain with a
+"""Alternating-users logic without a server: URL and JSON layout, role choice, drain with a
 fake clock, what a failure before the switch undoes, and the error when psycopg is missing.
 The same behaviour against a real PostgreSQL is in tests/integration/test_rotate_database.py."""
 from __future__ import annotations

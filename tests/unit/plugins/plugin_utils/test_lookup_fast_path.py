@@ -1,4 +1,4 @@
-"""What a worker fork pays for a lookup (issue 6): shipped option definitions and the common read path.
+"""What a worker fork pays for a lookup: shipped option definitions and the common read path.
 
 Ansible imports a lookup afresh in each fork, compiles the collection's code from source and parses
 the plugin's documentation; these tests pin down what the collection does about each of those.

@@ -1,4 +1,4 @@
-"""Rotation policy (issue 8): max_age, grace, hard cut, rollback and cleanup, with a fake clock.
+"""Rotation policy: max_age, grace, hard cut, rollback and cleanup, with a fake clock.
 
 The decisions are pure functions; the Rotator is exercised over a small in-memory backend that
 follows the SecretBackend contract (versions, 'previous' = newest live older version), so these
