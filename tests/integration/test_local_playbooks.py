@@ -29,7 +29,8 @@ SET_PLAY = """
     - name: store a JSON secret
       vibebox.secrets.secret:
         name: database
-        value: '{"user": "app", "password": "{{ canary }}-db"}'
+        # to_json: before ansible-core 2.19 a template that renders JSON text becomes a dict
+        value: "{{ {'user': 'app', 'password': canary ~ '-db'} | to_json }}"
 """
 
 
