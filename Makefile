@@ -36,7 +36,7 @@ help:
 	@echo "               build + install, docsite, and the ansible-core version matrix (tests/matrix/)"
 	@echo "make matrix  - only the version matrix (MATRIX='2.17 2.21' for some releases)"
 	@echo "make docs    - regenerate docs/docsite/rst from the Markdown guides in docs/"
-	@echo "make changelog - fold changelogs/fragments into the current release and write CHANGELOG.md"
+	@echo "make changelog - rebuild the current release's notes from changelogs/fragments, and CHANGELOG.md"
 	@echo "make ee      - the execution environment's build context in .build/ee (ansible-builder build needs podman)"
 	@echo "make bench   - fleet benchmark (50 hosts x 10 secrets) against moto"
 
@@ -129,6 +129,7 @@ lint: test-venv collection optional-collections
 	$(BIN)/python hacking/render_docsite.py --check
 	$(BIN)/antsibull-changelog lint
 	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	$(BIN)/python hacking/update_changelog.py --check
 
 molecule: test-venv collection
 	cd extensions && for scenario in $$(ls molecule | grep -v '\.'); do \
@@ -158,11 +159,9 @@ docs: test-venv
 matrix:
 	MATRIX_COVERED_BY=$(if $(MATRIX),,$(BIN)/python) bash tests/matrix/run.sh $(MATRIX)
 
-# fold the fragments into the release galaxy.yml names (run again after adding fragments before the
-# release is tagged: antsibull-changelog adds them to the same release) and write CHANGELOG.md
-changelog: test-venv
-	$(BIN)/antsibull-changelog release --version $$(sed -n 's/^version: *//p' galaxy.yml)
-	$(BIN)/antsibull-changelog generate
+# the release galaxy.yml names, rebuilt from every fragment in changelogs/fragments, and CHANGELOG.md
+changelog: test-venv collection
+	$(BIN)/python hacking/update_changelog.py
 
 # the execution environment's build context, with the collection installed from the built tarball
 ee: test-venv
