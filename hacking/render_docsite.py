@@ -37,6 +37,10 @@ SECTIONS: Sequence[Tuple[str, Sequence[str]]] = (
                   "disaster-recovery.md")),
     ("Development", ("testing.md", "faults.md")),
 )
+HEADING_MARKS = "=-^\"~'"
+#: characters that may stand before (after) inline markup in RST without an escaped space
+_OPEN_OK = set(" \t\n'\"([{<-/:")
+_CLOSE_OK = set(" \t\n'\")]}>-/:.,;!?\\")
 #: fenced-code languages Pygments knows, as the docsite highlights them; anything else is plain text.
 #: Shell examples are "shell" (the same lexer as bash): the docsite's linter runs ``bash -n`` on "bash"
 #: blocks, and examples with <placeholders> are not meant to parse.
@@ -69,9 +73,6 @@ def code_language(info: str, body: str) -> str:
         except SyntaxError:
             return "text"
     return language
-HEADING_MARKS = "=-^\"~'"
-_OPEN_OK = set(" \t\n'\"([{<-/:")
-_CLOSE_OK = set(" \t\n'\")]}>-/:.,;!?\\")
 
 
 class RenderError(Exception):
