@@ -1,6 +1,7 @@
-# vibebox.secrets: `make demo` runs the main job on the embedded local store, `make test` runs every test.
-# Everything is installed into .venv and .build/ by these targets; nothing is needed by hand.
+# vibebox.secrets: `make demo` tries the collection on the embedded local store, `make test` runs every
+# test. Everything is installed into .venv and .build/ by these targets; nothing is needed by hand.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -10,53 +11,96 @@ BUILD := $(CURDIR)/.build
 COLLECTIONS := $(BUILD)/collections
 LINK := $(COLLECTIONS)/ansible_collections/vibebox/secrets
 TESTTREE := $(BUILD)/ansible-test/ansible_collections/vibebox/secrets
-INSTALLED := $(BUILD)/installed
+ENV_SH := $(BUILD)/env.sh
 DEMO_STATE := $(CURDIR)/demo-state
+DOCS_VENV := $(BUILD)/venvs/docs
 PYTEST_ARGS ?=
+# releases of tests/matrix/versions.txt to run (default: all; the one in .venv ran the full suite)
+MATRIX ?=
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help venv optional-collections collection demo test unit pytest sanity lint molecule build-install servers bench clean
+# pip, quiet, without the warnings this machine's index configuration adds to every install
+PIP_QUIET := grep -v 'is ignored: it is neither a file nor a directory' || true
+
+.PHONY: help venv test-venv collection env optional-collections demo test pytest unit sanity lint molecule \
+        build-install docsite docs matrix changelog ee servers bench clean
 
 help:
-	@echo "make demo   - create .venv, install, migrate + rotate on the embedded local store"
-	@echo "make test   - every test: pytest (unit, real servers, playbooks), ansible-test, lint, molecule, build"
-	@echo "make bench  - fleet benchmark (50 hosts x 10 secrets) against moto"
+	@echo "make demo    - .venv with requirements.txt only, then migrate + rotate on the embedded local store;"
+	@echo "               prints the one command that sets up your shell: . .build/env.sh"
+	@echo "make test    - every test: pytest (unit, real servers, playbooks), ansible-test, lint, molecule,"
+	@echo "               build + install, docsite, and the ansible-core version matrix (tests/matrix/)"
+	@echo "make matrix  - only the version matrix (MATRIX='2.17 2.21' for some releases)"
+	@echo "make docs    - regenerate docs/docsite/rst from the Markdown guides in docs/"
+	@echo "make changelog - rebuild the current release's notes from changelogs/fragments, and CHANGELOG.md"
+	@echo "make ee      - the execution environment's build context in .build/ee (ansible-builder build needs podman)"
+	@echo "make bench   - fleet benchmark (50 hosts x 10 secrets) against moto"
 
-$(VENV)/.installed: requirements.txt requirements-test.txt
+# --- environments -----------------------------------------------------------------------------------
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements-test.txt
+	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | $(PIP_QUIET)
+
+# what the demo and a user need: ansible-core and cryptography (requirements.txt)
+$(VENV)/.requirements: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.txt 2>&1 | $(PIP_QUIET)
 	@touch $@
 
-venv: $(VENV)/.installed
+# everything the tests need on top (requirements-test.txt includes requirements.txt)
+$(VENV)/.requirements-test: requirements.txt requirements-test.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements-test.txt 2>&1 | $(PIP_QUIET)
+	@touch $@ $(VENV)/.requirements
 
-# awx.awx, amazon.aws and kubernetes.core, taken from the PyPI `ansible` wheel (Galaxy is unreachable)
-optional-collections: venv
-	PYTHON=$(BIN)/python bash tests/servers/fetch_optional_collections.sh $(COLLECTIONS)
+venv: $(VENV)/.requirements
+test-venv: $(VENV)/.requirements-test
 
-# the checkout itself, reached as ansible_collections/vibebox/secrets (DESIGN.md 2)
+# the checkout itself, reached as ansible_collections/vibebox/secrets (collection code imports itself by
+# its full name); optional collections (make optional-collections) go into the same folder
 collection:
 	@mkdir -p $(dir $(LINK))
 	@[ -L $(LINK) ] || ln -sfn $(CURDIR) $(LINK)
 
-demo: venv
-	rm -rf $(INSTALLED) && mkdir -p $(INSTALLED)
-	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD) . >/dev/null
-	$(BIN)/ansible-galaxy collection install --no-deps --force -p $(INSTALLED) $(BUILD)/vibebox-secrets-*.tar.gz >/dev/null
-	XDG_DATA_HOME=$(DEMO_STATE)/data XDG_STATE_HOME=$(DEMO_STATE)/state ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) \
-	  $(BIN)/ansible-playbook playbooks/demo.yml -e demo_env_file=$(CURDIR)/examples/app.env
+# `. .build/env.sh` gives a shell what the Makefile gives its recipes: the venv on PATH, this checkout on
+# ANSIBLE_COLLECTIONS_PATH, and the embedded store that `make demo` filled
+env: collection
+	@mkdir -p $(BUILD)
+	@{ echo "# Written by make (demo, test, env). Source it: . .build/env.sh"; \
+	   echo "# The venv's ansible-* commands, this checkout as the vibebox.secrets collection (with the optional"; \
+	   echo "# collections make test fetches), and the embedded local store of make demo (demo-state/)."; \
+	   echo "case \":\$$PATH:\" in *\":$(BIN):\"*) ;; *) export PATH=\"$(BIN):\$$PATH\" ;; esac"; \
+	   echo "export ANSIBLE_COLLECTIONS_PATH=\"$(COLLECTIONS)\""; \
+	   echo "export VIBEBOX_LOCAL_PATH=\"$(DEMO_STATE)/data/vibebox/secrets.db\""; \
+	   echo "export VIBEBOX_AUDIT_LOG=\"$(DEMO_STATE)/state/vibebox/audit.log\""; \
+	 } > $(ENV_SH).tmp && mv $(ENV_SH).tmp $(ENV_SH)
 
-test: venv collection optional-collections
+# awx.awx, amazon.aws and kubernetes.core (declared in tests/requirements.yml), taken from the PyPI
+# `ansible` wheel because Galaxy cannot be reached from every machine that runs the tests
+optional-collections: $(BIN)/python
+	PYTHON=$(BIN)/python bash tests/servers/fetch_optional_collections.sh $(COLLECTIONS)
+
+# --- the demo ---------------------------------------------------------------------------------------
+demo: venv env
+	XDG_DATA_HOME=$(DEMO_STATE)/data XDG_STATE_HOME=$(DEMO_STATE)/state SECRET_PROVIDER=local \
+	  $(BIN)/ansible-playbook playbooks/demo.yml -e demo_env_file=$(CURDIR)/examples/app.env
+	@echo
+	@echo "The demo's store is in demo-state/ (no value was printed). Set up this shell with:"
+	@echo
+	@echo "    . .build/env.sh"
+	@echo
+	@echo "then run the commands under 'After make demo' in README.md."
+
+# --- the tests --------------------------------------------------------------------------------------
+test: test-venv env optional-collections
 	bash tests/servers/ensure_postgres.sh
-	$(MAKE) --no-print-directory pytest unit sanity lint molecule build-install
+	$(MAKE) --no-print-directory pytest unit sanity lint molecule build-install docsite matrix
 	@echo "make test: all suites passed"
 
 # integration + playbook tests against real servers and the wire fakes (they start them themselves)
-pytest: venv collection optional-collections
+pytest: test-venv collection optional-collections
 	CI=$${CI:-} $(BIN)/python -m pytest -p no:cacheprovider tests/integration -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # the tree ansible-test wants: a copy under ansible_collections/vibebox/secrets
@@ -64,38 +108,79 @@ $(TESTTREE): FORCE
 	@mkdir -p $(TESTTREE)
 	@find $(TESTTREE) -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
 	@rm -rf $(TESTTREE)/tests
-	@git ls-files -co --exclude-standard -z | grep -zv '^tests/output/' | xargs -0 -I{} cp --parents {} $(TESTTREE)/ 2>/dev/null || true
+	@git ls-files -co --exclude-standard -z | grep -zv '^tests/output/' \
+	  | while IFS= read -r -d '' f; do [ -f "$$f" ] && printf '%s\0' "$$f"; done | xargs -0 cp --parents -t $(TESTTREE)/
 	@cd $(TESTTREE) && { [ -d .git ] || git init -q .; } && git add -A >/dev/null 2>&1 || true
 FORCE:
 
-unit: venv $(TESTTREE)
+unit: test-venv $(TESTTREE)
 	cd $(TESTTREE) && $(BIN)/ansible-test units --local --python 3.11 --color no
 
-sanity: venv $(TESTTREE)
+sanity: test-venv $(TESTTREE)
 	@mkdir -p $(HOME)/.ansible/test/cache
 	@cp tests/sanity/get_pip_bootstrap.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
 	cd $(TESTTREE) && $(BIN)/ansible-test sanity --local --python 3.11 --color no
 
-lint: venv collection
+lint: test-venv collection optional-collections
 	$(BIN)/ruff check plugins tests bench hacking
 	$(BIN)/ansible-lint --offline --profile production
 	$(BIN)/python hacking/render_lookup_fragments.py --check
 	$(BIN)/python hacking/render_option_definitions.py --check
+	$(BIN)/python hacking/render_docsite.py --check
 	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	$(BIN)/python hacking/update_changelog.py --check
 
-molecule: venv collection
+# every scenario but "default" (empty: it only spares molecule's CRITICAL "glob failed" line, which
+# fails the target if it comes back)
+molecule: test-venv collection
+	@mkdir -p $(BUILD)
 	cd extensions && for scenario in $$(ls molecule | grep -v '\.'); do \
-	  [ -f molecule/$$scenario/molecule.yml ] || continue; \
-	  $(BIN)/molecule test -s $$scenario || exit 1; done
+	  [ "$$scenario" != default ] && [ -f molecule/$$scenario/molecule.yml ] || continue; \
+	  $(BIN)/molecule test -s $$scenario 2>&1 | tee $(BUILD)/molecule-$$scenario.log || exit 1; \
+	  if grep -q CRITICAL $(BUILD)/molecule-$$scenario.log; then echo "molecule printed a CRITICAL line" >&2; exit 1; fi; \
+	done
 
 # build the tarball, install it into a temporary path and run a playbook from the installed collection
-build-install: venv
+build-install: test-venv
 	bash tests/build_install.sh $(BIN)
 
-servers: venv
+# the docsite: antsibull-docs (its own venv: it pins docutils and Sphinx apart from the test tools)
+# lints the plugin, role and extra docs as docs.ansible.com renders them
+$(DOCS_VENV)/.installed: requirements-docs.txt requirements.txt
+	rm -rf $(DOCS_VENV) && $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install -q -r requirements-docs.txt 2>&1 | $(PIP_QUIET)
+	@touch $@
+
+docsite: $(DOCS_VENV)/.installed collection
+	$(BIN)/python hacking/render_docsite.py --check
+	PATH=$(DOCS_VENV)/bin:$$PATH $(DOCS_VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck $(LINK)
+
+docs: test-venv
+	$(BIN)/python hacking/render_docsite.py
+
+# the playbook-level tests and ansible-test units on every ansible-core release of tests/matrix/versions.txt,
+# one venv each under .build/matrix/; the release in .venv already ran the full suite above
+matrix:
+	MATRIX_COVERED_BY=$(if $(MATRIX),,$(BIN)/python) bash tests/matrix/run.sh $(MATRIX)
+
+# the release galaxy.yml names, rebuilt from every fragment in changelogs/fragments, and CHANGELOG.md
+changelog: test-venv collection
+	$(BIN)/python hacking/update_changelog.py
+
+# the execution environment's build context, with the collection installed from the built tarball
+ee: test-venv
+	rm -rf $(BUILD)/ee && mkdir -p $(BUILD)/ee-collection
+	rm -f $(BUILD)/ee-collection/*.tar.gz
+	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/ee-collection . >/dev/null
+	mv $(BUILD)/ee-collection/vibebox-secrets-*.tar.gz $(BUILD)/ee-collection/vibebox-secrets.tar.gz
+	$(BIN)/ansible-builder create --file execution-environment.yml --context $(BUILD)/ee --output-filename Containerfile
+	@echo "build it with: ansible-builder build --file execution-environment.yml --context .build/ee --tag vibebox-secrets-ee:$$(sed -n 's/^version: *//p' galaxy.yml)"
+
+servers: test-venv
 	$(BIN)/python tests/servers/run_all.py
 
-bench: venv collection optional-collections
+bench: test-venv collection optional-collections
 	$(BIN)/python bench/fleet.py
 
 clean:

@@ -1,4 +1,4 @@
-"""Fleet benchmark (DESIGN.md 7): N hosts x M secrets in one set_fact, forks 10, against moto.
+"""Fleet benchmark: N hosts x M secrets in one set_fact, forks 10, against moto.
 
 Runs the same playbook three ways and prints, for each, the backend requests (from the moto
 server's own request log) and the median wall time of three runs:
@@ -8,7 +8,7 @@ server's own request log) and the median wall time of three runs:
 - ``amazon.aws`` ``lookup('amazon.aws.secretsmanager_secret', ...)``, when the collection is importable.
 
 Then the per-term overhead of a lookup with a warm run cache, measured in this process.
-Targets (issue 6): vibebox sends <= M requests (1 with BatchGetSecretValue) and takes <= 1.3x the floor.
+Targets: vibebox sends <= M requests (1 with BatchGetSecretValue) and takes <= 1.3x the floor.
 
     python bench/fleet.py [--hosts 50] [--secrets 10] [--forks 10] [--runs 3]
 """
@@ -36,7 +36,7 @@ RATIO_TARGET = 1.3
 
 
 def collections_dir() -> str:
-    """<dir>/ansible_collections/vibebox/secrets -> the checkout (DESIGN.md 2), as `make` builds it."""
+    """<dir>/ansible_collections/vibebox/secrets -> the checkout, as `make` builds it (collection code imports itself by its full name)."""
     base = os.path.join(REPO, ".build", "collections")
     link = os.path.join(base, "ansible_collections", "vibebox", "secrets")
     if not os.path.lexists(link):

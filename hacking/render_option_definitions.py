@@ -4,7 +4,9 @@ Why: before a worker fork can call a lookup, Ansible parses the plugin's DOCUMEN
 fragment it extends with its YAML loader, in every fork (the parse is not inherited). Our lookups take
 ~50 provider options from fragments, so that parse costs more CPU than the lookup itself. The lookups
 register these definitions before Ansible looks (plugin_utils/lookup.py, ``register_option_definitions``),
-when the digest of their documentation still matches; otherwise Ansible parses as usual.
+when the digest of their documentation still matches and the running ansible-core is one of the
+releases listed in the file (the version matrix, tests/matrix/versions.txt, on each of which ``make
+test`` checks that these definitions equal Ansible's own parse); otherwise Ansible parses as usual.
 
 The definitions are produced by the same calls ``PluginLoader._load_config_defs`` makes (Ansible's
 YAML loader, then ``add_fragments``), so they are what Ansible would have registered.
@@ -21,6 +23,8 @@ from typing import Any, Dict, List, Mapping, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "plugins", "plugin_utils", "option_definitions.json")
+#: the version matrix: the lookups register the definitions only on the ansible-core releases listed there
+MATRIX = os.path.join(ROOT, "tests", "matrix", "versions.txt")
 LOOKUPS = ("get", "dotenv")
 FRAGMENT_PREFIX = "vibebox.secrets."
 
@@ -39,6 +43,13 @@ def _collections_path() -> str:
     return base
 
 
+def tested_releases() -> List[str]:
+    """The ansible-core releases of the version matrix (first column of tests/matrix/versions.txt)."""
+    with open(MATRIX, encoding="utf-8") as handle:
+        rows = [line.split() for line in handle if line.strip() and not line.lstrip().startswith("#")]
+    return [row[0] for row in rows]
+
+
 def fragment_files(doc: Mapping[str, Any]) -> Optional[List[str]]:
     """Files (relative to the collection) of the doc fragments ``doc`` extends; None if one is not ours."""
     names = doc.get("extends_documentation_fragment") or []
@@ -53,14 +64,31 @@ def fragment_files(doc: Mapping[str, Any]) -> Optional[List[str]]:
     return sorted(set(files))
 
 
+def parse_documentation(documentation: str, path: str) -> Any:
+    """DOCUMENTATION parsed the way this ansible-core's ``PluginLoader._load_config_defs`` parses it.
+
+    ansible-core 2.19 tags the source as trusted and loads it with PyYAML and Ansible's loader;
+    2.17 and 2.18 have no tags and use ``AnsibleLoader(...).get_single_data()``. Both give the
+    same definitions once written as JSON, so the file is the same whichever version renders it
+    (the version matrix runs ``--check`` on every supported ansible-core).
+    """
+    from ansible.parsing.yaml.loader import AnsibleLoader
+
+    try:
+        from ansible._internal._datatag import _tags  # ansible-core >= 2.19
+    except ImportError:
+        return AnsibleLoader(documentation, file_name=path).get_single_data()
+    import yaml
+
+    source = _tags.TrustedAsTemplate().tag(documentation)
+    return yaml.load(_tags.Origin(path=path).tag(source), Loader=AnsibleLoader)
+
+
 def render() -> str:
     os.environ["ANSIBLE_COLLECTIONS_PATH"] = _collections_path()
     from ansible.plugins.loader import fragment_loader, init_plugin_loader
-    from ansible.parsing.yaml.loader import AnsibleLoader
     from ansible.utils.plugin_docs import add_fragments
-    from ansible._internal._datatag import _tags
     import importlib
-    import yaml
 
     init_plugin_loader()
     sys.path.insert(0, os.environ["ANSIBLE_COLLECTIONS_PATH"])
@@ -70,8 +98,7 @@ def render() -> str:
     for name in LOOKUPS:
         module_name = f"ansible_collections.vibebox.secrets.plugins.lookup.{name}"
         module = importlib.import_module(module_name)
-        source = _tags.TrustedAsTemplate().tag(module.DOCUMENTATION)
-        doc = yaml.load(_tags.Origin(path=module.__file__).tag(source), Loader=AnsibleLoader)
+        doc = parse_documentation(module.DOCUMENTATION, module.__file__)
         fragments = fragment_files(doc)
         if fragments is None:
             raise SystemExit(f"{name}: extends a doc fragment of another collection; its definitions cannot be shipped")
@@ -87,7 +114,7 @@ def render() -> str:
             "fragments": fragments,
             "options": options,
         }
-    data = {"generated_by": "hacking/render_option_definitions.py", "plugins": plugins}
+    data = {"generated_by": "hacking/render_option_definitions.py", "ansible_core": tested_releases(), "plugins": plugins}
     return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
 

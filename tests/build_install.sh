@@ -14,13 +14,26 @@ echo "built $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB)"
 export ANSIBLE_COLLECTIONS_PATH="$work/installed" HOME="$work/home"
 "$BIN/ansible-galaxy" collection install --no-deps --force -p "$work/installed" "$tarball" >/dev/null
 [ -f "$work/installed/ansible_collections/vibebox/secrets/MANIFEST.json" ] || { echo "the install put nothing in $work/installed" >&2; exit 1; }
-if tar -tzf "$tarball" | grep -E '(^|/)(\.venv|\.build|tests/output|demo-state)/' >/dev/null; then
-  echo "the tarball carries build or state folders" >&2; exit 1
+# what a user of the collection does not need (galaxy.yml build_ignore): development tooling, tests,
+# build and state folders, dotfiles
+listing=$(tar -tzf "$tarball")
+unwanted=$(echo "$listing" | grep -E '^(\.|Makefile$|bench/|hacking/|tests/|demo-state/|extensions/molecule/|requirements-(test|matrix|docs)\.txt$|ruff\.toml$|changelogs/fragments/)|(^|/)(\.venv|\.build|__pycache__)/' || true)
+if [ -n "$unwanted" ]; then
+  echo "the tarball carries development-only files (galaxy.yml build_ignore):" >&2
+  echo "$unwanted" | head -20 >&2
+  exit 1
 fi
+for wanted in LICENSE README.md meta/runtime.yml plugins/plugin_utils/option_definitions.json docs/docsite/extra-docs.yml \
+              docs/docsite/links.yml changelogs/changelog.yaml; do
+  grep -qx "$wanted" <<< "$listing" || { echo "the tarball lacks $wanted" >&2; exit 1; }
+done
 export XDG_DATA_HOME="$work/data" XDG_STATE_HOME="$work/state"
 cd "$work"
-"$BIN/ansible-doc" vibebox.secrets.secret >/dev/null
-"$BIN/ansible-doc" -t lookup vibebox.secrets.get >/dev/null
+# ansible-doc exits 0 for a plugin it cannot find: its JSON says whether the plugin was there
+for plugin in "module vibebox.secrets.secret" "lookup vibebox.secrets.get" "lookup vibebox.secrets.dotenv" "filter vibebox.secrets.resolve"; do
+  set -- $plugin
+  "$BIN/ansible-doc" -t "$1" --json "$2" | "$BIN/python" -c "import json, sys; sys.exit(0 if json.load(sys.stdin).get('$2') else 'ansible-doc finds no $1 $2 in the installed collection')"
+done
 if "$BIN/ansible-doc" -l vibebox.secrets 2>/dev/null | grep -q secret_migrate || [ -f "$work/installed/ansible_collections/vibebox/secrets/playbooks/migrate.yml" ]; then
   printf 'DATABASE_PASSWORD=from-installed-collection\n' > "$work/app.env"
   "$BIN/ansible-playbook" vibebox.secrets.migrate --check -e env_file="$work/app.env" -e provider=local

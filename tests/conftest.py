@@ -1,6 +1,6 @@
 """Makes ``ansible_collections.vibebox.secrets`` importable from a plain checkout.
 
-DESIGN.md 2: the checkout is reached as <dir>/ansible_collections/vibebox/secrets. `make` builds that
+Collection code imports itself by its full name, so the checkout is reached as <dir>/ansible_collections/vibebox/secrets. `make` builds that
 link in .build/; running pytest by hand gets the same link here.
 """
 from __future__ import annotations

@@ -3,7 +3,8 @@
 
 ``DOCUMENTATION`` is the module form. ``LOOKUP`` is the same text with the places a lookup may also
 take each option from: an Ansible variable ``vibebox_secrets_<option>``, the seed's environment
-variable, and the ``[vibebox_secrets]`` section of ansible.cfg. Per-provider fragments
+variable, and the ``[vibebox_secrets]`` section of ansible.cfg, in that order after the task's own
+option. Per-provider fragments
 build their LOOKUP form with ``lookup_form`` so that both forms always list the same options.
 """
 from __future__ import annotations

@@ -66,8 +66,10 @@ def _reading():
 # that parse costs more CPU than the lookup (about 60 ms per fork, measured; 10 forks at once at the
 # start of a run). Ansible skips the parse when the plugin's definitions are already registered, so
 # the lookups register the definitions hacking/render_option_definitions.py wrote with Ansible's own
-# parser, when the digest of the documentation and its fragments still matches. Anything unexpected
-# leaves Ansible to parse as usual.
+# parser, when the digest of the documentation and its fragments still matches. Registering goes
+# through ansible-core's config manager, which is not a public API: it is done only on the
+# ansible-core releases the file lists (the version matrix checks, on each, that the definitions equal
+# Ansible's own parse), and anything unexpected leaves Ansible to parse as usual.
 
 _COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _DEFINITIONS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "option_definitions.json")
@@ -88,9 +90,14 @@ def register_option_definitions(module_name: str) -> bool:
 
         if C.config.has_configuration_definition("lookup", module_name):
             return False
+        from ansible.release import __version__ as core_version
+
         documentation = getattr(sys.modules.get(module_name), "DOCUMENTATION", None)
         with open(_DEFINITIONS_FILE, encoding="utf-8") as handle:
-            entry = json.load(handle)["plugins"].get(module_name)
+            shipped = json.load(handle)
+        if ".".join(core_version.split(".")[:2]) not in shipped.get("ansible_core", ()):
+            return False  # not checked against this ansible-core release: Ansible parses the documentation
+        entry = shipped["plugins"].get(module_name)
         if not isinstance(documentation, str) or not entry or entry.get("fragments") is None:
             return False
         if entry.get("digest") != documentation_digest(documentation, entry["fragments"]):

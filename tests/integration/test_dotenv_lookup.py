@@ -176,13 +176,12 @@ def test_dotenv_lookup_and_filter_in_a_playbook(tmp_path, store, run_dir):
     output = result.output
     assert CANARY not in output
 
-    assert "${secret:missing-one}" in output
-    assert "missing.env, line 2, column 3" in output
-    assert "could not be resolved by provider 'local'" in output
-    assert "bad_ref.env, line 2, column 5" in output and "${env:HOME}" in output
-    assert "bad_line.env, line 2, column 6" in output
-    assert "unknown reference kind 'vault:'" in output
-    assert "left as written because strict is false" in output
+    # ansible-core before 2.19 wraps warnings at 79 columns: compare without whitespace
+    output = "".join(output.split())
+    for said in ("${secret:missing-one}", "missing.env, line 2, column 3", "could not be resolved by provider 'local'",
+                 "bad_ref.env, line 2, column 5", "${env:HOME}", "bad_line.env, line 2, column 6",
+                 "unknown reference kind 'vault:'", "left as written because strict is false"):
+        assert "".join(said.split()) in output, said
 
     # six hosts, one lookup and one filter each: every secret was read from the store once
     gets = _audit_gets(tmp_path)

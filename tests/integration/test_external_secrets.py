@@ -1,11 +1,12 @@
 """The external_secrets role, run for real with ansible-playbook, checked against the operator's CRDs.
 
 Every rendered manifest is validated against the ``openAPIV3Schema`` of the served ``v1`` version of
-the External Secrets Operator's own CRDs (../shared/schemas/external-secrets, beside the repository),
-made stricter than the API server on one point: unknown fields are errors here (the server would
-silently prune them, which is how a typo ships). ``x-kubernetes-validations`` (CEL) rules are not
-evaluated; the few in these CRDs do not touch the fields the role writes. Then the values that
-matter are checked: store kind, provider block, remote keys with the right prefix, templates.
+the External Secrets Operator's own CRDs (vendored in tests/schemas/external-secrets, with their
+source and licence in the README there), made stricter than the API server on one point: unknown
+fields are errors here (the server would silently prune them, which is how a typo ships).
+``x-kubernetes-validations`` (CEL) rules are not evaluated; the few in these CRDs do not touch the
+fields the role writes. Then the values that matter are checked: store kind, provider block, remote
+keys with the right prefix, templates.
 
 One play renders every provider at once (one inventory host per variant, in parallel), because each
 ansible-playbook run and each module call cost seconds on a small machine; a second run must change nothing; a check-mode run must write
@@ -27,7 +28,7 @@ import yaml
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCHEMAS = os.path.join(os.path.dirname(ROOT), "shared", "schemas", "external-secrets")
+SCHEMAS = os.path.join(ROOT, "tests", "schemas", "external-secrets")
 CRD_FILES = {
     "SecretStore": "external-secrets.io_secretstores.yaml",
     "ClusterSecretStore": "external-secrets.io_clustersecretstores.yaml",

@@ -1,4 +1,4 @@
-"""The fallback chain (issue 10): ``fallback: [env]`` reads from the next provider, writes never do.
+"""The fallback chain: ``fallback: [env]`` reads from the next provider, writes never do.
 
 What a user relies on: when Vault cannot be reached, or a secret is not in the local store, a lookup
 with ``fallback: [env]`` reads ``JWT_SECRET`` from the environment and says so in a warning that

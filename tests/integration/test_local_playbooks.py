@@ -1,4 +1,4 @@
-"""Playbook-level behaviour on the embedded store: ansible-playbook runs for real (issue: Foundation).
+"""Playbook-level behaviour on the embedded store: ansible-playbook runs for real.
 
 check mode writes nothing (the store is byte-identical), a second run reports changed=0, a canary
 value never appears in output at -vvvv, in --diff or in the audit log, bad names fail before any
@@ -29,7 +29,8 @@ SET_PLAY = """
     - name: store a JSON secret
       vibebox.secrets.secret:
         name: database
-        value: '{"user": "app", "password": "{{ canary }}-db"}'
+        # to_json: before ansible-core 2.19 a template that renders JSON text becomes a dict
+        value: "{{ {'user': 'app', 'password': canary ~ '-db'} | to_json }}"
 """
 
 

@@ -1,4 +1,4 @@
-"""The run cache in a real ansible-playbook run against moto (issue 6).
+"""The run cache in a real ansible-playbook run against moto.
 
 50 hosts x 10 secrets in one set_fact cost at most 10 backend reads (counted from the moto server's
 own request log, not from our code); a write through vibebox.secrets.secret is seen by a later

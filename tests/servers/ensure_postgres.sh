@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL server binaries (initdb, pg_ctl) exist for the database rotation tests.
 # The test image has Debian's postgresql-15; a fresh CI machine gets it from apt. The Debian package
-# is used (not a PyPI wheel) because it is what DESIGN.md 6 names and what the image carries.
+# is used (not a PyPI wheel) because it is what the machine image carries and needs no download.
 # Prints the folder of the binaries. Installing needs root or passwordless sudo.
 set -euo pipefail
 

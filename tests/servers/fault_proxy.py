@@ -1,6 +1,6 @@
 """A small fault-injecting HTTP proxy, put in front of OpenBao or moto by the reliability tests.
 
-Why the project owns one: the claims of issue 10 ("a 50-host run survives 30% throttling", "a
+Why the project owns one: the reliability claims ("a 50-host run survives 30% throttling", "a
 server that dies mid-migration loses nothing", "an unreachable endpoint fails fast") can only be
 tested against a service that misbehaves on demand, the same way every time. Real servers do not
 throttle on request, and a mock inside the client would test the mock. This proxy sits on the wire,

@@ -1,9 +1,9 @@
 """Start moto's server (an AWS emulator, PyPI ``moto[server]``) on 127.0.0.1 for the tests and ``make servers``.
 
 Secrets Manager in moto is faithful where the collection needs it (stages, tags, recovery window,
-BatchGetSecretValue, replication). Where it differs from AWS: rotation Lambdas never run (only the
-rotation settings are stored), name rules are not enforced, and a read without a version follows
-PutSecretValue but not a label move (corrected below, ``_current_follows_awscurrent``).
+BatchGetSecretValue, replication); docs/testing.md lists where it differs from AWS. One difference is
+corrected here: a read without a version follows PutSecretValue but not a label move in moto
+(``_current_follows_awscurrent``).
 
 The server runs in a thread of the calling process (``ThreadedMotoServer``), with one addition: a
 request log, so a test (or the benchmark) can count what was sent, e.g. how many BatchGetSecretValue

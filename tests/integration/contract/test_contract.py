@@ -1,4 +1,4 @@
-"""One behaviour suite for every provider (DESIGN.md 3): what a user can rely on whatever holds the secret.
+"""One behaviour suite for every provider: what a user can rely on whatever holds the secret.
 
 Each test runs once per provider in CONTRACT_PROVIDERS, against a real server or the project's wire
 fake. Where a service lacks a feature (versions, restore), the backend says so through its flags and

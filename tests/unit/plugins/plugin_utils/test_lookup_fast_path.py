@@ -1,4 +1,4 @@
-"""What a worker fork pays for a lookup (issue 6): shipped option definitions and the common read path.
+"""What a worker fork pays for a lookup: shipped option definitions and the common read path.
 
 Ansible imports a lookup afresh in each fork, compiles the collection's code from source and parses
 the plugin's documentation; these tests pin down what the collection does about each of those.
@@ -35,7 +35,7 @@ def test_definitions_are_used_only_while_the_documentation_matches(monkeypatch, 
     module.DOCUMENTATION = "name: fake\noptions:\n  strict:\n    type: bool\n"
     definitions = {"strict": {"type": "bool", "default": True}}
     shipped = tmp_path / "option_definitions.json"
-    shipped.write_text(json.dumps({"plugins": {module.__name__: {
+    shipped.write_text(json.dumps({"ansible_core": [_this_core()], "plugins": {module.__name__: {
         "digest": base.documentation_digest(module.DOCUMENTATION, []), "fragments": [], "options": definitions,
     }}}))
     monkeypatch.setattr(base, "_DEFINITIONS_FILE", str(shipped))
@@ -50,6 +50,46 @@ def test_definitions_are_used_only_while_the_documentation_matches(monkeypatch, 
         assert not C.config.has_configuration_definition("lookup", module.__name__)
     finally:
         C.config._plugins.get("lookup", {}).pop(module.__name__, None)
+
+
+def _this_core() -> str:
+    from ansible.release import __version__
+
+    return ".".join(__version__.split(".")[:2])
+
+
+def test_definitions_are_used_only_on_the_ansible_core_releases_they_were_checked_on(monkeypatch, tmp_path):
+    """Registering uses ansible-core's config manager (not a public API): on a release the file does not
+    list, Ansible parses the documentation itself."""
+    from ansible import constants as C
+
+    module = type(sys)("vibebox_test_fake_lookup_" + uuid.uuid4().hex[:8])
+    module.DOCUMENTATION = "name: fake\noptions:\n  strict:\n    type: bool\n"
+    entry = {"digest": base.documentation_digest(module.DOCUMENTATION, []), "fragments": [],
+             "options": {"strict": {"type": "bool", "default": True}}}
+    shipped = tmp_path / "option_definitions.json"
+    monkeypatch.setattr(base, "_DEFINITIONS_FILE", str(shipped))
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    try:
+        for listed in ([], ["2.16", "9.99"], None):
+            data = {"plugins": {module.__name__: entry}}
+            if listed is not None:
+                data["ansible_core"] = listed
+            shipped.write_text(json.dumps(data))
+            assert base.register_option_definitions(module.__name__) is False, listed
+            assert not C.config.has_configuration_definition("lookup", module.__name__)
+        shipped.write_text(json.dumps({"ansible_core": [_this_core()], "plugins": {module.__name__: entry}}))
+        assert base.register_option_definitions(module.__name__) is True
+    finally:
+        C.config._plugins.get("lookup", {}).pop(module.__name__, None)
+
+
+def test_shipped_definitions_list_the_releases_of_the_version_matrix():
+    with open(os.path.join(REPO, "plugins", "plugin_utils", "option_definitions.json"), encoding="utf-8") as handle:
+        listed = json.load(handle)["ansible_core"]
+    with open(os.path.join(REPO, "tests", "matrix", "versions.txt"), encoding="utf-8") as handle:
+        matrix = [line.split()[0] for line in handle if line.strip() and not line.lstrip().startswith("#")]
+    assert listed == matrix and _this_core() in listed
 
 
 def test_fragment_files_names_only_this_collections_fragments():

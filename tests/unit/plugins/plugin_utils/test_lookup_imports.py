@@ -1,4 +1,4 @@
-"""Importing and running the lookups imports only the chosen provider's SDK (issue 6).
+"""Importing and running the lookups imports only the chosen provider's SDK.
 
 Run in a fresh interpreter: the test process itself has imported every SDK by now.
 """

@@ -1,4 +1,4 @@
-"""Retry under injected faults (issue 10): per-request retries, nesting without multiplying, reporting.
+"""Retry under injected faults: per-request retries, nesting without multiplying, reporting.
 
 The integration tests (tests/integration/test_faults.py) throttle real servers; these pin the rules
 they rely on with a fake clock and a backend that fails on command.
