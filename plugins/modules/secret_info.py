@@ -162,7 +162,7 @@ secrets:
     grace:
       description:
         - The grace period of the previous version recorded by the last rotation. C(state) is C(none) (no grace
-          recorded, C(previous) stays readable until a cleanup), C(until) (C(previous) is readable until RV(secrets[].grace.until))
+          recorded, C(previous) stays readable until a cleanup), C(until) (C(previous) is readable until the time in C(until))
           or C(ended) (C(previous) answers as missing unless the reader passes C(ignore_grace=true)).
         - C(version) is the version the grace covers.
       type: dict

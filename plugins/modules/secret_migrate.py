@@ -372,10 +372,10 @@ class Step:
             key = _key(self.params, create=False)
         except errors.SecretError:
             key = None
-        env_path = os.path.realpath(os.path.expanduser(self.params["env_file"]))
+        env_path = os.path.realpath(self.params["env_file"])
         found = _migration.History.load(_backup_dir(self.params), env_path, self.identity, self.prefix, key)
         if own_backup:
-            own = os.path.abspath(os.path.expanduser(own_backup))
+            own = os.path.abspath(own_backup)
             found.unfinished = [path for path in found.unfinished if path != own]
         return found
 
@@ -528,7 +528,7 @@ def run_finish(step, result):
     """The run completed (validated): its journal says so, and the lock is given back."""
     path = step.params["backup"]
     if path and not step.module.check_mode:
-        path = os.path.abspath(os.path.expanduser(path))
+        path = os.path.abspath(path)
         _backup.record_event(path, "complete", durable=True)
         result["backup"] = path
     result["msg"] = "migration complete" + (f"; backup {path}" if path else "")
@@ -540,7 +540,7 @@ def run_rollback(step, result):
         raise errors.InvalidOption("give either backup or rollback_to=before-first-unfinished, not both",
                                    hint="backup=PATH undoes one run; rollback_to chooses runs among the backups")
     if params["backup"]:
-        paths = [os.path.abspath(os.path.expanduser(params["backup"]))]
+        paths = [os.path.abspath(params["backup"])]
     else:
         paths = _migration.choose_backups(_backup_dir(params), params["env_file"], params["rollback_to"],
                                           step.identity, step.prefix)

@@ -110,8 +110,8 @@ def test_every_query_of_the_audit_log_page_finds_what_it_says(jq, audit_log):
     assert any(re.fullmatch(r"\s*\d+ jwt-secret", line) for line in lines("reads per secret"))
     assert [item["retries"] for item in objects("throttling")] == [2]
     started = objects("every operation someone started")
-    assert [item["op"] for item in started] == ["rotate", "rotate", "rotate", "rotate_rollback", "cleanup", "migrate",
-                                               "migrate_rollback"]
+    assert [item["op"] for item in started] == [
+        "rotate", "rotate", "rotate", "rotate_rollback", "cleanup", "migrate", "migrate_rollback"]
     assert all(item["actor"] == ACTOR for item in started)
     rotations = lines("rotations: who, what, from which version to which")
     assert [line.split(" ", 1)[1] for line in rotations] == [f"{ACTOR} jwt-secret 1 -> 2", f"{ACTOR} jwt-secret 2 -> 3"]

@@ -111,7 +111,7 @@ def test_the_secret_holds_the_bare_password_of_the_role():
     new = store.data[NAME][-1]
     assert result.rotation.rotated and result.username == "app" and result.sessions_before == 2
     assert admin.passwords["app"] == "SCRAM-" + new and len(new) == 32 and new.isalnum()
-    assert [step for step, _ in admin.steps] == ["lock", "password", "login", "login", "unlock"]
+    assert [entry[0] for entry in admin.steps] == ["lock", "password", "login", "login", "unlock"]
     assert new not in repr(result.to_dict()) and "old-password" not in repr(result.to_dict())
     assert admin.locked == []
 
