@@ -281,7 +281,8 @@ class SingleRole:
             raise missing_error(rotator.manager, name)
         outcome = DatabaseRotation(
             RotationResult(name=name, due=due.due, reason=due.reason, age=due.age, max_age=policy.max_age,
-                           version=due.version, next_due=due.next_due, warnings=notes),
+                           version=due.version, next_due=due.next_due, warnings=notes,
+                           already_rotated=due.already_rotated),
             username=self.role,
         )
         rotator.check_owner(name, meta, take_over, outcome.rotation.warnings)

@@ -116,6 +116,15 @@ options:
         application's tables (for example C(SELECT 1 FROM users LIMIT 1)) to prove the grants, not just the password.
     type: str
     default: SELECT 1
+  unless_rotated_since:
+    description:
+      - A moment (ISO 8601 such as C(2026-12-03T04:00:00Z), or epoch seconds): when the current value was made at or
+        after it, another run started together with this one has rotated already, and this one reports
+        RV(already_rotated) and changes nothing, whatever O(max_age) says.
+      - Give the moment the run started (the C(rotate) role does), so that two schedules, or a job started twice,
+        rotate once and the previous version keeps its whole grace period.
+      - A moment in the future is refused.
+    type: str
   max_age:
     description: Rotate only when the current password is at least this old (for example C(90d)). When not set it is
       rotated now.
@@ -253,6 +262,7 @@ def main():
             generator=dict(type="dict", options=PASSWORD_SPEC),
             verify_query=dict(type="str", default="SELECT 1"),
             max_age=dict(type="str"),
+            unless_rotated_since=dict(type="str"),
         ),
     )
     params = module.params
@@ -263,7 +273,7 @@ def main():
     admin = None
     try:
         result["provider_name"] = manager.provider_name(name)
-        policy = RotationPolicy.from_options(params["max_age"])
+        policy = RotationPolicy.from_options(params["max_age"], unless_rotated_since=params["unless_rotated_since"])
         spec = params["generator"] or dict(DEFAULT_PASSWORD)
         if spec.get("type") == "password" and not spec.get("classes"):
             spec = dict(spec, classes=list(DEFAULT_PASSWORD["classes"]))

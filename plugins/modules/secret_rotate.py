@@ -61,6 +61,15 @@ options:
     description:
       - The new value, when it is made elsewhere. A value equal to the current one does not rotate.
     type: str
+  unless_rotated_since:
+    description:
+      - A moment (ISO 8601 such as C(2026-12-03T04:00:00Z), or epoch seconds): when the current value was made at or
+        after it, another run started together with this one has rotated already, and this one reports
+        RV(already_rotated) and changes nothing, whatever O(max_age) says.
+      - Give the moment the run started (the C(rotate) role does), so that two schedules, or a job started twice,
+        rotate once and the previous version keeps its whole grace period.
+      - A moment in the future is refused.
+    type: str
   max_age:
     description:
       - Rotate only when the current value is at least this old, for example C(30d), C(12h) or a number of seconds.
@@ -259,6 +268,7 @@ def main():
             generator=dict(type="dict", options=GENERATOR_SPEC),
             value=dict(type="str", no_log=True),
             max_age=dict(type="str"),
+            unless_rotated_since=dict(type="str"),
             grace_period=dict(type="str"),
             keep_previous=dict(type="bool", default=True),
             description=dict(type="str"),
@@ -278,7 +288,7 @@ def main():
         if params["rollback_to"]:
             outcome = rotator.rollback(name, params["rollback_to"], check_mode=module.check_mode)
         else:
-            policy = RotationPolicy.from_options(params["max_age"], params["grace_period"], params["keep_previous"])
+            policy = RotationPolicy.from_options(params["max_age"], params["grace_period"], params["keep_previous"], unless_rotated_since=params["unless_rotated_since"])
             spec = params["generator"] or {}
             outcome = rotator.rotate(
                 name,

@@ -189,3 +189,33 @@ def test_three_runs_against_the_local_store_rotate_once(tmp_path):
             holder["connection"].close()
 
     _race(tmp_path, options, options, hold=hold, release_when_ready=release_when_ready)
+
+
+def test_a_named_run_started_before_another_run_rotated_does_not_rotate_again(tmp_path):
+    """Runs started a few seconds apart are not "at the same moment" for the conditional write: the
+    later one reads the version the first one wrote. What stops it is the moment it started (the role
+    passes it as unless_rotated_since); here the moment is given with -e, which outranks the role's own."""
+    store = tmp_path / "store" / "secrets.db"
+    options = {"provider": "local", "local_path": str(store), "local_key_file": str(tmp_path / "store" / "secrets.key")}
+    manager = factory.build_manager({**options, "cache_ttl": 0, "audit_log": "false"}, env={})
+    manager.set(NAME, CANARY)
+    env = state_env(tmp_path)
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+
+    first = run_playbook(ROTATE, env, "-e", f"rotate_secret={NAME}", extra_vars=options)
+    assert first.rc == 0 and first.changed() == 1, first.output[-3000:]
+    after_first = manager.describe(NAME).version
+
+    late = run_playbook(ROTATE, env, "-e", f"rotate_secret={NAME}", "-e", f"rotate_started_at={started}",
+                        extra_vars=options)
+    assert late.rc == 0 and late.changed() == 0, late.output[-3000:]
+    assert f"{NAME}: not rotated by this run: already rotated at" in late.stdout
+    assert manager.describe(NAME).version == after_first
+    assert manager.get(NAME, version="previous", bypass_cache=True).value == CANARY  # its grace is intact
+
+    again = run_playbook(ROTATE, env, "-e", f"rotate_secret={NAME}", extra_vars=options)  # started after: rotates
+    assert again.rc == 0 and again.changed() == 1, again.output[-3000:]
+    assert manager.describe(NAME).version != after_first
+    for run in (first, late, again):
+        assert CANARY not in run.output
+    manager.close()

@@ -80,13 +80,17 @@ class RotationPolicy:
     max_age: Optional[int] = None
     grace_period: Optional[int] = None
     keep_previous: bool = True
+    # a value made at or after this moment (epoch seconds) was made by another run started with this one
+    unless_rotated_since: Optional[float] = None
 
     @classmethod
-    def from_options(cls, max_age: Any = None, grace_period: Any = None, keep_previous: bool = True) -> "RotationPolicy":
+    def from_options(cls, max_age: Any = None, grace_period: Any = None, keep_previous: bool = True,
+                     unless_rotated_since: Any = None) -> "RotationPolicy":
         policy = cls(
             max_age=parse_duration(max_age, "max_age"),
             grace_period=parse_duration(grace_period, "grace_period"),
             keep_previous=bool(keep_previous),
+            unless_rotated_since=parse_moment(unless_rotated_since, "unless_rotated_since"),
         )
         if policy.grace_period and not policy.keep_previous:
             raise InvalidOption(
@@ -106,6 +110,35 @@ class Due:
     version: Optional[str] = None
     age: Optional[int] = None
     next_due: Optional[float] = None
+    already_rotated: bool = False
+
+
+def parse_moment(text: Any, option: str) -> Optional[float]:
+    """A moment given as epoch seconds or ISO 8601 (no zone means UTC), as epoch seconds.
+
+    Refused when unreadable or in the future: a moment ahead of the clock would make every rotation
+    look already done, and a scheduled run would silently never rotate.
+    """
+    if text is None or str(text).strip() == "":
+        return None
+    raw = str(text).strip()
+    try:
+        moment = float(raw)
+    except ValueError:
+        try:
+            parsed = _dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "T", 1))
+        except ValueError:
+            raise InvalidOption(
+                f"{option} must be a moment (ISO 8601 such as 2026-12-03T04:00:00Z, or epoch seconds), got '{raw}'",
+                hint="The rotate role sets it to the moment the run started",
+            ) from None
+        moment = _epoch(parsed) or 0.0
+    if moment > time.time() + 300:
+        raise InvalidOption(
+            f"{option} is in the future ({to_moment(moment)}); every rotation would look already done",
+            hint="Give the moment the run started; check the controller's clock",
+        )
+    return moment
 
 
 def _epoch(moment: Optional[_dt.datetime]) -> Optional[float]:
@@ -189,6 +222,11 @@ def check_due(
         return Due(True, "the secret does not exist yet: it is created", exists=False)
     born = current_version_born(meta, versions, now, notes)
     age = None if born is None else max(0, int(now - born))
+    if policy.unless_rotated_since is not None and born is not None and born >= policy.unless_rotated_since:
+        return Due(False, f"already rotated at {to_moment(born)} by another run (this run started at"
+                          f" {to_moment(policy.unless_rotated_since)}); version {meta.version} is current",
+                   exists=True, version=meta.version, age=age,
+                   next_due=None if policy.max_age is None else born + policy.max_age, already_rotated=True)
     if policy.max_age is None:
         return Due(True, "no max_age: rotated now", exists=True, version=meta.version, age=age)
     if born is None:
@@ -437,7 +475,7 @@ class Rotator:
         now = self.clock()
         result = RotationResult(
             name=name, due=due.due, reason=due.reason, age=due.age, max_age=policy.max_age,
-            version=due.version, next_due=due.next_due, warnings=list(notes),
+            version=due.version, next_due=due.next_due, warnings=list(notes), already_rotated=due.already_rotated,
         )
         if meta is None and not create:
             raise missing_error(self.manager, name)
@@ -450,6 +488,8 @@ class Rotator:
                 result.reason = "the current value is already the given value"
                 return result
         if not due.due:
+            if due.already_rotated:
+                self._audit("rotate", name, ok=True, before=due.version, after=due.version, outcome="already_rotated")
             return result
         if meta is not None:
             grace_until, grace_version = grace_of(meta.tags)

@@ -599,3 +599,38 @@ def test_rotations_rollbacks_and_cleanups_are_audit_operations(backend, clock, t
 def test_audit_operation_names_are_checked():
     with pytest.raises(ValueError):
         AuditLog(None, "memory").operation("rotation", ["jwt"], ok=True)
+
+
+# --- a run started together with another ------------------------------------------------------------
+def test_a_run_does_not_rotate_what_another_run_rotated_after_it_started(rotator, backend, clock):
+    rotator.rotate("jwt", RotationPolicy(), generator=gen(["value-0001"]), create=True)
+    clock.now += DAY
+    started = clock.now  # runs B and C start here
+    clock.now += 5
+    first = rotator.rotate("jwt", RotationPolicy(grace_period=7200, unless_rotated_since=started),
+                           generator=gen(["value-0002"]))
+    assert first.rotated and first.version == "2"
+    clock.now += 3  # B reads only after A has written: the conditional write cannot see a race
+    second = rotator.rotate("jwt", RotationPolicy(grace_period=7200, unless_rotated_since=started),
+                            generator=gen(["never-used"]))
+    assert not second.rotated and second.already_rotated and not second.due
+    assert second.reason.startswith("already rotated at ") and "by another run" in second.reason
+    assert backend.writes == 2
+    assert rotator.manager.get("jwt", version="previous").value == "value-0001"  # its grace is intact
+    clock.now += 60  # a run started after A finished rotates again, as asked
+    third = rotator.rotate("jwt", RotationPolicy(unless_rotated_since=clock.now - 1), generator=gen(["value-0003"]))
+    assert third.rotated and third.version == "3"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2023-11-14T22:13:20Z", T0), ("2023-11-14T22:13:20", T0), ("2023-11-14 22:13:20+00:00", T0),
+    (str(int(T0)), T0), ("", None), (None, None),
+])
+def test_unless_rotated_since_reads_iso_and_epoch(text, expected):
+    assert RotationPolicy.from_options(unless_rotated_since=text).unless_rotated_since == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2999-01-01T00:00:00Z"])
+def test_unless_rotated_since_refuses_unreadable_and_future_moments(text):
+    with pytest.raises(errors.InvalidOption, match="unless_rotated_since"):
+        RotationPolicy.from_options(unless_rotated_since=text)
