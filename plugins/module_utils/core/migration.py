@@ -376,14 +376,14 @@ def _compare(manager: SecretManager, rows: List[Row]) -> None:
 
 # secrets that changed since this file's last migration ---------------------------------------------
 
-def same_target(header: Mapping[str, Any], identity: Mapping[str, str], prefix: str) -> bool:
+def same_target(saved: _backup.Backup, identity: Mapping[str, str], prefix: str) -> bool:
     """Whether a backup was taken from this target (a backup without identity: same provider)."""
-    if (header.get("prefix") or "") != (prefix or ""):
+    if (saved.header.get("prefix") or "") != (prefix or ""):
         return False
-    recorded = header.get("target")
-    if isinstance(recorded, dict) and recorded:
+    recorded = recorded_target(saved)
+    if recorded:
         return identity_matches(recorded, identity)
-    return header.get("provider") == identity.get("provider")
+    return saved.header.get("provider") == identity.get("provider")
 
 
 def target_identity(manager: SecretManager) -> Dict[str, str]:
@@ -412,8 +412,28 @@ def _preflight(manager: SecretManager, op: str, call: Any) -> Any:
 
 
 def identity_matches(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
-    """Every fact the backup knew about its target is true of this one (an empty fact was unknown)."""
-    return all(current.get(key) == value for key, value in recorded.items() if value not in (None, ""))
+    """Every fact the backup knew about its target is true of this one (an empty fact was unknown).
+
+    A fact the provider no longer reports is left out: the local store's identity was its key id
+    before it had a store id, and a re-key changes the key but not the store.
+    """
+    return all(current.get(key) == value for key, value in recorded.items()
+               if value not in (None, "") and key in current)
+
+
+def recorded_target(saved: _backup.Backup) -> Dict[str, Any]:
+    """The target a backup was taken from: its header, completed by the journal.
+
+    A migration that creates its target (the first secret of a new local store) cannot know the
+    store's id when it writes the backup; it records it in the journal after its first write, so a
+    rollback still refuses another store put at the same path.
+    """
+    recorded = saved.header.get("target")
+    target = dict(recorded) if isinstance(recorded, dict) else {}
+    for entry in _backup.events(saved.path) or []:
+        if entry.get("event") == "target" and isinstance(entry.get("target"), dict):
+            target.update({key: value for key, value in entry["target"].items() if value not in (None, "")})
+    return target
 
 
 def describe_identity(identity: Mapping[str, Any]) -> str:
@@ -451,7 +471,7 @@ class History:
         records: Dict[str, Written] = {}
         unfinished: List[str] = []
         for saved in _backup.backups(backup_dir, env_path):
-            if not same_target(saved.header, identity, prefix):
+            if not same_target(saved, identity, prefix):
                 continue
             state = _backup.run_state(saved.path)
             if state == _backup.ROLLED_BACK:
@@ -650,8 +670,8 @@ def _check_target(manager: SecretManager, saved: _backup.Backup, force: bool = F
             hint="Nothing was written. Give the provider options of the migration (the backup's .undo.yml file holds"
             " them: ansible-playbook vibebox.secrets.migrate -e @BACKUP.undo.yml)",
         )
-    recorded = saved.header.get("target")
-    if not isinstance(recorded, dict) or not recorded:
+    recorded = recorded_target(saved)
+    if not recorded:
         return None
     current = target_identity(manager)
     if identity_matches(recorded, current):
@@ -701,7 +721,21 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
                                 versions={row.name: {"before": _version_of(row.current), "after": meta.version}})
         if saved is not None:
             _backup.record_event(saved.path, "written", name=row.name, version=meta.version, action=row.action)
+            if len(done) == 1:
+                _record_created_target(manager, saved)
     return done
+
+
+def _record_created_target(manager: SecretManager, saved: _backup.Backup) -> None:
+    """After the first write, the facts the backup could not know (the id of a store this run created)."""
+    known = recorded_target(saved)
+    if known and all(value not in (None, "") for value in known.values()):
+        return
+    fresh = dict(_preflight(manager, "identity", manager.backend.identity))
+    manager._target_identity = fresh
+    learned = {key: value for key, value in fresh.items() if value not in (None, "") and not known.get(key)}
+    if learned:
+        _backup.record_event(saved.path, "target", durable=True, target=learned)
 
 
 def _version_of(secret: Optional[Secret]) -> Optional[str]:
@@ -955,7 +989,7 @@ def choose_backups(backup_dir: str, env_file: Optional[str], rollback_to: str, i
     env_path = os.path.realpath(os.path.expanduser(env_file)) if env_file else _backup.read_header(newest).header.get("env_file")
     if not env_path:
         return [newest]
-    runs = [saved for saved in _backup.backups(backup_dir, env_path) if same_target(saved.header, identity, prefix)]
+    runs = [saved for saved in _backup.backups(backup_dir, env_path) if same_target(saved, identity, prefix)]
     states = {saved.path: _backup.run_state(saved.path) for saved in runs}
     if runs and rollback_to == "latest":
         newest = runs[-1].path  # the newest run into this target (another target's backup would be refused)

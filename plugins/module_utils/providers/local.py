@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import sqlite3
 import stat
 import time
@@ -493,15 +494,18 @@ class LocalBackend(SecretBackend):
             if key is None or not self._key_matches(conn, meta, key, has_rows):
                 raise self._wrong_key(meta.get("key_id") or "", key)
         self._use_key(key)
-        if write and meta.get("key_check") != _check_of(key):
+        if write and (meta.get("key_check") != _check_of(key) or not meta.get("store_id")):
             self._ensure_schema(conn, tables)
             self._record_key(conn, key)
 
     @staticmethod
     def _record_key(conn: sqlite3.Connection, key: bytes, rekeyed_at: Optional[float] = None) -> None:
+        """Record the key's check value, and give the store its id the first time (never changed after:
+        a re-key keeps it, so the backups of earlier migrations still know their store)."""
         values = {"format": STORE_FORMAT, "key_id": store_key_id(key), "key_check": _check_of(key),
                   "rekeyed_at": "" if rekeyed_at is None else repr(rekeyed_at)}
         conn.executemany("INSERT OR REPLACE INTO store_meta (name, value) VALUES (?, ?)", list(values.items()))
+        conn.execute("INSERT OR IGNORE INTO store_meta (name, value) VALUES ('store_id', ?)", (secrets.token_hex(8),))
 
     def _missing_key(self, recorded_id: Optional[str]) -> LocalStoreError:
         folder = os.path.dirname(self.key_file)
@@ -651,25 +655,12 @@ class LocalBackend(SecretBackend):
             return conn is not None
 
     def identity(self) -> Dict[str, str]:
-        """What tells this store from another (never a key): its path and the id of its key."""
-        return {"provider": PROVIDER, "path": self.path, "key_id": self._store_key_id()}
-
-    def _store_key_id(self) -> str:
-        """The key id the store records; for a store from before key ids, that of the key in use once it
-        has opened the newest value (what the next write records); '' when the store does not exist."""
+        """What tells this store from another: its path and the random id it was given when its first secret
+        was written ('' before that). Not the key id: a re-key keeps the store the same store, and a store
+        file replaced by another one at the same path has another id. Read without a key."""
         with self._db(write=False, verify_key=False) as conn:
-            if conn is None:
-                return ""
-            tables = self._tables(conn)
-            recorded = self._meta_of(conn, tables).get("key_id")
-            if recorded or not self._has_rows(conn, tables):
-                return recorded or ""
-            key = self._available_key()
-            if key is None:
-                raise self._missing_key(None)
-            if not self._opens_newest(conn, key):
-                raise self._wrong_key("", key)
-            return store_key_id(key)
+            store_id = "" if conn is None else self._meta_of(conn, self._tables(conn)).get("store_id", "")
+        return {"provider": PROVIDER, "path": self.path, "store_id": store_id}
 
     # SecretBackend --------------------------------------------------------------------------------
     def get(self, name: str, version: Optional[str] = None) -> Secret:
@@ -841,13 +832,13 @@ class LocalBackend(SecretBackend):
             tables = self._tables(conn)
             meta = self._meta_of(conn, tables)
             versions = conn.execute("SELECT COUNT(*) FROM versions WHERE ciphertext IS NOT NULL").fetchone()[0]
-            secrets = conn.execute("SELECT COUNT(*) FROM secrets").fetchone()[0]
+            secret_count = conn.execute("SELECT COUNT(*) FROM secrets").fetchone()[0]
             key = self._available_key()
             store_id = meta.get("key_id") or ""
             if not store_id and versions and key is not None and self._opens_newest(conn, key):
                 store_id = store_key_id(key)
             rekeyed_at = meta.get("rekeyed_at") or ""
-            return {"exists": True, "store_key_id": store_id, "versions": versions, "secrets": secrets,
+            return {"exists": True, "store_key_id": store_id, "versions": versions, "secrets": secret_count,
                     "rekeyed_at": float(rekeyed_at) if rekeyed_at else None}
 
     def _reencrypt(self, old: Optional[bytes], new: bytes) -> int:

@@ -573,3 +573,43 @@ def test_the_default_rollback_picks_the_newest_run_into_this_target(world, tmp_p
     manager = world.manager()
     assert mig.choose_backups(world.folder, world.path, "latest", manager.backend.identity(), "") == [mine]
     assert mig.choose_backups(world.folder, None, "latest", other.backend.identity(), "") == [theirs]
+
+
+# the target's identity over a re-key and a store the migration created ------------------------------
+
+def test_a_rekeyed_store_is_still_the_target_of_its_earlier_backups(world):
+    world.manager().set("jwt-secret", "old-jwt")
+    _plan, path = migrate(world)
+    world.manager().backend.rekey(new_key=os.urandom(32), check=False)
+    saved = backup_mod.read(path, world.key)
+    rows, _env, warnings = mig.rollback(world.manager(), saved)
+    assert not warnings
+    assert {row["name"]: row["action"] for row in rows}["jwt-secret"] == "restored"
+    assert world.manager().get("jwt-secret").value == "old-jwt"
+
+
+def test_a_store_the_migration_created_is_known_to_its_backup_after_the_first_write(world):
+    _plan, path = migrate(world)  # the store did not exist: the backup's header cannot know its id
+    saved = backup_mod.read(path, world.key)
+    assert saved.header["target"]["store_id"] == ""
+    live = world.manager().backend.identity()["store_id"]
+    assert live and mig.recorded_target(saved)["store_id"] == live
+    store = world.manager().backend
+    for leftover in (store.path, store.key_file):
+        os.unlink(leftover)
+    replacement = world.manager()
+    replacement.set("api-key", "another team's value")  # another store at the same path
+    before = open(store.path, "rb").read()
+    with pytest.raises(mig.MigrationError, match="was taken from .*store_id=" + live):
+        mig.rollback(world.manager(), saved)
+    assert open(store.path, "rb").read() == before
+    assert world.manager().get("api-key").value == "another team's value"
+
+
+def test_a_backup_that_recorded_the_key_id_of_an_older_store_format_still_matches_by_path(world):
+    """Backups written when the local store's identity was its key id: the key id is no longer an identity
+    fact (a re-key changes it), so the path decides, as for any fact the provider stopped reporting."""
+    assert mig.identity_matches({"provider": "local", "path": "/s.db", "key_id": "0123"},
+                                {"provider": "local", "path": "/s.db", "store_id": "ab"})
+    assert not mig.identity_matches({"provider": "local", "path": "/s.db", "key_id": "0123"},
+                                    {"provider": "local", "path": "/t.db", "store_id": "ab"})

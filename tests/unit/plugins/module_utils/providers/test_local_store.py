@@ -60,7 +60,7 @@ def test_reads_never_create_the_store(tmp_path):
         backend.get("jwt")
     assert backend.list() == []
     assert backend.exists() is False
-    assert backend.identity() == {"provider": "local", "path": str(tmp_path / "none" / "secrets.db"), "key_id": ""}
+    assert backend.identity() == {"provider": "local", "path": str(tmp_path / "none" / "secrets.db"), "store_id": ""}
     assert backend.key_id == ""
     assert not (tmp_path / "none").exists()
 
@@ -198,7 +198,7 @@ def test_a_store_from_before_key_checks_gets_one_on_its_first_write(tmp_path):
     before = digest(tmp_path / "old")
     reader = LocalBackend(path)
     assert reader.get("jwt").value == "old-jwt"
-    assert reader.identity()["key_id"] == local_mod.store_key_id(key)
+    assert reader.identity()["store_id"] == ""  # given on its first write, with the key check
     assert digest(tmp_path / "old") == before, "a read changed an old store"
     with pytest.raises(LocalStoreError, match="another key"):
         LocalBackend(path, key=os.urandom(32)).set("new", "x")
@@ -387,15 +387,22 @@ def test_a_foreign_sqlite_database_is_refused_and_left_alone(tmp_path):
 
 
 # identity for the rollback and lock code ------------------------------------------------------------
-def test_identity_names_the_store_and_its_key_without_a_key(store, tmp_path):
-    assert store.identity()["key_id"] == "" and store.exists() is False
+def test_identity_names_the_store_without_a_key_and_survives_a_rekey(store, tmp_path):
+    assert store.identity()["store_id"] == "" and store.exists() is False
     store.set("jwt", "v")
     assert store.exists() is True
-    expected = {"provider": "local", "path": store.path, "key_id": store.key_id}
-    assert store.identity() == expected and len(store.key_id) == 16
+    identity = store.identity()
+    assert set(identity) == {"provider", "path", "store_id"} and len(identity["store_id"]) == 16
+    assert identity["path"] == store.path and len(store.key_id) == 16
+    store.rekey(new_key=os.urandom(32), check=False)
+    assert store.identity() == identity  # a re-key keeps the store the same store
     os.unlink(store.key_file)
-    assert LocalBackend(store.path).identity() == expected  # recorded in the store: no key needed
+    assert LocalBackend(store.path).identity() == identity  # recorded in the store: no key needed
     assert LocalBackend(store.path).key_id == ""
+    os.unlink(store.path)
+    other = LocalBackend(store.path)
+    other.set("jwt", "v")  # another store put at the same path
+    assert other.identity()["store_id"] not in ("", identity["store_id"])
 
 
 # concurrency ---------------------------------------------------------------------------------------
