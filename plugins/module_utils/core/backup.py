@@ -110,11 +110,31 @@ class BackupKey:
             if not create:
                 raise BackupError(
                     f"no backup key: {KEY_ENV} is not set and the key file {path} does not exist",
-                    hint="Give the key the backup was written with (backup_key, VIBEBOX_BACKUP_KEY or backup_key_file)",
+                    hint=f"Give the key the backup was written with: {KEY_OPTIONS_HINT}",
                 )
             return cls(_keyfile.create_key_file(path, what="backup key file", hint=hint), path)
         except (_keyfile.KeyFileError, _keyfile.UntrustedFile, _keyfile.PathError) as exc:
             raise BackupError(exc.reason, hint=exc.hint) from None
+
+
+# the names an operator types: the role's and playbook's variables first, the module's options after
+KEY_OPTIONS_HINT = (f"-e migrate_backup_key_file=PATH or migrate_backup_key=KEY with the migrate playbook and role,"
+                    f" backup_key_file or backup_key on the module, or {KEY_ENV}")
+
+
+def _kept_key_file(key: BackupKey, wanted_id: str) -> Optional[str]:
+    """The '<key file>.old-<id>' a re-key of the backups left beside the key file, when it holds ``wanted_id``."""
+    folders = [os.path.dirname(key.source)] if os.path.isabs(key.source) else []
+    folders.append(os.path.dirname(default_key_file()))
+    for folder in dict.fromkeys(folders):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in sorted(names):
+            if name.endswith(f".old-{wanted_id}"):
+                return os.path.join(folder, name)
+    return None
 
 
 def _aead(key: bytes):
@@ -229,10 +249,12 @@ def read_header(path: str) -> Backup:
 def read(path: str, key: BackupKey) -> Backup:
     clear, header, sealed = _split(path)
     if header.get("key_id") and header["key_id"] != key.key_id:
+        kept = _kept_key_file(key, header["key_id"])
         raise BackupError(
             f"the backup {path} was written with another key (key id {header['key_id']}; the key from"
             f" {key.source} has id {key.key_id})",
-            hint="Give the key that was used for the migration (backup_key, VIBEBOX_BACKUP_KEY or backup_key_file)",
+            hint=(f"A re-key kept that key in {kept}: give it with migrate_backup_key_file={kept} (backup_key_file on"
+                  " the module)" if kept else f"Give the key that was used for the migration: {KEY_OPTIONS_HINT}"),
         )
     try:
         raw = base64.b64decode(sealed.strip(), validate=True)

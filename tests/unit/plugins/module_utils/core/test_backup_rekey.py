@@ -154,3 +154,30 @@ def test_backups_without_their_key_are_refused(world):
     os.unlink(world.key_file)
     with pytest.raises(backup_mod.BackupError, match="no backup key"):
         run(world)
+
+
+def test_a_backup_still_under_the_old_key_names_the_kept_key_and_the_playbook_variable(world, tmp_path):
+    """A copy of a backup made before the re-key (restored from a file backup) is sealed with the old key:
+    the refusal names the key the re-key kept aside and the variable the migrate playbook reads."""
+    copy = tmp_path / "copy.backup"
+    copy.write_bytes(open(world.paths[0], "rb").read())
+    run(world)
+    new = backup_mod.BackupKey.load(key_file=world.key_file, env={})
+    with pytest.raises(backup_mod.BackupError) as caught:
+        backup_mod.read(str(copy), new)
+    kept = f"{world.key_file}.old-{world.key.key_id}"
+    assert f"migrate_backup_key_file={kept}" in caught.value.hint
+    assert backup_mod.read(str(copy), backup_mod.BackupKey.load(key_file=kept, env={})).payload
+
+
+def test_without_a_kept_key_the_refusal_names_the_playbook_variables(tmp_path):
+    key = backup_mod.BackupKey.load(key_file=str(tmp_path / "a" / "backup.key"), create=True, env={})
+    path = backup_mod.write(str(tmp_path / "b"), "/srv/app.env", {"env_file": "/srv/app.env", "provider": "local"},
+                            {"entries": []}, key)
+    other = backup_mod.BackupKey.load(key_file=str(tmp_path / "c" / "backup.key"), create=True, env={})
+    with pytest.raises(backup_mod.BackupError) as caught:
+        backup_mod.read(path, other)
+    assert "migrate_backup_key_file" in caught.value.hint and "migrate_backup_key=" in caught.value.hint
+    with pytest.raises(backup_mod.BackupError) as caught:
+        backup_mod.BackupKey.load(key_file=str(tmp_path / "missing" / "backup.key"), env={})
+    assert "migrate_backup_key_file" in caught.value.hint
