@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as _backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import dotenv as _dotenv
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import names as _names
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import references as _references
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     ReadOnlyProvider,
@@ -247,9 +248,18 @@ def check_env(env: EnvFile, entries: Sequence[_dotenv.DotenvEntry]) -> None:
     for entry in entries:
         by_key.setdefault(entry.key, []).append(entry)
         try:
-            _template(entry, env.path)
+            template = _template(entry, env.path)
         except _references.ReferenceSyntaxError as exc:
             problems.append(f"{env.path}, line {exc.line}, column {exc.column}: {exc.reason} (key {entry.key})")
+            continue
+        for ref in template.references if template is not None else ():
+            if ref.kind != "secret":
+                continue
+            try:
+                _names.check_segments("reference", ref.name, ref.name)
+            except SecretError as exc:
+                problems.append(f"{env.path}, line {ref.line}, column {ref.column}: {ref.text} names no secret the"
+                                f" collection can read: {exc.reason} (key {entry.key})")
     for key, defined in by_key.items():
         meanings = {(entry.value, entry.quote == "'") for entry in defined}
         if len(defined) > 1 and len(meanings) > 1:

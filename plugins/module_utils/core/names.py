@@ -53,8 +53,10 @@ _LOGICAL = re.compile(r"[A-Za-z0-9_.@+=/-]+")
 #: path segments no name may have: Vault (and any HTTP path) folds ``a/./b`` and ``a//b`` into ``a/b`` and
 #: ``a/../b`` into ``b``, so such a name would be written under another secret's name
 _BAD_SEGMENTS = ("", ".", "..")
-#: providers whose service reads the whole provider-side name (prefix included) as a path
-PATH_PROVIDERS = ("vault",)
+#: providers whose whole provider-side name (prefix included) is checked for such segments: Vault reads it as
+#: a path; the local store does not, but it is where secrets wait before they move to a real secret manager,
+#: and a prefix Vault would fold must be refused when it is typed, not when the move fails
+PATH_PROVIDERS = ("vault", "local")
 
 
 def check_segments(provider: str, logical: str, path: str) -> None:

@@ -335,6 +335,9 @@ def test_partial_apply_is_rolled_back(world):
     ("DB=${secrte:db}", 4, "unknown reference kind 'secrte:'"),
     ("DB=${secret:db", 4, "not closed"),
     ('DB="x ${bogus:x}"', 7, "unknown reference kind 'bogus:'"),
+    ("DB=${secret:a/../b}", 4, "a '..' path segment"),
+    ('DB="u:${secret:a/./b}"', 7, "a '.' path segment"),
+    ("DB=${secret:a//b@previous}", 4, "an empty path segment"),
 ])
 def test_plan_refuses_a_malformed_reference_with_file_line_and_column(world, line, column, reason):
     with open(world.path, "a") as handle:

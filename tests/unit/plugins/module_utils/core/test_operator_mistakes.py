@@ -61,6 +61,14 @@ def test_the_refusal_suggests_the_clean_name_and_checks_a_vault_prefix():
     assert names.to_provider_name("vault", "a.b/c.d") == "vibebox/a.b/c.d"
 
 
+@pytest.mark.parametrize("prefix", ["team//", "a/../", "./", "/team/"])
+def test_a_local_prefix_with_dot_or_empty_segments_is_refused(prefix):
+    """The local store is where secrets wait before moving to Vault: a prefix Vault would fold is refused here too."""
+    with pytest.raises(errors.InvalidSecretName, match="prefix"):
+        names.to_provider_name("local", "x", prefix=prefix)
+    assert names.to_provider_name("local", "x", prefix="team/app/") == "team/app/x"
+
+
 # unreachable endpoints ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("given,shown", [
     ("https://user:pw@vault.example.com:8200/v1/x?token=abc", "https://vault.example.com:8200"),
