@@ -17,7 +17,8 @@ options:
     type: path
   local_key_file:
     description:
-      - File holding the store's 256-bit AES-GCM key (base64). Created 0600 on first write when missing.
+      - File holding the store's 256-bit AES-GCM key (base64). Created 0600 with a new store only; a store that
+        holds secrets and has no key file is refused (restore the key file), never given a new key.
       - C(VIBEBOX_LOCAL_KEY) (the key itself, base64 or hex) takes its place when set, for example from AWX.
       - Defaults to C(secrets.key) beside O(local_path); also C(VIBEBOX_LOCAL_KEY_FILE).
     type: path
@@ -39,7 +40,8 @@ options:
         key: local_path
   local_key_file:
     description:
-      - File holding the store's 256-bit AES-GCM key (base64). Created 0600 on first write when missing.
+      - File holding the store's 256-bit AES-GCM key (base64). Created 0600 with a new store only; a store that
+        holds secrets and has no key file is refused (restore the key file), never given a new key.
       - C(VIBEBOX_LOCAL_KEY) (the key itself, base64 or hex) takes its place when set, for example from AWX.
       - Defaults to C(secrets.key) beside O(local_path); also C(VIBEBOX_LOCAL_KEY_FILE).
     type: path

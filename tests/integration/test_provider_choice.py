@@ -247,3 +247,27 @@ def test_molecule_scenarios_stay_on_the_local_store_with_vault_addr_exported(sce
         done = run_playbook(str(work / step), env, inventory=str(inventory), cwd=str(work), timeout=600)
         assert done.rc == 0, f"{step}:\n{done.output[-3000:]}"
         assert NOTICE not in done.output and "cannot reach" not in done.output, step
+
+
+THROWAWAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: a write to the local store chosen on purpose, at its default path
+      vibebox.secrets.secret: {name: jwt-secret, value: "{{ canary }}", provider: local}
+    - name: the same with a path that outlives the job
+      vibebox.secrets.secret: {name: jwt-secret, value: "{{ canary }}", provider: local, local_path: "{{ kept }}"}
+"""
+
+
+def test_a_job_that_chose_the_local_store_without_a_path_is_warned(tmp_path):
+    """Chosen on purpose, the store is allowed (storage may be mounted at the default path), but a job container
+    would throw it away with the job: the run says so, once, and a named local_path is not warned about."""
+    playbook = write_playbook(tmp_path, THROWAWAY)
+    done = run_playbook(playbook, state_env(tmp_path, {"JOB_ID": "42", "AWX_HOST": "https://awx.example.com"}),
+                        extra_vars={"canary": CANARY, "kept": str(tmp_path / "kept" / "secrets.db")})
+    assert done.rc == 0, done.output[-3000:]
+    assert done.output.count("provider 'local' without local_path while this run is an AWX/AAP job") == 1
+    assert "JOB_ID and AWX_HOST are set" in done.output and CANARY not in done.output
+    assert (tmp_path / "kept" / "secrets.db").exists()
