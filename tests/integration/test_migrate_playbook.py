@@ -296,6 +296,37 @@ def test_openbao_policy_missing_a_capability_stops_the_plan_before_any_write(tmp
     assert _values(options) == before and _digest(env_file) == env_digest
 
 
+def test_a_rollback_whose_token_may_not_delete_stops_before_any_write(tmp_path, request):
+    """Migrated with a full token, rolled back with one that may not delete a secret the migration created:
+    the rollback asks sys/capabilities-self first and stops, naming the path, instead of stopping half-way."""
+    server = request.getfixturevalue("openbao_server")
+    if server is None:
+        pytest.skip("changes the server's policies: runs only against the test server")
+    options = {**request.getfixturevalue("vault_options"), "vault_token": _token(server, ["root"])}
+    env_file, _before, _env_digest = _fault_setup(tmp_path, options)
+    migrated = run_playbook(PLAYBOOK, state_env(tmp_path), extra_vars=_extra(tmp_path, env_file, options))
+    assert migrated.rc == 0, migrated.output[-4000:]
+    after_migration = _values(options)
+    prefix = options["prefix"]
+    policy = f"rollback-{prefix.strip('/').replace('/', '-')}"
+    server.write_policy(policy, textwrap.dedent(f"""
+        path "secret/data/{prefix}*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}
+        path "secret/metadata/{prefix}*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}
+        path "secret/metadata/{prefix.rstrip('/')}" {{ capabilities = ["list"] }}
+        path "secret/metadata/{prefix}d-new" {{ capabilities = ["read", "list"] }}
+    """))
+    limited = {**options, "vault_token": _token(server, [policy])}
+    writes_before = _vault_writes(server, prefix)
+    run = run_playbook(PLAYBOOK, state_env(tmp_path), "-vvvv",
+                       extra_vars=_extra(tmp_path, env_file, limited, migrate_action="rollback"))
+    assert run.rc != 0, run.output[-4000:]
+    _clean(run)
+    assert f"lack what the rollback needs: 'delete' on secret/metadata/{prefix}d-new" in run.stdout, run.stdout[-4000:]
+    assert "Nothing was written" in run.stdout
+    assert _vault_writes(server, prefix) == writes_before, "a write reached the server"
+    assert _values(options) == after_migration
+
+
 @pytest.mark.parametrize("provider", ["local", "aws", "vault"])
 def test_a_fault_at_the_third_write_is_rolled_back(tmp_path, request, provider):
     if provider == "local":

@@ -892,6 +892,7 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
             hint="Nothing was written. Check the provider options (the backup's .undo.yml file holds the migration's);"
             " force=true (migrate_rollback_force) restores into it anyway",
         )
+    _check_rollback_access(manager, entries, outcomes)
     results: List[Dict[str, Any]] = []
     try:
         for entry in entries:
@@ -905,6 +906,43 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
         complete = not any(row["action"] == "conflict" for row in results)
         _backup.record_event(saved.path, "rolled-back" if complete else "rollback-incomplete", durable=True)
     return results, env_state, warnings
+
+
+def _check_rollback_access(manager: SecretManager, entries: Sequence[Mapping[str, Any]],
+                           outcomes: Mapping[str, object]) -> None:
+    """Ask the provider (Vault) whether every write the rollback may make is allowed, before the first one.
+
+    A policy that lets a token migrate but not delete would otherwise stop a rollback half-way, with some
+    secrets back and others not; refused here, the backend is as it was and the message names the paths.
+    """
+    checker = getattr(manager.backend, "missing_capabilities", None)
+    if checker is None:
+        return
+    operations: Dict[str, List[str]] = {}
+    for entry in entries:
+        outcome, previous = outcomes.get(entry["name"]), entry.get("previous")
+        exists = isinstance(outcome, Secret)
+        if previous is None:
+            wanted = ["delete"] if exists else []
+        elif exists:
+            wanted = [] if same(outcome.value, digest(previous["value"])) else ["update"]
+        else:
+            wanted = ["create"] + (["metadata"] if previous.get("description") or previous.get("tags") else [])
+        if wanted:
+            operations[manager.provider_name(entry["name"])] = wanted
+    if not operations:
+        return
+    try:
+        missing = _preflight(manager, "check_access", lambda: checker(operations))
+    except SecretDenied:
+        return  # the token may not ask: the rollback goes on, and a refused write stops it and says where it is
+    if missing:
+        lacking = sorted({f"'{capability}' on {path}" for _name, path, capability in missing})
+        raise MigrationError(
+            f"the {manager.provider} credentials lack what the rollback needs: " + ", ".join(lacking),
+            hint="Nothing was written. Grant them in the policy (or roll back with a token that has them), then run"
+                 " the rollback again",
+        )
 
 
 def check_store_exists(manager: SecretManager) -> None:
