@@ -12,7 +12,7 @@ EXPECTED_KEYS = {
     "azure": {"provider", "vault_url"},
     "gcp": {"provider", "project", "endpoint"},
     "kubernetes": {"provider", "server", "namespace", "secret_name"},
-    "local": {"provider", "path", "key_id"},
+    "local": {"provider", "path", "store_id"},
     "vault": {"provider", "address", "namespace", "mount", "kv_version"},
 }
 CREDENTIAL_WORDS = ("token", "secret_access", "password", "client_secret", "secret_id", "access_key")

@@ -120,9 +120,39 @@ def _current_follows_awscurrent() -> None:
     models.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
 
 
+def _versions_keep_their_creation_time() -> None:
+    """Make moto list each version with the time it was created, as AWS does.
+
+    moto's ListSecretVersionIds answers the time of the request as every version's CreatedDate, so
+    every version looks brand new: the age of a value (what a scheduled rotation decides on, and what
+    tells a rotation that another run has already rotated since it started) would always be zero.
+    Applied once, to the in-process server only.
+    """
+    import json as _json
+
+    from moto.secretsmanager import models
+
+    original = models.SecretsManagerBackend.list_secret_version_ids
+    if getattr(original, "vibebox_keeps_creation_time", False):
+        return
+
+    def list_secret_version_ids(self, secret_id, *args, **kwargs):
+        answer = _json.loads(original(self, secret_id, *args, **kwargs))
+        versions = self.secrets[secret_id].versions
+        for item in answer.get("Versions", []):
+            created = (versions.get(item["VersionId"]) or {}).get("createdate")
+            if created is not None:
+                item["CreatedDate"] = created
+        return _json.dumps(answer)
+
+    list_secret_version_ids.vibebox_keeps_creation_time = True
+    models.SecretsManagerBackend.list_secret_version_ids = list_secret_version_ids
+
+
 def _server_class():
     """ThreadedMotoServer with the request log; moto is imported only when a server is wanted."""
     _current_follows_awscurrent()
+    _versions_keep_their_creation_time()
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
