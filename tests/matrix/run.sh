@@ -32,6 +32,12 @@ TESTS=(
   tests/integration/test_rotate_playbooks.py
   tests/integration/test_plugin_docs.py
 )
+# the releases between the bounds (third column `core` of versions.txt): what depends on ansible-core itself
+CORE_TESTS=(
+  tests/integration/test_option_definitions.py
+  tests/integration/test_local_playbooks.py
+  tests/integration/test_plugin_docs.py
+)
 DESELECT="not aws"
 # Cases that repeat, on another provider or with another bad name, what the matrix already runs, and
 # whose outcome does not depend on ansible-core: the full suite runs them once (keeps make test short).
@@ -110,8 +116,8 @@ require_python() {  # require_python RELEASE PYTHON_VERSION -> path, or a failur
   echo "$python"
 }
 
-run_release() {  # run_release RELEASE PYTHON_VERSION
-  local release=$1 want=$2 python venv tree started installed
+run_release() {  # run_release RELEASE PYTHON_VERSION [all|core]
+  local release=$1 want=$2 scope=${3:-all} python venv tree started installed tests
   python=$(require_python "$release" "$want")
   venv="$build/ansible-core-$release/venv"
   tree="$build/ansible-core-$release/tree/ansible_collections/vibebox/secrets"
@@ -119,11 +125,16 @@ run_release() {  # run_release RELEASE PYTHON_VERSION
   installed=$("$venv/bin/python" -c 'from ansible.release import __version__; print(__version__)')
   case $installed in "$release".*) ;; *) die "ansible-core $release: the venv has ansible-core $installed";; esac
   started=$SECONDS
-  say "ansible-core $installed on Python $want: playbook-level tests"
+  case $scope in
+    all) tests=("${TESTS[@]}") ;;
+    core) tests=("${CORE_TESTS[@]}") ;;
+    *) die "ansible-core $release: the third column of $table must be all or core (got '$scope')" ;;
+  esac
+  say "ansible-core $installed on Python $want: playbook-level tests ($scope)"
   local deselect=() case
   for case in "${SKIP_CASES[@]}"; do deselect+=(--deselect "$case"); done
   (cd "$root" && "$venv/bin/python" -m pytest -p no:cacheprovider -q -n "$workers" --dist loadfile \
-     -k "$DESELECT" "${deselect[@]}" "${TESTS[@]}" ${MATRIX_PYTEST_ARGS:-})
+     -k "$DESELECT" "${deselect[@]}" "${tests[@]}" ${MATRIX_PYTEST_ARGS:-})
   say "ansible-core $installed on Python $want: ansible-test units"
   copy_tree "$tree"
   (cd "$tree" && PATH="$venv/bin:$PATH" "$venv/bin/ansible-test" units --local --python "$want" --color no)
@@ -135,9 +146,9 @@ mapfile -t rows < <(grep -vE '^\s*(#|$)' "$table")
 wanted=("$@")
 selected=()
 for row in "${rows[@]}"; do
-  read -r release python_version _rest <<< "$row"
+  read -r release python_version scope _rest <<< "$row"
   if [ ${#wanted[@]} -eq 0 ] || printf '%s\n' "${wanted[@]}" | grep -qx "$release"; then
-    selected+=("$release $python_version")
+    selected+=("$release $python_version ${scope:-all}")
   fi
 done
 for release in "${wanted[@]}"; do
@@ -154,17 +165,17 @@ fi
 
 # every Python first, so that a missing one fails before anything runs
 for row in "${selected[@]}"; do
-  read -r release python_version <<< "$row"
+  read -r release python_version _scope <<< "$row"
   require_python "$release" "$python_version" >/dev/null
 done
 ran=()
 for row in "${selected[@]}"; do
-  read -r release python_version <<< "$row"
+  read -r release python_version scope <<< "$row"
   if [ "$release" = "$covered" ]; then
     say "ansible-core $release: covered by the full suite on $MATRIX_COVERED_BY"
     continue
   fi
-  run_release "$release" "$python_version"
+  run_release "$release" "$python_version" "$scope"
   ran+=("$release")
 done
 say "passed on ansible-core ${ran[*]:-(none)}${covered:+ (and $covered in the full suite)}"
