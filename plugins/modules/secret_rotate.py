@@ -63,7 +63,7 @@ options:
     type: str
   unless_rotated_since:
     description:
-      - A moment (ISO 8601 such as C(2026-12-03T04:00:00Z), or epoch seconds): when the current value was made at or
+      - A moment (ISO 8601 such as C(2026-12-03T04:00:00Z), or epoch seconds). When the current value was made at or
         after it, another run started together with this one has rotated already, and this one reports
         RV(already_rotated) and changes nothing, whatever O(max_age) says.
       - Give the moment the run started (the C(rotate) role does), so that two schedules, or a job started twice,
