@@ -288,7 +288,8 @@ def main():
         if params["rollback_to"]:
             outcome = rotator.rollback(name, params["rollback_to"], check_mode=module.check_mode)
         else:
-            policy = RotationPolicy.from_options(params["max_age"], params["grace_period"], params["keep_previous"], unless_rotated_since=params["unless_rotated_since"])
+            policy = RotationPolicy.from_options(params["max_age"], params["grace_period"], params["keep_previous"],
+                                                 unless_rotated_since=params["unless_rotated_since"])
             spec = params["generator"] or {}
             outcome = rotator.rotate(
                 name,
