@@ -624,7 +624,7 @@ def test_a_run_does_not_rotate_what_another_run_rotated_after_it_started(rotator
 
 @pytest.mark.parametrize("text,expected", [
     ("2023-11-14T22:13:20Z", T0), ("2023-11-14T22:13:20", T0), ("2023-11-14 22:13:20+00:00", T0),
-    (str(int(T0)), T0), ("", None), (None, None),
+    ("2023-11-14T22:13:20.250000Z", T0 + 0.25), (str(int(T0)), T0), ("", None), (None, None),
 ])
 def test_unless_rotated_since_reads_iso_and_epoch(text, expected):
     assert RotationPolicy.from_options(unless_rotated_since=text).unless_rotated_since == expected
