@@ -72,7 +72,7 @@ function apply(){var rows=Array.prototype.slice.call(body.rows),col=-1,dir=view.
 for(var i=0;i<heads.length;i++){var on=heads[i].dataset.key===view.sort;if(on)col=i;
 heads[i].setAttribute('aria-sort',on?(dir<0?'descending':'ascending'):'none');}
 if(col>=0){rows.sort(function(a,b){var x=a.cells[col].dataset.sort,y=b.cells[col].dataset.sort,
-nx=parseFloat(x),ny=parseFloat(y);if(!isNaN(nx)&&!isNaN(ny)&&String(nx)===x&&String(ny)===y)return (nx-ny)*dir;
+n=/^-?[0-9]+([.][0-9]+)?$/;if(n.test(x)&&n.test(y))return (parseFloat(x)-parseFloat(y))*dir;
 return x<y?-dir:x>y?dir:0;});rows.forEach(function(r){body.appendChild(r);});}
 var shown=0;rows.forEach(function(r){var ok=(!view.provider||r.dataset.provider===view.provider)&&
 (!view.state||r.dataset.states.split(' ').indexOf(view.state)>=0);r.hidden=!ok;if(ok)shown++;});
