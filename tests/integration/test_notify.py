@@ -122,7 +122,8 @@ def test_success_is_sent_only_when_asked(tmp_path, receiver):
     assert second.rc == 0, second.output[-3000:]
     [body] = loud.bodies()
     assert body["outcome"] == "success" and body["names"] == ["jwt-secret"]
-    assert body["versions"]["jwt-secret"] == {"before": "2", "after": "3", "grace_until": None}
+    assert body["versions"]["jwt-secret"]["before"] == "2" and body["versions"]["jwt-secret"]["after"] == "3"
+    assert body["versions"]["jwt-secret"]["grace_until"], "jwt-secret keeps its previous key for the grace period"
     assert body["details"]["counts"] == {"rotated": 1}
     _no_leak(second, loud)
 

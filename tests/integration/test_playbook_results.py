@@ -1,7 +1,8 @@
 """Machine-readable results: set_stats of migrate, rotate, cleanup, compliance and status, and the tags.
 
-AWX hands set_stats data to the next node of a workflow (its artifacts); here the json callback shows
-it (``global_custom_stats``). Every value is a canary that must not be in the stats.
+AWX hands set_stats data to the next node of a workflow (its artifacts); here the default callback prints
+it (ANSIBLE_SHOW_CUSTOM_STATS, the ``RUN:`` JSON at the end). Every value is a canary that must not be in
+the stats.
 """
 from __future__ import annotations
 
@@ -25,13 +26,13 @@ def _local(tmp_path) -> dict:
 
 
 def _stats(tmp_path, playbook: str, *args: str, **extra) -> dict:
-    env = state_env(tmp_path, {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"})
+    env = state_env(tmp_path, {"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
     run = run_playbook(os.path.join(REPO, "playbooks", f"{playbook}.yml"), env, *args,
                        extra_vars={**_local(tmp_path), **extra})
     assert CANARY not in run.output
-    data = json.loads(run.stdout[run.stdout.index("{"):])
-    data["rc"] = run.rc
-    return data
+    assert "\tRUN: " in run.stdout, run.output[-3000:]
+    stats, _end = json.JSONDecoder().raw_decode(run.stdout[run.stdout.index("\tRUN: ") + 6:])
+    return {"rc": run.rc, "global_custom_stats": stats, "output": run.output}
 
 
 def _env_file(tmp_path) -> str:
