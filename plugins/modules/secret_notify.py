@@ -47,7 +47,7 @@ options:
     elements: str
     default: []
   versions:
-    description: Per secret, its versions before and after (for example C({jwt-secret: {before: "3", after: "4"}})).
+    description: 'Per secret, its versions before and after, for example C({"jwt-secret": {"before": "3", "after": "4"}}).'
     type: dict
     default: {}
   error_kind:
