@@ -48,7 +48,7 @@ options:
     description: A secret due or expiring within this many days counts as C(due soon).
     type: int
     default: 7
-  events_per_secret:
+  events_shown:
     description: Audit events shown per secret (the newest first).
     type: int
     default: 5
@@ -157,7 +157,7 @@ def main():
             max_ages=dict(type="dict", default={}),
             default_max_age=dict(type="str"),
             soon_days=dict(type="int", default=7),
-            events_per_secret=dict(type="int", default=5),
+            events_shown=dict(type="int", default=5),
             failed_operations=dict(type="int", default=10),
             title=dict(type="str", default="vibebox.secrets status"),
             mode=dict(type="raw", default="0644"),
@@ -172,7 +172,7 @@ def main():
     try:
         report = status.build(params["sources"], datetime.datetime.now(datetime.timezone.utc),
                               max_ages=params["max_ages"], default_max_age=params["default_max_age"],
-                              soon_days=params["soon_days"], events_per_secret=params["events_per_secret"],
+                              soon_days=params["soon_days"], events_per_secret=params["events_shown"],
                               failed_operations=params["failed_operations"])
     except errors.SecretError as exc:
         module.fail_json(msg=str(exc), error_kind=getattr(exc, "kind", "error"))
