@@ -66,7 +66,7 @@ options:
     default: "0644"
 attributes:
   check_mode:
-    description: In check mode nothing is written; RV(changed) says whether the files would change.
+    description: In check mode nothing is written; C(changed) says whether the files would change.
     support: full
   diff_mode:
     description: No diff is shown.

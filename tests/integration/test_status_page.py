@@ -167,7 +167,7 @@ class Recorder:
     def _serve(self) -> None:
         while True:
             try:
-                client, _ = self.server.accept()
+                client, _address = self.server.accept()
             except OSError:
                 return
             with client:
