@@ -96,6 +96,7 @@ demo: venv env
 # --- the tests --------------------------------------------------------------------------------------
 test: test-venv env optional-collections
 	bash tests/servers/ensure_postgres.sh
+	bash tests/servers/ensure_chromium.sh
 	$(MAKE) --no-print-directory pytest unit sanity lint molecule build-install docsite matrix
 	@echo "make test: all suites passed"
 

@@ -33,7 +33,7 @@ BRANCH = "main"
 SECTIONS: Sequence[Tuple[str, Sequence[str]]] = (
     ("Guides", ("index.md", "architecture.md", "providers.md", "providers/kubernetes.md", "configuration.md",
                 "references.md", "caching.md", "run-cache.md", "audit-log.md", "compliance.md", "security.md")),
-    ("Runbooks", ("migration.md", "rotation.md", "awx.md", "external-secrets.md", "troubleshooting.md",
+    ("Runbooks", ("migration.md", "rotation.md", "status-page.md", "awx.md", "external-secrets.md", "troubleshooting.md",
                   "disaster-recovery.md")),
     ("Development", ("testing.md", "faults.md")),
 )
@@ -204,7 +204,12 @@ class Page:
                 else:
                     pieces.append((True, f"`{title} <{target}>`__"))
             elif kind == "image":
-                raise self.fail("images are not rendered to the docsite", node)
+                # the docsite carries only RST pages: an image becomes a link to the file in the repository
+                title = (self.plain(child).strip() or child.attrs.get("alt") or "image").replace("<", "\\<").replace("`", "\\`")
+                target_kind, target = self.link_target(child.attrs.get("src", ""), node)
+                if target_kind != "url":
+                    raise self.fail("an image must be a file of the repository", node)
+                pieces.append((True, f"`{title} (image) <{target}>`__"))
             else:
                 raise self.fail(f"inline {kind} is not handled", node)
         return pieces

@@ -18,6 +18,7 @@ unreachable Vault) or the SDK's own error text (moto).
 from __future__ import annotations
 
 import concurrent.futures
+import http.server
 import importlib.util
 import json
 import os
@@ -25,6 +26,7 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
@@ -53,6 +55,27 @@ def _closed_port() -> int:
 
 
 DEAD_VAULT = f"http://127.0.0.1:{_closed_port()}"
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    """A webhook on loopback for the notifications of every run; the bodies are checked for canaries."""
+
+    bodies: List[str] = []
+
+    def do_POST(self):  # noqa: N802 - the name http.server calls
+        _Hook.bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8", "replace"))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+_HOOK_SERVER = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+threading.Thread(target=_HOOK_SERVER.serve_forever, daemon=True).start()
+#: the webhook's path holds a canary: webhook URLs are credentials and must never be shown
+HOOK_URL = f"http://127.0.0.1:{_HOOK_SERVER.server_address[1]}/hooks/{CANARY}-hook"
+NOTIFY = {"notify_webhook_url": HOOK_URL, "notify_on": "failure,success", "notify_retry_delay": 0.01}
 
 
 # the module table: per module, tasks that succeed and tasks that fail on purpose -------------------------------
@@ -161,6 +184,34 @@ MODULE_CASES: Dict[str, str] = {
         connect_timeout: 2
       ignore_errors: true
 """,
+    "secret_notify": """
+    - name: secret_notify - post a failure (the webhook's path is a canary, like a Slack webhook's token)
+      vibebox.secrets.secret_notify:
+        webhook_urls: ["{{ hook_url }}"]
+        playbook: rotate
+        outcome: failure
+        names: [jwt-secret]
+        versions: {jwt-secret: {before: "1", after: "1"}}
+        error_kind: unavailable
+        error: the provider did not answer
+        retry_delay: 0.01
+    - name: secret_notify - FAILS, an outcome it does not know
+      vibebox.secrets.secret_notify: {webhook_urls: ["{{ hook_url }}"], playbook: rotate, outcome: maybe}
+      ignore_errors: true
+""",
+    "secret_status": """
+    - name: secret_status - describe every secret and the audit tail
+      vibebox.secrets.secret_info: {versions: false, audit_entries: 100}
+      register: leak_status_info
+    - name: secret_status - write the page and its JSON
+      vibebox.secrets.secret_status: {path: "{{ backup_dir }}/../status.html", sources: ["{{ leak_status_info }}"]}
+    - name: secret_status - FAILS, a rotation period that is no duration
+      vibebox.secrets.secret_status:
+        path: "{{ backup_dir }}/../status-bad.html"
+        sources: ["{{ leak_status_info }}"]
+        max_ages: {jwt-secret: soon}
+      ignore_errors: true
+""",
 }
 #: modules whose success path needs a server these tests do not start (it is covered elsewhere)
 MODULE_SUCCESS_ELSEWHERE = {"postgres_rotate": "tests/integration/test_rotate_database.py (PostgreSQL)"}
@@ -210,11 +261,11 @@ def _demo_failing(ctx: Context) -> Tuple[dict, dict]:
 
 
 def _migrate_normal(ctx: Context) -> Tuple[dict, dict]:
-    return {"env_file": ctx.env_file(), **ctx.local(), "migrate_backup_dir": str(ctx.root / "backups")}, {}
+    return {**NOTIFY, "env_file": ctx.env_file(), **ctx.local(), "migrate_backup_dir": str(ctx.root / "backups")}, {}
 
 
 def _migrate_failing(ctx: Context) -> Tuple[dict, dict]:
-    return {"env_file": ctx.env_file(), "provider": "vault", "vault_addr": DEAD_VAULT,
+    return {**NOTIFY, "env_file": ctx.env_file(), "provider": "vault", "vault_addr": DEAD_VAULT,
             "vault_token": f"{CANARY}-token", "migrate_backup_dir": str(ctx.root / "backups")}, {}
 
 
@@ -223,12 +274,12 @@ def _rotate_prepare(ctx: Context) -> None:
 
 
 def _rotate_normal(ctx: Context) -> Tuple[dict, dict]:
-    return {"rotate_secret": "jwt-secret", "grace_period": "1h", **ctx.local()}, {}
+    return {**NOTIFY, "rotate_secret": "jwt-secret", "grace_period": "1h", **ctx.local()}, {}
 
 
 def _rotate_failing(ctx: Context) -> Tuple[dict, dict]:
     # the command after the rotation fails, so the role rolls the canary value back
-    return {"rotate_secret": "jwt-secret", **ctx.local(), "rotate_after_command": "false"}, {}
+    return {**NOTIFY, "rotate_secret": "jwt-secret", **ctx.local(), "rotate_after_command": "false"}, {}
 
 
 def _cleanup_prepare(ctx: Context) -> None:
@@ -238,11 +289,11 @@ def _cleanup_prepare(ctx: Context) -> None:
 
 
 def _cleanup_normal(ctx: Context) -> Tuple[dict, dict]:
-    return {**ctx.local(), "names": ["jwt-secret"], "keep": 1}, {}
+    return {**NOTIFY, **ctx.local(), "names": ["jwt-secret"], "keep": 1}, {}
 
 
 def _cleanup_failing(ctx: Context) -> Tuple[dict, dict]:
-    return {"provider": "vault", "vault_addr": DEAD_VAULT, "vault_token": f"{CANARY}-token", "names": ["jwt-secret"]}, {}
+    return {**NOTIFY, "provider": "vault", "vault_addr": DEAD_VAULT, "vault_token": f"{CANARY}-token", "names": ["jwt-secret"]}, {}
 
 
 def _compliance_prepare(ctx: Context) -> None:
@@ -250,12 +301,12 @@ def _compliance_prepare(ctx: Context) -> None:
 
 
 def _compliance_normal(ctx: Context) -> Tuple[dict, dict]:
-    return {**ctx.local(), "check_values": True, "min_length": 8, "classes": "lower,digits",
+    return {**NOTIFY, **ctx.local(), "check_values": True, "min_length": 8, "classes": "lower,digits",
             "report_file": str(ctx.root / "compliance.json")}, {}
 
 
 def _compliance_failing(ctx: Context) -> Tuple[dict, dict]:
-    return {**ctx.local(), "check_values": True, "min_length": 500, "classes": "symbols", "fail_on_violation": True,
+    return {**NOTIFY, **ctx.local(), "check_values": True, "min_length": 500, "classes": "symbols", "fail_on_violation": True,
             "report_file": str(ctx.root / "compliance.json")}, {}
 
 
@@ -269,6 +320,19 @@ def _rekey_normal(ctx: Context) -> Tuple[dict, dict]:
 
 def _rekey_failing(ctx: Context) -> Tuple[dict, dict]:
     return {**ctx.local(), "new_local_key": f"{CANARY}-not-a-key"}, {}
+
+
+def _status_prepare(ctx: Context) -> None:
+    ctx.seed(**{"jwt-secret": f"{CANARY}-jwt", "api-key": f"{CANARY}-api"})
+
+
+def _status_normal(ctx: Context) -> Tuple[dict, dict]:
+    return {**ctx.local(), "max_age": "1d", "status_file": str(ctx.root / "status.html")}, {}
+
+
+def _status_failing(ctx: Context) -> Tuple[dict, dict]:
+    return {"provider": "vault", "vault_addr": DEAD_VAULT, "vault_token": f"{CANARY}-token",
+            "status_file": str(ctx.root / "status.html")}, {}
 
 
 def _awx_failing(ctx: Context) -> Tuple[dict, dict]:
@@ -285,6 +349,7 @@ PLAYBOOK_CASES: Dict[str, PlaybookCase] = {
     "cleanup": PlaybookCase(_cleanup_normal, _cleanup_failing, prepare=_cleanup_prepare),
     "compliance": PlaybookCase(_compliance_normal, _compliance_failing, prepare=_compliance_prepare),
     "rekey": PlaybookCase(_rekey_normal, _rekey_failing, prepare=_rekey_prepare),
+    "status": PlaybookCase(_status_normal, _status_failing, prepare=_status_prepare),
     "awx_configure": PlaybookCase(None, _awx_failing, check=False,
                                   why_not_normal="needs a running AWX; only its failing path runs here"),
 }
@@ -352,7 +417,7 @@ def _run_modules(mode: Tuple[str, ...]) -> Tuple[PlaybookRun, str, List[str]]:
     ctx = Context(base)
     play = write_playbook(base, _module_play(), name="modules.yml")
     extra = {"canary": CANARY, "dead_vault": DEAD_VAULT, "dead_port": _closed_port(), "env_file": ctx.env_file(),
-             "backup_dir": str(base / "backups")}
+             "backup_dir": str(base / "backups"), "hook_url": HOOK_URL}
     env = state_env(base, {"VIBEBOX_RUN_CACHE_DIR": str(base / "rc")})
     run = run_playbook(play, env, *VERBOSE, *mode, extra_vars=extra)
     return run, root, ctx.inputs
@@ -373,6 +438,10 @@ def test_modules_do_not_leak_in_any_mode():
             if label == "diff" and ignored != expected:  # in check mode some of them have nothing to fail on
                 problems.append(f"{label}: {ignored} tasks failed on purpose, expected {expected}")
             problems += _leaks_in_run(f"modules {label}", run, root, inputs)
+            if label == "diff":
+                problems += _leaks_in_notifications()
+            if label == "diff" and not os.path.exists(os.path.join(root, "status.html")):
+                problems.append(f"{label}: the status page was not written, so it was not checked")
             audit = os.path.join(root, "state", "vibebox", "audit.log")
             if not os.path.exists(audit) and label == "diff":
                 problems.append(f"{label}: no audit log was written, so it was not checked")
@@ -428,7 +497,16 @@ def test_playbooks_do_not_leak_in_any_mode():
     print(f"\n[leaks] {len(outcomes)} playbook runs at -vvvv: {', '.join(label for label, _r, _p in outcomes)}")
     for label, reason in KNOWN_FAILURES.items():
         print(f"[leaks] known failure, not a leak: {label}: {reason}")
+    problems += _leaks_in_notifications()
     assert not problems, "\n".join(problems)
+
+
+def _leaks_in_notifications() -> List[str]:
+    """The bodies the webhook received (the playbooks notify on failure and success here)."""
+    if not _Hook.bodies:
+        return ["no notification reached the webhook, so none was checked"]
+    return [f"notification: ...{body[max(0, body.index(CANARY) - 300):body.index(CANARY) + 80]!r}"
+            for body in _Hook.bodies if CANARY in body]
 
 
 # exceptions, including the SDK's own -------------------------------------------------------------------------

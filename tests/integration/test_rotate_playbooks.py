@@ -52,7 +52,7 @@ def _digest(tmp_path) -> dict:
 
 
 def _summary(run) -> str:
-    match = re.search(r"Summarise the (?:rotation|cleanup)\] \*+\s*\n(?:task path: .*\n)?ok: \[localhost\] => (\{.*?\n\})", run.stdout, re.S)
+    match = re.search(r"Summarise the (?:rotation|cleanup)\] \*+\s*\n(?:task path: [^\n]*\n)?ok: \[localhost\] => (\{.*?\n\})", run.stdout, re.S)
     assert match, run.output[-3000:]
     return "\n".join(json.loads(match.group(1))["msg"])
 
