@@ -1,7 +1,7 @@
 # Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
 """SecretManager: the one path from a plugin to a backend.
 
-Every operation goes name check -> cache -> retry -> backend -> audit, in that order, so no plugin
+Every operation goes name check -> cache -> backend (which retries each request) -> audit, so no plugin
 can forget a step and no provider has to repeat them.
 """
 from __future__ import annotations
@@ -15,7 +15,6 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend impor
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.cache import SecretCache
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     InvalidSecretValue,
-    ProviderUnavailable,
     SecretError,
     SecretNotFound,
     VersionNotFound,
@@ -66,9 +65,9 @@ class SecretManager:
 
     @retry.setter
     def retry(self, policy: RetryPolicy) -> None:
-        """The backend retries single requests under the same policy (see SecretBackend.each_request)."""
+        """The backend retries each single request under it (SecretBackend.request): the only retry."""
         self._retry = policy
-        self.backend.request_retry = policy
+        self.backend.retry_policy = policy
 
     # names ---------------------------------------------------------------------------------------
     def provider_name(self, name: str) -> str:
@@ -81,17 +80,18 @@ class SecretManager:
             self.audit.record(op, str(name), ok=False, version=version, error=exc)
             raise
         try:
-            result = self.retry.call(lambda: call(provider_name))
+            result = call(provider_name)
         except SecretError as exc:
             exc.with_context(provider=self.provider, name=name, provider_name=provider_name)
-            self.audit.record(op, name, ok=False, version=version, error=exc, retries=self.retry.last_retries)
+            self.audit.record(op, name, ok=False, version=version, error=exc,
+                              retries=self.backend.take_retries(provider_name))
             raise
         recorded = version
         if isinstance(result, Secret):
             recorded = result.metadata.version
         elif isinstance(result, SecretMetadata):
             recorded = result.version
-        self.audit.record(op, name, ok=True, version=recorded, retries=self.retry.last_retries)
+        self.audit.record(op, name, ok=True, version=recorded, retries=self.backend.take_retries(provider_name))
         return result
 
     # reads ---------------------------------------------------------------------------------------
@@ -171,52 +171,19 @@ class SecretManager:
             else:
                 wanted[provider_name] = name
         if wanted:
-            fetched = self.retry.call(lambda: self.backend.get_many(list(wanted)))
-            # the batch's retries are written once, with its first name, so the audit log adds up
-            retries = dict.fromkeys(wanted, 0)
-            retries[next(iter(wanted))] = self.retry.last_retries
-            self._retry_failed_reads(fetched, retries)
+            fetched = self.backend.get_many(list(wanted))
             for provider_name, name in wanted.items():
                 outcome = fetched.get(provider_name) or SecretNotFound("not returned by the batch read")
+                # a batch request's retries are counted under its first name, so the audit log adds up
+                retries = self.backend.take_retries(provider_name)
                 if isinstance(outcome, SecretError):
                     outcome.with_context(provider=self.provider, name=name, provider_name=provider_name)
-                    self.audit.record("get", name, ok=False, error=outcome, retries=retries[provider_name])
+                    self.audit.record("get", name, ok=False, error=outcome, retries=retries)
                 else:
                     self.cache.put(provider_name, None, outcome)
-                    self.audit.record("get", name, ok=True, version=outcome.metadata.version,
-                                      retries=retries[provider_name])
+                    self.audit.record("get", name, ok=True, version=outcome.metadata.version, retries=retries)
                 results[name] = outcome
         return results
-
-    def _retry_failed_reads(self, fetched: Dict[str, object], retries: Dict[str, int]) -> None:
-        """Read again, under the retry policy, each name the batch answered with a retryable error.
-
-        A backend's get_many returns per-name errors instead of raising them (one throttled read
-        must not fail the others), so the retry around the batch never sees them: without this,
-        a throttled name in a lookup failed at once while a single get() would have been retried.
-        """
-        pending = [pn for pn, outcome in fetched.items()
-                   if isinstance(outcome, ProviderUnavailable) and outcome.retryable
-                   and not getattr(outcome, "exhausted", False)]
-        if not pending:
-            return
-
-        def again(provider_name: str) -> Tuple[object, int]:
-            try:
-                return self.retry.call(lambda: self.backend.get(provider_name)), self.retry.last_retries + 1
-            except SecretError as exc:
-                return exc, self.retry.last_retries + 1
-
-        if len(pending) == 1:
-            outcomes = [again(pending[0])]
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:
-                outcomes = list(pool.map(again, pending))
-        for provider_name, (outcome, count) in zip(pending, outcomes):
-            fetched[provider_name] = outcome
-            retries[provider_name] = retries.get(provider_name, 0) + count
 
     def describe(self, name: str) -> SecretMetadata:
         meta = self._run("describe", name, self.backend.describe)
@@ -235,12 +202,12 @@ class SecretManager:
 
     def list(self) -> List[str]:
         try:
-            found = self.retry.call(lambda: self.backend.list(self.prefix))
+            found = self.backend.list(self.prefix)
         except SecretError as exc:
             exc.with_context(provider=self.provider)
-            self.audit.record("list", self.prefix or "*", ok=False, error=exc)
+            self.audit.record("list", self.prefix or "*", ok=False, error=exc, retries=self.backend.take_retries(None))
             raise
-        self.audit.record("list", self.prefix or "*", ok=True)
+        self.audit.record("list", self.prefix or "*", ok=True, retries=self.backend.take_retries(None))
         logical = (_names.to_logical_name(self.provider, item, self.prefix) for item in found)
         return sorted(item for item in logical if item)
 

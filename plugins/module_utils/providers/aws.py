@@ -7,8 +7,11 @@ Why it is written this way:
   another provider) never needs it, and a host without it gets ProviderNotInstalled naming the package
   (boto3). Only botocore is imported: boto3's own import adds s3transfer and resources, which a
   Secrets Manager client does not use and which cost ~0.17 s before the first read.
-- botocore's own retries are switched off: SecretManager retries throttling and transient errors with
-  jittered backoff bounded in time, and two retry layers would multiply the attempts.
+- botocore's own retries are switched off (not its ``adaptive`` mode either): each request is retried
+  by SecretBackend.request with jittered backoff bounded in time, like every other provider's, and
+  two retry layers would multiply the attempts and hide retries from the audit log. Adaptive mode's
+  client-side rate limiter learns within one client; an Ansible run makes a client per fork and
+  process and reads a host's secrets in one batch request, so it would rarely learn anything.
 - Every write carries a ClientRequestToken derived from the name and the value, so a write repeated after
   a lost answer is recognised by AWS and adds no second version. The token becomes the version id, which
   anyone allowed to list versions can see, so it is a slow salted hash (PBKDF2), not a plain digest of a
@@ -360,11 +363,12 @@ class AwsBackend(SecretBackend):
         )
 
     # transport -------------------------------------------------------------------------------------
-    def _call(self, operation: str, name: Optional[str], secret_value: Optional[str] = None, **params: Any) -> Dict:
-        """One API call, retried alone under the manager's policy when the service throttles: a
-        write is several calls (describe, create or put, tag), and starting the whole write over
-        for one throttled call multiplies the odds of giving up."""
-        return self.each_request(lambda: self._call_once(operation, name, secret_value, **params))
+    def _call(self, operation: str, name: Optional[str], secret_value: Optional[str] = None,
+              count_as: Optional[str] = None, **params: Any) -> Dict:
+        """One API call, retried alone (SecretBackend.request) when the service throttles: a write is
+        several calls (describe, create or put, tag), and starting the whole write over for one
+        throttled call multiplies the odds of giving up. Its retries count for ``count_as`` or ``name``."""
+        return self.request(lambda: self._call_once(operation, name, secret_value, **params), count_as or name)
 
     def _call_once(self, operation: str, name: Optional[str], secret_value: Optional[str] = None, **params: Any) -> Dict:
         """One API call; every botocore failure becomes a core error here."""
@@ -563,6 +567,12 @@ class AwsBackend(SecretBackend):
             except SecretDenied:
                 # the caller may lack secretsmanager:BatchGetSecretValue but still read each secret
                 results.update(super().get_many(chunk))
+        # a name the batch answered with a transient error (its own throttling) is read again alone,
+        # under the retry of that single request; the batch request itself succeeded
+        again = [key for key, outcome in results.items() if isinstance(outcome, ProviderUnavailable) and outcome.retryable]
+        for key in again:
+            self._count_retry(key)
+        results.update(super().get_many(again))
         return results
 
     def _batch(self, chunk: List[str], results: Dict[str, object]) -> None:
@@ -572,7 +582,7 @@ class AwsBackend(SecretBackend):
             params: Dict[str, Any] = {"SecretIdList": chunk}
             if token:
                 params["NextToken"] = token
-            answer = self._call("batch_get_secret_value", None, **params)
+            answer = self._call("batch_get_secret_value", None, count_as=chunk[0], **params)
             for item in answer.get("SecretValues") or []:
                 key = item.get("Name") if item.get("Name") in chunk else item.get("ARN")
                 if key:
@@ -841,7 +851,7 @@ class AwsBackend(SecretBackend):
         account = None
         if credentials is not None:
             try:
-                account = self.each_request(lambda: self._caller_account(credentials, endpoint if custom else None))
+                account = self.request(lambda: self._caller_account(credentials, endpoint if custom else None))
             except SecretDenied:
                 account = None
             except ProviderUnavailable as exc:

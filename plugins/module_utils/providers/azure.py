@@ -27,7 +27,8 @@ sovereign cloud, Azure Stack or a test authority; instance discovery is switched
 are not Microsoft's public authorities, because discovery asks login.microsoftonline.com about them.
 
 The SDKs are imported inside this file only, on first use. The client's own retries are off
-(``retry_total=0``): SecretManager's bounded retry is the only one, so faults are not retried twice.
+(``retry_total=0``): each request is retried by SecretBackend.request, the only retry, so faults are
+not retried twice.
 """
 from __future__ import annotations
 
@@ -405,13 +406,17 @@ class AzureBackend(SecretBackend):
                 pass
 
     def _call(self, name: Optional[str], operation, version: Optional[str] = None) -> Any:
-        client = self._client()
-        try:
-            return operation(client)
-        except SecretError:
-            raise
-        except Exception as exc:
-            raise translate(exc, name, version, self.vault_url) from None
+        """One request (retried alone by SecretBackend.request); SDK errors become core errors here."""
+        def send() -> Any:
+            client = self._client()
+            try:
+                return operation(client)
+            except SecretError:
+                raise
+            except Exception as exc:
+                raise translate(exc, name, version, self.vault_url) from None
+
+        return self.request(send, name)
 
     def _wait(self, name: str, poller: Any, what: str) -> None:
         self._call(name, lambda _c: poller.wait(timeout=WAIT_LIMIT))

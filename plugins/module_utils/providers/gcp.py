@@ -19,8 +19,8 @@ Model mapping, because Secret Manager's is not the collection's:
   once even on secrets with delayed destruction). The current version is never destroyed.
 
 The SDK is imported inside this file only, on first use, so other providers never pay for it.
-Calls pass ``retry=None``: SecretManager's own bounded retry is the only one, so faults are not
-retried twice over and a run cannot stall inside the client's 60-second default.
+Calls pass ``retry=None``: each request is retried by SecretBackend.request, the only retry, so
+faults are not retried twice over and a run cannot stall inside the client's 60-second default.
 """
 from __future__ import annotations
 
@@ -473,13 +473,17 @@ class GcpBackend(SecretBackend):
         return f"projects/{self.project}/secrets/{name}"
 
     def _call(self, name: Optional[str], operation: Callable[[Any], Any], version: Optional[str] = None) -> Any:
-        client = self._client()
-        try:
-            return operation(client)
-        except SecretError:
-            raise
-        except Exception as exc:
-            raise translate(exc, name, version, self.project, self.endpoint) from None
+        """One request (retried alone by SecretBackend.request); SDK errors become core errors here."""
+        def send() -> Any:
+            client = self._client()
+            try:
+                return operation(client)
+            except SecretError:
+                raise
+            except Exception as exc:
+                raise translate(exc, name, version, self.project, self.endpoint) from None
+
+        return self.request(send, name)
 
     def _get_secret(self, name: str) -> Any:
         return self._call(name, lambda c: c.get_secret(request={"name": self._path(name)}, retry=None, timeout=CALL_TIMEOUT))
@@ -530,18 +534,20 @@ class GcpBackend(SecretBackend):
         ref = version_ref(version)
         if ref is None:
             ref = self._resolve_previous(name)
-        response = self._call(
-            name,
-            lambda c: c.access_secret_version(
-                request={"name": f"{self._path(name)}/versions/{ref}"}, retry=None, timeout=CALL_TIMEOUT),
-            version=ref,
-        )
+
+        def access(client: Any) -> Any:
+            answer = client.access_secret_version(
+                request={"name": f"{self._path(name)}/versions/{ref}"}, retry=None, timeout=CALL_TIMEOUT)
+            # checked inside the request, so a corrupted download is retried like a lost one
+            if "data_crc32c" in answer.payload and int(answer.payload.data_crc32c) != crc32c(bytes(answer.payload.data)):
+                raise ProviderUnavailable(
+                    "the value was corrupted on its way from Secret Manager (CRC32C mismatch)", retryable=True,
+                    provider=PROVIDER, provider_name=name,
+                )
+            return answer
+
+        response = self._call(name, access, version=ref)
         data = bytes(response.payload.data)
-        if "data_crc32c" in response.payload and int(response.payload.data_crc32c) != crc32c(data):
-            raise ProviderUnavailable(
-                "the value was corrupted on its way from Secret Manager (CRC32C mismatch)", retryable=True,
-                provider=PROVIDER, provider_name=name,
-            )
         try:
             value = data.decode("utf-8")
         except UnicodeDecodeError:

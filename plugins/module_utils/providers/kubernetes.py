@@ -356,8 +356,13 @@ class KubernetesBackend(SecretBackend):
         return int(response.status), response.data or b""
 
     def _call(self, verb: str, op: str, body: Optional[Dict[str, Any]] = None, key: Optional[str] = None,
-              expect: Tuple[int, ...] = ()) -> Dict[str, Any]:
-        """Run one API call; a 2xx answer's JSON comes back, others become core errors (or _Status)."""
+              expect: Tuple[int, ...] = (), count_as: Optional[str] = None) -> Dict[str, Any]:
+        """Run one API call, retried alone by SecretBackend.request (its retries counted for
+        ``count_as`` or ``key``); a 2xx answer's JSON comes back, others become core errors (or _Status)."""
+        return self.request(lambda: self._call_once(verb, op, body, key, expect), count_as or key)
+
+    def _call_once(self, verb: str, op: str, body: Optional[Dict[str, Any]], key: Optional[str],
+                   expect: Tuple[int, ...]) -> Dict[str, Any]:
         try:
             status, payload = self._send(op, body)
         except SecretError:
@@ -462,10 +467,10 @@ class KubernetesBackend(SecretBackend):
         )
 
     # reads -----------------------------------------------------------------------------------------
-    def _read(self, key: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    def _read(self, key: Optional[str] = None, count_as: Optional[str] = None) -> Optional[Dict[str, Any]]:
         """The Secret as JSON, or None when it does not exist."""
         try:
-            return self._call("get", "read", None, key, expect=(404,))
+            return self._call("get", "read", None, key, expect=(404,), count_as=count_as)
         except _Status:
             return None
 
@@ -573,7 +578,7 @@ class KubernetesBackend(SecretBackend):
         unique = list(dict.fromkeys(names))
         results: Dict[str, object] = {}
         try:
-            obj = self._read()
+            obj = self._read(count_as=unique[0] if unique else None)  # the batch's retries go with its first name
         except SecretError as exc:
             return {item: exc for item in unique}
         for item in unique:

@@ -18,6 +18,7 @@ value is gone from the files whatever SQLite build the host has.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import hmac
 import json
@@ -27,7 +28,7 @@ import stat
 import time
 import urllib.parse
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import keyfile as _keyfile
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
@@ -134,6 +135,27 @@ def _invalid_tag():
 
 def _aad(name: str, version: int) -> bytes:
     return f"vibebox.secrets:{name}:{version}".encode("utf-8")
+
+T = TypeVar("T")
+
+
+def _one_request(keyed: bool = True) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Run a backend method, one SQLite transaction, as one request (SecretBackend.request), its
+    retries counted under its first argument (the name) when ``keyed``.
+
+    SQLite's own busy handler waits up to a minute for another fork's write lock, so a transaction
+    that still finds the store locked is past the retry deadline and fails; going through request()
+    still runs a migration's guard (core/lock.py) before every write, as for remote providers.
+    """
+    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def run(self: "LocalBackend", *args: Any, **kwargs: Any) -> T:
+            key = (args[0] if args else kwargs.get("name")) if keyed else None
+            return self.request(lambda: method(self, *args, **kwargs), key)
+
+        return run
+
+    return wrap
 
 
 class LocalBackend(SecretBackend):
@@ -672,6 +694,7 @@ class LocalBackend(SecretBackend):
             return store_key_id(key)
 
     # SecretBackend --------------------------------------------------------------------------------
+    @_one_request()
     def get(self, name: str, version: Optional[str] = None) -> Secret:
         with self._db(write=False) as conn:
             row = self._row(conn, name)
@@ -704,6 +727,7 @@ class LocalBackend(SecretBackend):
             value = self._open(name, number, found[0], found[1])
             return Secret(value, self._meta(conn, row, number))
 
+    @_one_request()
     def set(self, name: str, value: str, description: Optional[str] = None,
             tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
         with self._db(write=True) as conn:
@@ -742,6 +766,7 @@ class LocalBackend(SecretBackend):
                 )
             return self._meta(conn, self._row(conn, name), number)
 
+    @_one_request()
     def update_metadata(self, name: str, description: Optional[str] = None,
                         tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
         with self._db(write=True) as conn:
@@ -753,6 +778,7 @@ class LocalBackend(SecretBackend):
             )
             return self._meta(conn, self._row(conn, name))
 
+    @_one_request()
     def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
         with self._db(write=True) as conn:
             self._purge_if_expired(conn, name)
@@ -768,6 +794,7 @@ class LocalBackend(SecretBackend):
             now = time.time()
             conn.execute("UPDATE secrets SET deleted_at = ?, purge_at = ? WHERE name = ?", (now, now + days * 86400, name))
 
+    @_one_request()
     def restore(self, name: str) -> SecretMetadata:
         with self._db(write=True) as conn:
             self._purge_if_expired(conn, name)
@@ -775,11 +802,13 @@ class LocalBackend(SecretBackend):
             conn.execute("UPDATE secrets SET deleted_at = NULL, purge_at = NULL WHERE name = ?", (name,))
             return self._meta(conn, self._row(conn, name))
 
+    @_one_request()
     def describe(self, name: str) -> SecretMetadata:
         with self._db(write=False) as conn:
             row = self._row(conn, name, allow_deleted=True)
             return self._meta(conn, row)
 
+    @_one_request()
     def versions(self, name: str) -> List[VersionInfo]:
         with self._db(write=False) as conn:
             row = self._row(conn, name, allow_deleted=True)
@@ -792,6 +821,7 @@ class LocalBackend(SecretBackend):
                 found.append(VersionInfo(str(number), _moment(created), stages, enabled=not destroyed, destroyed=bool(destroyed)))
             return found
 
+    @_one_request()
     def delete_version(self, name: str, version: str) -> None:
         with self._db(write=True) as conn:
             row = self._row(conn, name)
@@ -809,6 +839,7 @@ class LocalBackend(SecretBackend):
             if changed:
                 conn.erased = True
 
+    @_one_request(keyed=False)
     def list(self, prefix: str = "") -> List[str]:
         with self._db(write=False) as conn:
             if conn is None:

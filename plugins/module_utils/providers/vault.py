@@ -403,10 +403,12 @@ class VaultBackend(SecretBackend):
         params: Optional[dict] = None,
         accept: Tuple[int, ...] = (),
         secret_value: Optional[str] = None,
+        about_secret: bool = True,
     ) -> Tuple[int, Dict[str, Any]]:
-        self._ensure_token()
-
+        """One request, retried alone; its retries count for ``name`` unless it is not about a secret
+        (a listing names its folder in errors but reports its retries with the list)."""
         def one_request() -> Tuple[int, Dict[str, Any]]:
+            self._ensure_token()  # a throttled AppRole login is retried with the request it precedes
             status, payload = self._send(method, api_path, body, params)
             if status < 300 or status in accept:
                 return status, payload
@@ -416,7 +418,7 @@ class VaultBackend(SecretBackend):
             )
 
         # a write is several requests: a throttled one is retried alone, not the whole write
-        return self.each_request(one_request)
+        return self.request(one_request, name if about_secret else None)
 
     def _ensure_token(self) -> None:
         if not self.approle:
@@ -746,7 +748,8 @@ class VaultBackend(SecretBackend):
 
     def _walk(self, folder: str, prefix: str) -> List[str]:
         api_path = f"{self.mount}/metadata/{folder}" if self.kv_version == 2 else f"{self.mount}/{folder}"
-        status, payload = self._call("LIST", api_path, name=folder or None, capability="list", accept=(404,))
+        status, payload = self._call("LIST", api_path, name=folder or None, capability="list", accept=(404,),
+                                      about_secret=False)
         if status == 404:
             return []
         found: List[str] = []
