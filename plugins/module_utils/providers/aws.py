@@ -49,6 +49,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
     Secret,
@@ -893,3 +895,26 @@ class AwsBackend(SecretBackend):
                 closer()
             except Exception:  # closing must never fail a run
                 pass
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=AwsBackend,
+    options=(
+        Option("aws_region", dict(type="str"), ("AWS_SECRET_MANAGER_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")),
+        Option("aws_profile", dict(type="str"), ("AWS_PROFILE",)),
+        Option("aws_endpoint_url", dict(type="str"), ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL")),
+        Option("aws_access_key_id", dict(type="str", no_log=True)),
+        Option("aws_secret_access_key", dict(type="str", no_log=True)),
+        Option("aws_session_token", dict(type="str", no_log=True)),
+        Option("aws_replica_regions", dict(type="list", elements="str"), ("AWS_SECRET_REPLICA_REGIONS",)),
+    ),
+    name_rule=NameRule(r"[A-Za-z0-9/_+=.@-]+", 512, "letters, digits and /_+=.@-", "vibebox/"),
+    max_value_bytes=65536,
+    detected_by="AWS_SECRET_MANAGER_REGION",
+    prefix_env="AWS_SECRET_PREFIX",
+    fallback=fallback_steps,
+    fallback_forms=FALLBACK_FORMS,
+    package=PACKAGE,
+)

@@ -53,6 +53,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     CURRENT,
     PREVIOUS,
@@ -684,3 +686,25 @@ class AzureBackend(SecretBackend):
             return
         self._call(name, lambda c: c.update_secret_properties(name, target.version, enabled=False),
                    version=target.version)
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=AzureBackend,
+    options=(
+        Option("azure_vault_url", dict(type="str"), ("AZURE_KEYVAULT_URL",)),
+        Option("azure_tenant_id", dict(type="str"), ("AZURE_TENANT_ID",)),
+        Option("azure_client_id", dict(type="str"), ("AZURE_CLIENT_ID",)),
+        Option("azure_client_secret", dict(type="str", no_log=True), ("AZURE_CLIENT_SECRET",)),
+        Option("azure_auth", dict(type="str", choices=list(AUTH_MODES)), ("AZURE_AUTH",)),
+        Option("azure_authority_host", dict(type="str"), ("AZURE_AUTHORITY_HOST",)),
+        Option("azure_ca_cert", dict(type="path"), ("AZURE_CA_CERT",)),
+        Option("azure_verify_challenge_resource", dict(type="bool")),
+    ),
+    name_rule=NameRule(r"[A-Za-z0-9-]+", 127, "letters, digits and '-'", "vibebox-"),
+    max_value_bytes=25 * 1024,
+    detected_by="AZURE_KEYVAULT_URL",
+    prefix_env="AZURE_SECRET_PREFIX",
+    package=PACKAGE,
+)

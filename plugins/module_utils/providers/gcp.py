@@ -48,6 +48,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     CURRENT,
     PREVIOUS,
@@ -736,3 +738,23 @@ class GcpBackend(SecretBackend):
             request={"parent": self._parent()}, retry=None, timeout=CALL_TIMEOUT)))
         names = (item.name.rsplit("/", 1)[-1] for item in secrets)
         return sorted(item for item in names if item.startswith(prefix))
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=GcpBackend,
+    options=(
+        Option("gcp_project", dict(type="str"), ("GCP_PROJECT_ID", "GOOGLE_CLOUD_PROJECT")),
+        Option("gcp_credentials", dict(type="path", no_log=False), ("GOOGLE_APPLICATION_CREDENTIALS",)),
+        Option("gcp_access_token", dict(type="str", no_log=True), ("GCP_ACCESS_TOKEN",)),
+        Option("gcp_endpoint", dict(type="str"), ("GCP_SECRET_MANAGER_ENDPOINT",)),
+        Option("gcp_ca_cert", dict(type="path"), ("GCP_CA_CERT", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")),
+        Option("gcp_replication", dict(type="list", elements="str"), ("GCP_SECRET_REPLICATION",)),
+    ),
+    name_rule=NameRule(r"[A-Za-z0-9_-]+", 255, "letters, digits, '_' and '-'", "vibebox-"),
+    max_value_bytes=65536,
+    detected_by="GCP_PROJECT_ID",
+    prefix_env="GCP_SECRET_PREFIX",
+    package=PACKAGE,
+)

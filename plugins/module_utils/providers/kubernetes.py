@@ -67,6 +67,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     CURRENT,
     PREVIOUS,
@@ -79,6 +81,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
 )
 
 PROVIDER = "kubernetes"
+PACKAGE = "kubernetes"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_SECRET_NAME = "vibebox-secrets"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -268,7 +271,7 @@ class KubernetesBackend(SecretBackend):
                 from kubernetes import client as k8s_client
                 from kubernetes import config as k8s_config
             except ImportError as exc:
-                raise ProviderNotInstalled(PROVIDER, "kubernetes", exc) from None
+                raise ProviderNotInstalled(PROVIDER, PACKAGE, exc) from None
             try:
                 if self.in_cluster:
                     configuration = k8s_client.Configuration()
@@ -779,3 +782,21 @@ def _is_network_error(exc: BaseException) -> bool:
         return True
     module = type(exc).__module__ or ""
     return module.startswith("urllib3") or module.startswith("ssl")
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=KubernetesBackend,
+    aliases=("k8s",),
+    options=(
+        Option("k8s_namespace", dict(type="str"), ("K8S_SECRET_NAMESPACE",)),
+        Option("k8s_secret_name", dict(type="str"), ("K8S_SECRET_NAME",)),
+        Option("kubeconfig", dict(type="path"), ("KUBECONFIG",)),
+        Option("k8s_context", dict(type="str"), ("K8S_CONTEXT",)),
+    ),
+    name_rule=NameRule(r"[-._a-zA-Z0-9]+", 253, "letters, digits and -._", ""),
+    max_value_bytes=1024 * 1024,
+    detected_by="KUBERNETES_SERVICE_HOST",
+    package=PACKAGE,
+)

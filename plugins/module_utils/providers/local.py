@@ -43,6 +43,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
     Secret,
@@ -51,6 +53,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
 )
 
 PROVIDER = "local"
+PACKAGE = "cryptography"
 DEFAULT_RECOVERY_DAYS = 30
 KEY_ENV = "VIBEBOX_LOCAL_KEY"
 #: version of the layout below; 1 was the same tables without store_meta
@@ -121,7 +124,7 @@ def _aesgcm(key: bytes):
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError as exc:  # pragma: no cover - cryptography ships with ansible-core
-        raise ProviderNotInstalled(PROVIDER, "cryptography", exc)
+        raise ProviderNotInstalled(PROVIDER, PACKAGE, exc)
     return AESGCM(key)
 
 
@@ -129,7 +132,7 @@ def _invalid_tag():
     try:
         from cryptography.exceptions import InvalidTag
     except ImportError as exc:  # pragma: no cover
-        raise ProviderNotInstalled(PROVIDER, "cryptography", exc)
+        raise ProviderNotInstalled(PROVIDER, PACKAGE, exc)
     return InvalidTag
 
 
@@ -1074,3 +1077,18 @@ class _Rekey:
         return self.result(True, f"{verb} the new key (id {new_id}) in {store.key_file}"
                                  + (f"; the old key (id {old_id}) is kept in {kept}" if kept else ""),
                            old_key_id=old_id, new_key_id=new_id, old_key_file=kept, **counts)
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=LocalBackend,
+    options=(
+        Option("local_path", dict(type="path"), ("VIBEBOX_LOCAL_PATH",)),
+        Option("local_key_file", dict(type="path"), ("VIBEBOX_LOCAL_KEY_FILE",)),
+    ),
+    name_rule=NameRule(r"[A-Za-z0-9_.@+=/-]+", 512, "letters, digits and _.@+=/-", ""),
+    max_value_bytes=1024 * 1024,
+    location_option="local_path",
+    package=PACKAGE,
+)

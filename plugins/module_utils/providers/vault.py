@@ -44,6 +44,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
     Secret,
@@ -809,3 +811,29 @@ class VaultBackend(SecretBackend):
             self._client.adapter.close()
         except Exception:  # closing must never fail a run
             pass
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=VaultBackend,
+    aliases=("hashicorp", "openbao"),
+    options=(
+        Option("vault_addr", dict(type="str"), ("VAULT_ADDR",)),
+        Option("vault_token", dict(type="str", no_log=True), ("VAULT_TOKEN",)),
+        Option("vault_role_id", dict(type="str"), ("VAULT_ROLE_ID",)),
+        Option("vault_secret_id", dict(type="str", no_log=True), ("VAULT_SECRET_ID",)),
+        Option("vault_namespace", dict(type="str"), ("VAULT_NAMESPACE",)),
+        Option("vault_mount", dict(type="str"), ("VAULT_PATH",)),
+        Option("vault_kv_version", dict(type="int", choices=[1, 2]), ("VAULT_KV_VERSION",)),
+        Option("vault_ca_cert", dict(type="path"), ("VAULT_CACERT",)),
+        Option("vault_timeout", dict(type="float"), ("VAULT_CLIENT_TIMEOUT",)),
+    ),
+    # Vault reads the provider-side name as a path: 'a/./b' would be written to 'a/b'
+    name_rule=NameRule(r"[A-Za-z0-9_.@+=-]+(/[A-Za-z0-9_.@+=-]+)*", 512, "path segments of letters, digits and _.@+=-",
+                       "vibebox/", paths=True),
+    max_value_bytes=1024 * 1024,
+    detected_by="VAULT_ADDR",
+    prefix_env="VAULT_PREFIX",
+    package=PACKAGE,
+)
