@@ -16,7 +16,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretError,
     UnsupportedOperation,
 )
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, VersionInfo
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, VersionInfo, is_current
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -80,6 +80,10 @@ class SecretBackend(abc.ABC):
         """Retries of the requests about ``key`` since the last call (for its audit entry), and reset."""
         with _COUNT_LOCK:
             return self.__dict__.get("_retry_counts", {}).pop(key, 0)
+
+    def is_current(self, version: Optional[str]) -> bool:
+        """Whether ``version`` means the current version (model.is_current plus the provider's own words)."""
+        return is_current(version)
 
     @abc.abstractmethod
     def get(self, name: str, version: Optional[str] = None) -> Secret:

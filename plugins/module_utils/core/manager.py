@@ -11,7 +11,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import names as _names
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend, fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.cache import SecretCache
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     InvalidSecretValue,
@@ -31,10 +31,6 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags
     grace_for,
     to_moment,
 )
-
-
-def _version_key(version: Optional[str]) -> Optional[str]:
-    return None if version in (None, "", "current", "latest", "AWSCURRENT") else str(version)
 
 
 class SecretManager:
@@ -102,7 +98,7 @@ class SecretManager:
         has ended (so ``on_missing`` applies and an old JWT key stops verifying tokens);
         PREVIOUS_IGNORING_GRACE reads it anyway.
         """
-        key = _version_key(version)
+        key = self._version_key(version)
         asked = PREVIOUS if key == PREVIOUS_IGNORING_GRACE else key
         if not bypass_cache:
             try:
@@ -121,7 +117,11 @@ class SecretManager:
 
     def any_version(self, version: Optional[str]) -> Optional[str]:
         """The version word that reads ``version`` whatever a grace period says (for rollbacks)."""
-        return PREVIOUS_IGNORING_GRACE if _version_key(version) == PREVIOUS else version
+        return PREVIOUS_IGNORING_GRACE if self._version_key(version) == PREVIOUS else version
+
+    def _version_key(self, version: Optional[str]) -> Optional[str]:
+        """None for any word the provider reads as its current version (one cache entry), else the text."""
+        return None if self.backend.is_current(version) else str(version)
 
     def _check_grace(self, name: str, secret: Secret) -> None:
         """Refuse a 'previous' whose grace has ended; the tags come with the read where the provider
@@ -356,12 +356,5 @@ def read_items(
                 raise
             return unexpected(exc)
 
-    if len(others) == 1:
-        results[others[0]] = one(others[0])
-    elif others:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(8, len(others))) as pool:
-            for item, outcome in zip(others, pool.map(one, others)):
-                results[item] = outcome
+    results.update(fan_out(one, others))
     return results

@@ -37,6 +37,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    scrub,
     InvalidOption,
     ProviderNotInstalled,
     ProviderThrottled,
@@ -56,6 +57,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
     iso,
 )
 
@@ -73,7 +75,6 @@ PREVIOUS_STAGE = "AWSPREVIOUS"
 PENDING_STAGE = "VIBEBOX_PENDING"
 
 _STAGE_NAMES = {CURRENT_STAGE: "current", PREVIOUS_STAGE: "previous"}
-_CURRENT_WORDS = (None, "", "current", "latest", CURRENT_STAGE)
 _VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}")
 _THROTTLED = frozenset({
     "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling",
@@ -110,7 +111,7 @@ def request_token(name: str, value: str) -> str:
 
 def version_selector(version: Optional[str]) -> Dict[str, str]:
     """GetSecretValue arguments for a version: current, previous, a version id or a staging label."""
-    if version in _CURRENT_WORDS:
+    if is_current(version) or version == CURRENT_STAGE:
         # explicit, not implied: some emulators keep a "default version" that a label move does not update
         return {"VersionStage": CURRENT_STAGE}
     if version == PREVIOUS:
@@ -163,14 +164,7 @@ def utc(moment: Any) -> Optional[_dt.datetime]:
     return None
 
 
-def _scrub(text: str, secret_value: Optional[str]) -> str:
-    text = str(text)[:300]
-    if secret_value and len(secret_value) >= 4 and secret_value in text:
-        text = text.replace(secret_value, "<hidden>")
-    return text
-
-
-def error_from_aws(
+def translate(
     code: Optional[str],
     message: Optional[str],
     status: Optional[int],
@@ -183,7 +177,7 @@ def error_from_aws(
     """One core error for one AWS error answer; messages name the IAM action and say what to do."""
     code = code or ""
     status = int(status or 0)
-    said = _scrub(message or code or f"HTTP {status}", secret_value)
+    said = scrub(message or code or f"HTTP {status}", secret_value)
     context = dict(provider=PROVIDER, provider_name=name)
     action = f"secretsmanager:{operation}"
     if code in _THROTTLED or status == 429:
@@ -238,7 +232,7 @@ def error_from_aws(
                                **context)
 
 
-def _import_botocore():
+def _sdk():
     """botocore, the part of boto3 this provider uses.
 
     boto3's own import pulls in s3transfer and its resource layer (~0.17 s here) and gives nothing a
@@ -309,6 +303,9 @@ class AwsBackend(SecretBackend):
     name = PROVIDER
     batch_size = BATCH_SIZE
 
+    def is_current(self, version: Optional[str]) -> bool:
+        return is_current(version) or version == CURRENT_STAGE
+
     def __init__(
         self,
         region: Optional[str] = None,
@@ -327,7 +324,7 @@ class AwsBackend(SecretBackend):
                 provider=PROVIDER,
                 hint="Give both, or neither to use the profile, environment or instance role",
             )
-        botocore = _import_botocore()
+        botocore = _sdk()
         self._errors = botocore.exceptions
         self.replica_regions = [str(item) for item in (replica_regions or []) if item]
         try:
@@ -381,7 +378,7 @@ class AwsBackend(SecretBackend):
         except errors.ClientError as exc:
             error = exc.response.get("Error") or {}
             status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-            raise error_from_aws(error.get("Code"), error.get("Message"), status, operation=api, name=name,
+            raise translate(error.get("Code"), error.get("Message"), status, operation=api, name=name,
                                  region=self.region, secret_value=secret_value) from None
         except (errors.ConnectionError, errors.HTTPClientError) as exc:
             raise self._unreachable(exc, name) from None
@@ -391,7 +388,7 @@ class AwsBackend(SecretBackend):
                 hint="Set aws_profile, or aws_access_key_id and aws_secret_access_key, or run with an instance role",
             ) from None
         except errors.ParamValidationError as exc:
-            raise InvalidOption(f"invalid request for {api}: {_scrub(str(exc), secret_value)}", provider=PROVIDER,
+            raise InvalidOption(f"invalid request for {api}: {scrub(str(exc), secret_value)}", provider=PROVIDER,
                                 provider_name=name) from None
         except errors.BotoCoreError as exc:
             raise ProviderUnavailable(f"the AWS request {api} failed ({type(exc).__name__})", retryable=False,
@@ -593,7 +590,7 @@ class AwsBackend(SecretBackend):
                 key = problem.get("SecretId")
                 if not key:
                     continue
-                error = error_from_aws(problem.get("ErrorCode"), problem.get("Message"), 400,
+                error = translate(problem.get("ErrorCode"), problem.get("Message"), 400,
                                        operation="BatchGetSecretValue", name=key, region=self.region)
                 found[key] = self._deleted(key) if isinstance(error, SecretDeleted) else error
             token = answer.get("NextToken")
@@ -799,7 +796,7 @@ class AwsBackend(SecretBackend):
         if described.get("DeletedDate"):
             raise self._deleted(name, described)
         mapping = described.get("VersionIdsToStages") or {}
-        if version in _CURRENT_WORDS:
+        if is_current(version) or version == CURRENT_STAGE:
             target = self._current_id(described)
         elif version in (PREVIOUS, PREVIOUS_STAGE):
             target = next((vid for vid, labels in mapping.items() if PREVIOUS_STAGE in (labels or [])), None)
@@ -865,7 +862,7 @@ class AwsBackend(SecretBackend):
         return found
 
     def _caller_account(self, credentials: Any, endpoint: Optional[str]) -> Optional[str]:
-        botocore = _import_botocore()
+        botocore = _sdk()
         frozen = credentials.get_frozen_credentials()
         sts = _botocore_session(botocore, None).create_client(
             "sts", region_name=self.region or None, endpoint_url=endpoint, aws_access_key_id=frozen.access_key,
@@ -879,7 +876,7 @@ class AwsBackend(SecretBackend):
         except errors.ClientError as exc:
             error = exc.response.get("Error") or {}
             status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-            raise error_from_aws(error.get("Code"), error.get("Message"), status, operation="GetCallerIdentity",
+            raise translate(error.get("Code"), error.get("Message"), status, operation="GetCallerIdentity",
                                  region=self.region) from None
         except (errors.EndpointConnectionError, errors.ConnectTimeoutError):
             return None  # no STS from here: the endpoint stands in for the account

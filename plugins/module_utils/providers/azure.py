@@ -56,11 +56,11 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
-    CURRENT,
     PREVIOUS,
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
 )
 
 PROVIDER = "azure"
@@ -78,7 +78,6 @@ PUBLIC_AUTHORITIES = frozenset({
 })
 DEFAULT_POLL_INTERVAL = 2.0  # the SDK's own default between polls of a delete or recovery
 WAIT_LIMIT = 120.0
-_CURRENT_NAMES = (None, "", CURRENT, "latest")
 
 
 # --- pure helpers (unit-tested without the SDK) ---------------------------------------------------
@@ -206,7 +205,7 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
     context = dict(provider=PROVIDER, provider_name=name)
     code, inner, message = _error_codes(exc)
     status = getattr(exc, "status_code", None)
-    label = "the current version" if version in _CURRENT_NAMES else f"version {version}"
+    label = "the current version" if is_current(version) else f"version {version}"
     if isinstance(exc, azexc.ClientAuthenticationError) and status is None:
         from ansible_collections.vibebox.secrets.plugins.module_utils.core import network
 
@@ -230,7 +229,7 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
         return SecretDenied(f"the vault did not accept the token: {message}", **context,
                             hint="Check that the identity belongs to the vault's tenant")
     if status == 404 or isinstance(exc, azexc.ResourceNotFoundError):
-        if version not in _CURRENT_NAMES:
+        if not is_current(version):
             return VersionNotFound(f"{label} does not exist", **context,
                                    hint="List the versions with vibebox.secrets.secret_info")
         where = f" in {vault}" if vault else ""
@@ -471,7 +470,7 @@ class AzureBackend(SecretBackend):
     def get(self, name: str, version: Optional[str] = None) -> Secret:
         stages: List[str] = []
         wanted: Optional[str] = None
-        if version in _CURRENT_NAMES:
+        if is_current(version):
             stages = ["current"]
         elif version == PREVIOUS:
             ordered = self._ordered(name)

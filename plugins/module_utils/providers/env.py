@@ -14,7 +14,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend impor
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import SecretNotFound, VersionNotFound
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule, env_var_name, logical_name_of
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import ProviderSpec
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, is_current
 
 PROVIDER = "env"
 
@@ -33,7 +33,7 @@ class EnvBackend(SecretBackend):
         return cls()
 
     def get(self, name: str, version: Optional[str] = None) -> Secret:
-        if version not in (None, "current"):
+        if not is_current(version):
             raise VersionNotFound(
                 "environment variables have no versions", provider=PROVIDER, provider_name=name,
                 hint="Ask for the current value, or keep versions in a provider such as local, vault or aws",

@@ -51,11 +51,11 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
-    CURRENT,
     PREVIOUS,
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
 )
 
 PROVIDER = "gcp"
@@ -72,7 +72,6 @@ DEFAULT_ENDPOINT = "secretmanager.googleapis.com:443"
 MAX_LABELS = 64
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
 _LOCATION = re.compile(r"[a-z][a-z0-9-]{1,62}")
-_CURRENT_NAMES = (None, "", CURRENT, "latest")
 _CREDENTIAL_TYPES = ("service_account", "authorized_user", "external_account")
 
 
@@ -172,7 +171,7 @@ def is_loopback(endpoint: Optional[str]) -> bool:
 
 def version_ref(version: Optional[str]) -> Optional[str]:
     """A caller's version -> what goes after ``/versions/`` (None means 'resolve previous first')."""
-    if version in _CURRENT_NAMES:
+    if is_current(version):
         return "latest"
     if version == PREVIOUS:
         return None
@@ -279,7 +278,7 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
                                  " (write), or check gcp_credentials / gcp_access_token")
     if isinstance(exc, gexc.FailedPrecondition):
         state = "destroyed" if "DESTROYED" in message else "disabled" if "DISABLED" in message else None
-        label = "the current version" if version in (None, "latest") else f"version {version}"
+        label = "the current version" if is_current(version) else f"version {version}"
         if state == "destroyed":
             return VersionNotFound(f"{label} is destroyed; its value is gone for good", **context,
                                    hint="Read another version, or set a new value")
@@ -557,7 +556,7 @@ class GcpBackend(SecretBackend):
                 "the stored value is binary, not UTF-8 text", provider=PROVIDER, provider_name=name,
                 hint="Store text (for example base64) to read it through this collection",
             )
-        stages = ["current"] if version in _CURRENT_NAMES else ["previous"] if version == PREVIOUS else []
+        stages = ["current"] if is_current(version) else ["previous"] if version == PREVIOUS else []
         meta = SecretMetadata(name=name, version=str(self._number(response.name)), stages=stages, provider_name=name)
         return Secret(value, meta)
 

@@ -75,6 +75,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
     iso,
     parse_iso,
     utcnow,
@@ -199,6 +200,18 @@ class Change:
     result: Any = None
 
 
+def _sdk() -> Tuple[Any, Any, Any]:
+    """(kubernetes, kubernetes.client, kubernetes.config), imported on first use so that other
+    providers never pay for them; ProviderNotInstalled names the package when it is missing."""
+    try:
+        import kubernetes
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+    except ImportError as exc:
+        raise ProviderNotInstalled(PROVIDER, PACKAGE, exc) from None
+    return kubernetes, k8s_client, k8s_config
+
+
 class KubernetesBackend(SecretBackend):
     name = PROVIDER
     supports_versions = True
@@ -227,7 +240,7 @@ class KubernetesBackend(SecretBackend):
         self.write_attempts = max(1, int(write_attempts))
         self._lock = threading.Lock()
         self._api_client: Any = None
-        self._sdk: Any = None
+        self._package: Any = None
         self._check_location()
 
     @classmethod
@@ -265,13 +278,8 @@ class KubernetesBackend(SecretBackend):
         """(ApiClient, the kubernetes package), made once per backend; the SDK is imported here only."""
         with self._lock:
             if self._api_client is not None:
-                return self._api_client, self._sdk
-            try:
-                import kubernetes  # lazily, so other providers never pay for it
-                from kubernetes import client as k8s_client
-                from kubernetes import config as k8s_config
-            except ImportError as exc:
-                raise ProviderNotInstalled(PROVIDER, PACKAGE, exc) from None
+                return self._api_client, self._package
+            kubernetes, k8s_client, k8s_config = _sdk()
             try:
                 if self.in_cluster:
                     configuration = k8s_client.Configuration()
@@ -294,8 +302,8 @@ class KubernetesBackend(SecretBackend):
                     hint="Set kubeconfig (or KUBECONFIG) and k8s_context, or run inside a pod with a service account",
                 ) from None
             self._api_client = api_client
-            self._sdk = kubernetes
-            return self._api_client, self._sdk
+            self._package = kubernetes
+            return self._api_client, self._package
 
     def identity(self) -> Dict[str, str]:
         """Cluster server, namespace and Secret name, from the loaded configuration (no request)."""
@@ -397,9 +405,9 @@ class KubernetesBackend(SecretBackend):
         body_dict = parsed if isinstance(parsed, dict) else {}
         if status in expect:
             raise _Status(status, body_dict)
-        raise self._api_error(status, body_dict, verb, key)
+        raise self.translate(status, body_dict, verb, key)
 
-    def _api_error(self, status: int, body: Dict[str, Any], verb: str, key: Optional[str]) -> SecretError:
+    def translate(self, status: int, body: Dict[str, Any], verb: str, key: Optional[str]) -> SecretError:
         message = str(body.get("message") or "")
         details = body.get("details") if isinstance(body.get("details"), dict) else {}
         if status == 401:
@@ -551,7 +559,7 @@ class KubernetesBackend(SecretBackend):
     def _which(self, name: str, entry: Entry, version: Optional[str]) -> str:
         """'current' or 'previous' for a requested version; VersionNotFound for anything else."""
         wanted = None if version is None else str(version)
-        if wanted in (None, "", CURRENT, "latest", str(entry.version)):
+        if is_current(wanted) or wanted == str(entry.version):
             return CURRENT
         if wanted == PREVIOUS or (entry.previous_version is not None and wanted == str(entry.previous_version)):
             if entry.previous_version is None:

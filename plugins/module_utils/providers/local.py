@@ -50,6 +50,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
 )
 
 PROVIDER = "local"
@@ -120,20 +121,22 @@ def _check_of(key: bytes) -> str:
     return _keyfile.key_check(key, _KEY_CHECK_LABEL)
 
 
-def _aesgcm(key: bytes):
+def _sdk() -> Tuple[Any, Any]:
+    """(AESGCM, InvalidTag) from cryptography, imported on first use (it ships with ansible-core)."""
     try:
+        from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError as exc:  # pragma: no cover - cryptography ships with ansible-core
         raise ProviderNotInstalled(PROVIDER, PACKAGE, exc)
-    return AESGCM(key)
+    return AESGCM, InvalidTag
+
+
+def _aesgcm(key: bytes):
+    return _sdk()[0](key)
 
 
 def _invalid_tag():
-    try:
-        from cryptography.exceptions import InvalidTag
-    except ImportError as exc:  # pragma: no cover
-        raise ProviderNotInstalled(PROVIDER, PACKAGE, exc)
-    return InvalidTag
+    return _sdk()[1]
 
 
 def _aad(name: str, version: int) -> bytes:
@@ -349,7 +352,7 @@ class LocalBackend(SecretBackend):
                 except sqlite3.Error as exc:
                     if conn is not None:
                         conn.close()
-                    raise self._translate(exc) from None
+                    raise self.translate(exc) from None
         finally:
             if old_umask is not None:
                 os.umask(old_umask)
@@ -361,9 +364,9 @@ class LocalBackend(SecretBackend):
                 hint=f"Make {self.folder} writable for one run (any read or write then finishes the log), or copy"
                      " the store with its -wal file to a writable folder",
             )
-        raise self._translate(failure)  # type: ignore[arg-type]
+        raise self.translate(failure)  # type: ignore[arg-type]
 
-    def _translate(self, exc: sqlite3.Error) -> SecretError:
+    def translate(self, exc: sqlite3.Error) -> SecretError:
         text = str(exc)
         if isinstance(exc, sqlite3.OperationalError):
             if "locked" in text or "busy" in text:
@@ -422,7 +425,7 @@ class LocalBackend(SecretBackend):
             if conn.erased:
                 self._checkpoint(conn)
         except sqlite3.Error as exc:
-            raise self._translate(exc) from None
+            raise self.translate(exc) from None
         finally:
             conn.close()
 
@@ -701,7 +704,7 @@ class LocalBackend(SecretBackend):
     def get(self, name: str, version: Optional[str] = None) -> Secret:
         with self._db(write=False) as conn:
             row = self._row(conn, name)
-            if version in (None, "current"):
+            if is_current(version):
                 number = row["current"]
             elif version == PREVIOUS:
                 number = self._previous_number(conn, row)
