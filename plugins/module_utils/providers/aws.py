@@ -379,7 +379,7 @@ class AwsBackend(SecretBackend):
             error = exc.response.get("Error") or {}
             status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
             raise translate(error.get("Code"), error.get("Message"), status, operation=api, name=name,
-                                 region=self.region, secret_value=secret_value) from None
+                            region=self.region, secret_value=secret_value) from None
         except (errors.ConnectionError, errors.HTTPClientError) as exc:
             raise self._unreachable(exc, name) from None
         except (errors.NoCredentialsError, errors.PartialCredentialsError, errors.CredentialRetrievalError) as exc:
@@ -591,7 +591,7 @@ class AwsBackend(SecretBackend):
                 if not key:
                     continue
                 error = translate(problem.get("ErrorCode"), problem.get("Message"), 400,
-                                       operation="BatchGetSecretValue", name=key, region=self.region)
+                                  operation="BatchGetSecretValue", name=key, region=self.region)
                 found[key] = self._deleted(key) if isinstance(error, SecretDeleted) else error
             token = answer.get("NextToken")
             if not token:
@@ -877,7 +877,7 @@ class AwsBackend(SecretBackend):
             error = exc.response.get("Error") or {}
             status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
             raise translate(error.get("Code"), error.get("Message"), status, operation="GetCallerIdentity",
-                                 region=self.region) from None
+                            region=self.region) from None
         except (errors.EndpointConnectionError, errors.ConnectTimeoutError):
             return None  # no STS from here: the endpoint stands in for the account
         except Exception as exc:  # BotoCoreError, or an answer botocore cannot parse (a proxy's own error page)

@@ -142,6 +142,7 @@ def _invalid_tag():
 def _aad(name: str, version: int) -> bytes:
     return f"vibebox.secrets:{name}:{version}".encode("utf-8")
 
+
 T = TypeVar("T")
 
 

@@ -12,7 +12,7 @@ Why it is written this way:
 - A value is stored as ``{"value": ...}``. KV v2 keeps description and tags in the secret's
   ``custom_metadata``; KV v1 has no metadata, so they ride along in the same data as extra fields.
 - KV v1 and KV v2 are two classes over one transport (VaultBackend: client, login, requests, error
-  translation); ``VaultBackend(...)`` builds the one for ``kv_version``.
+  translation); ``VaultBackend.from_options`` builds the one for ``vault_kv_version``.
 - KV v2 writes use check-and-set with the version read just before, so two writers cannot silently
   overwrite each other (the loser gets SecretConflict). KV v1 cannot do that.
 - delete() soft-deletes every live version and keeps the metadata, so restore() is an undelete;
@@ -271,9 +271,9 @@ def _sdk():
 # the backend --------------------------------------------------------------------------------------------
 class VaultBackend(SecretBackend):
     """What both KV versions share: the client, authentication, one request with its retry and error
-    translation, listing, capability checks. ``VaultBackend(...)`` builds the backend of the KV version
-    asked for (VaultKV2Backend by default, VaultKV1Backend for ``kv_version=1``), so each class's
-    methods do one version's work without branching on it."""
+    translation, listing, capability checks. ``VaultBackend.from_options`` builds the backend of the KV
+    version asked for (VaultKV2Backend by default, VaultKV1Backend for ``vault_kv_version: 1``), so
+    each class's methods do one version's work without branching on it."""
 
     name = PROVIDER
     #: a data read returns the secret's tags with any version (KV v2: custom_metadata; KV v1: the data)
@@ -282,13 +282,6 @@ class VaultBackend(SecretBackend):
     KV_VERSION = 2
     #: what a migration's operations need on which kind of path (see missing_capabilities)
     CAPABILITY_NEEDS: Dict[str, List[Tuple[str, str]]] = {}
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "VaultBackend":
-        if cls is VaultBackend:
-            asked = kwargs.get("kv_version", args[6] if len(args) > 6 else None)
-            cls = VaultKV1Backend if str(asked) == "1" else VaultKV2Backend
-        return super().__new__(cls)
-
 
     def __init__(
         self,
@@ -344,7 +337,11 @@ class VaultBackend(SecretBackend):
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "VaultBackend":
-        return cls(
+        """The backend of the mount's KV version (VaultKV2Backend unless vault_kv_version is 1)."""
+        chosen = cls
+        if cls is VaultBackend:
+            chosen = VaultKV1Backend if str(options.get("vault_kv_version")) == "1" else VaultKV2Backend
+        return chosen(
             addr=options.get("vault_addr"),
             token=options.get("vault_token"),
             role_id=options.get("vault_role_id"),
@@ -444,7 +441,7 @@ class VaultBackend(SecretBackend):
         status, payload = self._send("POST", api_path, {"role_id": self._role_id, "secret_id": self._secret_id})
         if status >= 300:
             raise translate(status, payload.get("errors"), api_path=api_path, capability="update",
-                                   namespace=self.namespace, login=True)
+                            namespace=self.namespace, login=True)
         auth = payload.get("auth") or {}
         if not auth.get("client_token"):
             raise ProviderUnavailable("the AppRole login answered without a token", retryable=False, provider=PROVIDER)
@@ -473,7 +470,7 @@ class VaultBackend(SecretBackend):
     def _walk(self, folder: str, prefix: str) -> List[str]:
         api_path = self._list_path(folder)
         status, payload = self._call("LIST", api_path, name=folder or None, capability="list", accept=(404,),
-                                      about_secret=False)
+                                     about_secret=False)
         if status == 404:
             return []
         found: List[str] = []
@@ -648,7 +645,7 @@ class VaultKV2Backend(VaultBackend):
             return VersionNotFound(f"version {number} does not exist", provider=PROVIDER, provider_name=name,
                                    hint="List the versions with vibebox.secrets.secret_info")
         return translate(404, None, api_path=self._path("data", name), capability="read",
-                                provider_name=name, namespace=self.namespace)
+                         provider_name=name, namespace=self.namespace)
 
     def set(self, name: str, value: str, description: Optional[str] = None,
             tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
