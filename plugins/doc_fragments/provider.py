@@ -46,7 +46,7 @@ options:
         are thrown away.
       - C(k8s) is an alias of C(kubernetes).
     type: str
-    choices: [aws, gcp, azure, vault, kubernetes, env, local, k8s, hashicorp, openbao, environment]
+    choices: [aws, gcp, azure, vault, kubernetes, env, local, hashicorp, openbao, k8s, environment]
   prefix:
     description:
       - Prepended to every logical name to make the provider-side name.
@@ -99,9 +99,9 @@ options:
       - kubernetes
       - env
       - local
-      - k8s
       - hashicorp
       - openbao
+      - k8s
       - environment
     vars:
       - name: vibebox_secrets_provider

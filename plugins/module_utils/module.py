@@ -29,20 +29,6 @@ def fail(module: AnsibleModule, exc: BaseException, *, msg: Optional[str] = None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _throwaway_store_warning(raw: Dict[str, Any], provider: str) -> Optional[str]:
-    """The local store chosen on purpose in automation, at its default path: allowed (the job's storage may be
-    mounted there), but said, because in a plain job container the store is thrown away when the job ends."""
-    if provider != "local" or _options.with_environment(raw).get("local_path"):
-        return None
-    reason = _options.automation_reason()
-    if not reason:
-        return None
-    return (f"vibebox.secrets: provider 'local' without local_path while {reason}: the store is written at its default"
-            " path inside the job's environment, which a job container throws away when the job ends, and a later job"
-            " (a rollback, a rotation) would not find it. Set local_path (VIBEBOX_LOCAL_PATH, or the 'vibebox.secrets"
-            " local store' credential) to storage that outlives the job, or use a secret manager.")
-
-
 def manager_for(module: AnsibleModule, provider: Optional[str] = None) -> SecretManager:
     """The manager for the task's options; refuses the throwaway local store in automation.
 
@@ -55,7 +41,7 @@ def manager_for(module: AnsibleModule, provider: Optional[str] = None) -> Secret
         choice = _factory.provider_choice(raw, provider=provider)
         if choice.automatic:
             module.warn(choice.notice)
-        throwaway = _throwaway_store_warning(raw, choice.provider)
+        throwaway = _options.throwaway_store_warning(raw, choice.provider)
         if throwaway:
             module.warn(throwaway)
         return _factory.build_manager(raw, provider=choice.provider)

@@ -39,7 +39,7 @@ def _factory():
 
 
 def _options_key(resolved: Mapping[str, Any], provider: Optional[str]) -> tuple:
-    return (provider,) + tuple((key, repr(resolved.get(key))) for key in _options.OPTION_NAMES)
+    return _options.cache_key(resolved, provider)
 
 
 def version_key(version: Optional[str]) -> Optional[str]:

@@ -259,7 +259,7 @@ def test_sealed_server_is_unavailable_and_not_retried(extra_server):
 
 
 def test_unreachable_server_is_retryable_unavailable():
-    backend = vault.VaultBackend(addr="http://127.0.0.1:9", token="t", timeout=2)
+    backend = vault.VaultKV2Backend(addr="http://127.0.0.1:9", token="t", timeout=2)
     with pytest.raises(errors.ProviderUnavailable) as caught:
         backend.get("vibebox/anything")
     assert caught.value.retryable and "127.0.0.1:9" in str(caught.value)
@@ -282,11 +282,11 @@ def test_rate_limit_quota_429_is_retried(server, vault_manager):
 
 def test_missing_credentials_and_bad_address_fail_before_any_call():
     with pytest.raises(errors.InvalidOption):
-        vault.VaultBackend(addr="http://127.0.0.1:8200")
+        vault.VaultKV2Backend(addr="http://127.0.0.1:8200")
     with pytest.raises(errors.InvalidOption):
-        vault.VaultBackend(addr="127.0.0.1:8200", token="t")
+        vault.VaultKV2Backend(addr="127.0.0.1:8200", token="t")
     with pytest.raises(errors.InvalidOption):
-        vault.VaultBackend(addr="http://127.0.0.1:8200", token="t", kv_version=3)
+        vault.VaultKV2Backend(addr="http://127.0.0.1:8200", token="t", kv_version=3)
 
 
 def test_many_threads_share_one_backend(vault_manager):

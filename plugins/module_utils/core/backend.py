@@ -7,18 +7,37 @@ only core errors, never SDK exceptions, so that SecretManager and the plugins st
 from __future__ import annotations
 
 import abc
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
-from typing import Any, Callable, Dict, Iterable, List, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     ReadOnlyProvider,
     SecretError,
     UnsupportedOperation,
 )
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, VersionInfo
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, VersionInfo, is_current
 
 T = TypeVar("T")
+K = TypeVar("K")
+
+#: guards the retry counts of every backend (held for a dict update only)
+_COUNT_LOCK = threading.Lock()
+#: most requests one fan_out() has in flight: enough to hide latency, few enough not to be throttled
+FAN_OUT_WORKERS = 8
+
+
+def fan_out(work: Callable[[K], T], items: Sequence[K]) -> Dict[K, T]:
+    """``{item: work(item)}``, concurrently when there is more than one item.
+
+    Reads one after another are what makes a run slow; every place that reads or checks many names
+    at once uses this one pool, so the bound on requests in flight is the same everywhere. ``work``
+    must return its errors rather than raise them, so one failing item does not hide the others.
+    """
+    if len(items) <= 1:
+        return {item: work(item) for item in items}
+    with ThreadPoolExecutor(max_workers=min(FAN_OUT_WORKERS, len(items))) as pool:
+        return dict(zip(items, pool.map(work, items)))
 
 
 class SecretBackend(abc.ABC):
@@ -34,18 +53,37 @@ class SecretBackend(abc.ABC):
     #: whether get() of an older version returns the secret's own (current) tags in its metadata, so
     #: the grace of 'previous' is judged without one more describe call
     version_reads_carry_tags = False
-    #: the retry policy of the SecretManager that owns this backend (set by the manager), under which
-    #: each_request() retries one request of a multi-request operation; None: no per-request retry
-    request_retry: Optional[Any] = None
+    #: the retry policy of the SecretManager that owns this backend (set by the manager); request()
+    #: retries each request under it. None: no retry (a backend used without a manager)
+    retry_policy: Optional[Any] = None
 
-    def each_request(self, request: Callable[[], T]) -> T:
-        """Run one request to the service under the manager's retry policy.
+    def request(self, send: Callable[[], T], key: Optional[str] = None) -> T:
+        """Send one request to the service, retried alone under the manager's policy.
 
-        A provider whose operation takes several requests calls this around each of them, so a
-        throttled third request is retried alone instead of the whole operation starting over.
+        Every request a provider makes goes through here, and this is the only retry: an operation
+        of several requests is never started over, because that multiplies the odds of giving up.
+        ``key`` is the provider-side name the request is about (the first name for a batch, None for
+        a request about no secret); the retries are counted under it until take_retries() reports
+        them, so the audit entry of each name says how often its requests were retried.
         """
-        policy = self.request_retry
-        return request() if policy is None else policy.call(request)
+        policy = self.retry_policy
+        if policy is None:
+            return send()
+        return policy.call(send, on_retry=lambda: self._count_retry(key))
+
+    def _count_retry(self, key: Optional[str]) -> None:
+        with _COUNT_LOCK:
+            counts = self.__dict__.setdefault("_retry_counts", {})
+            counts[key] = counts.get(key, 0) + 1
+
+    def take_retries(self, key: Optional[str]) -> int:
+        """Retries of the requests about ``key`` since the last call (for its audit entry), and reset."""
+        with _COUNT_LOCK:
+            return self.__dict__.get("_retry_counts", {}).pop(key, 0)
+
+    def is_current(self, version: Optional[str]) -> bool:
+        """Whether ``version`` means the current version (model.is_current plus the provider's own words)."""
+        return is_current(version)
 
     @abc.abstractmethod
     def get(self, name: str, version: Optional[str] = None) -> Secret:
@@ -57,25 +95,13 @@ class SecretBackend(abc.ABC):
         The default fetches concurrently, because one-after-another is what makes a run slow; a
         provider with a batch API overrides it.
         """
-        unique = list(dict.fromkeys(names))
-        results: Dict[str, object] = {}
-        policy = self.request_retry
-        tally = policy.current_tally() if policy is not None else None
-
         def one(item: str) -> object:
-            # retries made on the pool's threads count for the caller's call, so the audit log adds up
-            with policy.share_tally(tally) if policy is not None else nullcontext():
-                try:
-                    return self.get(item)
-                except SecretError as exc:
-                    return exc
+            try:
+                return self.get(item)
+            except SecretError as exc:
+                return exc
 
-        if len(unique) <= 1:
-            return {item: one(item) for item in unique}
-        with ThreadPoolExecutor(max_workers=min(8, len(unique))) as pool:
-            for item, result in zip(unique, pool.map(one, unique)):
-                results[item] = result
-        return results
+        return fan_out(one, list(dict.fromkeys(names)))
 
     @abc.abstractmethod
     def set(

@@ -9,6 +9,20 @@ from __future__ import annotations
 from typing import Optional
 
 
+def scrub(text: object, secret_value: Optional[str]) -> str:
+    """A service's message, cut to 300 characters, with the value we sent replaced by ``<hidden>``.
+
+    Services echo a rejected request in their error (``Value '{...}' at 'secretString'``), and the
+    message is shown to the user and written to the audit log: no message may carry the value. Values
+    shorter than 4 characters are not searched for: hiding them would blank out ordinary words and
+    point at the value instead of hiding it.
+    """
+    text = str(text)[:300]
+    if secret_value and len(secret_value) >= 4 and secret_value in text:
+        text = text.replace(secret_value, "<hidden>")
+    return text
+
+
 class SecretError(Exception):
     """Base of every error the collection raises about a secret or a provider."""
 

@@ -341,15 +341,10 @@ class GuardedPolicy(RetryPolicy):
 
     guard: Optional[Callable[[], None]] = None
 
-    def _attempts(self, operation: Callable[[], T]) -> T:
-        guard = self.guard
-
-        def guarded() -> T:
-            if guard is not None:
-                guard()
-            return operation()
-
-        return super()._attempts(guarded)
+    def attempt(self, request: Callable[[], T]) -> T:
+        if self.guard is not None:
+            self.guard()
+        return request()
 
 
 def guarded(policy: RetryPolicy, guard: Callable[[], None]) -> GuardedPolicy:

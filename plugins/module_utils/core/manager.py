@@ -1,7 +1,7 @@
 # Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
 """SecretManager: the one path from a plugin to a backend.
 
-Every operation goes name check -> cache -> retry -> backend -> audit, in that order, so no plugin
+Every operation goes name check -> cache -> backend (which retries each request) -> audit, so no plugin
 can forget a step and no provider has to repeat them.
 """
 from __future__ import annotations
@@ -11,11 +11,10 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import names as _names
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend, fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.cache import SecretCache
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     InvalidSecretValue,
-    ProviderUnavailable,
     SecretError,
     SecretNotFound,
     VersionNotFound,
@@ -32,10 +31,6 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags
     grace_for,
     to_moment,
 )
-
-
-def _version_key(version: Optional[str]) -> Optional[str]:
-    return None if version in (None, "", "current", "latest", "AWSCURRENT") else str(version)
 
 
 class SecretManager:
@@ -66,9 +61,9 @@ class SecretManager:
 
     @retry.setter
     def retry(self, policy: RetryPolicy) -> None:
-        """The backend retries single requests under the same policy (see SecretBackend.each_request)."""
+        """The backend retries each single request under it (SecretBackend.request): the only retry."""
         self._retry = policy
-        self.backend.request_retry = policy
+        self.backend.retry_policy = policy
 
     # names ---------------------------------------------------------------------------------------
     def provider_name(self, name: str) -> str:
@@ -81,17 +76,18 @@ class SecretManager:
             self.audit.record(op, str(name), ok=False, version=version, error=exc)
             raise
         try:
-            result = self.retry.call(lambda: call(provider_name))
+            result = call(provider_name)
         except SecretError as exc:
             exc.with_context(provider=self.provider, name=name, provider_name=provider_name)
-            self.audit.record(op, name, ok=False, version=version, error=exc, retries=self.retry.last_retries)
+            self.audit.record(op, name, ok=False, version=version, error=exc,
+                              retries=self.backend.take_retries(provider_name))
             raise
         recorded = version
         if isinstance(result, Secret):
             recorded = result.metadata.version
         elif isinstance(result, SecretMetadata):
             recorded = result.version
-        self.audit.record(op, name, ok=True, version=recorded, retries=self.retry.last_retries)
+        self.audit.record(op, name, ok=True, version=recorded, retries=self.backend.take_retries(provider_name))
         return result
 
     # reads ---------------------------------------------------------------------------------------
@@ -102,7 +98,7 @@ class SecretManager:
         has ended (so ``on_missing`` applies and an old JWT key stops verifying tokens);
         PREVIOUS_IGNORING_GRACE reads it anyway.
         """
-        key = _version_key(version)
+        key = self._version_key(version)
         asked = PREVIOUS if key == PREVIOUS_IGNORING_GRACE else key
         if not bypass_cache:
             try:
@@ -121,7 +117,11 @@ class SecretManager:
 
     def any_version(self, version: Optional[str]) -> Optional[str]:
         """The version word that reads ``version`` whatever a grace period says (for rollbacks)."""
-        return PREVIOUS_IGNORING_GRACE if _version_key(version) == PREVIOUS else version
+        return PREVIOUS_IGNORING_GRACE if self._version_key(version) == PREVIOUS else version
+
+    def _version_key(self, version: Optional[str]) -> Optional[str]:
+        """None for any word the provider reads as its current version (one cache entry), else the text."""
+        return None if self.backend.is_current(version) else str(version)
 
     def _check_grace(self, name: str, secret: Secret) -> None:
         """Refuse a 'previous' whose grace has ended; the tags come with the read where the provider
@@ -171,52 +171,19 @@ class SecretManager:
             else:
                 wanted[provider_name] = name
         if wanted:
-            fetched = self.retry.call(lambda: self.backend.get_many(list(wanted)))
-            # the batch's retries are written once, with its first name, so the audit log adds up
-            retries = dict.fromkeys(wanted, 0)
-            retries[next(iter(wanted))] = self.retry.last_retries
-            self._retry_failed_reads(fetched, retries)
+            fetched = self.backend.get_many(list(wanted))
             for provider_name, name in wanted.items():
                 outcome = fetched.get(provider_name) or SecretNotFound("not returned by the batch read")
+                # a batch request's retries are counted under its first name, so the audit log adds up
+                retries = self.backend.take_retries(provider_name)
                 if isinstance(outcome, SecretError):
                     outcome.with_context(provider=self.provider, name=name, provider_name=provider_name)
-                    self.audit.record("get", name, ok=False, error=outcome, retries=retries[provider_name])
+                    self.audit.record("get", name, ok=False, error=outcome, retries=retries)
                 else:
                     self.cache.put(provider_name, None, outcome)
-                    self.audit.record("get", name, ok=True, version=outcome.metadata.version,
-                                      retries=retries[provider_name])
+                    self.audit.record("get", name, ok=True, version=outcome.metadata.version, retries=retries)
                 results[name] = outcome
         return results
-
-    def _retry_failed_reads(self, fetched: Dict[str, object], retries: Dict[str, int]) -> None:
-        """Read again, under the retry policy, each name the batch answered with a retryable error.
-
-        A backend's get_many returns per-name errors instead of raising them (one throttled read
-        must not fail the others), so the retry around the batch never sees them: without this,
-        a throttled name in a lookup failed at once while a single get() would have been retried.
-        """
-        pending = [pn for pn, outcome in fetched.items()
-                   if isinstance(outcome, ProviderUnavailable) and outcome.retryable
-                   and not getattr(outcome, "exhausted", False)]
-        if not pending:
-            return
-
-        def again(provider_name: str) -> Tuple[object, int]:
-            try:
-                return self.retry.call(lambda: self.backend.get(provider_name)), self.retry.last_retries + 1
-            except SecretError as exc:
-                return exc, self.retry.last_retries + 1
-
-        if len(pending) == 1:
-            outcomes = [again(pending[0])]
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:
-                outcomes = list(pool.map(again, pending))
-        for provider_name, (outcome, count) in zip(pending, outcomes):
-            fetched[provider_name] = outcome
-            retries[provider_name] = retries.get(provider_name, 0) + count
 
     def describe(self, name: str) -> SecretMetadata:
         meta = self._run("describe", name, self.backend.describe)
@@ -235,12 +202,12 @@ class SecretManager:
 
     def list(self) -> List[str]:
         try:
-            found = self.retry.call(lambda: self.backend.list(self.prefix))
+            found = self.backend.list(self.prefix)
         except SecretError as exc:
             exc.with_context(provider=self.provider)
-            self.audit.record("list", self.prefix or "*", ok=False, error=exc)
+            self.audit.record("list", self.prefix or "*", ok=False, error=exc, retries=self.backend.take_retries(None))
             raise
-        self.audit.record("list", self.prefix or "*", ok=True)
+        self.audit.record("list", self.prefix or "*", ok=True, retries=self.backend.take_retries(None))
         logical = (_names.to_logical_name(self.provider, item, self.prefix) for item in found)
         return sorted(item for item in logical if item)
 
@@ -389,12 +356,5 @@ def read_items(
                 raise
             return unexpected(exc)
 
-    if len(others) == 1:
-        results[others[0]] = one(others[0])
-    elif others:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(8, len(others))) as pool:
-            for item, outcome in zip(others, pool.map(one, others)):
-                results[item] = outcome
+    results.update(fan_out(one, others))
     return results

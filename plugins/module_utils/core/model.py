@@ -10,6 +10,15 @@ from typing import Any, Dict, List, Optional
 #: versions a caller may ask for besides a provider's own version id
 CURRENT = "current"
 PREVIOUS = "previous"
+#: every word that means "the current version" whatever the provider ('latest' is GCP's alias and
+#: what many users type); a provider adds its own (AWS: AWSCURRENT) in SecretBackend.is_current
+CURRENT_WORDS = (None, "", CURRENT, "latest")
+
+
+def is_current(version: Optional[str]) -> bool:
+    """Whether ``version`` asks for the current version: one list for every provider, the cache and
+    the lookups' batching, so that 'latest' is read (and batched) like 'current'."""
+    return version in CURRENT_WORDS
 
 
 def utcnow() -> _dt.datetime:

@@ -2,14 +2,16 @@
 """Logical name -> provider name, checked against the provider's own rules before any call.
 
 Checking here, not in the service, is what lets a bad name fail before anything is written and
-gives the same message for every provider.
+gives the same message for every provider. Each provider declares its NameRule in its own file
+(``SPEC.name_rule``, read through core/registry.py).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import registry as _registry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidSecretName
 
 
@@ -19,6 +21,12 @@ class NameRule:
     max_length: int
     allowed: str
     default_prefix: str
+    #: the whole provider-side name (prefix included) is checked for empty, '.' and '..' segments: the
+    #: service reads it as a path (Vault), or it is where secrets wait before moving to one (local)
+    paths: bool = False
+    #: the provider-side name is derived from the logical name (never prefixed), and back
+    derive: Optional[Callable[[str], str]] = None
+    underive: Optional[Callable[[str], str]] = None
 
     def check(self, provider: str, logical: str, provider_name: str) -> None:
         if not provider_name or len(provider_name) > self.max_length:
@@ -39,24 +47,10 @@ class NameRule:
             )
 
 
-RULES: Dict[str, NameRule] = {
-    "aws": NameRule(r"[A-Za-z0-9/_+=.@-]+", 512, "letters, digits and /_+=.@-", "vibebox/"),
-    "gcp": NameRule(r"[A-Za-z0-9_-]+", 255, "letters, digits, '_' and '-'", "vibebox-"),
-    "azure": NameRule(r"[A-Za-z0-9-]+", 127, "letters, digits and '-'", "vibebox-"),
-    "vault": NameRule(r"[A-Za-z0-9_.@+=-]+(/[A-Za-z0-9_.@+=-]+)*", 512, "path segments of letters, digits and _.@+=-", "vibebox/"),
-    "kubernetes": NameRule(r"[-._a-zA-Z0-9]+", 253, "letters, digits and -._", ""),
-    "env": NameRule(r"[A-Za-z_][A-Za-z0-9_]*", 255, "letters, digits and '_' (not starting with a digit)", ""),
-    "local": NameRule(r"[A-Za-z0-9_.@+=/-]+", 512, "letters, digits and _.@+=/-", ""),
-}
-
 _LOGICAL = re.compile(r"[A-Za-z0-9_.@+=/-]+")
 #: path segments no name may have: Vault (and any HTTP path) folds ``a/./b`` and ``a//b`` into ``a/b`` and
 #: ``a/../b`` into ``b``, so such a name would be written under another secret's name
 _BAD_SEGMENTS = ("", ".", "..")
-#: providers whose whole provider-side name (prefix included) is checked for such segments: Vault reads it as
-#: a path; the local store does not, but it is where secrets wait before they move to a real secret manager,
-#: and a prefix Vault would fold must be refused when it is typed, not when the move fails
-PATH_PROVIDERS = ("vault", "local")
 
 
 def check_segments(provider: str, logical: str, path: str) -> None:
@@ -85,13 +79,31 @@ def check_segments(provider: str, logical: str, path: str) -> None:
     )
 
 
+def rule_of(provider: str) -> Optional[NameRule]:
+    """The provider's own NameRule (None for an unknown provider or one without a rule)."""
+    return _registry.spec(provider).name_rule if provider in _registry.PROVIDERS else None
+
+
+def __getattr__(attribute: str) -> Dict[str, NameRule]:
+    """``RULES``: provider -> NameRule, built on first use (it imports every provider module)."""
+    if attribute == "RULES":
+        return {item.name: item.name_rule for item in _registry.specs() if item.name_rule is not None}
+    raise AttributeError(attribute)
+
+
 def default_prefix(provider: str) -> str:
-    return RULES[provider].default_prefix if provider in RULES else ""
+    rule = rule_of(provider)
+    return rule.default_prefix if rule is not None else ""
 
 
 def env_var_name(logical: str) -> str:
     """``jwt-secret`` -> ``JWT_SECRET``: the seed's development mapping."""
     return re.sub(r"[^A-Za-z0-9]", "_", logical).upper()
+
+
+def logical_name_of(variable: str) -> str:
+    """``JWT_SECRET`` -> ``jwt-secret``: env_var_name backwards, for listing."""
+    return variable.lower().replace("_", "-")
 
 
 def to_provider_name(provider: str, logical: str, prefix: Optional[str] = None) -> str:
@@ -106,13 +118,13 @@ def to_provider_name(provider: str, logical: str, prefix: Optional[str] = None) 
             hint="Use lower-case words joined by '-', e.g. database-password",
         )
     check_segments(provider, logical, logical)
-    if provider == "env":
-        provider_name = env_var_name(logical)
+    rule = rule_of(provider)
+    if rule is not None and rule.derive is not None:
+        provider_name = rule.derive(logical)
     else:
         provider_name = f"{default_prefix(provider) if prefix is None else prefix}{logical}"
-    rule = RULES.get(provider)
-    if rule:
-        if provider in PATH_PROVIDERS:
+    if rule is not None:
+        if rule.paths:
             check_segments(provider, logical, provider_name)
         rule.check(provider, logical, provider_name)
     return provider_name
@@ -120,9 +132,10 @@ def to_provider_name(provider: str, logical: str, prefix: Optional[str] = None) 
 
 def to_logical_name(provider: str, provider_name: str, prefix: Optional[str] = None) -> Optional[str]:
     """Inverse of to_provider_name for listing; None when the name is not under the prefix."""
+    rule = rule_of(provider)
+    if rule is not None and rule.underive is not None:
+        return rule.underive(provider_name)
     used = default_prefix(provider) if prefix is None else prefix
-    if provider == "env":
-        return provider_name.lower().replace("_", "-")
     if used and not provider_name.startswith(used):
         return None
     return provider_name[len(used):] or None

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import SecretError
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, is_current
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags import version_for_read
 
 #: (logical name, version) as handed to the fetch callable; version None means current
@@ -44,7 +44,6 @@ _VERSION = r"[A-Za-z0-9_.:+=-]+"
 _SECRET_BODY = re.compile(rf"secret:(?P<name>{_NAME})(?:@(?P<version>{_VERSION}))?(?:#(?P<key>[^}}]+))?")
 _ENV_BODY = re.compile(r"env:(?P<var>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_CURRENT = ("", "current", "latest")
 
 
 class ReferenceSyntaxError(SecretError):
@@ -102,7 +101,7 @@ class Reference:
 
     @property
     def item(self) -> Item:
-        version = None if self.version is None or self.version.lower() in _CURRENT else self.version
+        version = None if self.version is None or is_current(self.version.lower()) else self.version
         return (self.name, version)
 
     @property

@@ -7,8 +7,11 @@ Why it is written this way:
   another provider) never needs it, and a host without it gets ProviderNotInstalled naming the package
   (boto3). Only botocore is imported: boto3's own import adds s3transfer and resources, which a
   Secrets Manager client does not use and which cost ~0.17 s before the first read.
-- botocore's own retries are switched off: SecretManager retries throttling and transient errors with
-  jittered backoff bounded in time, and two retry layers would multiply the attempts.
+- botocore's own retries are switched off (not its ``adaptive`` mode either): each request is retried
+  by SecretBackend.request with jittered backoff bounded in time, like every other provider's, and
+  two retry layers would multiply the attempts and hide retries from the audit log. Adaptive mode's
+  client-side rate limiter learns within one client; an Ansible run makes a client per fork and
+  process and reads a host's secrets in one batch request, so it would rarely learn anything.
 - Every write carries a ClientRequestToken derived from the name and the value, so a write repeated after
   a lost answer is recognised by AWS and adds no second version. The token becomes the version id, which
   anyone allowed to list versions can see, so it is a slow salted hash (PBKDF2), not a plain digest of a
@@ -34,6 +37,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    scrub,
     InvalidOption,
     ProviderNotInstalled,
     ProviderThrottled,
@@ -46,11 +50,14 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
     iso,
 )
 
@@ -68,7 +75,6 @@ PREVIOUS_STAGE = "AWSPREVIOUS"
 PENDING_STAGE = "VIBEBOX_PENDING"
 
 _STAGE_NAMES = {CURRENT_STAGE: "current", PREVIOUS_STAGE: "previous"}
-_CURRENT_WORDS = (None, "", "current", "latest", CURRENT_STAGE)
 _VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}")
 _THROTTLED = frozenset({
     "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling",
@@ -105,7 +111,7 @@ def request_token(name: str, value: str) -> str:
 
 def version_selector(version: Optional[str]) -> Dict[str, str]:
     """GetSecretValue arguments for a version: current, previous, a version id or a staging label."""
-    if version in _CURRENT_WORDS:
+    if is_current(version) or version == CURRENT_STAGE:
         # explicit, not implied: some emulators keep a "default version" that a label move does not update
         return {"VersionStage": CURRENT_STAGE}
     if version == PREVIOUS:
@@ -158,14 +164,7 @@ def utc(moment: Any) -> Optional[_dt.datetime]:
     return None
 
 
-def _scrub(text: str, secret_value: Optional[str]) -> str:
-    text = str(text)[:300]
-    if secret_value and len(secret_value) >= 4 and secret_value in text:
-        text = text.replace(secret_value, "<hidden>")
-    return text
-
-
-def error_from_aws(
+def translate(
     code: Optional[str],
     message: Optional[str],
     status: Optional[int],
@@ -178,7 +177,7 @@ def error_from_aws(
     """One core error for one AWS error answer; messages name the IAM action and say what to do."""
     code = code or ""
     status = int(status or 0)
-    said = _scrub(message or code or f"HTTP {status}", secret_value)
+    said = scrub(message or code or f"HTTP {status}", secret_value)
     context = dict(provider=PROVIDER, provider_name=name)
     action = f"secretsmanager:{operation}"
     if code in _THROTTLED or status == 429:
@@ -233,7 +232,7 @@ def error_from_aws(
                                **context)
 
 
-def _import_botocore():
+def _sdk():
     """botocore, the part of boto3 this provider uses.
 
     boto3's own import pulls in s3transfer and its resource layer (~0.17 s here) and gives nothing a
@@ -304,6 +303,9 @@ class AwsBackend(SecretBackend):
     name = PROVIDER
     batch_size = BATCH_SIZE
 
+    def is_current(self, version: Optional[str]) -> bool:
+        return is_current(version) or version == CURRENT_STAGE
+
     def __init__(
         self,
         region: Optional[str] = None,
@@ -322,7 +324,7 @@ class AwsBackend(SecretBackend):
                 provider=PROVIDER,
                 hint="Give both, or neither to use the profile, environment or instance role",
             )
-        botocore = _import_botocore()
+        botocore = _sdk()
         self._errors = botocore.exceptions
         self.replica_regions = [str(item) for item in (replica_regions or []) if item]
         try:
@@ -360,11 +362,12 @@ class AwsBackend(SecretBackend):
         )
 
     # transport -------------------------------------------------------------------------------------
-    def _call(self, operation: str, name: Optional[str], secret_value: Optional[str] = None, **params: Any) -> Dict:
-        """One API call, retried alone under the manager's policy when the service throttles: a
-        write is several calls (describe, create or put, tag), and starting the whole write over
-        for one throttled call multiplies the odds of giving up."""
-        return self.each_request(lambda: self._call_once(operation, name, secret_value, **params))
+    def _call(self, operation: str, name: Optional[str], secret_value: Optional[str] = None,
+              count_as: Optional[str] = None, **params: Any) -> Dict:
+        """One API call, retried alone (SecretBackend.request) when the service throttles: a write is
+        several calls (describe, create or put, tag), and starting the whole write over for one
+        throttled call multiplies the odds of giving up. Its retries count for ``count_as`` or ``name``."""
+        return self.request(lambda: self._call_once(operation, name, secret_value, **params), count_as or name)
 
     def _call_once(self, operation: str, name: Optional[str], secret_value: Optional[str] = None, **params: Any) -> Dict:
         """One API call; every botocore failure becomes a core error here."""
@@ -375,8 +378,8 @@ class AwsBackend(SecretBackend):
         except errors.ClientError as exc:
             error = exc.response.get("Error") or {}
             status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-            raise error_from_aws(error.get("Code"), error.get("Message"), status, operation=api, name=name,
-                                 region=self.region, secret_value=secret_value) from None
+            raise translate(error.get("Code"), error.get("Message"), status, operation=api, name=name,
+                            region=self.region, secret_value=secret_value) from None
         except (errors.ConnectionError, errors.HTTPClientError) as exc:
             raise self._unreachable(exc, name) from None
         except (errors.NoCredentialsError, errors.PartialCredentialsError, errors.CredentialRetrievalError) as exc:
@@ -385,7 +388,7 @@ class AwsBackend(SecretBackend):
                 hint="Set aws_profile, or aws_access_key_id and aws_secret_access_key, or run with an instance role",
             ) from None
         except errors.ParamValidationError as exc:
-            raise InvalidOption(f"invalid request for {api}: {_scrub(str(exc), secret_value)}", provider=PROVIDER,
+            raise InvalidOption(f"invalid request for {api}: {scrub(str(exc), secret_value)}", provider=PROVIDER,
                                 provider_name=name) from None
         except errors.BotoCoreError as exc:
             raise ProviderUnavailable(f"the AWS request {api} failed ({type(exc).__name__})", retryable=False,
@@ -563,6 +566,12 @@ class AwsBackend(SecretBackend):
             except SecretDenied:
                 # the caller may lack secretsmanager:BatchGetSecretValue but still read each secret
                 results.update(super().get_many(chunk))
+        # a name the batch answered with a transient error (its own throttling) is read again alone,
+        # under the retry of that single request; the batch request itself succeeded
+        again = [key for key, outcome in results.items() if isinstance(outcome, ProviderUnavailable) and outcome.retryable]
+        for key in again:
+            self._count_retry(key)
+        results.update(super().get_many(again))
         return results
 
     def _batch(self, chunk: List[str], results: Dict[str, object]) -> None:
@@ -572,7 +581,7 @@ class AwsBackend(SecretBackend):
             params: Dict[str, Any] = {"SecretIdList": chunk}
             if token:
                 params["NextToken"] = token
-            answer = self._call("batch_get_secret_value", None, **params)
+            answer = self._call("batch_get_secret_value", None, count_as=chunk[0], **params)
             for item in answer.get("SecretValues") or []:
                 key = item.get("Name") if item.get("Name") in chunk else item.get("ARN")
                 if key:
@@ -581,8 +590,8 @@ class AwsBackend(SecretBackend):
                 key = problem.get("SecretId")
                 if not key:
                     continue
-                error = error_from_aws(problem.get("ErrorCode"), problem.get("Message"), 400,
-                                       operation="BatchGetSecretValue", name=key, region=self.region)
+                error = translate(problem.get("ErrorCode"), problem.get("Message"), 400,
+                                  operation="BatchGetSecretValue", name=key, region=self.region)
                 found[key] = self._deleted(key) if isinstance(error, SecretDeleted) else error
             token = answer.get("NextToken")
             if not token:
@@ -787,7 +796,7 @@ class AwsBackend(SecretBackend):
         if described.get("DeletedDate"):
             raise self._deleted(name, described)
         mapping = described.get("VersionIdsToStages") or {}
-        if version in _CURRENT_WORDS:
+        if is_current(version) or version == CURRENT_STAGE:
             target = self._current_id(described)
         elif version in (PREVIOUS, PREVIOUS_STAGE):
             target = next((vid for vid, labels in mapping.items() if PREVIOUS_STAGE in (labels or [])), None)
@@ -841,7 +850,7 @@ class AwsBackend(SecretBackend):
         account = None
         if credentials is not None:
             try:
-                account = self.each_request(lambda: self._caller_account(credentials, endpoint if custom else None))
+                account = self.request(lambda: self._caller_account(credentials, endpoint if custom else None))
             except SecretDenied:
                 account = None
             except ProviderUnavailable as exc:
@@ -853,7 +862,7 @@ class AwsBackend(SecretBackend):
         return found
 
     def _caller_account(self, credentials: Any, endpoint: Optional[str]) -> Optional[str]:
-        botocore = _import_botocore()
+        botocore = _sdk()
         frozen = credentials.get_frozen_credentials()
         sts = _botocore_session(botocore, None).create_client(
             "sts", region_name=self.region or None, endpoint_url=endpoint, aws_access_key_id=frozen.access_key,
@@ -867,8 +876,8 @@ class AwsBackend(SecretBackend):
         except errors.ClientError as exc:
             error = exc.response.get("Error") or {}
             status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-            raise error_from_aws(error.get("Code"), error.get("Message"), status, operation="GetCallerIdentity",
-                                 region=self.region) from None
+            raise translate(error.get("Code"), error.get("Message"), status, operation="GetCallerIdentity",
+                            region=self.region) from None
         except (errors.EndpointConnectionError, errors.ConnectTimeoutError):
             return None  # no STS from here: the endpoint stands in for the account
         except Exception as exc:  # BotoCoreError, or an answer botocore cannot parse (a proxy's own error page)
@@ -883,3 +892,26 @@ class AwsBackend(SecretBackend):
                 closer()
             except Exception:  # closing must never fail a run
                 pass
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=AwsBackend,
+    options=(
+        Option("aws_region", dict(type="str"), ("AWS_SECRET_MANAGER_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")),
+        Option("aws_profile", dict(type="str"), ("AWS_PROFILE",)),
+        Option("aws_endpoint_url", dict(type="str"), ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL")),
+        Option("aws_access_key_id", dict(type="str", no_log=True)),
+        Option("aws_secret_access_key", dict(type="str", no_log=True)),
+        Option("aws_session_token", dict(type="str", no_log=True)),
+        Option("aws_replica_regions", dict(type="list", elements="str"), ("AWS_SECRET_REPLICA_REGIONS",)),
+    ),
+    name_rule=NameRule(r"[A-Za-z0-9/_+=.@-]+", 512, "letters, digits and /_+=.@-", "vibebox/"),
+    max_value_bytes=65536,
+    detected_by="AWS_SECRET_MANAGER_REGION",
+    prefix_env="AWS_SECRET_PREFIX",
+    fallback=fallback_steps,
+    fallback_forms=FALLBACK_FORMS,
+    package=PACKAGE,
+)

@@ -27,7 +27,8 @@ sovereign cloud, Azure Stack or a test authority; instance discovery is switched
 are not Microsoft's public authorities, because discovery asks login.microsoftonline.com about them.
 
 The SDKs are imported inside this file only, on first use. The client's own retries are off
-(``retry_total=0``): SecretManager's bounded retry is the only one, so faults are not retried twice.
+(``retry_total=0``): each request is retried by SecretBackend.request, the only retry, so faults are
+not retried twice.
 """
 from __future__ import annotations
 
@@ -52,12 +53,14 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
-    CURRENT,
     PREVIOUS,
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
 )
 
 PROVIDER = "azure"
@@ -75,7 +78,6 @@ PUBLIC_AUTHORITIES = frozenset({
 })
 DEFAULT_POLL_INTERVAL = 2.0  # the SDK's own default between polls of a delete or recovery
 WAIT_LIMIT = 120.0
-_CURRENT_NAMES = (None, "", CURRENT, "latest")
 
 
 # --- pure helpers (unit-tested without the SDK) ---------------------------------------------------
@@ -203,7 +205,7 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
     context = dict(provider=PROVIDER, provider_name=name)
     code, inner, message = _error_codes(exc)
     status = getattr(exc, "status_code", None)
-    label = "the current version" if version in _CURRENT_NAMES else f"version {version}"
+    label = "the current version" if is_current(version) else f"version {version}"
     if isinstance(exc, azexc.ClientAuthenticationError) and status is None:
         from ansible_collections.vibebox.secrets.plugins.module_utils.core import network
 
@@ -227,7 +229,7 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
         return SecretDenied(f"the vault did not accept the token: {message}", **context,
                             hint="Check that the identity belongs to the vault's tenant")
     if status == 404 or isinstance(exc, azexc.ResourceNotFoundError):
-        if version not in _CURRENT_NAMES:
+        if not is_current(version):
             return VersionNotFound(f"{label} does not exist", **context,
                                    hint="List the versions with vibebox.secrets.secret_info")
         where = f" in {vault}" if vault else ""
@@ -405,13 +407,17 @@ class AzureBackend(SecretBackend):
                 pass
 
     def _call(self, name: Optional[str], operation, version: Optional[str] = None) -> Any:
-        client = self._client()
-        try:
-            return operation(client)
-        except SecretError:
-            raise
-        except Exception as exc:
-            raise translate(exc, name, version, self.vault_url) from None
+        """One request (retried alone by SecretBackend.request); SDK errors become core errors here."""
+        def send() -> Any:
+            client = self._client()
+            try:
+                return operation(client)
+            except SecretError:
+                raise
+            except Exception as exc:
+                raise translate(exc, name, version, self.vault_url) from None
+
+        return self.request(send, name)
 
     def _wait(self, name: str, poller: Any, what: str) -> None:
         self._call(name, lambda _c: poller.wait(timeout=WAIT_LIMIT))
@@ -464,7 +470,7 @@ class AzureBackend(SecretBackend):
     def get(self, name: str, version: Optional[str] = None) -> Secret:
         stages: List[str] = []
         wanted: Optional[str] = None
-        if version in _CURRENT_NAMES:
+        if is_current(version):
             stages = ["current"]
         elif version == PREVIOUS:
             ordered = self._ordered(name)
@@ -679,3 +685,25 @@ class AzureBackend(SecretBackend):
             return
         self._call(name, lambda c: c.update_secret_properties(name, target.version, enabled=False),
                    version=target.version)
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=AzureBackend,
+    options=(
+        Option("azure_vault_url", dict(type="str"), ("AZURE_KEYVAULT_URL",)),
+        Option("azure_tenant_id", dict(type="str"), ("AZURE_TENANT_ID",)),
+        Option("azure_client_id", dict(type="str"), ("AZURE_CLIENT_ID",)),
+        Option("azure_client_secret", dict(type="str", no_log=True), ("AZURE_CLIENT_SECRET",)),
+        Option("azure_auth", dict(type="str", choices=list(AUTH_MODES)), ("AZURE_AUTH",)),
+        Option("azure_authority_host", dict(type="str"), ("AZURE_AUTHORITY_HOST",)),
+        Option("azure_ca_cert", dict(type="path"), ("AZURE_CA_CERT",)),
+        Option("azure_verify_challenge_resource", dict(type="bool")),
+    ),
+    name_rule=NameRule(r"[A-Za-z0-9-]+", 127, "letters, digits and '-'", "vibebox-"),
+    max_value_bytes=25 * 1024,
+    detected_by="AZURE_KEYVAULT_URL",
+    prefix_env="AZURE_SECRET_PREFIX",
+    package=PACKAGE,
+)

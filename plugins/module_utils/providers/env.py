@@ -12,7 +12,9 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import SecretNotFound, VersionNotFound
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule, env_var_name, logical_name_of
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import ProviderSpec
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, is_current
 
 PROVIDER = "env"
 
@@ -31,7 +33,7 @@ class EnvBackend(SecretBackend):
         return cls()
 
     def get(self, name: str, version: Optional[str] = None) -> Secret:
-        if version not in (None, "current"):
+        if not is_current(version):
             raise VersionNotFound(
                 "environment variables have no versions", provider=PROVIDER, provider_name=name,
                 hint="Ask for the current value, or keep versions in a provider such as local, vault or aws",
@@ -68,3 +70,14 @@ class EnvBackend(SecretBackend):
 
     def list(self, prefix: str = "") -> List[str]:
         return sorted(key for key in self.environ if key.startswith(prefix))
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=EnvBackend,
+    aliases=("environment",),
+    # jwt-secret is read from JWT_SECRET: the name is derived, never prefixed
+    name_rule=NameRule(r"[A-Za-z_][A-Za-z0-9_]*", 255, "letters, digits and '_' (not starting with a digit)", "",
+                       derive=env_var_name, underive=logical_name_of),
+)

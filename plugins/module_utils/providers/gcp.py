@@ -19,8 +19,8 @@ Model mapping, because Secret Manager's is not the collection's:
   once even on secrets with delayed destruction). The current version is never destroyed.
 
 The SDK is imported inside this file only, on first use, so other providers never pay for it.
-Calls pass ``retry=None``: SecretManager's own bounded retry is the only one, so faults are not
-retried twice over and a run cannot stall inside the client's 60-second default.
+Calls pass ``retry=None``: each request is retried by SecretBackend.request, the only retry, so
+faults are not retried twice over and a run cannot stall inside the client's 60-second default.
 """
 from __future__ import annotations
 
@@ -48,12 +48,14 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
-    CURRENT,
     PREVIOUS,
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
 )
 
 PROVIDER = "gcp"
@@ -70,7 +72,6 @@ DEFAULT_ENDPOINT = "secretmanager.googleapis.com:443"
 MAX_LABELS = 64
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
 _LOCATION = re.compile(r"[a-z][a-z0-9-]{1,62}")
-_CURRENT_NAMES = (None, "", CURRENT, "latest")
 _CREDENTIAL_TYPES = ("service_account", "authorized_user", "external_account")
 
 
@@ -170,7 +171,7 @@ def is_loopback(endpoint: Optional[str]) -> bool:
 
 def version_ref(version: Optional[str]) -> Optional[str]:
     """A caller's version -> what goes after ``/versions/`` (None means 'resolve previous first')."""
-    if version in _CURRENT_NAMES:
+    if is_current(version):
         return "latest"
     if version == PREVIOUS:
         return None
@@ -277,7 +278,7 @@ def translate(exc: BaseException, name: Optional[str], version: Optional[str] = 
                                  " (write), or check gcp_credentials / gcp_access_token")
     if isinstance(exc, gexc.FailedPrecondition):
         state = "destroyed" if "DESTROYED" in message else "disabled" if "DISABLED" in message else None
-        label = "the current version" if version in (None, "latest") else f"version {version}"
+        label = "the current version" if is_current(version) else f"version {version}"
         if state == "destroyed":
             return VersionNotFound(f"{label} is destroyed; its value is gone for good", **context,
                                    hint="Read another version, or set a new value")
@@ -473,13 +474,17 @@ class GcpBackend(SecretBackend):
         return f"projects/{self.project}/secrets/{name}"
 
     def _call(self, name: Optional[str], operation: Callable[[Any], Any], version: Optional[str] = None) -> Any:
-        client = self._client()
-        try:
-            return operation(client)
-        except SecretError:
-            raise
-        except Exception as exc:
-            raise translate(exc, name, version, self.project, self.endpoint) from None
+        """One request (retried alone by SecretBackend.request); SDK errors become core errors here."""
+        def send() -> Any:
+            client = self._client()
+            try:
+                return operation(client)
+            except SecretError:
+                raise
+            except Exception as exc:
+                raise translate(exc, name, version, self.project, self.endpoint) from None
+
+        return self.request(send, name)
 
     def _get_secret(self, name: str) -> Any:
         return self._call(name, lambda c: c.get_secret(request={"name": self._path(name)}, retry=None, timeout=CALL_TIMEOUT))
@@ -530,18 +535,20 @@ class GcpBackend(SecretBackend):
         ref = version_ref(version)
         if ref is None:
             ref = self._resolve_previous(name)
-        response = self._call(
-            name,
-            lambda c: c.access_secret_version(
-                request={"name": f"{self._path(name)}/versions/{ref}"}, retry=None, timeout=CALL_TIMEOUT),
-            version=ref,
-        )
+
+        def access(client: Any) -> Any:
+            answer = client.access_secret_version(
+                request={"name": f"{self._path(name)}/versions/{ref}"}, retry=None, timeout=CALL_TIMEOUT)
+            # checked inside the request, so a corrupted download is retried like a lost one
+            if "data_crc32c" in answer.payload and int(answer.payload.data_crc32c) != crc32c(bytes(answer.payload.data)):
+                raise ProviderUnavailable(
+                    "the value was corrupted on its way from Secret Manager (CRC32C mismatch)", retryable=True,
+                    provider=PROVIDER, provider_name=name,
+                )
+            return answer
+
+        response = self._call(name, access, version=ref)
         data = bytes(response.payload.data)
-        if "data_crc32c" in response.payload and int(response.payload.data_crc32c) != crc32c(data):
-            raise ProviderUnavailable(
-                "the value was corrupted on its way from Secret Manager (CRC32C mismatch)", retryable=True,
-                provider=PROVIDER, provider_name=name,
-            )
         try:
             value = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -549,7 +556,7 @@ class GcpBackend(SecretBackend):
                 "the stored value is binary, not UTF-8 text", provider=PROVIDER, provider_name=name,
                 hint="Store text (for example base64) to read it through this collection",
             )
-        stages = ["current"] if version in _CURRENT_NAMES else ["previous"] if version == PREVIOUS else []
+        stages = ["current"] if is_current(version) else ["previous"] if version == PREVIOUS else []
         meta = SecretMetadata(name=name, version=str(self._number(response.name)), stages=stages, provider_name=name)
         return Secret(value, meta)
 
@@ -730,3 +737,23 @@ class GcpBackend(SecretBackend):
             request={"parent": self._parent()}, retry=None, timeout=CALL_TIMEOUT)))
         names = (item.name.rsplit("/", 1)[-1] for item in secrets)
         return sorted(item for item in names if item.startswith(prefix))
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=GcpBackend,
+    options=(
+        Option("gcp_project", dict(type="str"), ("GCP_PROJECT_ID", "GOOGLE_CLOUD_PROJECT")),
+        Option("gcp_credentials", dict(type="path", no_log=False), ("GOOGLE_APPLICATION_CREDENTIALS",)),
+        Option("gcp_access_token", dict(type="str", no_log=True), ("GCP_ACCESS_TOKEN",)),
+        Option("gcp_endpoint", dict(type="str"), ("GCP_SECRET_MANAGER_ENDPOINT",)),
+        Option("gcp_ca_cert", dict(type="path"), ("GCP_CA_CERT", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")),
+        Option("gcp_replication", dict(type="list", elements="str"), ("GCP_SECRET_REPLICATION",)),
+    ),
+    name_rule=NameRule(r"[A-Za-z0-9_-]+", 255, "letters, digits, '_' and '-'", "vibebox-"),
+    max_value_bytes=65536,
+    detected_by="GCP_PROJECT_ID",
+    prefix_env="GCP_SECRET_PREFIX",
+    package=PACKAGE,
+)

@@ -67,18 +67,22 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     CURRENT,
     PREVIOUS,
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
     iso,
     parse_iso,
     utcnow,
 )
 
 PROVIDER = "kubernetes"
+PACKAGE = "kubernetes"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_SECRET_NAME = "vibebox-secrets"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -196,6 +200,18 @@ class Change:
     result: Any = None
 
 
+def _sdk() -> Tuple[Any, Any, Any]:
+    """(kubernetes, kubernetes.client, kubernetes.config), imported on first use so that other
+    providers never pay for them; ProviderNotInstalled names the package when it is missing."""
+    try:
+        import kubernetes
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+    except ImportError as exc:
+        raise ProviderNotInstalled(PROVIDER, PACKAGE, exc) from None
+    return kubernetes, k8s_client, k8s_config
+
+
 class KubernetesBackend(SecretBackend):
     name = PROVIDER
     supports_versions = True
@@ -224,7 +240,7 @@ class KubernetesBackend(SecretBackend):
         self.write_attempts = max(1, int(write_attempts))
         self._lock = threading.Lock()
         self._api_client: Any = None
-        self._sdk: Any = None
+        self._package: Any = None
         self._check_location()
 
     @classmethod
@@ -262,13 +278,8 @@ class KubernetesBackend(SecretBackend):
         """(ApiClient, the kubernetes package), made once per backend; the SDK is imported here only."""
         with self._lock:
             if self._api_client is not None:
-                return self._api_client, self._sdk
-            try:
-                import kubernetes  # lazily, so other providers never pay for it
-                from kubernetes import client as k8s_client
-                from kubernetes import config as k8s_config
-            except ImportError as exc:
-                raise ProviderNotInstalled(PROVIDER, "kubernetes", exc) from None
+                return self._api_client, self._package
+            kubernetes, k8s_client, k8s_config = _sdk()
             try:
                 if self.in_cluster:
                     configuration = k8s_client.Configuration()
@@ -291,8 +302,8 @@ class KubernetesBackend(SecretBackend):
                     hint="Set kubeconfig (or KUBECONFIG) and k8s_context, or run inside a pod with a service account",
                 ) from None
             self._api_client = api_client
-            self._sdk = kubernetes
-            return self._api_client, self._sdk
+            self._package = kubernetes
+            return self._api_client, self._package
 
     def identity(self) -> Dict[str, str]:
         """Cluster server, namespace and Secret name, from the loaded configuration (no request)."""
@@ -356,8 +367,13 @@ class KubernetesBackend(SecretBackend):
         return int(response.status), response.data or b""
 
     def _call(self, verb: str, op: str, body: Optional[Dict[str, Any]] = None, key: Optional[str] = None,
-              expect: Tuple[int, ...] = ()) -> Dict[str, Any]:
-        """Run one API call; a 2xx answer's JSON comes back, others become core errors (or _Status)."""
+              expect: Tuple[int, ...] = (), count_as: Optional[str] = None) -> Dict[str, Any]:
+        """Run one API call, retried alone by SecretBackend.request (its retries counted for
+        ``count_as`` or ``key``); a 2xx answer's JSON comes back, others become core errors (or _Status)."""
+        return self.request(lambda: self._call_once(verb, op, body, key, expect), count_as or key)
+
+    def _call_once(self, verb: str, op: str, body: Optional[Dict[str, Any]], key: Optional[str],
+                   expect: Tuple[int, ...]) -> Dict[str, Any]:
         try:
             status, payload = self._send(op, body)
         except SecretError:
@@ -389,9 +405,9 @@ class KubernetesBackend(SecretBackend):
         body_dict = parsed if isinstance(parsed, dict) else {}
         if status in expect:
             raise _Status(status, body_dict)
-        raise self._api_error(status, body_dict, verb, key)
+        raise self.translate(status, body_dict, verb, key)
 
-    def _api_error(self, status: int, body: Dict[str, Any], verb: str, key: Optional[str]) -> SecretError:
+    def translate(self, status: int, body: Dict[str, Any], verb: str, key: Optional[str]) -> SecretError:
         message = str(body.get("message") or "")
         details = body.get("details") if isinstance(body.get("details"), dict) else {}
         if status == 401:
@@ -462,10 +478,10 @@ class KubernetesBackend(SecretBackend):
         )
 
     # reads -----------------------------------------------------------------------------------------
-    def _read(self, key: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    def _read(self, key: Optional[str] = None, count_as: Optional[str] = None) -> Optional[Dict[str, Any]]:
         """The Secret as JSON, or None when it does not exist."""
         try:
-            return self._call("get", "read", None, key, expect=(404,))
+            return self._call("get", "read", None, key, expect=(404,), count_as=count_as)
         except _Status:
             return None
 
@@ -543,7 +559,7 @@ class KubernetesBackend(SecretBackend):
     def _which(self, name: str, entry: Entry, version: Optional[str]) -> str:
         """'current' or 'previous' for a requested version; VersionNotFound for anything else."""
         wanted = None if version is None else str(version)
-        if wanted in (None, "", CURRENT, "latest", str(entry.version)):
+        if is_current(wanted) or wanted == str(entry.version):
             return CURRENT
         if wanted == PREVIOUS or (entry.previous_version is not None and wanted == str(entry.previous_version)):
             if entry.previous_version is None:
@@ -573,7 +589,7 @@ class KubernetesBackend(SecretBackend):
         unique = list(dict.fromkeys(names))
         results: Dict[str, object] = {}
         try:
-            obj = self._read()
+            obj = self._read(count_as=unique[0] if unique else None)  # the batch's retries go with its first name
         except SecretError as exc:
             return {item: exc for item in unique}
         for item in unique:
@@ -774,3 +790,21 @@ def _is_network_error(exc: BaseException) -> bool:
         return True
     module = type(exc).__module__ or ""
     return module.startswith("urllib3") or module.startswith("ssl")
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=KubernetesBackend,
+    aliases=("k8s",),
+    options=(
+        Option("k8s_namespace", dict(type="str"), ("K8S_SECRET_NAMESPACE",)),
+        Option("k8s_secret_name", dict(type="str"), ("K8S_SECRET_NAME",)),
+        Option("kubeconfig", dict(type="path"), ("KUBECONFIG",)),
+        Option("k8s_context", dict(type="str"), ("K8S_CONTEXT",)),
+    ),
+    name_rule=NameRule(r"[-._a-zA-Z0-9]+", 253, "letters, digits and -._", ""),
+    max_value_bytes=1024 * 1024,
+    detected_by="KUBERNETES_SERVICE_HOST",
+    package=PACKAGE,
+)

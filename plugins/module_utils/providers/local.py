@@ -18,6 +18,7 @@ value is gone from the files whatever SQLite build the host has.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import hmac
 import json
@@ -28,7 +29,7 @@ import stat
 import time
 import urllib.parse
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import keyfile as _keyfile
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
@@ -43,14 +44,18 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
 )
 
 PROVIDER = "local"
+PACKAGE = "cryptography"
 DEFAULT_RECOVERY_DAYS = 30
 KEY_ENV = "VIBEBOX_LOCAL_KEY"
 #: version of the layout below; 1 was the same tables without store_meta
@@ -117,24 +122,48 @@ def _check_of(key: bytes) -> str:
     return _keyfile.key_check(key, _KEY_CHECK_LABEL)
 
 
-def _aesgcm(key: bytes):
+def _sdk() -> Tuple[Any, Any]:
+    """(AESGCM, InvalidTag) from cryptography, imported on first use (it ships with ansible-core)."""
     try:
+        from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError as exc:  # pragma: no cover - cryptography ships with ansible-core
-        raise ProviderNotInstalled(PROVIDER, "cryptography", exc)
-    return AESGCM(key)
+        raise ProviderNotInstalled(PROVIDER, PACKAGE, exc)
+    return AESGCM, InvalidTag
+
+
+def _aesgcm(key: bytes):
+    return _sdk()[0](key)
 
 
 def _invalid_tag():
-    try:
-        from cryptography.exceptions import InvalidTag
-    except ImportError as exc:  # pragma: no cover
-        raise ProviderNotInstalled(PROVIDER, "cryptography", exc)
-    return InvalidTag
+    return _sdk()[1]
 
 
 def _aad(name: str, version: int) -> bytes:
     return f"vibebox.secrets:{name}:{version}".encode("utf-8")
+
+
+T = TypeVar("T")
+
+
+def _one_request(keyed: bool = True) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Run a backend method, one SQLite transaction, as one request (SecretBackend.request), its
+    retries counted under its first argument (the name) when ``keyed``.
+
+    SQLite's own busy handler waits up to a minute for another fork's write lock, so a transaction
+    that still finds the store locked is past the retry deadline and fails; going through request()
+    still runs a migration's guard (core/lock.py) before every write, as for remote providers.
+    """
+    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def run(self: "LocalBackend", *args: Any, **kwargs: Any) -> T:
+            key = (args[0] if args else kwargs.get("name")) if keyed else None
+            return self.request(lambda: method(self, *args, **kwargs), key)
+
+        return run
+
+    return wrap
 
 
 class LocalBackend(SecretBackend):
@@ -325,7 +354,7 @@ class LocalBackend(SecretBackend):
                 except sqlite3.Error as exc:
                     if conn is not None:
                         conn.close()
-                    raise self._translate(exc) from None
+                    raise self.translate(exc) from None
         finally:
             if old_umask is not None:
                 os.umask(old_umask)
@@ -337,9 +366,9 @@ class LocalBackend(SecretBackend):
                 hint=f"Make {self.folder} writable for one run (any read or write then finishes the log), or copy"
                      " the store with its -wal file to a writable folder",
             )
-        raise self._translate(failure)  # type: ignore[arg-type]
+        raise self.translate(failure)  # type: ignore[arg-type]
 
-    def _translate(self, exc: sqlite3.Error) -> SecretError:
+    def translate(self, exc: sqlite3.Error) -> SecretError:
         text = str(exc)
         if isinstance(exc, sqlite3.OperationalError):
             if "locked" in text or "busy" in text:
@@ -398,7 +427,7 @@ class LocalBackend(SecretBackend):
             if conn.erased:
                 self._checkpoint(conn)
         except sqlite3.Error as exc:
-            raise self._translate(exc) from None
+            raise self.translate(exc) from None
         finally:
             conn.close()
 
@@ -663,10 +692,11 @@ class LocalBackend(SecretBackend):
         return {"provider": PROVIDER, "path": self.path, "store_id": store_id}
 
     # SecretBackend --------------------------------------------------------------------------------
+    @_one_request()
     def get(self, name: str, version: Optional[str] = None) -> Secret:
         with self._db(write=False) as conn:
             row = self._row(conn, name)
-            if version in (None, "current"):
+            if is_current(version):
                 number = row["current"]
             elif version == PREVIOUS:
                 number = self._previous_number(conn, row)
@@ -695,6 +725,7 @@ class LocalBackend(SecretBackend):
             value = self._open(name, number, found[0], found[1])
             return Secret(value, self._meta(conn, row, number))
 
+    @_one_request()
     def set(self, name: str, value: str, description: Optional[str] = None,
             tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
         with self._db(write=True) as conn:
@@ -733,6 +764,7 @@ class LocalBackend(SecretBackend):
                 )
             return self._meta(conn, self._row(conn, name), number)
 
+    @_one_request()
     def update_metadata(self, name: str, description: Optional[str] = None,
                         tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
         with self._db(write=True) as conn:
@@ -744,6 +776,7 @@ class LocalBackend(SecretBackend):
             )
             return self._meta(conn, self._row(conn, name))
 
+    @_one_request()
     def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
         with self._db(write=True) as conn:
             self._purge_if_expired(conn, name)
@@ -759,6 +792,7 @@ class LocalBackend(SecretBackend):
             now = time.time()
             conn.execute("UPDATE secrets SET deleted_at = ?, purge_at = ? WHERE name = ?", (now, now + days * 86400, name))
 
+    @_one_request()
     def restore(self, name: str) -> SecretMetadata:
         with self._db(write=True) as conn:
             self._purge_if_expired(conn, name)
@@ -766,11 +800,13 @@ class LocalBackend(SecretBackend):
             conn.execute("UPDATE secrets SET deleted_at = NULL, purge_at = NULL WHERE name = ?", (name,))
             return self._meta(conn, self._row(conn, name))
 
+    @_one_request()
     def describe(self, name: str) -> SecretMetadata:
         with self._db(write=False) as conn:
             row = self._row(conn, name, allow_deleted=True)
             return self._meta(conn, row)
 
+    @_one_request()
     def versions(self, name: str) -> List[VersionInfo]:
         with self._db(write=False) as conn:
             row = self._row(conn, name, allow_deleted=True)
@@ -783,6 +819,7 @@ class LocalBackend(SecretBackend):
                 found.append(VersionInfo(str(number), _moment(created), stages, enabled=not destroyed, destroyed=bool(destroyed)))
             return found
 
+    @_one_request()
     def delete_version(self, name: str, version: str) -> None:
         with self._db(write=True) as conn:
             row = self._row(conn, name)
@@ -800,6 +837,7 @@ class LocalBackend(SecretBackend):
             if changed:
                 conn.erased = True
 
+    @_one_request(keyed=False)
     def list(self, prefix: str = "") -> List[str]:
         with self._db(write=False) as conn:
             if conn is None:
@@ -1034,3 +1072,18 @@ class _Rekey:
         return self.result(True, f"{verb} the new key (id {new_id}) in {store.key_file}"
                                  + (f"; the old key (id {old_id}) is kept in {kept}" if kept else ""),
                            old_key_id=old_id, new_key_id=new_id, old_key_file=kept, **counts)
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=LocalBackend,
+    options=(
+        Option("local_path", dict(type="path"), ("VIBEBOX_LOCAL_PATH",)),
+        Option("local_key_file", dict(type="path"), ("VIBEBOX_LOCAL_KEY_FILE",)),
+    ),
+    name_rule=NameRule(r"[A-Za-z0-9_.@+=/-]+", 512, "letters, digits and _.@+=/-", "", paths=True),
+    max_value_bytes=1024 * 1024,
+    location_option="local_path",
+    package=PACKAGE,
+)

@@ -7,10 +7,12 @@ Why it is written this way:
   another provider does not need it and a host without it gets ProviderNotInstalled, not a traceback.
 - Requests go through hvac's adapter with ``raise_exception=False``: we need the HTTP status and the
   body of error answers (a 404 for a soft-deleted version carries its deletion time), and one mapping
-  function (``error_for_status``) turns every answer into a core error that names the API path a policy
+  function (``translate``) turns every answer into a core error that names the API path a policy
   must allow. No SDK exception leaves this file.
 - A value is stored as ``{"value": ...}``. KV v2 keeps description and tags in the secret's
   ``custom_metadata``; KV v1 has no metadata, so they ride along in the same data as extra fields.
+- KV v1 and KV v2 are two classes over one transport (VaultBackend: client, login, requests, error
+  translation); ``VaultBackend.from_options`` builds the one for ``vault_kv_version``.
 - KV v2 writes use check-and-set with the version read just before, so two writers cannot silently
   overwrite each other (the loser gets SecretConflict). KV v1 cannot do that.
 - delete() soft-deletes every live version and keeps the metadata, so restore() is an undelete;
@@ -27,11 +29,11 @@ import os
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend, fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
+    scrub,
     InvalidOption,
     ProviderNotInstalled,
     ProviderThrottled,
@@ -44,11 +46,14 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     UnsupportedOperation,
     VersionNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import NameRule
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
     Secret,
     SecretMetadata,
     VersionInfo,
+    is_current,
 )
 
 PROVIDER = "vault"
@@ -67,7 +72,6 @@ MAX_CUSTOM_KEYS = 64
 MAX_CUSTOM_KEY_LENGTH = 128
 MAX_CUSTOM_VALUE_LENGTH = 512
 
-_CURRENT_WORDS = (None, "", "current", "latest")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -179,15 +183,7 @@ def version_number(version: Any, name: str) -> int:
     return number
 
 
-def _scrub(text: str, secret_value: Optional[str]) -> str:
-    """Server messages are shown to the user: make sure none can carry the value we sent."""
-    text = text[:300]
-    if secret_value and len(secret_value) >= 4 and secret_value in text:
-        text = text.replace(secret_value, "<hidden>")
-    return text
-
-
-def error_for_status(
+def translate(
     status: int,
     messages: Optional[Iterable[str]],
     *,
@@ -199,7 +195,7 @@ def error_for_status(
     login: bool = False,
 ) -> SecretError:
     """One core error for one Vault answer; the message names the API path a policy must allow."""
-    said = _scrub("; ".join(str(item) for item in (messages or []) if item) or f"HTTP {status}", secret_value)
+    said = scrub("; ".join(str(item) for item in (messages or []) if item) or f"HTTP {status}", secret_value)
     where = f"'{api_path}'" + (f" in namespace '{namespace}'" if namespace else "")
     context = dict(provider=PROVIDER, provider_name=provider_name)
     if login:
@@ -262,7 +258,7 @@ def error_for_status(
     return ProviderUnavailable(f"unexpected HTTP {status} from Vault for {where} ({said})", retryable=False, **context)
 
 
-def _import_hvac():
+def _sdk():
     """hvac and requests, imported here only, so that importing this file needs neither."""
     try:
         import hvac  # noqa: F401  (the client)
@@ -274,9 +270,18 @@ def _import_hvac():
 
 # the backend --------------------------------------------------------------------------------------------
 class VaultBackend(SecretBackend):
+    """What both KV versions share: the client, authentication, one request with its retry and error
+    translation, listing, capability checks. ``VaultBackend.from_options`` builds the backend of the KV
+    version asked for (VaultKV2Backend by default, VaultKV1Backend for ``vault_kv_version: 1``), so
+    each class's methods do one version's work without branching on it."""
+
     name = PROVIDER
-    #: a KV v2 data read returns the secret's custom_metadata (where the tags live) with any version
+    #: a data read returns the secret's tags with any version (KV v2: custom_metadata; KV v1: the data)
     version_reads_carry_tags = True
+    #: the KV engine version this class speaks
+    KV_VERSION = 2
+    #: what a migration's operations need on which kind of path (see missing_capabilities)
+    CAPABILITY_NEEDS: Dict[str, List[Tuple[str, str]]] = {}
 
     def __init__(
         self,
@@ -296,9 +301,9 @@ class VaultBackend(SecretBackend):
                 provider=PROVIDER,
                 hint="Set vault_addr or VAULT_ADDR, for example https://vault.example.com:8200",
             )
-        self.kv_version = 2 if kv_version in (None, "") else int(kv_version)
-        if self.kv_version not in (1, 2):
+        if kv_version not in (None, "") and int(kv_version) not in (1, 2):
             raise InvalidOption(f"vault_kv_version must be 1 or 2 (got {kv_version})", provider=PROVIDER)
+        self.kv_version = self.KV_VERSION
         self.approle = bool(role_id and secret_id)
         if not self.approle and not token:
             raise InvalidOption(
@@ -313,11 +318,9 @@ class VaultBackend(SecretBackend):
         self.mount = (mount or DEFAULT_MOUNT).strip("/")
         self.namespace = namespace.strip("/") if namespace else None
         self.timeout = DEFAULT_TIMEOUT if timeout in (None, "") else float(timeout)
-        self.supports_versions = self.kv_version == 2
-        self.supports_restore = self.kv_version == 2
         self._role_id = role_id
         self._secret_id = secret_id
-        self._hvac, self._http_errors = _import_hvac()
+        self._hvac, self._http_errors = _sdk()
         # token "" (not None): hvac would otherwise read VAULT_TOKEN or ~/.vault-token behind our back
         self._client = self._hvac.Client(
             url=self.addr,
@@ -334,7 +337,11 @@ class VaultBackend(SecretBackend):
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "VaultBackend":
-        return cls(
+        """The backend of the mount's KV version (VaultKV2Backend unless vault_kv_version is 1)."""
+        chosen = cls
+        if cls is VaultBackend:
+            chosen = VaultKV1Backend if str(options.get("vault_kv_version")) == "1" else VaultKV2Backend
+        return chosen(
             addr=options.get("vault_addr"),
             token=options.get("vault_token"),
             role_id=options.get("vault_role_id"),
@@ -403,20 +410,22 @@ class VaultBackend(SecretBackend):
         params: Optional[dict] = None,
         accept: Tuple[int, ...] = (),
         secret_value: Optional[str] = None,
+        about_secret: bool = True,
     ) -> Tuple[int, Dict[str, Any]]:
-        self._ensure_token()
-
+        """One request, retried alone; its retries count for ``name`` unless it is not about a secret
+        (a listing names its folder in errors but reports its retries with the list)."""
         def one_request() -> Tuple[int, Dict[str, Any]]:
+            self._ensure_token()  # a throttled AppRole login is retried with the request it precedes
             status, payload = self._send(method, api_path, body, params)
             if status < 300 or status in accept:
                 return status, payload
-            raise error_for_status(
+            raise translate(
                 status, payload.get("errors"), api_path=api_path, capability=capability,
                 provider_name=name, namespace=self.namespace, secret_value=secret_value,
             )
 
         # a write is several requests: a throttled one is retried alone, not the whole write
-        return self.each_request(one_request)
+        return self.request(one_request, name if about_secret else None)
 
     def _ensure_token(self) -> None:
         if not self.approle:
@@ -431,8 +440,8 @@ class VaultBackend(SecretBackend):
         self._client.token = ""  # an expired token sent along would make Vault refuse the login itself
         status, payload = self._send("POST", api_path, {"role_id": self._role_id, "secret_id": self._secret_id})
         if status >= 300:
-            raise error_for_status(status, payload.get("errors"), api_path=api_path, capability="update",
-                                   namespace=self.namespace, login=True)
+            raise translate(status, payload.get("errors"), api_path=api_path, capability="update",
+                            namespace=self.namespace, login=True)
         auth = payload.get("auth") or {}
         if not auth.get("client_token"):
             raise ProviderUnavailable("the AppRole login answered without a token", retryable=False, provider=PROVIDER)
@@ -443,9 +452,96 @@ class VaultBackend(SecretBackend):
         self._have_token = True
         self.logins += 1
 
-    # paths -------------------------------------------------------------------------------------------
+    def _conflict(self, name: str, why: str) -> SecretConflict:
+        return SecretConflict(
+            f"another writer changed it first ({why}); nothing was written",
+            provider=PROVIDER, provider_name=name,
+            hint="Read the secret again and repeat the change if it is still needed",
+        )
+
+    # paths and listing -------------------------------------------------------------------------------
     def _path(self, kind: str, name: str) -> str:
-        return f"{self.mount}/{kind}/{name}" if self.kv_version == 2 else f"{self.mount}/{name}"
+        """The API path of ``name`` for ``kind`` (data, metadata, delete, ...; KV v1 has one path)."""
+        raise NotImplementedError
+
+    def _list_path(self, folder: str) -> str:
+        raise NotImplementedError
+
+    def _walk(self, folder: str, prefix: str) -> List[str]:
+        api_path = self._list_path(folder)
+        status, payload = self._call("LIST", api_path, name=folder or None, capability="list", accept=(404,),
+                                     about_secret=False)
+        if status == 404:
+            return []
+        found: List[str] = []
+        for key in (payload.get("data") or {}).get("keys") or []:
+            full = folder + key
+            if key.endswith("/"):
+                if full.startswith(prefix) or prefix.startswith(full):
+                    found.extend(self._walk(full, prefix))
+            else:
+                found.append(full)
+        return found
+
+    def identity(self) -> Dict[str, str]:
+        """Address, namespace, mount and KV version: what addresses the store (the token does not)."""
+        return {"provider": PROVIDER, "address": self.addr, "namespace": self.namespace or "",
+                "mount": self.mount, "kv_version": str(self.kv_version)}
+
+    def missing_capabilities(self, operations: Mapping[str, Iterable[str]]) -> List[Tuple[str, str, str]]:
+        """(secret, API path, capability) that the token lacks for what a migration is about to do.
+
+        ``operations`` maps provider-side names to ``create``, ``update``, ``delete`` (for good, what
+        the rollback of a created secret does) and ``metadata`` (description and tags). Asked with
+        sys/capabilities-self, 100 paths per request, before the first write: a policy that allows
+        only part of the paths stops the run in its plan instead of half-way through. A token that
+        may not call sys/capabilities-self raises SecretDenied (the caller decides what that means).
+        """
+        needs = self.CAPABILITY_NEEDS
+        wanted: Dict[str, Dict[str, str]] = {}
+        for name, ops in operations.items():
+            for op in ops:
+                for kind, capability in needs.get(op, []):
+                    wanted.setdefault(self._path(kind, name), {}).setdefault(capability, name)
+        paths = list(wanted)
+        missing: List[Tuple[str, str, str]] = []
+        for start in range(0, len(paths), 100):
+            chunk = paths[start:start + 100]
+            _status, payload = self._call("POST", "sys/capabilities-self", name=None, capability="update",
+                                          body={"paths": chunk})
+            granted = payload.get("data") or payload
+            for path in chunk:
+                have = set(granted.get(path) or [])
+                if "root" in have:
+                    continue
+                for capability, name in wanted[path].items():
+                    if "deny" in have or capability not in have:
+                        missing.append((name, path, capability))
+        return missing
+
+    def close(self) -> None:
+        try:
+            self._client.adapter.close()
+        except Exception:  # closing must never fail a run
+            pass
+
+
+class VaultKV2Backend(VaultBackend):
+    """KV version 2: versions, soft delete and undelete, check-and-set, tags in custom_metadata."""
+
+    KV_VERSION = 2
+    CAPABILITY_NEEDS = {
+        "create": [("data", "create"), ("metadata", "read")],
+        "update": [("data", "update"), ("metadata", "read")],
+        "delete": [("metadata", "delete")],
+        "metadata": [("metadata", "update")],
+    }
+
+    def _path(self, kind: str, name: str) -> str:
+        return f"{self.mount}/{kind}/{name}"
+
+    def _list_path(self, folder: str) -> str:
+        return f"{self.mount}/metadata/{folder}"
 
     def _metadata(self, name: str, missing_ok: bool = False) -> Optional[Dict[str, Any]]:
         status, payload = self._call("GET", self._path("metadata", name), name=name, capability="read",
@@ -494,55 +590,8 @@ class VaultBackend(SecretBackend):
         self._call("POST", self._path("metadata", name), name=name, capability="update",
                    body={"custom_metadata": custom})
 
-    # KV v1 -------------------------------------------------------------------------------------------
-    def _v1_read(self, name: str, missing_ok: bool = False) -> Optional[Dict[str, Any]]:
-        status, payload = self._call("GET", self._path("", name), name=name, capability="read",
-                                     accept=(404,) if missing_ok else ())
-        if status == 404:
-            return None
-        return payload.get("data") or {}
-
-    @staticmethod
-    def _v1_meta(name: str, data: Mapping[str, Any]) -> SecretMetadata:
-        tags = data.get(TAGS_FIELD)
-        return SecretMetadata(
-            name=name,
-            version=None,
-            tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
-            description=data.get(DESCRIPTION_KEY),
-            stages=["current"],
-            provider_name=name,
-            versions_count=1,
-        )
-
-    def _v1_no_versions(self, name: str, version: Any) -> VersionNotFound:
-        return VersionNotFound(
-            f"version '{version}' was asked for, but the KV version 1 mount '{self.mount}' keeps only the current value",
-            provider=PROVIDER,
-            provider_name=name,
-            hint="Ask for the current value, or use a KV version 2 mount (vault_kv_version: 2) to keep versions",
-        )
-
-    def _v1_write(self, name: str, value: str, description: Optional[str], tags: Optional[Mapping[str, str]],
-                  existing: Optional[Mapping[str, Any]]) -> SecretMetadata:
-        data: Dict[str, Any] = {VALUE_FIELD: value}
-        old = existing or {}
-        kept_description = old.get(DESCRIPTION_KEY) if description is None else (description or None)
-        kept_tags = old.get(TAGS_FIELD) if tags is None else dict(tags)
-        if kept_description:
-            data[DESCRIPTION_KEY] = kept_description
-        if kept_tags:
-            data[TAGS_FIELD] = kept_tags
-        self._call("POST", self._path("", name), name=name, capability="create", body=data, secret_value=value)
-        return self._v1_meta(name, data)
-
     # SecretBackend ---------------------------------------------------------------------------------
     def get(self, name: str, version: Optional[str] = None) -> Secret:
-        if self.kv_version == 1:
-            if version not in _CURRENT_WORDS:
-                raise self._v1_no_versions(name, version)
-            data = self._v1_read(name)
-            return Secret(value_from_data(data) or "", self._v1_meta(name, data))
         stage: Optional[str] = "current"
         number: Optional[int] = None
         if version == PREVIOUS:
@@ -558,7 +607,7 @@ class VaultBackend(SecretBackend):
                     " and only while it is not deleted or destroyed",
                 )
             stage = "previous"
-        elif version not in _CURRENT_WORDS:
+        elif not is_current(version):
             number = version_number(version, name)
             stage = None
         status, payload = self._call("GET", self._path("data", name), name=name, capability="read",
@@ -595,17 +644,12 @@ class VaultBackend(SecretBackend):
         if number is not None and self._metadata(name, missing_ok=True) is not None:
             return VersionNotFound(f"version {number} does not exist", provider=PROVIDER, provider_name=name,
                                    hint="List the versions with vibebox.secrets.secret_info")
-        return error_for_status(404, None, api_path=self._path("data", name), capability="read",
-                                provider_name=name, namespace=self.namespace)
+        return translate(404, None, api_path=self._path("data", name), capability="read",
+                         provider_name=name, namespace=self.namespace)
 
     def set(self, name: str, value: str, description: Optional[str] = None,
             tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
         check_custom(name, description, tags)
-        if self.kv_version == 1:
-            existing = self._v1_read(name, missing_ok=True)
-            if expect_version == "" and existing is not None:
-                raise self._conflict(name, "it exists already")  # KV v1 has no versions to check beyond that
-            return self._v1_write(name, value, description, tags, existing)
         metadata = self._metadata(name, missing_ok=True)
         if metadata:
             self._raise_if_deleted(name, metadata)
@@ -637,20 +681,9 @@ class VaultBackend(SecretBackend):
             provider_name=name,
         )
 
-    def _conflict(self, name: str, why: str) -> SecretConflict:
-        return SecretConflict(
-            f"another writer changed it first ({why}); nothing was written",
-            provider=PROVIDER, provider_name=name,
-            hint="Read the secret again and repeat the change if it is still needed",
-        )
-
     def update_metadata(self, name: str, description: Optional[str] = None,
                         tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
         check_custom(name, description, tags)
-        if self.kv_version == 1:
-            data = self._v1_read(name)
-            # KV v1 keeps metadata in the data itself, so the (unchanged) value is written back with it
-            return self._v1_write(name, data.get(VALUE_FIELD, ""), description, tags, data)
         metadata = self._metadata(name)
         self._raise_if_deleted(name, metadata)
         custom = dict(metadata.get("custom_metadata") or {})
@@ -660,10 +693,6 @@ class VaultBackend(SecretBackend):
         return self._meta_from_metadata(name, {**metadata, "custom_metadata": wanted})
 
     def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
-        if self.kv_version == 1:
-            self._v1_read(name)  # Vault answers 204 for a missing path: check first so "not found" is said
-            self._call("DELETE", self._path("", name), name=name, capability="delete")
-            return
         metadata = self._metadata(name)
         if force or recovery_days == 0:
             self._call("DELETE", self._path("metadata", name), name=name, capability="delete")
@@ -673,8 +702,6 @@ class VaultBackend(SecretBackend):
             self._call("POST", self._path("delete", name), name=name, capability="update", body={"versions": live})
 
     def restore(self, name: str) -> SecretMetadata:
-        if self.kv_version == 1:
-            return super().restore(name)
         metadata = self._metadata(name)
         deleted = sorted(int(n) for n, info in (metadata.get("versions") or {}).items()
                          if version_state(info) == "deleted")
@@ -684,13 +711,9 @@ class VaultBackend(SecretBackend):
         return self._meta_from_metadata(name, metadata)
 
     def describe(self, name: str) -> SecretMetadata:
-        if self.kv_version == 1:
-            return self._v1_meta(name, self._v1_read(name))
         return self._meta_from_metadata(name, self._metadata(name))
 
     def versions(self, name: str) -> List[VersionInfo]:
-        if self.kv_version == 1:
-            return super().versions(name)
         metadata = self._metadata(name)
         current = int(metadata.get("current_version") or 0)
         previous = previous_version(metadata)
@@ -704,8 +727,6 @@ class VaultBackend(SecretBackend):
         return sorted(found, key=lambda item: int(item.version), reverse=True)
 
     def delete_version(self, name: str, version: str) -> None:
-        if self.kv_version == 1:
-            return super().delete_version(name, version)
         metadata = self._metadata(name)
         if version == PREVIOUS:
             number = previous_version(metadata)
@@ -726,7 +747,7 @@ class VaultBackend(SecretBackend):
     def list(self, prefix: str = "") -> List[str]:
         folder = prefix[: prefix.rfind("/") + 1] if "/" in prefix else ""
         names = [item for item in self._walk(folder, prefix) if item.startswith(prefix)]
-        if self.kv_version == 1 or not names:
+        if not names:
             return sorted(names)
 
         def readable(item: str) -> bool:
@@ -740,69 +761,125 @@ class VaultBackend(SecretBackend):
             return bool(info) and version_state(info) == "live"
 
         # deleted secrets keep their metadata and so still appear in LIST: one metadata read each tells
-        with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
-            keep = list(pool.map(readable, names))
-        return sorted(item for item, ok in zip(names, keep) if ok)
+        keep = fan_out(readable, names)
+        return sorted(item for item in names if keep[item])
 
-    def _walk(self, folder: str, prefix: str) -> List[str]:
-        api_path = f"{self.mount}/metadata/{folder}" if self.kv_version == 2 else f"{self.mount}/{folder}"
-        status, payload = self._call("LIST", api_path, name=folder or None, capability="list", accept=(404,))
+
+class VaultKV1Backend(VaultBackend):
+    """KV version 1: one value per path, no versions, no soft delete; description and tags ride along
+    in the data (there is no metadata), and a write is unconditional but for 'only if absent'."""
+
+    KV_VERSION = 1
+    supports_versions = False
+    supports_restore = False
+    CAPABILITY_NEEDS = {
+        "create": [("", "create")],
+        "update": [("", "update")],
+        "delete": [("", "delete")],
+        "metadata": [],
+    }
+
+    def _path(self, kind: str, name: str) -> str:
+        return f"{self.mount}/{name}"
+
+    def _list_path(self, folder: str) -> str:
+        return f"{self.mount}/{folder}"
+
+    def _read(self, name: str, missing_ok: bool = False) -> Optional[Dict[str, Any]]:
+        status, payload = self._call("GET", self._path("", name), name=name, capability="read",
+                                     accept=(404,) if missing_ok else ())
         if status == 404:
-            return []
-        found: List[str] = []
-        for key in (payload.get("data") or {}).get("keys") or []:
-            full = folder + key
-            if key.endswith("/"):
-                if full.startswith(prefix) or prefix.startswith(full):
-                    found.extend(self._walk(full, prefix))
-            else:
-                found.append(full)
-        return found
+            return None
+        return payload.get("data") or {}
 
-    def identity(self) -> Dict[str, str]:
-        """Address, namespace, mount and KV version: what addresses the store (the token does not)."""
-        return {"provider": PROVIDER, "address": self.addr, "namespace": self.namespace or "",
-                "mount": self.mount, "kv_version": str(self.kv_version)}
+    @staticmethod
+    def _meta(name: str, data: Mapping[str, Any]) -> SecretMetadata:
+        tags = data.get(TAGS_FIELD)
+        return SecretMetadata(
+            name=name,
+            version=None,
+            tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
+            description=data.get(DESCRIPTION_KEY),
+            stages=["current"],
+            provider_name=name,
+            versions_count=1,
+        )
 
-    def missing_capabilities(self, operations: Mapping[str, Iterable[str]]) -> List[Tuple[str, str, str]]:
-        """(secret, API path, capability) that the token lacks for what a migration is about to do.
+    def _no_versions(self, name: str, version: Any) -> VersionNotFound:
+        return VersionNotFound(
+            f"version '{version}' was asked for, but the KV version 1 mount '{self.mount}' keeps only the current value",
+            provider=PROVIDER,
+            provider_name=name,
+            hint="Ask for the current value, or use a KV version 2 mount (vault_kv_version: 2) to keep versions",
+        )
 
-        ``operations`` maps provider-side names to ``create``, ``update``, ``delete`` (for good, what
-        the rollback of a created secret does) and ``metadata`` (description and tags). Asked with
-        sys/capabilities-self, 100 paths per request, before the first write: a policy that allows
-        only part of the paths stops the run in its plan instead of half-way through. A token that
-        may not call sys/capabilities-self raises SecretDenied (the caller decides what that means).
-        """
-        data, metadata = ("data", "metadata") if self.kv_version == 2 else ("", "")
-        needs = {
-            "create": [(data, "create"), (metadata, "read")] if data else [("", "create")],
-            "update": [(data, "update"), (metadata, "read")] if data else [("", "update")],
-            "delete": [(metadata, "delete")] if data else [("", "delete")],
-            "metadata": [(metadata, "update")] if data else [],
-        }
-        wanted: Dict[str, Dict[str, str]] = {}
-        for name, ops in operations.items():
-            for op in ops:
-                for kind, capability in needs.get(op, []):
-                    wanted.setdefault(self._path(kind, name), {}).setdefault(capability, name)
-        paths = list(wanted)
-        missing: List[Tuple[str, str, str]] = []
-        for start in range(0, len(paths), 100):
-            chunk = paths[start:start + 100]
-            _status, payload = self._call("POST", "sys/capabilities-self", name=None, capability="update",
-                                          body={"paths": chunk})
-            granted = payload.get("data") or payload
-            for path in chunk:
-                have = set(granted.get(path) or [])
-                if "root" in have:
-                    continue
-                for capability, name in wanted[path].items():
-                    if "deny" in have or capability not in have:
-                        missing.append((name, path, capability))
-        return missing
+    def _write(self, name: str, value: str, description: Optional[str], tags: Optional[Mapping[str, str]],
+               existing: Optional[Mapping[str, Any]]) -> SecretMetadata:
+        data: Dict[str, Any] = {VALUE_FIELD: value}
+        old = existing or {}
+        kept_description = old.get(DESCRIPTION_KEY) if description is None else (description or None)
+        kept_tags = old.get(TAGS_FIELD) if tags is None else dict(tags)
+        if kept_description:
+            data[DESCRIPTION_KEY] = kept_description
+        if kept_tags:
+            data[TAGS_FIELD] = kept_tags
+        self._call("POST", self._path("", name), name=name, capability="create", body=data, secret_value=value)
+        return self._meta(name, data)
 
-    def close(self) -> None:
-        try:
-            self._client.adapter.close()
-        except Exception:  # closing must never fail a run
-            pass
+    def get(self, name: str, version: Optional[str] = None) -> Secret:
+        if not is_current(version):
+            raise self._no_versions(name, version)
+        data = self._read(name)
+        return Secret(value_from_data(data) or "", self._meta(name, data))
+
+    def set(self, name: str, value: str, description: Optional[str] = None,
+            tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
+        check_custom(name, description, tags)
+        existing = self._read(name, missing_ok=True)
+        if expect_version == "" and existing is not None:
+            raise self._conflict(name, "it exists already")  # KV v1 has no versions to check beyond that
+        return self._write(name, value, description, tags, existing)
+
+    def update_metadata(self, name: str, description: Optional[str] = None,
+                        tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+        check_custom(name, description, tags)
+        data = self._read(name)
+        # KV v1 keeps metadata in the data itself, so the (unchanged) value is written back with it
+        return self._write(name, data.get(VALUE_FIELD, ""), description, tags, data)
+
+    def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
+        self._read(name)  # Vault answers 204 for a missing path: check first so "not found" is said
+        self._call("DELETE", self._path("", name), name=name, capability="delete")
+
+    def describe(self, name: str) -> SecretMetadata:
+        return self._meta(name, self._read(name))
+
+    def list(self, prefix: str = "") -> List[str]:
+        folder = prefix[: prefix.rfind("/") + 1] if "/" in prefix else ""
+        return sorted(item for item in self._walk(folder, prefix) if item.startswith(prefix))
+
+
+# what the rest of the collection knows about this provider (core/registry.py) -----------------------
+SPEC = ProviderSpec(
+    name=PROVIDER,
+    backend=VaultBackend,
+    aliases=("hashicorp", "openbao"),
+    options=(
+        Option("vault_addr", dict(type="str"), ("VAULT_ADDR",)),
+        Option("vault_token", dict(type="str", no_log=True), ("VAULT_TOKEN",)),
+        Option("vault_role_id", dict(type="str"), ("VAULT_ROLE_ID",)),
+        Option("vault_secret_id", dict(type="str", no_log=True), ("VAULT_SECRET_ID",)),
+        Option("vault_namespace", dict(type="str"), ("VAULT_NAMESPACE",)),
+        Option("vault_mount", dict(type="str"), ("VAULT_PATH",)),
+        Option("vault_kv_version", dict(type="int", choices=[1, 2]), ("VAULT_KV_VERSION",)),
+        Option("vault_ca_cert", dict(type="path"), ("VAULT_CACERT",)),
+        Option("vault_timeout", dict(type="float"), ("VAULT_CLIENT_TIMEOUT",)),
+    ),
+    # Vault reads the provider-side name as a path: 'a/./b' would be written to 'a/b'
+    name_rule=NameRule(r"[A-Za-z0-9_.@+=-]+(/[A-Za-z0-9_.@+=-]+)*", 512, "path segments of letters, digits and _.@+=-",
+                       "vibebox/", paths=True),
+    max_value_bytes=1024 * 1024,
+    detected_by="VAULT_ADDR",
+    prefix_env="VAULT_PREFIX",
+    package=PACKAGE,
+)

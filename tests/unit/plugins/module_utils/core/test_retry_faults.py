@@ -1,4 +1,4 @@
-"""Retry under injected faults: per-request retries, nesting without multiplying, reporting.
+"""Retry under injected faults: one level (the request), bounded, and every retry reported.
 
 The integration tests (tests/integration/test_faults.py) throttle real servers; these pin the rules
 they rely on with a fake clock and a backend that fails on command.
@@ -10,6 +10,7 @@ import threading
 
 import pytest
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import backend as backend_module
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog, read_tail
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
@@ -66,60 +67,44 @@ def test_the_deadline_bounds_the_time_whatever_the_attempts():
     assert now[0] <= 30 and len(calls) < 100
 
 
-def test_nested_calls_do_not_multiply_attempts_and_add_up_their_retries():
+def test_each_retry_is_reported_to_the_caller():
     policy = RetryPolicy(attempts=4, sleep=lambda _s: None)
-    inner_calls = []
-
-    def request():
-        inner_calls.append(1)
-        raise errors.ProviderThrottled("throttled")
-
-    outer_calls = []
-
-    def operation():
-        outer_calls.append(1)
-        return policy.call(request)
-
+    reported = []
+    operation, calls = _failing(2)
+    assert policy.call(operation, on_retry=lambda: reported.append(1)) == "ok"
+    assert (len(calls), len(reported), policy.retries) == (3, 2, 2)
+    operation, calls = _failing(99)
     with pytest.raises(errors.ProviderThrottled) as caught:
-        policy.call(operation)
-    assert caught.value.exhausted
-    assert (len(outer_calls), len(inner_calls)) == (1, 4), "the outer call must not start the inner one over"
-    assert policy.last_retries == 3
-
-    # two requests of one operation, each throttled twice: 4 retries for the operation
-    first, _calls = _failing(2)
-    second, _more_calls = _failing(2)
-    assert policy.call(lambda: (policy.call(first), policy.call(second))) == ("ok", "ok")
-    assert policy.last_retries == 4
+        policy.call(operation, on_retry=lambda: reported.append(1))
+    assert len(calls) == 4 and len(reported) == 2 + 3
+    assert not hasattr(caught.value, "exhausted"), "a request that gave up is not marked for another level"
 
 
-def test_worker_threads_count_into_the_callers_tally():
-    policy = RetryPolicy(sleep=lambda _s: None)
+def test_retries_on_fan_out_threads_are_counted_per_name():
+    backend = FlakyBackend(throttle=2)
+    backend.retry_policy = RetryPolicy(sleep=lambda _s: None)
+    backend.data = {name: name.upper() for name in ("a", "b", "c")}
+    found = backend.get_many(["a", "b", "c"])
+    assert {name: secret.value for name, secret in found.items()} == {"a": "A", "b": "B", "c": "C"}
+    assert [backend.take_retries(name) for name in ("a", "b", "c")] == [2, 2, 2]
+    assert backend.take_retries("a") == 0, "taking the count resets it"
 
-    def batch():
-        tally = policy.current_tally()
-        threads = []
-        for _index in range(3):
-            operation, _calls = _failing(2)
 
-            def work(operation=operation):
-                with policy.share_tally(tally):
-                    policy.call(operation)
+def test_fan_out_keeps_the_order_and_bounds_the_pool():
+    seen = []
 
-            threads.append(threading.Thread(target=work))
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return "done"
+    def work(item):
+        seen.append(threading.get_ident())
+        return item * 2
 
-    assert policy.call(batch) == "done"
-    assert policy.last_retries == 6 and policy.retries == 6
-    assert policy.current_tally() is None, "outside a call there is no tally"
+    items = list(range(20))
+    assert backend_module.fan_out(work, items) == {item: item * 2 for item in items}
+    assert len(set(seen)) <= backend_module.FAN_OUT_WORKERS
+    assert backend_module.fan_out(work, []) == {}
 
 
 class FlakyBackend(SecretBackend):
-    """Throttles the first ``throttle`` requests for each name; every request goes through each_request."""
+    """Throttles the first ``throttle`` requests for each name; every request goes through request()."""
 
     name = "aws"
 
@@ -137,13 +122,13 @@ class FlakyBackend(SecretBackend):
             raise errors.ProviderThrottled("429", provider_name=name)
 
     def get(self, name, version=None):
-        self.each_request(lambda: self._request(name))
+        self.request(lambda: self._request(name), name)
         return Secret(self.data[name], SecretMetadata(name=name, version="1"))
 
     def set(self, name, value, description=None, tags=None):
         # a write is two requests (like Vault's data and metadata): each is retried on its own
-        self.each_request(lambda: self._request(name))
-        self.each_request(lambda: self._request(name + "#meta"))
+        self.request(lambda: self._request(name), name)
+        self.request(lambda: self._request(name + "#meta"), name)
         self.data[name] = value
         return SecretMetadata(name=name, version="1")
 
@@ -187,8 +172,8 @@ def test_a_batch_reports_the_retries_of_its_threads_once(tmp_path):
     assert sum(entry.get("retries", 0) for entry in gets) == 3, gets
 
 
-def test_get_many_retries_names_a_backend_returned_as_throttled(tmp_path):
-    """A backend without per-request retry returns errors per name; the manager retries those."""
+def test_an_operation_is_never_retried_as_a_whole(tmp_path):
+    """Retry is at one level, the request: a backend that sends a request outside request() gets one attempt."""
 
     class NoRetryBackend(FlakyBackend):
         def get(self, name, version=None):
@@ -198,13 +183,12 @@ def test_get_many_retries_names_a_backend_returned_as_throttled(tmp_path):
     backend = NoRetryBackend(throttle=0)
     manager = _manager(tmp_path, backend)
     manager.set("a", "A")
-    manager.set("b", "B")
-    backend.throttle, backend.seen = 2, {}
-    found = manager.get_many(["a", "b"], bypass_cache=True)
-    assert found["a"].value == "A" and found["b"].value == "B"
-    assert backend.seen == {"vibebox/a": 3, "vibebox/b": 3}
-    gets = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()][-2:]
-    assert [entry["retries"] for entry in gets] == [2, 2]
+    backend.throttle, backend.seen = 1, {}
+    with pytest.raises(errors.ProviderThrottled):
+        manager.get("a", bypass_cache=True)
+    found = manager.get_many(["a"], bypass_cache=True)
+    assert found["a"].value == "A", "the second request is the second attempt of nobody: it simply succeeds"
+    assert backend.seen == {"vibebox/a": 2}
 
 
 def test_replacing_the_policy_reaches_the_backend(tmp_path):
@@ -212,7 +196,7 @@ def test_replacing_the_policy_reaches_the_backend(tmp_path):
     manager = _manager(tmp_path, backend)
     policy = RetryPolicy(attempts=2, sleep=lambda _s: None)
     manager.retry = policy
-    assert backend.request_retry is policy
+    assert backend.retry_policy is policy
     with pytest.raises(errors.ProviderThrottled):
         manager.set("x", "y")
     assert policy.retries == 1

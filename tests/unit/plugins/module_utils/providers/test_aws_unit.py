@@ -17,8 +17,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.providers import a
 
 
 def _error(code, message="", status=400, **extra):
-    return aws.error_from_aws(code, message, status, operation="GetSecretValue", name="vibebox/db",
-                              region="eu-west-1", **extra)
+    return aws.translate(code, message, status, operation="GetSecretValue", name="vibebox/db",
+                         region="eu-west-1", **extra)
 
 
 @pytest.mark.parametrize("code, status, kind, retryable", [

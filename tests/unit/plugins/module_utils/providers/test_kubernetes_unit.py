@@ -156,7 +156,7 @@ def test_binary_values_written_elsewhere_are_a_clear_error():
     ],
 )
 def test_api_errors_map_to_core_errors(status, body, kind, words):
-    error = StubbedBackend()._api_error(status, body, "patch", "key")
+    error = StubbedBackend().translate(status, body, "patch", "key")
     assert isinstance(error, kind)
     for word in words:
         assert word in str(error)
@@ -165,15 +165,15 @@ def test_api_errors_map_to_core_errors(status, body, kind, words):
 def test_a_422_never_repeats_the_servers_message_which_may_echo_values():
     body = {"reason": "Invalid", "message": f'patch: Invalid value: "{CANARY}"',
             "details": {"causes": [{"field": "patch", "message": CANARY}]}}
-    error = StubbedBackend()._api_error(422, body, "patch", "key")
+    error = StubbedBackend().translate(422, body, "patch", "key")
     assert isinstance(error, errors.InvalidSecretValue)
     assert CANARY not in str(error) and "patch" in str(error)
 
 
 def test_retry_is_only_for_server_side_trouble():
     backend = StubbedBackend()
-    assert backend._api_error(503, {}, "get", None).retryable
-    assert not backend._api_error(400, {}, "get", None).retryable
+    assert backend.translate(503, {}, "get", None).retryable
+    assert not backend.translate(400, {}, "get", None).retryable
 
 
 def test_invalid_location_is_rejected_at_construction():

@@ -21,8 +21,8 @@ FUTURE = "2027-01-01T00:00:00Z"
 
 
 def _error(status, messages=None, **extra):
-    return vault.error_for_status(status, messages, api_path="secret/data/vibebox/db", capability="read",
-                                  provider_name="vibebox/db", **extra)
+    return vault.translate(status, messages, api_path="secret/data/vibebox/db", capability="read",
+                           provider_name="vibebox/db", **extra)
 
 
 @pytest.mark.parametrize("status, messages, kind, retryable", [
@@ -59,8 +59,8 @@ def test_not_found_says_a_denied_path_can_also_answer_404():
 
 
 def test_login_refusal_is_denied_and_names_approle():
-    error = vault.error_for_status(400, ["invalid role or secret ID"], api_path="auth/approle/login",
-                                   capability="update", login=True)
+    error = vault.translate(400, ["invalid role or secret ID"], api_path="auth/approle/login",
+                            capability="update", login=True)
     assert isinstance(error, errors.SecretDenied) and "AppRole" in str(error)
 
 
