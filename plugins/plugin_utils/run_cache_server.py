@@ -7,8 +7,6 @@ invalidation by generation) and is plain Python so tests drive it without a sock
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 import socketserver
@@ -40,41 +38,17 @@ PREFETCH_TIMEOUT = 30.0
 DEFAULT_TTL = 300.0
 
 
-#: options that matter to each provider besides prefix, cache_ttl and audit_log
-_PROVIDER_OPTIONS = {
-    "aws": ("aws_",), "gcp": ("gcp_",), "azure": ("azure_",), "vault": ("vault_",),
-    "kubernetes": ("k8s_", "kubeconfig"), "local": ("local_",), "env": (),
-}
+def resolve(options: Mapping[str, Any], forced: Optional[str], env: Mapping[str, str]) -> Any:
+    """factory.resolve with the asker's environment: the one resolution of a request's options.
 
-
-def fingerprint(options: Mapping[str, Any], forced: Optional[str], env: Mapping[str, str]) -> str:
-    """Key of the backend these options reach, after resolution (see resolve_backend)."""
-    return resolve_backend(options, forced, env)[0]
-
-
-def resolve_backend(options: Mapping[str, Any], forced: Optional[str],
-                    env: Mapping[str, str]) -> Tuple[str, str, float]:
-    """(key, provider, cache TTL) of the backend these options reach, after resolution.
-
-    Two askers that reach the same backend must share entries even when their raw options differ in
-    ways that do not matter (a lookup passes its documented defaults, a filter passes None; a vault
-    option set for a local read), so the key holds only what the chosen provider uses. Credentials go
-    into the hash, which never leaves memory. Raises core errors for options that cannot work.
+    Two askers that reach the same backend share entries even when their raw options differ in ways
+    that do not matter (a lookup passes its documented defaults, a filter passes None; a vault option
+    set for a local read): ``Resolved.key`` holds only what the chosen provider uses. Raises core
+    errors for options that cannot work.
     """
     from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
-    from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
-    from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import resolve_audit_path
 
-    resolved = _options.with_environment(options, env)
-    provider = factory.normalise_provider(forced) or factory.detect_provider(resolved, env)
-    own = _PROVIDER_OPTIONS.get(provider, ())
-    specific = sorted((key, value) for key, value in resolved.items() if own and key.startswith(own))
-    ttl = factory.cache_ttl_of(resolved)
-    canonical = json.dumps([
-        provider, factory.resolve_prefix(provider, resolved, env), resolved.get("cache_ttl"),
-        resolve_audit_path(resolved.get("audit_log")), specific,
-    ], default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest(), provider, ttl
+    return factory.resolve(options, env, forced)
 
 
 # the helper's state -------------------------------------------------------------------------------
@@ -93,26 +67,19 @@ class _Flight:
 #: definite answers worth remembering for the TTL; transient failures are asked again
 _CACHEABLE_ERRORS = (_errors.SecretNotFound, _errors.SecretDenied, _errors.SecretDeleted, _errors.InvalidSecretName)
 
-#: (raw options, forced provider, environment) -> SecretManager (or anything with get/get_many)
-ManagerBuilder = Callable[[Mapping[str, Any], Optional[str], Mapping[str, str]], Any]
+#: Resolved -> SecretManager (or anything with get/get_many)
+ManagerBuilder = Callable[[Any], Any]
 
 
-def _build_manager(options: Mapping[str, Any], forced: Optional[str], env: Mapping[str, str]) -> Any:
-    """Exactly what the asking worker would have built (same options, same environment)."""
+def _build_manager(resolved: Any) -> Any:
+    """The manager the asking worker would have built, with no cache of its own: the helper keeps
+    entries for ``resolved.ttl`` itself, and a second copy in the manager would be one that an
+    invalidation does not reach."""
+    from dataclasses import replace
+
     from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 
-    return factory.build_manager(options, env=env, provider=forced)
-
-
-def _take_ttl(manager: Any) -> float:
-    """The manager's resolved cache_ttl becomes the helper's TTL; its own cache is switched off,
-    since it would be a second copy that invalidation does not reach."""
-    cache = getattr(manager, "cache", None)
-    if cache is None or not hasattr(cache, "ttl"):
-        return DEFAULT_TTL
-    ttl = float(cache.ttl)
-    cache.ttl = 0
-    return ttl
+    return factory.build_manager(replace(resolved, ttl=0.0))
 
 
 class CacheState:
@@ -125,7 +92,7 @@ class CacheState:
         self._entries: Dict[Tuple[str, str, Optional[str]], Tuple[float, object]] = {}
         self._flights: Dict[Tuple[str, str, Optional[str]], _Flight] = {}
         self._generations: Dict[str, int] = {}
-        self._managers: Dict[str, Tuple[Any, float]] = {}
+        self._managers: Dict[str, Any] = {}
         self._manager_locks: Dict[str, threading.Lock] = {}
         self.stats: Dict[str, int] = dict(requests=0, hits=0, waits=0, fetched=0, backend_calls=0, invalidations=0,
                                           prefetched=0)
@@ -133,23 +100,23 @@ class CacheState:
         self.ready = threading.Event()
         self.ready.set()
 
-    def _manager(self, fp: str, options: Mapping[str, Any], forced: Optional[str],
-                 env: Mapping[str, str]) -> Tuple[Any, float]:
+    def _manager(self, resolved: Any) -> Any:
+        """The one manager of ``resolved.key``, built once even when ten forks ask at the same moment."""
+        key = resolved.key
         with self._lock:
-            found = self._managers.get(fp)
+            found = self._managers.get(key)
             if found is not None:
                 return found
-            lock = self._manager_locks.setdefault(fp, threading.Lock())
-        with lock:  # build once even when ten forks ask at the same moment
+            lock = self._manager_locks.setdefault(key, threading.Lock())
+        with lock:
             with self._lock:
-                found = self._managers.get(fp)
+                found = self._managers.get(key)
             if found is not None:
                 return found
-            manager = self._build(options, forced, env)
-            built = (manager, _take_ttl(manager))
+            manager = self._build(resolved)
             with self._lock:
-                self._managers[fp] = built
-            return built
+                self._managers[key] = manager
+            return manager
 
     def fetch(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item],
               bypass: bool = False, env: Optional[Mapping[str, str]] = None) -> Tuple[str, Dict[Item, object]]:
@@ -161,13 +128,14 @@ class CacheState:
         env = {} if env is None else env
         self.ready.wait(PREFETCH_TIMEOUT)
         try:
-            fp, provider, ttl = resolve_backend(options, forced, env)
+            resolved = resolve(options, forced, env)
         except _errors.SecretError as exc:
             provider = exc.provider or forced or str(options.get("provider") or "unknown")
             return provider, {(str(name), version): exc for name, version in items}
         except Exception as exc:
             provider = forced or str(options.get("provider") or "unknown")
             return provider, {(str(name), version): _unexpected(exc) for name, version in items}
+        fp, provider, ttl = resolved.key, resolved.provider, resolved.ttl
         results: Dict[Item, object] = {}
         mine: List[Tuple[Item, _Flight]] = []
         waiting: List[Tuple[Item, _Flight]] = []
@@ -195,7 +163,7 @@ class CacheState:
             outcomes: Dict[Item, object] = {}
             try:
                 try:
-                    manager, _manager_ttl = self._manager(fp, options, forced, env)
+                    manager = self._manager(resolved)
                 except _errors.SecretError as exc:
                     outcomes = {item: exc for item, _flight in mine}
                 except Exception as exc:
@@ -241,10 +209,11 @@ class CacheState:
         env = {} if env is None else env
         kept = 0
         try:
-            fp, _provider, ttl = resolve_backend(options, forced, env)
+            resolved = resolve(options, forced, env)
         except Exception:
             self.ready.set()
             return 0
+        fp, ttl = resolved.key, resolved.ttl
         with self._lock:
             stored_at = self._clock()
             self.stats["prefetched"] += len(outcomes)
@@ -283,7 +252,7 @@ class CacheState:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            managers = [manager for manager, _ttl in self._managers.values()]
+            managers = list(self._managers.values())
             self._managers.clear()
         for manager in managers:
             try:

@@ -9,7 +9,6 @@ import tempfile
 import threading
 import time
 import uuid
-from types import SimpleNamespace
 
 import pytest
 
@@ -78,8 +77,7 @@ OPTIONS = {"provider": "local", "cache_ttl": 300.0}
 
 
 def state_with(manager, clock=None):
-    def build(options, forced, env):
-        manager.cache = SimpleNamespace(ttl=options.get("cache_ttl", 300.0))
+    def build(resolved):
         return manager
 
     return run_cache_server.CacheState(build=build, clock=clock or Clock())
@@ -210,9 +208,9 @@ def test_bypass_reads_again_and_refreshes():
 def test_option_sets_do_not_share_entries():
     built = []
 
-    def build(options, forced, env):
+    def build(resolved):
         manager = FakeManager()
-        manager.values = {("a", None): options["prefix"]}
+        manager.values = {("a", None): resolved.prefix}
         built.append(manager)
         return manager
 
@@ -233,7 +231,7 @@ def test_options_a_provider_does_not_use_do_not_split_the_cache():
 
 
 def test_a_manager_that_cannot_be_built_fails_each_item_with_its_error():
-    def build(options, forced, env):
+    def build(resolved):
         raise errors.ProviderNotInstalled("aws", "boto3")
 
     provider, out = run_cache_server.CacheState(build=build).fetch(dict(OPTIONS, provider="aws"), None, [("a", None)])
@@ -281,10 +279,10 @@ def test_requests_carry_only_the_environment_that_resolves_options():
 def test_the_helper_resolves_options_with_the_askers_environment():
     seen = []
 
-    def build(options, forced, env):
-        seen.append(dict(env))
+    def build(resolved):
+        seen.append(resolved)
         manager = FakeManager()
-        manager.values = {("a", None): env["VAULT_ADDR"]}
+        manager.values = {("a", None): resolved.provider_options()["vault_addr"]}
         return manager
 
     state = run_cache_server.CacheState(build=build)
@@ -441,7 +439,7 @@ def test_a_helper_that_cannot_start_is_reported_once_per_run(store, short_dir, m
 
 # the fork that starts the helper reads its own secrets (run_cache_start.py) ------------------------
 
-def _no_manager(options, forced, env):
+def _no_manager(resolved):
     raise AssertionError("the helper built a manager (and imported an SDK) for values it was handed")
 
 
