@@ -15,12 +15,10 @@ import pytest
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata
-from ansible_collections.vibebox.secrets.plugins.plugin_utils import (
-    run_cache,
-    run_cache_outcomes,
-    run_cache_server,
-    run_cache_start,
-)
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import client as run_cache
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import server as run_cache_server
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import start as run_cache_start
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import wire as run_cache_outcomes
 
 CANARY = "CANARY-" + uuid.uuid4().hex
 
@@ -81,6 +79,12 @@ def state_with(manager, clock=None):
         return manager
 
     return run_cache_server.CacheState(build=build, clock=clock or Clock())
+
+
+def decoded(client, options, items):
+    """client.fetch with the answers decoded, as reading.Outcomes does on access."""
+    provider, answers = client.fetch(options, None, items)
+    return provider, {item: run_cache_outcomes.decode_outcome(answer) for item, answer in zip(items, answers)}
 
 
 def get(state, options, items, bypass=False):
@@ -336,18 +340,18 @@ def helper(short_dir):
 
 def test_helper_serves_and_shares_one_read_between_processes(store, helper):
     client = helper()
-    provider, first = client.fetch(store, None, [("canary", None), ("other", None), ("nope", None)])
+    provider, first = decoded(client, store, [("canary", None), ("other", None), ("nope", None)])
     assert provider == "local"
     assert first[("canary", None)].value == CANARY
     assert isinstance(first[("nope", None)], errors.SecretNotFound)
     # another process of the same run (a fork) gets the value without a backend read
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache as rc;"
+        "from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import client as rc;"
         "import json;"
         "c = rc.RunCacheClient(owner_pid=int(sys.argv[2]), directory=sys.argv[3]);"
         "out = c.fetch(json.loads(sys.argv[4]), None, [('canary', None)])[1];"
-        "print(out[('canary', None)].value == sys.argv[5])"
+        "print(out[0]['value'] == sys.argv[5])"
     )
     import json
 
@@ -401,7 +405,7 @@ def test_helper_exits_with_the_run_and_leaves_nothing(store, helper):
 def test_helper_writes_no_value_to_disk(store, helper, short_dir):
     client = helper()
     before = time.time()
-    assert client.fetch(store, None, [("canary", None)])[1][("canary", None)].value == CANARY
+    assert decoded(client, store, [("canary", None)])[1][("canary", None)].value == CANARY
     pid = client._exchange({"op": "ping"}, start=False)["pid"]
     # nothing the helper has open for writing is a regular file (no spill, no log, no swap file)
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -488,7 +492,7 @@ def test_a_starting_fork_that_exits_without_handing_over_lets_requests_in(store,
         process = run_cache_start._spawn(client, reader_pid=reader.pid)
         run_cache_start._wait_until_serving(client, process)
         started = time.monotonic()
-        provider, found = client.fetch(store, None, [("canary", None)])
+        provider, found = decoded(client, store, [("canary", None)])
         waited = time.monotonic() - started
         assert found[("canary", None)].value == CANARY and provider == "local"
         assert reader.poll() is not None and waited < run_cache_server.PREFETCH_TIMEOUT

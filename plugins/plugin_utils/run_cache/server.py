@@ -1,8 +1,8 @@
 # Internal plugin_utils of vibebox.secrets: not part of the public API, may change without notice.
-"""The run cache helper: the server side of run_cache.py, run in its own process once per run.
+"""The run cache helper: the server side of client.py, run in its own process once per run.
 
-Only the helper imports this file (and, through the factory, the chosen provider's SDK); workers
-import the small client in run_cache.py. ``CacheState`` is the cache itself (TTL, single-flight,
+Only the helper imports this file (and, through the factory, the chosen provider's SDK), and the one
+fork that starts it (start.read_here); workers import the small client. ``CacheState`` is the cache itself (TTL, single-flight,
 invalidation by generation) and is plain Python so tests drive it without a socket.
 """
 from __future__ import annotations
@@ -16,21 +16,18 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import (
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.client import REQUEST_TIMEOUT, process_start
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.start import process_alive
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.wire import (
     PROTOCOL,
-    REQUEST_TIMEOUT,
     Item,
-    _recv,
-    _send,
-    peer_uid,
-    process_start,
-)
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import (
     decode_outcome,
     encode_outcome,
+    peer_uid,
+    recv,
     request_options,
+    send,
 )
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_start import process_alive
 
 WATCH_INTERVAL = 0.5
 #: longest a request waits for the starting fork's own first read (see CacheState.put)
@@ -264,6 +261,21 @@ class CacheState:
         return len(self._entries)
 
 
+def request_items(message: Mapping[str, Any]) -> List[Item]:
+    return [(str(name), version if version is None else str(version)) for name, version in message.get("items") or []]
+
+
+def answer(state: CacheState, message: Mapping[str, Any]) -> Dict[str, Any]:
+    """The reply to a ``get``: the helper's, and the starting fork's own (start.read_here), so the fork
+    that reads while the helper starts reads exactly as the helper would."""
+    items = request_items(message)
+    forced = message.get("forced")
+    provider, outcomes = state.fetch(request_options(message.get("options")), None if forced is None else str(forced),
+                                     items, bool(message.get("bypass")), dict(message.get("env") or {}))
+    return {"ok": True, "protocol": PROTOCOL, "provider": provider,
+            "results": [encode_outcome(outcomes[item]) for item in items]}
+
+
 def _unexpected(exc: BaseException) -> _errors.ProviderUnavailable:
     # Only the type: the text of an unknown exception could quote anything.
     return _errors.ProviderUnavailable(
@@ -292,7 +304,7 @@ class _Handler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         while True:
             try:
-                message = _recv(sock)
+                message = recv(sock)
             except (OSError, ValueError):
                 return
             if message is None:
@@ -303,7 +315,7 @@ class _Handler(socketserver.BaseRequestHandler):
             except Exception as exc:  # keep serving other clients
                 reply = {"ok": False, "error": f"{type(exc).__name__} in the run cache"}
             try:
-                _send(sock, reply)
+                send(sock, reply)
             except OSError:
                 return
             self.server.last_request = time.monotonic()
@@ -312,18 +324,12 @@ class _Handler(socketserver.BaseRequestHandler):
         state = self.server.state
         op = message.get("op")
         if op == "get":
-            items = [(str(name), version if version is None else str(version)) for name, version in message["items"]]
-            forced = message.get("forced")
-            options = request_options(message.get("options"))
-            provider, outcomes = state.fetch(options, None if forced is None else str(forced),
-                                             items, bool(message.get("bypass")), dict(message.get("env") or {}))
-            return {"ok": True, "protocol": PROTOCOL, "provider": provider,
-                    "results": [encode_outcome(outcomes[item]) for item in items]}
+            return answer(state, message)
         if op == "put":
             forced = message.get("forced")
             options = request_options(message.get("options"))
-            outcomes = {(str(name), version if version is None else str(version)): decode_outcome(answer)
-                        for (name, version), answer in zip(message.get("items") or [], message.get("answers") or [])}
+            outcomes = {item: decode_outcome(answered)
+                        for item, answered in zip(request_items(message), message.get("answers") or [])}
             kept = state.put(options, None if forced is None else str(forced), outcomes, dict(message.get("env") or {}))
             return {"ok": True, "kept": kept}
         if op == "invalidate":
