@@ -121,7 +121,7 @@ def settle_provider(options: Mapping[str, Any], variables: Optional[Mapping[str,
 def _through_run_cache(options: Mapping[str, Any], forced: Optional[str]) -> bool:
     """Whether a helper process is worth asking: not for ``env``, not for ``cache_ttl: 0`` (a fresh
     read every time, and a ttl that is not a number is reported by the direct read)."""
-    if not _run_cache.enabled() or str(forced or _provider_option(options)) in _IN_PROCESS:
+    if not _run_cache.enabled() or str(forced or _provider_option(options)).strip().lower() in _IN_PROCESS:
         return False
     ttl = options.get("cache_ttl")
     if ttl in (None, ""):

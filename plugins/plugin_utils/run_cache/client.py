@@ -143,7 +143,6 @@ class RunCacheClient:
         self.folder = os.path.join(self.base, f"run-{self.owner_pid}-{self.owner_start}")
         self.socket_path = os.path.join(self.folder, "s")
         self.idle = idle if idle is not None else float(os.environ.get(ENV_IDLE) or DEFAULT_IDLE)
-        self._spawned: Any = None
 
     def start(self, first: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
         """Start the helper unless another fork just did; raises RunCacheUnavailable.

@@ -2,8 +2,8 @@
 """The run cache helper: the server side of client.py, run in its own process once per run.
 
 Only the helper imports this file (and, through the factory, the chosen provider's SDK), and the one
-fork that starts it (start.read_here); workers import the small client. ``CacheState`` is the cache itself (TTL, single-flight,
-invalidation by generation) and is plain Python so tests drive it without a socket.
+fork that starts it (start.read_here); workers import the small client. ``CacheState`` is the cache
+itself (TTL, single-flight, invalidation by generation), plain Python so tests drive it without a socket.
 """
 from __future__ import annotations
 
@@ -32,17 +32,11 @@ from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.wire imp
 WATCH_INTERVAL = 0.5
 #: longest a request waits for the starting fork's own first read (see CacheState.put)
 PREFETCH_TIMEOUT = 30.0
-DEFAULT_TTL = 300.0
 
 
 def resolve(options: Mapping[str, Any], forced: Optional[str], env: Mapping[str, str]) -> Any:
-    """factory.resolve with the asker's environment: the one resolution of a request's options.
-
-    Two askers that reach the same backend share entries even when their raw options differ in ways
-    that do not matter (a lookup passes its documented defaults, a filter passes None; a vault option
-    set for a local read): ``Resolved.key`` holds only what the chosen provider uses. Raises core
-    errors for options that cannot work.
-    """
+    """factory.resolve with the asker's environment. Askers whose raw options differ only in what the
+    chosen provider ignores share entries: ``Resolved.key`` holds only what it uses."""
     from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 
     return factory.resolve(options, env, forced)

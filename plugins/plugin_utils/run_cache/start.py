@@ -140,7 +140,6 @@ def _spawn(client: RunCacheClient, reader_pid: int = 0) -> Any:
         )
     except OSError as exc:
         raise RunCacheUnavailable(f"cannot start the run cache helper: {exc}") from None
-    client._spawned = process
     _SPAWNED.append(process)  # keep a reference: no ResourceWarning, reaped by the next Popen
     return process
 
