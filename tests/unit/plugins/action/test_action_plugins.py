@@ -18,8 +18,8 @@ def action(module: str, **args):
     ("secret", {"name": "jwt"}, {"changed": True, "name": "jwt"}, ["jwt"]),
     ("secret_rotate", {"name": "jwt"}, {"changed": True}, ["jwt"]),
     ("postgres_rotate", {}, {"changed": True}, ["database-password"]),
-    ("secret_cleanup", {"names": ["a", "b"]}, {"changed": True, "secrets": [{"name": "a", "destroyed": ["1"]},
-                                                                           {"name": "b", "destroyed": []}]}, ["a"]),
+    ("secret_cleanup", {"names": ["a", "b"]},
+     {"changed": True, "secrets": [{"name": "a", "destroyed": ["1"]}, {"name": "b", "destroyed": []}]}, ["a"]),
     ("secret_cleanup", {"names": ["a", "b"]}, {"failed": True, "secrets": []}, ["a", "b"]),
     ("secret_migrate", {}, {"changed": True, "written": [{"name": "a"}], "rollback": [{"name": "b"}]}, ["a", "b"]),
 ])
