@@ -8,7 +8,7 @@ this file adds no option.
 """
 from __future__ import annotations
 
-from ansible_collections.vibebox.secrets.plugins.action.secret import SecretWriteAction
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import SecretWriteAction
 
 
 class ActionModule(SecretWriteAction):

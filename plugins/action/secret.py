@@ -1,95 +1,11 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin of vibebox.secrets.secret: runs the module, then keeps the run cache coherent.
-
-Two things only the controller knows, so they are done here, around the module:
-
-- whether the run is an AWX/AAP job. Modules do not see extra variables (``awx_job_id``,
-  ``tower_job_id``) and may run on a host without AWX's environment, so the module gets
-  ``VIBEBOX_AUTOMATION`` in its environment; with it, a module that would fall back to the embedded
-  local store of a throwaway job container refuses before any write (core/options.py choose_provider).
-- the run cache. The module may run on any host; the run cache lives on the controller. Only an
-  action plugin runs on the controller after the module returns, so this is where a write
-  invalidates the cached copy: a write made through the modules in a run is seen by every later
-  lookup.
-
-The module is documented in plugins/modules/secret.py; this file adds no option.
+"""Action plugin of vibebox.secrets.secret: runs the module, then drops the written name from the run cache
+(plugins/plugin_utils/action.py). Documented in plugins/modules/secret.py; this file adds no option.
 """
 from __future__ import annotations
 
-import os
-from typing import Any, Dict, Iterable, List
-
-from ansible.plugins.action import ActionBase
-from ansible.utils.vars import merge_hash
-
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
-from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache as _run_cache
-
-
-def _names(value: Any) -> List[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [str(item) for item in value if isinstance(item, str)]
-    return []
-
-
-class SecretAction(ActionBase):
-    """Run the module as the ``normal`` action would, telling it when the run is automation."""
-
-    _supports_check_mode = True
-    _supports_async = True
-
-    def automation_environment(self, task_vars: Dict[str, Any]) -> Dict[str, str]:
-        """The module's extra environment: VIBEBOX_AUTOMATION when the controller sees a job."""
-        marker = _options.automation_marker(task_vars or {}, os.environ)
-        return {_options.AUTOMATION_ENV: marker} if marker else {}
-
-    def execute_module(self, task_vars: Dict[str, Any], wrap_async: bool) -> Dict[str, Any]:
-        extra = self.automation_environment(task_vars)
-        if not extra:
-            return self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
-        saved = self._task.environment
-        # first, so that an `environment:` the task or play sets wins over it
-        given = saved if isinstance(saved, list) else [saved] if saved else []
-        self._task.environment = [extra] + list(given)
-        try:
-            return self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
-        finally:
-            self._task.environment = saved
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp  # no effect since ansible-core 2.x; kept for the ActionBase signature
-        wrap_async = self._task.async_val and not self._connection.has_native_async
-        result = merge_hash(result, self.execute_module(task_vars or {}, wrap_async))
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        self.after(result)
-        return result
-
-    def after(self, result: Dict[str, Any]) -> None:
-        """What to do on the controller once the module has answered (nothing for a read)."""
-
-
-class SecretWriteAction(SecretAction):
-    """SecretAction that afterwards drops from the run cache what the module may have changed."""
-
-    #: the module's default for ``name`` when the task does not give one (postgres_rotate has one)
-    default_name = None
-
-    def written_names(self, result: Dict[str, Any]) -> Iterable[str]:
-        names = _names(self._task.args.get("name")) + _names(result.get("name"))
-        if not names and self.default_name:
-            names = [self.default_name]
-        return dict.fromkeys(names)
-
-    def after(self, result: Dict[str, Any]) -> None:
-        # A failed task may still have written (e.g. value set, tags not): forget it too. An async
-        # task has not written yet; the lookup after async_status reads at most cache_ttl-old data.
-        if result.get("changed") or result.get("failed"):
-            _run_cache.invalidate(self.written_names(result))
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import SecretWriteAction
 
 
 class ActionModule(SecretWriteAction):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable
 
-from ansible_collections.vibebox.secrets.plugins.action.secret import SecretWriteAction
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import SecretWriteAction
 
 
 class ActionModule(SecretWriteAction):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterable, Optional
 
-from ansible_collections.vibebox.secrets.plugins.action.secret import SecretWriteAction
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import SecretWriteAction
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.lock import Process
 
 

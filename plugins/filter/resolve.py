@@ -4,7 +4,7 @@
 
 The documentation is in resolve.yml next to this file (the form ansible-doc reads for filters).
 Provider options are keyword arguments, since a filter has no lookup-style option sources; the read
-goes through the same path as the lookups (run cache, then the provider).
+goes through the same path as the lookups (reading.read: run cache, provider, fallback chain).
 """
 from __future__ import annotations
 
@@ -53,17 +53,15 @@ def resolve_with(variables: Optional[Mapping[str, Any]], data: Any, strict: bool
     raw: Dict[str, Any] = {name: options.get(name) for name in _options.OPTION_NAMES}
     if isinstance(strict, str):
         strict = strict.strip().lower() not in ("0", "false", "no", "off")
-    forced = _reading.forced_provider(raw)
-    seen: Dict[str, str] = {}
+    seen = {"provider": ""}
 
-    def fetch(items):
-        provider, found = _reading.fetch(raw, forced, items, bool(bypass_cache))
-        if provider:
-            seen["provider"] = provider
-        return _reading.fall_through(raw, provider_name, found, bool(bypass_cache))
-
-    def provider_name() -> str:
-        return seen.get("provider") or _reading.LazySecretManager(raw, forced).provider
+    def read(items):
+        try:
+            outcomes = _reading.read(raw, items, bool(bypass_cache), variables=variables)
+        except _errors.SecretError as exc:  # options that cannot work fail the filter, whatever strict says
+            raise AnsibleFilterError(f"vibebox.secrets.resolve: {exc}") from None
+        seen["provider"] = outcomes.provider or seen["provider"]
+        return outcomes
 
     try:
         if isinstance(data, Mapping):
@@ -76,11 +74,9 @@ def resolve_with(variables: Optional[Mapping[str, Any]], data: Any, strict: bool
             keys = []
             texts = [_text(data, "the input")]
         templates = [_references.parse(text) for text in texts]
-        if any(ref.kind == "secret" for template in templates for ref in template.references):
-            _reading.settle_provider(raw, forced, variables)  # a text without ${secret:...} needs no provider
         if isinstance(ignore_grace, str):
             ignore_grace = ignore_grace.strip().lower() in ("1", "true", "yes", "on")
-        resolver = _references.Resolver(fetch, provider_name, strict=bool(strict), warn=_reading.display.warning,
+        resolver = _references.Resolver(read, lambda: seen["provider"], strict=bool(strict), warn=_reading.display.warning,
                                         ignore_grace=bool(ignore_grace))
         values = resolver.resolve_all(templates)
     except _errors.SecretError as exc:

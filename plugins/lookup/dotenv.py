@@ -107,6 +107,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import dotenv as _dotenv
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import references as _references
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import reading
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.lookup import SecretLookupBase, display
 
 
@@ -142,17 +143,19 @@ class LookupModule(SecretLookupBase):
                 parsed.append((keys, templates))
         except _errors.SecretError as exc:
             raise self.fail(exc) from None
-        reader = self.reader()
-        manager = reader.manager()
-        resolver = _references.Resolver(
-            lambda items: reader.fetch_items_with_fallback(manager, items, bypass), lambda: manager.provider,
-            strict=strict, warn=display.warning, ignore_grace=self.get_option("ignore_grace"),
-        )
+        seen = {"provider": ""}
+
+        def read(items):
+            with self.reporting():  # options that cannot work fail the lookup, whatever strict says
+                outcomes = reading.read(self._options, items, bypass, variables=self._variables)
+            seen["provider"] = outcomes.provider or seen["provider"]
+            return outcomes
+
+        resolver = _references.Resolver(read, lambda: seen["provider"], strict=strict, warn=display.warning,
+                                        ignore_grace=self.get_option("ignore_grace"))
         everything = [template for _keys, templates in parsed for template in templates]
-        try:
+        with self.reporting():
             values = iter(resolver.resolve_all(everything))  # one batch for every file
-        except _errors.SecretError as exc:
-            raise self.fail(exc) from None
         results = []
         for keys, _templates in parsed:
             result: Dict[str, str] = {}

@@ -112,11 +112,11 @@ _raw:
   elements: str
 """
 
-import functools
 import json
 
 from ansible.errors import AnsibleLookupError
 
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import reading
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.lookup import SecretLookupBase
 
 #: the version ``ignore_grace=true`` reads for ``previous``: core.rotation_tags.PREVIOUS_IGNORING_GRACE,
@@ -127,20 +127,17 @@ PREVIOUS_IGNORING_GRACE = "previous-ignoring-grace"
 class LookupModule(SecretLookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        names = [str(term) for term in terms]
-        if not names:
-            return []
         version = self.get_option("version")
         if self.get_option("ignore_grace") and str(version).strip().lower() == "previous":
             version = PREVIOUS_IGNORING_GRACE
+        items = [(str(term), reading.version_key(version)) for term in terms]
         json_key = self.get_option("json_key")
-        bypass = self.get_option("bypass_cache")
-        answers = None if bypass else self.read_answers(names, version)
-        values = None if answers is None else answers.values(names)
-        if values is None:  # a missing secret, a policy, fallback, dev mode, the run cache off: reading.py
-            select = functools.partial(self._select, json_key=json_key)
-            return self.reader().values_with_policies(names, version, bypass, answers, select)
-        return [self._select(name, value, json_key) for name, value in zip(names, values)]
+        with self.reporting():
+            outcomes = reading.read(self._options, items, self.get_option("bypass_cache"), variables=self._variables)
+            return reading.apply_policies(
+                outcomes, self.get_option("default"), self.get_option("on_missing"), self.get_option("on_denied"),
+                self.get_option("on_deleted"), items=items, select=lambda name, value: self._select(name, value, json_key),
+            )
 
     @staticmethod
     def _select(name: str, value: str, json_key):

@@ -38,12 +38,12 @@ def manager_for(module: AnsibleModule, provider: Optional[str] = None) -> Secret
     """
     raw = _options.from_module(module.params)
     try:
-        choice = _factory.provider_choice(raw, provider=provider)
-        if choice.automatic:
-            module.warn(choice.notice)
-        throwaway = _options.throwaway_store_warning(raw, choice.provider)
+        resolved = _factory.resolve(raw, forced=provider)
+        if resolved.choice is not None and resolved.choice.automatic:
+            module.warn(resolved.choice.notice)
+        throwaway = _options.throwaway_store_warning(raw, resolved.provider)
         if throwaway:
             module.warn(throwaway)
-        return _factory.build_manager(raw, provider=choice.provider)
+        return _factory.build_manager(resolved)
     except _errors.SecretError as exc:
         fail(module, exc)

@@ -197,7 +197,7 @@ def test_rendered_with_only_required_fields_selects_the_provider(name, tmp_path)
     resolved = options.with_environment({}, env)
     provider = env.get("SECRET_PROVIDER")
     if provider:
-        assert factory.detect_provider(resolved, env) == provider
+        assert factory.resolve(resolved, env).provider == provider
     written_to_files = set().union(*(jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(str(item)))
                                      for item in definition["injectors"].get("file", {}).values()))
     for field_id, value in sample.items():

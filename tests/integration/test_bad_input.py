@@ -3,7 +3,7 @@
 One table per provider that has a ``<provider>_manager`` fixture (tests/integration/fixtures/), run
 against its real server or wire fake: names that break the provider's own rules (derived from
 core/names.py, so a rule change changes the table), empty, oversized (over the service's limit in
-core/factory.py MAX_VALUE_BYTES, in bytes, also with multi-byte text) and non-UTF-8 values, values
+each provider's SPEC.max_value_bytes, in bytes, also with multi-byte text) and non-UTF-8 values, values
 of the wrong type, malformed .env lines and .env keys the provider cannot name, unknown reference
 syntax, versions that do not exist. For each provider the test takes a snapshot (list + describe
 of every secret, and the versions of one) before and after the whole table, and counts the write
@@ -27,7 +27,7 @@ import pytest
 
 from ansible_run import REPO, run_playbook, state_env, write_playbook
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, migration, names
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, migration, names, registry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import references
 
 CANARY = "CANARY-badinput-" + uuid.uuid4().hex
@@ -83,7 +83,7 @@ def _name_cases(provider: str, prefix: str) -> List[Case]:
 
 
 def _value_cases(provider: str) -> List[Case]:
-    limit = factory.MAX_VALUE_BYTES[provider]
+    limit = registry.max_value_bytes(provider)
     return [
         Case("empty value", lambda m, _t: m.set("fresh", ""), errors.InvalidSecretValue, ("empty",)),
         Case(f"value of {limit + 1} bytes (limit {limit})",

@@ -35,7 +35,7 @@ import pytest
 
 from ansible_run import REPO, PlaybookRun, run_playbook, state_env, write_playbook
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, registry
 
 CANARY = "CANARY-leak-" + uuid.uuid4().hex
 MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "plugins", "modules"))
@@ -568,7 +568,7 @@ def test_provider_errors_never_hold_the_value(provider, request, tmp_path):
     manager = request.getfixturevalue(fixture)(audit_log=str(tmp_path / "audit.log"))
     backend = manager.backend
     name = manager.provider_name("echo")
-    limit = factory.MAX_VALUE_BYTES[provider]
+    limit = registry.max_value_bytes(provider)
     attempts = {
         "far over the limit, past core's check": lambda: backend.set(name, f"{CANARY}-" + "z" * (limit * 4)),
         "through the manager": lambda: manager.set("echo", f"{CANARY}-" + "z" * (limit + 1)),

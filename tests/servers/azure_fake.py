@@ -38,7 +38,6 @@ import argparse
 import base64
 import datetime as _dt
 import http.server
-import ipaddress
 import json
 import os
 import re
@@ -66,60 +65,24 @@ def _now() -> float:
     return time.time()
 
 
+def _certificates():
+    """tests/servers/certificates.py (this folder is scripts, not a package)."""
+    import importlib.util
+
+    name = "vibebox_test_certificates"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(os.path.dirname(os.path.abspath(__file__)), "certificates.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # the dataclass looks its module up here
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def make_certificates(folder: str, hosts: Iterable[str] = ("127.0.0.1", "localhost")) -> Tuple[str, str, str]:
-    """A throw-away CA and a server certificate it signed; returns (key file, chain file, CA file).
-
-    A real CA (not one self-signed leaf) because strict verifiers (Python 3.13+, urllib3 2.x)
-    reject a leaf used as its own trust anchor.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    start = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(minutes=5)
-    end = start + _dt.timedelta(days=2)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vibebox test CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: List[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vibebox test server")]))
-        .issuer_name(ca_name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = {name: os.path.join(folder, name) for name in ("server.key", "server.pem", "ca.pem")}
-    with open(paths["server.key"], "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    with open(paths["server.pem"], "wb") as handle:
-        handle.write(leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM))
-    with open(paths["ca.pem"], "wb") as handle:
-        handle.write(ca.public_bytes(serialization.Encoding.PEM))
-    return paths["server.key"], paths["server.pem"], paths["ca.pem"]
+    """A throw-away CA and a server certificate it signed; returns (key file, chain file, CA file)."""
+    issued = _certificates().issue(folder, hosts)
+    return issued.key_file, issued.chain_file, issued.ca_file
 
 
 class _Reply(Exception):

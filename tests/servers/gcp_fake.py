@@ -32,7 +32,6 @@ import argparse
 import base64
 import datetime as _dt
 import hashlib
-import ipaddress
 import os
 import re
 import shutil
@@ -106,60 +105,24 @@ def _label_ok(key: str, value: str) -> bool:
     return len(value) <= 63 and len(value.encode()) <= 128 and all(body(ch) for ch in value)
 
 
+def _certificates():
+    """tests/servers/certificates.py (this folder is scripts, not a package)."""
+    import importlib.util
+
+    name = "vibebox_test_certificates"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(os.path.dirname(os.path.abspath(__file__)), "certificates.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # the dataclass looks its module up here
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def make_certificates(folder: str, hosts: Iterable[str] = ("127.0.0.1", "localhost")) -> Tuple[bytes, bytes, str]:
-    """A throw-away CA and a server certificate it signed; returns (key PEM, chain PEM, CA file).
-
-    A real CA (not one self-signed leaf) because strict verifiers (Python 3.13+, urllib3 2.x)
-    reject a leaf used as its own trust anchor.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    start = _now() - _dt.timedelta(minutes=5)
-    end = start + _dt.timedelta(days=2)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vibebox test CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: List[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vibebox test server")]))
-        .issuer_name(ca_name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
-    chain = leaf.public_bytes(serialization.Encoding.PEM) + ca_pem
-    ca_file = os.path.join(folder, "ca.pem")
-    with open(ca_file, "wb") as handle:
-        handle.write(ca_pem)
-    return key_pem, chain, ca_file
+    """A throw-away CA and a server certificate it signed; returns (key PEM, chain PEM, CA file)."""
+    issued = _certificates().issue(folder, hosts)
+    return issued.read(issued.key_file), issued.read(issued.chain_file), issued.ca_file
 
 
 class _Abort(Exception):

@@ -630,68 +630,24 @@ def _list(kind: str, items: List[Dict[str, Any]], revision: int) -> Dict[str, An
 # -- TLS -------------------------------------------------------------------------------------------
 
 
+def _certificates():
+    """tests/servers/certificates.py (this folder is scripts, not a package)."""
+    import importlib.util
+
+    name = "vibebox_test_certificates"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(os.path.dirname(os.path.abspath(__file__)), "certificates.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # the dataclass looks its module up here
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def make_certificates(folder: str) -> Tuple[str, str, str]:
     """A throw-away CA and a server certificate for 127.0.0.1/localhost; returns (ca, cert, key) paths."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = _dt.datetime.now(_dt.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vibebox k8s fake CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _dt.timedelta(minutes=5))
-        .not_valid_after(now + _dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _dt.timedelta(minutes=5))
-        .not_valid_after(now + _dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = tuple(os.path.join(folder, name) for name in ("ca.crt", "server.crt", "server.key"))
-    with open(paths[0], "wb") as handle:
-        handle.write(ca_cert.public_bytes(serialization.Encoding.PEM))
-    with open(paths[1], "wb") as handle:
-        handle.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(paths[2], "wb") as handle:
-        handle.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-    os.chmod(paths[2], 0o600)
-    return paths  # type: ignore[return-value]
+    issued = _certificates().issue(folder, name="kube-apiserver")
+    return issued.ca_file, issued.cert_file, issued.key_file
 
 
 # -- HTTP ------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 """In-process TTL cache of secrets, keyed by (provider name, version).
 
 It lives in memory only: values are never written to disk by the cache. The cross-fork run cache
-(plugin_utils/run_cache.py) sits in front of it for lookups.
+(plugin_utils/run_cache/) sits in front of it for lookups, with this cache switched off under it.
 """
 from __future__ import annotations
 
@@ -50,10 +50,3 @@ class SecretCache:
         with self._lock:
             for key in [k for k in self._entries if k[0] == provider_name]:
                 del self._entries[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -1,15 +1,26 @@
 # Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
-"""Options -> backend -> SecretManager, with the seed's provider auto-detection.
+"""Options -> ``Resolved`` -> SecretManager.
 
-Provider modules are imported here one by one, inside the function that needs them, so a run
-with provider vault never imports boto3 (and AnsiballZ still sees each import and ships the file).
+Options are resolved once (``resolve``): the environment fills what the caller did not set, the
+provider is chosen (option > SECRET_PROVIDER > detection > local), and what the chosen provider
+needs is kept in a frozen ``Resolved`` whose ``key`` names the backend those options reach. Every
+reader keys on that one value (the run cache helper, the lookups' direct reads), so two callers
+whose raw options differ only in what the provider ignores share one manager, and nobody resolves
+the same options a second time to build it (``build_manager(resolved)``).
+
+The backend comes from the provider registry (core/registry.py), which imports the chosen
+provider's file only, so a run with provider vault never imports boto3.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from typing import Any, Dict, Mapping, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import registry as _registry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog, resolve_audit_path
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption
@@ -17,104 +28,97 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager impor
 
 DEFAULT_CACHE_TTL = 300.0
 
-#: environment variable whose presence selects a provider, in the seed's order (kept here for callers)
-_DETECT = _options.DETECTION
-
-#: service limits on one value, checked before any write
-MAX_VALUE_BYTES = {
-    "aws": 65536,
-    "gcp": 65536,
-    "azure": 25 * 1024,
-    "vault": 1024 * 1024,
-    "kubernetes": 1024 * 1024,
-    "local": 1024 * 1024,
-}
-
-
 normalise_provider = _options.normalise_provider
 
 
-def provider_choice(raw_options: Mapping[str, Any], env: Optional[Mapping[str, str]] = None,
-                    provider: Optional[str] = None) -> _options.ProviderChoice:
-    """The provider these options reach and how it was chosen; ``provider`` forces one (a fallback step,
-    the development mode). Raises InvalidOption for an unknown provider and for the throwaway local
-    store in automation (options.choose_provider)."""
-    forced = normalise_provider(provider)
-    if forced:
-        return _options.ProviderChoice(forced)
-    return _options.choose_provider(_options.with_environment(raw_options, env), env)
+@dataclass(frozen=True)
+class Resolved:
+    """Everything that decides which backend a read reaches and how its manager behaves.
+
+    ``options`` holds only the chosen provider's own options (sorted pairs, so the object is
+    immutable and compares by value); credentials among them stay in memory, and ``key`` is a
+    SHA-256 over all fields, so it can name a backend in logs or dictionaries without showing one.
+    """
+
+    provider: str
+    prefix: Optional[str]
+    ttl: float
+    audit_path: Optional[str]
+    options: Tuple[Tuple[str, Any], ...] = ()
+    #: how the provider was chosen (a module or lookup warns when detection chose it); not part of the key
+    choice: Optional[_options.ProviderChoice] = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        canonical = json.dumps([self.provider, self.prefix, self.ttl, self.audit_path, self.options], default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def provider_options(self) -> Dict[str, Any]:
+        return dict(self.options)
+
+    def __repr__(self) -> str:  # never the options: they may hold a credential
+        return f"Resolved(provider={self.provider!r}, prefix={self.prefix!r}, ttl={self.ttl!r})"
 
 
-def detect_provider(resolved: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> str:
-    """provider option (or SECRET_PROVIDER, already merged) > environment detection > local."""
-    return _options.choose_provider(resolved, env).provider
-
-
-def build_backend(provider: str, resolved: Mapping[str, Any]) -> SecretBackend:
-    if provider == "local":
-        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import local
-
-        return local.LocalBackend.from_options(resolved)
-    if provider == "env":
-        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import env
-
-        return env.EnvBackend.from_options(resolved)
-    if provider == "vault":
-        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import vault
-
-        return vault.VaultBackend.from_options(resolved)
-    if provider == "aws":
-        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import aws
-
-        return aws.AwsBackend.from_options(resolved)
-    if provider == "gcp":
-        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import gcp
-
-        return gcp.GcpBackend.from_options(resolved)
-    if provider == "azure":
-        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import azure
-
-        return azure.AzureBackend.from_options(resolved)
-    if provider == "kubernetes":
-        from ansible_collections.vibebox.secrets.plugins.module_utils.providers import kubernetes
-
-        return kubernetes.KubernetesBackend.from_options(resolved)
-    raise InvalidOption(f"unknown provider '{provider}'")
-
-
-def resolve_prefix(provider: str, resolved: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+def resolve(raw_options: Mapping[str, Any], env: Optional[Mapping[str, str]] = None,
+            forced: Optional[str] = None) -> Resolved:
+    """The one resolution of a caller's options; ``forced`` names the provider outright (a fallback
+    step, the development mode). Raises InvalidOption for an unknown provider, a bad cache_ttl, and
+    the throwaway local store in automation (options.choose_provider)."""
     env = os.environ if env is None else env
-    if resolved.get("prefix") is not None:
-        return str(resolved["prefix"])
+    merged: Dict[str, Any] = _options.with_environment(raw_options, env)
+    provider = normalise_provider(forced)
+    choice = _options.ProviderChoice(provider) if provider else _options.choose_provider(merged, env)
+    # only what reaches the backend, so the key changes with nothing the provider ignores
+    own = set(_registry.option_names(choice.provider))
+    specific = tuple(sorted((key, value) for key, value in merged.items() if key in own))
+    return Resolved(
+        provider=choice.provider,
+        prefix=_prefix(choice.provider, merged, env),
+        ttl=_ttl(merged),
+        audit_path=resolve_audit_path(merged.get("audit_log")),
+        options=specific,
+        choice=choice,
+    )
+
+
+def _prefix(provider: str, merged: Mapping[str, Any], env: Mapping[str, str]) -> Optional[str]:
+    """prefix option > the provider's prefix variable of the seed > None (the provider's default, names.py)."""
+    if merged.get("prefix") is not None:
+        return str(merged["prefix"])
     variable = _options.PREFIX_ENV.get(provider)
     if variable and variable in env:
         return env[variable]
-    return None  # the provider's default (names.py)
+    return None
 
 
-def cache_ttl_of(resolved: Mapping[str, Any]) -> float:
-    """Seconds a value read with these (resolved) options may be reused; the run cache uses the same."""
-    ttl = resolved.get("cache_ttl")
+def _ttl(merged: Mapping[str, Any]) -> float:
+    ttl = merged.get("cache_ttl")
     try:
         return DEFAULT_CACHE_TTL if ttl in (None, "") else float(ttl)
     except (TypeError, ValueError):
         raise InvalidOption(f"cache_ttl must be a number of seconds (got '{ttl}')") from None
 
 
+def build_backend(provider: str, resolved: Mapping[str, Any]) -> SecretBackend:
+    """The backend of ``provider`` for its resolved options (the registry imports that provider only)."""
+    if provider not in _registry.PROVIDERS:
+        raise InvalidOption(f"unknown provider '{provider}'")
+    return _registry.build_backend(provider, resolved)
+
+
 def build_manager(
-    raw_options: Mapping[str, Any],
+    target: Union[Resolved, Mapping[str, Any]],
     env: Optional[Mapping[str, str]] = None,
     provider: Optional[str] = None,
 ) -> SecretManager:
-    """The SecretManager for these options; ``provider`` forces one (fallback chain, dev mode)."""
-    resolved: Dict[str, Any] = _options.with_environment(raw_options, env)
-    chosen = normalise_provider(provider) or detect_provider(resolved, env)  # may refuse (choose_provider)
-    cache_ttl = cache_ttl_of(resolved)
-    backend = build_backend(chosen, resolved)
+    """The SecretManager for resolved options; raw options are resolved first (``env`` and ``provider``
+    are then passed to ``resolve``), which is what modules, scripts and tests do."""
+    resolved = target if isinstance(target, Resolved) else resolve(target, env, provider)
     return SecretManager(
-        backend,
-        prefix=resolve_prefix(chosen, resolved, env),
-        cache_ttl=cache_ttl,
-        audit=AuditLog(resolve_audit_path(resolved.get("audit_log")), chosen),
-        max_value_bytes=MAX_VALUE_BYTES.get(chosen),
+        build_backend(resolved.provider, resolved.provider_options()),
+        prefix=resolved.prefix,
+        cache_ttl=resolved.ttl,
+        audit=AuditLog(resolved.audit_path, resolved.provider),
+        max_value_bytes=_registry.max_value_bytes(resolved.provider),
     )

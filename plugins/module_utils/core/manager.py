@@ -193,13 +193,6 @@ class SecretManager:
     def versions(self, name: str) -> List[VersionInfo]:
         return self._run("versions", name, self.backend.versions)
 
-    def exists(self, name: str) -> bool:
-        try:
-            self.describe(name)
-            return True
-        except SecretNotFound:
-            return False
-
     def list(self) -> List[str]:
         try:
             found = self.backend.list(self.prefix)
@@ -291,30 +284,9 @@ class SecretManager:
         finally:
             self.cache.invalidate(provider_name)
 
-    def rotate(self, name: str, generator: Callable[[], str]) -> Tuple[SecretMetadata, Optional[SecretMetadata]]:
-        """New value from ``generator``; returns (new, previous-or-None). The old version stays readable
-        as 'previous' where the provider keeps versions."""
-        try:
-            previous: Optional[SecretMetadata] = self.get(name, bypass_cache=True).metadata
-        except SecretNotFound:
-            previous = None
-        value = generator()
-        meta = self.set(name, value)
-        self.audit.operation("rotate", [name], ok=True, outcome="rotated",
-                             versions={name: {"before": previous.version if previous else None, "after": meta.version}})
-        return meta, previous
-
     # housekeeping --------------------------------------------------------------------------------
-    def clear_cache(self) -> None:
-        self.cache.clear()
-        self._grace_until.clear()
-
     def close(self) -> None:
         self.backend.close()
-
-    @property
-    def previous(self) -> str:
-        return PREVIOUS
 
 
 def read_items(

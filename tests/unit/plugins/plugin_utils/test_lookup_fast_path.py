@@ -14,7 +14,7 @@ import tempfile
 import uuid
 
 from ansible_collections.vibebox.secrets.plugins.plugin_utils import lookup as base
-from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache_start
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import start as run_cache_start
 
 COLLECTIONS_DIR = run_cache_start.collections_root()
 REPO = os.path.join(COLLECTIONS_DIR, "ansible_collections", "vibebox", "secrets")
@@ -142,7 +142,7 @@ child = context.Process(target=later_fork, args=(out,))
 child.start()
 result = out.get(timeout=60)
 child.join(60)
-from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import client as run_cache
 stats = run_cache.client().stats()
 run_cache.client().shutdown()
 result.update(registered=registered, first=first, fetched=stats["fetched"], prefetched=stats["prefetched"],
@@ -152,9 +152,10 @@ print(json.dumps(result))
 
 
 def test_a_fork_reads_found_secrets_through_the_run_cache_without_the_core():
-    """A fork that finds the helper running imports only lookup.py and the run cache client; a missing
-    secret brings in reading.py for its policy. The fork that started the helper read its secrets
-    itself and handed them over, so the run still read each secret once."""
+    """A fork that finds the helper running imports only lookup.py, reading.py and the run cache client
+    and wire format, never the core; a missing secret brings in the core's errors for its policy. The
+    fork that started the helper read its secrets itself and handed them over, so the run still read
+    each secret once."""
     folder = tempfile.mkdtemp(prefix="vbfast-")
     options = {
         "provider": "local",
@@ -179,10 +180,9 @@ def test_a_fork_reads_found_secrets_through_the_run_cache_without_the_core():
     assert result["registered"] is True
     assert result["first"] == result["values"] == ["jwt-value", "api-value"]
     assert result["skipped"] == ["jwt-value"]
-    assert "plugin_utils.reading" not in result["common"], result["common"]
     assert not [name for name in result["common"] if name.startswith("module_utils.")], result["common"]
-    assert "plugin_utils.run_cache_outcomes" not in result["common"]
-    assert "plugin_utils.reading" in result["after_missing"]
+    assert "plugin_utils.run_cache.start" not in result["common"] and "plugin_utils.run_cache.server" not in result["common"]
+    assert "module_utils.core.errors" in result["after_missing"]
     assert result["prefetched"] == 2  # jwt-secret and api-key, read by the starting process and handed over
     assert result["fetched"] == 3  # ... and no-such-secret, read by the helper: each secret read once
     assert result["requests"] == 2  # the later fork's two lookups; the missing secret was not asked for again

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache_start
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import start as run_cache_start
 
 COLLECTIONS_DIR = run_cache_start.collections_root()
 

@@ -9,19 +9,16 @@ import tempfile
 import threading
 import time
 import uuid
-from types import SimpleNamespace
 
 import pytest
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata
-from ansible_collections.vibebox.secrets.plugins.plugin_utils import (
-    run_cache,
-    run_cache_outcomes,
-    run_cache_server,
-    run_cache_start,
-)
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import client as run_cache
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import server as run_cache_server
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import start as run_cache_start
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import wire as run_cache_outcomes
 
 CANARY = "CANARY-" + uuid.uuid4().hex
 
@@ -78,11 +75,16 @@ OPTIONS = {"provider": "local", "cache_ttl": 300.0}
 
 
 def state_with(manager, clock=None):
-    def build(options, forced, env):
-        manager.cache = SimpleNamespace(ttl=options.get("cache_ttl", 300.0))
+    def build(resolved):
         return manager
 
     return run_cache_server.CacheState(build=build, clock=clock or Clock())
+
+
+def decoded(client, options, items):
+    """client.fetch with the answers decoded, as reading.Outcomes does on access."""
+    provider, answers = client.fetch(options, None, items)
+    return provider, {item: run_cache_outcomes.decode_outcome(answer) for item, answer in zip(items, answers)}
 
 
 def get(state, options, items, bypass=False):
@@ -210,9 +212,9 @@ def test_bypass_reads_again_and_refreshes():
 def test_option_sets_do_not_share_entries():
     built = []
 
-    def build(options, forced, env):
+    def build(resolved):
         manager = FakeManager()
-        manager.values = {("a", None): options["prefix"]}
+        manager.values = {("a", None): resolved.prefix}
         built.append(manager)
         return manager
 
@@ -233,7 +235,7 @@ def test_options_a_provider_does_not_use_do_not_split_the_cache():
 
 
 def test_a_manager_that_cannot_be_built_fails_each_item_with_its_error():
-    def build(options, forced, env):
+    def build(resolved):
         raise errors.ProviderNotInstalled("aws", "boto3")
 
     provider, out = run_cache_server.CacheState(build=build).fetch(dict(OPTIONS, provider="aws"), None, [("a", None)])
@@ -281,10 +283,10 @@ def test_requests_carry_only_the_environment_that_resolves_options():
 def test_the_helper_resolves_options_with_the_askers_environment():
     seen = []
 
-    def build(options, forced, env):
-        seen.append(dict(env))
+    def build(resolved):
+        seen.append(resolved)
         manager = FakeManager()
-        manager.values = {("a", None): env["VAULT_ADDR"]}
+        manager.values = {("a", None): resolved.provider_options()["vault_addr"]}
         return manager
 
     state = run_cache_server.CacheState(build=build)
@@ -338,18 +340,18 @@ def helper(short_dir):
 
 def test_helper_serves_and_shares_one_read_between_processes(store, helper):
     client = helper()
-    provider, first = client.fetch(store, None, [("canary", None), ("other", None), ("nope", None)])
+    provider, first = decoded(client, store, [("canary", None), ("other", None), ("nope", None)])
     assert provider == "local"
     assert first[("canary", None)].value == CANARY
     assert isinstance(first[("nope", None)], errors.SecretNotFound)
     # another process of the same run (a fork) gets the value without a backend read
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache as rc;"
+        "from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import client as rc;"
         "import json;"
         "c = rc.RunCacheClient(owner_pid=int(sys.argv[2]), directory=sys.argv[3]);"
         "out = c.fetch(json.loads(sys.argv[4]), None, [('canary', None)])[1];"
-        "print(out[('canary', None)].value == sys.argv[5])"
+        "print(out[0]['value'] == sys.argv[5])"
     )
     import json
 
@@ -403,7 +405,7 @@ def test_helper_exits_with_the_run_and_leaves_nothing(store, helper):
 def test_helper_writes_no_value_to_disk(store, helper, short_dir):
     client = helper()
     before = time.time()
-    assert client.fetch(store, None, [("canary", None)])[1][("canary", None)].value == CANARY
+    assert decoded(client, store, [("canary", None)])[1][("canary", None)].value == CANARY
     pid = client._exchange({"op": "ping"}, start=False)["pid"]
     # nothing the helper has open for writing is a regular file (no spill, no log, no swap file)
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -441,7 +443,7 @@ def test_a_helper_that_cannot_start_is_reported_once_per_run(store, short_dir, m
 
 # the fork that starts the helper reads its own secrets (run_cache_start.py) ------------------------
 
-def _no_manager(options, forced, env):
+def _no_manager(resolved):
     raise AssertionError("the helper built a manager (and imported an SDK) for values it was handed")
 
 
@@ -490,7 +492,7 @@ def test_a_starting_fork_that_exits_without_handing_over_lets_requests_in(store,
         process = run_cache_start._spawn(client, reader_pid=reader.pid)
         run_cache_start._wait_until_serving(client, process)
         started = time.monotonic()
-        provider, found = client.fetch(store, None, [("canary", None)])
+        provider, found = decoded(client, store, [("canary", None)])
         waited = time.monotonic() - started
         assert found[("canary", None)].value == CANARY and provider == "local"
         assert reader.poll() is not None and waited < run_cache_server.PREFETCH_TIMEOUT

@@ -158,7 +158,7 @@ def test_task_option_wins_over_environment():
     ({"SECRET_PROVIDER": "k8s", "VAULT_ADDR": "http://x"}, "kubernetes"),
 ])
 def test_provider_detection_order(env, expected):
-    assert factory.detect_provider(options.with_environment({}, env), env) == expected
+    assert factory.resolve({}, env).provider == expected
 
 
 def test_unknown_provider_is_a_clear_error():

@@ -106,8 +106,9 @@ def test_audit_has_one_line_per_operation_and_no_value(manager, tmp_path):
     json.loads(text.splitlines()[0])
 
 
-def test_rotate_returns_new_and_previous(manager):
-    manager.set("jwt", "old")
-    new, previous = manager.rotate("jwt", lambda: "new")
-    assert previous.version == "1" and new.version == "2"
+def test_a_new_version_leaves_the_old_one_readable_as_previous(manager):
+    old = manager.set("jwt", "old")
+    new = manager.set("jwt", "new")
+    assert old.version == "1" and new.version == "2"
     assert manager.get("jwt").value == "new"
+    assert manager.get("jwt", version="previous").value == "old"

@@ -37,8 +37,6 @@ ALLOWED = {
     "module_utils/core/keyfile.py": "a hint naming the option that holds a bad path",
     "filter/resolve.py": "the message for an unknown option lists two provider options as examples",
     "plugin_utils/reading.py": "a docstring about the local store in automation (the read path is reshaped apart)",
-    # reshaped apart: its per-provider option prefixes become registry.option_names(provider)
-    "plugin_utils/run_cache_server.py": "lists each provider's option prefixes; registry.option_names replaces it",
 }
 #: the provider SDKs, as imported
 SDK_IMPORT = re.compile(r"^\s*(import|from)\s+(boto3|botocore|hvac|google\.cloud|google\.auth|azure|kubernetes)\b",

@@ -23,8 +23,7 @@ import sys
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import (
-    PROTOCOL,
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.client import (
     START_TIMEOUT,
     RunCacheClient,
     RunCacheUnavailable,
@@ -33,8 +32,8 @@ from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import (
 
 _BOOTSTRAP = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache_server; "
-    "sys.exit(run_cache_server.main(sys.argv[2:]))"
+    "from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import server; "
+    "sys.exit(server.main(sys.argv[2:]))"
 )
 
 _SPAWNED: List[Any] = []  # Popen objects of helpers started here
@@ -78,10 +77,10 @@ def private_dir(path: str) -> None:
 def collections_root() -> str:
     """The directory holding ``ansible_collections`` that this file was imported from."""
     here = os.path.abspath(__file__)
-    parts = here.split(os.sep)
-    if parts[-6:-3] != ["ansible_collections", "vibebox", "secrets"]:
+    parts = here.split(os.sep)  # .../ansible_collections/vibebox/secrets/plugins/plugin_utils/run_cache/start.py
+    if parts[-7:-4] != ["ansible_collections", "vibebox", "secrets"]:
         raise RunCacheUnavailable(f"cannot locate the collection root from {here}")
-    return os.sep.join(parts[:-6]) or os.sep
+    return os.sep.join(parts[:-7]) or os.sep
 
 
 def start(client: RunCacheClient, first: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
@@ -141,7 +140,6 @@ def _spawn(client: RunCacheClient, reader_pid: int = 0) -> Any:
         )
     except OSError as exc:
         raise RunCacheUnavailable(f"cannot start the run cache helper: {exc}") from None
-    client._spawned = process
     _SPAWNED.append(process)  # keep a reference: no ResourceWarning, reaped by the next Popen
     return process
 
@@ -164,33 +162,17 @@ def _wait_until_serving(client: RunCacheClient, process: Any) -> None:
 
 
 def read_here(request: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
-    """The helper's reply to the ``get`` ``request``, read in this process exactly as the helper would
-    read it (same options, forced provider and environment; one batch for current versions); None if
-    reading here failed in a way the helper should try again."""
+    """The helper's reply to the ``get`` ``request``, made in this process by the helper's own code
+    (server.answer on a CacheState of its own, dropped afterwards); None if reading here failed in a
+    way the helper should try again."""
     try:
-        from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
-        from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import read_items
-        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import (
-            encode_outcome,
-            request_options,
-        )
+        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import server
 
-        options = request_options(request.get("options"))
-        forced = request.get("forced")
-        items = [(str(name), None if version is None else str(version)) for name, version in request.get("items") or []]
+        state = server.CacheState()
         try:
-            manager = factory.build_manager(options, env=dict(request.get("env") or {}), provider=forced)
-        except errors.SecretError as exc:
-            provider = str(exc.provider or forced or options.get("provider") or "unknown")
-            found = {item: exc for item in items}
-        else:
-            provider = str(manager.provider)
-            try:
-                found = read_items(manager, list(dict.fromkeys(items)), bypass_cache=True)
-            finally:
-                manager.close()
-        return {"ok": True, "protocol": PROTOCOL, "provider": provider, "items": [list(item) for item in items],
-                "results": [encode_outcome(found[item]) for item in items]}
+            return server.answer(state, request)
+        finally:
+            state.clear()
     except Exception:  # the helper reads instead, once it lets requests in
         return None
 
@@ -200,7 +182,7 @@ def _hand_over(client: RunCacheClient, request: Mapping[str, Any], answered: Opt
     message = {"op": "put", "options": dict(request.get("options") or {}), "forced": request.get("forced"),
                "env": dict(request.get("env") or {}), "items": [], "answers": []}
     if answered is not None:
-        message["items"] = answered["items"]
+        message["items"] = list(request.get("items") or [])
         message["answers"] = answered["results"]
     try:
         client._exchange(message, start=False)

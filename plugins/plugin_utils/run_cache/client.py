@@ -9,11 +9,10 @@ asks) and exits when the ansible-playbook process is gone or after an idle timeo
 idea as ``ansible-connection`` keeping a persistent connection per run. docs/run-cache.md has the
 reasoning and the alternatives that were rejected.
 
-This file is the client side, imported by every worker fork. Ansible compiles collection code from
-source in every fork (no .pyc), so it is kept small and imports neither the core nor a provider: the
-helper (run_cache_server.py) resolves the options and builds the manager, once per run; starting the
-helper (run_cache_start.py) and turning answers into Secret/SecretError objects
-(run_cache_outcomes.py) are imported only by the forks that need them.
+This file is the client side, imported by every worker fork (with wire.py, the socket's format).
+Ansible compiles collection code from source in every fork (no .pyc), so it is kept small and imports
+neither the core nor a provider: the helper (server.py) resolves the options and builds the manager,
+once per run; starting the helper (start.py) is imported only by the fork that finds none running.
 
 Security: the directory is ours and 0700 (checked, not assumed), the server checks the peer's uid
 with SO_PEERCRED and the client checks the server's, the helper refuses core dumps, and nothing the
@@ -23,15 +22,15 @@ This file must not import ``ansible``: the helper runs with only the collection 
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import socket
-import struct
 import sys
 import threading
 import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.wire import PROTOCOL, Item, peer_uid, recv, send
 
 #: VIBEBOX_RUN_CACHE: unset/auto = on in Ansible worker forks; true = also elsewhere; false = off
 ENV_SWITCH = "VIBEBOX_RUN_CACHE"
@@ -42,10 +41,7 @@ ENV_IDLE = "VIBEBOX_RUN_CACHE_IDLE"
 DEFAULT_IDLE = 900.0
 START_TIMEOUT = 15.0
 REQUEST_TIMEOUT = 600.0
-MAX_MESSAGE = 64 * 1024 * 1024
-PROTOCOL = 4
 
-Item = Tuple[str, Optional[str]]
 _FALSE = ("0", "false", "no", "off", "disabled")
 _TRUE = ("1", "true", "yes", "on", "always")
 #: environment variables that can change how options resolve (sent with each request, see below)
@@ -134,47 +130,6 @@ def base_dir(env: Optional[Mapping[str, str]] = None) -> str:
     return os.path.join(tempfile.gettempdir(), f"vibebox-{os.getuid()}")
 
 
-# wire format: 4-byte length + JSON ---------------------------------------------------------------
-
-def _send(sock: socket.socket, message: Mapping[str, Any]) -> None:
-    data = json.dumps(message, separators=(",", ":"), default=str).encode("utf-8")
-    sock.sendall(struct.pack("!I", len(data)) + data)
-
-
-def _recv_exact(sock: socket.socket, size: int) -> Optional[bytes]:
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def _recv(sock: socket.socket) -> Optional[Dict[str, Any]]:
-    header = _recv_exact(sock, 4)
-    if header is None:
-        return None
-    (size,) = struct.unpack("!I", header)
-    if size > MAX_MESSAGE:
-        raise ValueError(f"message of {size} bytes is larger than {MAX_MESSAGE}")
-    body = _recv_exact(sock, size)
-    if body is None:
-        return None
-    return json.loads(body.decode("utf-8"))
-
-
-def peer_uid(sock: socket.socket) -> Optional[int]:
-    """uid of the process at the other end (Linux SO_PEERCRED); None where the OS cannot say."""
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None:
-        return None
-    data = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", data)
-    return uid
-
-
 # the client (every worker) -------------------------------------------------------------------------
 
 class RunCacheClient:
@@ -188,17 +143,16 @@ class RunCacheClient:
         self.folder = os.path.join(self.base, f"run-{self.owner_pid}-{self.owner_start}")
         self.socket_path = os.path.join(self.folder, "s")
         self.idle = idle if idle is not None else float(os.environ.get(ENV_IDLE) or DEFAULT_IDLE)
-        self._spawned: Any = None
 
     def start(self, first: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
         """Start the helper unless another fork just did; raises RunCacheUnavailable.
 
         ``first``: the request that found no helper. When this process starts the helper, it reads a
-        ``get`` itself meanwhile and returns the reply (run_cache_start.py); otherwise None.
+        ``get`` itself meanwhile and returns the reply (start.py); otherwise None.
         """
-        from ansible_collections.vibebox.secrets.plugins.plugin_utils import run_cache_start
+        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import start
 
-        return run_cache_start.start(self, first)
+        return start.start(self, first)
 
     # connection ------------------------------------------------------------------------------
     def _connect(self, timeout: float = REQUEST_TIMEOUT) -> socket.socket:
@@ -230,8 +184,8 @@ class RunCacheClient:
         except OSError as exc:
             raise RunCacheUnavailable(f"cannot connect to the run cache: {exc.strerror or exc}") from None
         try:
-            _send(sock, message)
-            reply = _recv(sock)
+            send(sock, message)
+            reply = recv(sock)
         except (OSError, ValueError) as exc:
             raise RunCacheUnavailable(f"the run cache did not answer: {exc}") from None
         finally:
@@ -252,14 +206,13 @@ class RunCacheClient:
             return False
 
     # operations ------------------------------------------------------------------------------
-    def fetch_raw(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item], bypass: bool = False,
-                  env: Optional[Mapping[str, str]] = None) -> Tuple[str, List[Dict[str, Any]]]:
-        """(provider, one answer per item in order) as the helper sent them: ``{"value": ..., "metadata": ...}``
-        or ``{"error": {...}}``. The lookups' common path uses this and never imports the core.
+    def fetch(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item], bypass: bool = False,
+              env: Optional[Mapping[str, str]] = None) -> Tuple[str, List[Dict[str, Any]]]:
+        """(provider, one answer per item in order) as the helper sent them (wire.py), undecoded.
 
         ``options`` are the raw lookup options (the helper ignores keys that are not provider options) and
         ``forced`` the provider forced by the caller (dev mode, fallback); the helper resolves them with
-        ``env`` exactly as factory.build_manager would.
+        ``env`` (factory.resolve).
         """
         message = {
             "op": "get", "options": dict(options), "forced": forced, "items": list(items), "bypass": bool(bypass),
@@ -270,15 +223,6 @@ class RunCacheClient:
         if len(results) != len(message["items"]):
             raise RunCacheUnavailable("the run cache answered a different number of items")
         return str(reply.get("provider") or ""), results
-
-    def fetch(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item], bypass: bool = False,
-              env: Optional[Mapping[str, str]] = None) -> Tuple[str, Dict[Item, object]]:
-        """(provider, {item: Secret or SecretError}): ``fetch_raw`` with the answers decoded."""
-        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import decode_outcome
-
-        items = list(dict.fromkeys((str(name), version) for name, version in items))
-        provider, results = self.fetch_raw(options, forced, items, bypass, env)
-        return provider, {item: decode_outcome(result) for item, result in zip(items, results)}
 
     def invalidate(self, names: Iterable[str]) -> bool:
         """Drop these names from the run's cache; False when the run has no helper (nothing cached)."""

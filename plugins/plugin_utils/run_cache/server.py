@@ -1,14 +1,12 @@
 # Internal plugin_utils of vibebox.secrets: not part of the public API, may change without notice.
-"""The run cache helper: the server side of run_cache.py, run in its own process once per run.
+"""The run cache helper: the server side of client.py, run in its own process once per run.
 
-Only the helper imports this file (and, through the factory, the chosen provider's SDK); workers
-import the small client in run_cache.py. ``CacheState`` is the cache itself (TTL, single-flight,
-invalidation by generation) and is plain Python so tests drive it without a socket.
+Only the helper imports this file (and, through the factory, the chosen provider's SDK), and the one
+fork that starts it (start.read_here); workers import the small client. ``CacheState`` is the cache
+itself (TTL, single-flight, invalidation by generation), plain Python so tests drive it without a socket.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 import socketserver
@@ -18,63 +16,30 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import (
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.client import REQUEST_TIMEOUT, process_start
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.start import process_alive
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.wire import (
     PROTOCOL,
-    REQUEST_TIMEOUT,
     Item,
-    _recv,
-    _send,
-    peer_uid,
-    process_start,
-)
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_outcomes import (
     decode_outcome,
     encode_outcome,
+    peer_uid,
+    recv,
     request_options,
+    send,
 )
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache_start import process_alive
 
 WATCH_INTERVAL = 0.5
 #: longest a request waits for the starting fork's own first read (see CacheState.put)
 PREFETCH_TIMEOUT = 30.0
-DEFAULT_TTL = 300.0
 
 
-#: options that matter to each provider besides prefix, cache_ttl and audit_log
-_PROVIDER_OPTIONS = {
-    "aws": ("aws_",), "gcp": ("gcp_",), "azure": ("azure_",), "vault": ("vault_",),
-    "kubernetes": ("k8s_", "kubeconfig"), "local": ("local_",), "env": (),
-}
-
-
-def fingerprint(options: Mapping[str, Any], forced: Optional[str], env: Mapping[str, str]) -> str:
-    """Key of the backend these options reach, after resolution (see resolve_backend)."""
-    return resolve_backend(options, forced, env)[0]
-
-
-def resolve_backend(options: Mapping[str, Any], forced: Optional[str],
-                    env: Mapping[str, str]) -> Tuple[str, str, float]:
-    """(key, provider, cache TTL) of the backend these options reach, after resolution.
-
-    Two askers that reach the same backend must share entries even when their raw options differ in
-    ways that do not matter (a lookup passes its documented defaults, a filter passes None; a vault
-    option set for a local read), so the key holds only what the chosen provider uses. Credentials go
-    into the hash, which never leaves memory. Raises core errors for options that cannot work.
-    """
+def resolve(options: Mapping[str, Any], forced: Optional[str], env: Mapping[str, str]) -> Any:
+    """factory.resolve with the asker's environment. Askers whose raw options differ only in what the
+    chosen provider ignores share entries: ``Resolved.key`` holds only what it uses."""
     from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
-    from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
-    from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import resolve_audit_path
 
-    resolved = _options.with_environment(options, env)
-    provider = factory.normalise_provider(forced) or factory.detect_provider(resolved, env)
-    own = _PROVIDER_OPTIONS.get(provider, ())
-    specific = sorted((key, value) for key, value in resolved.items() if own and key.startswith(own))
-    ttl = factory.cache_ttl_of(resolved)
-    canonical = json.dumps([
-        provider, factory.resolve_prefix(provider, resolved, env), resolved.get("cache_ttl"),
-        resolve_audit_path(resolved.get("audit_log")), specific,
-    ], default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest(), provider, ttl
+    return factory.resolve(options, env, forced)
 
 
 # the helper's state -------------------------------------------------------------------------------
@@ -93,26 +58,19 @@ class _Flight:
 #: definite answers worth remembering for the TTL; transient failures are asked again
 _CACHEABLE_ERRORS = (_errors.SecretNotFound, _errors.SecretDenied, _errors.SecretDeleted, _errors.InvalidSecretName)
 
-#: (raw options, forced provider, environment) -> SecretManager (or anything with get/get_many)
-ManagerBuilder = Callable[[Mapping[str, Any], Optional[str], Mapping[str, str]], Any]
+#: Resolved -> SecretManager (or anything with get/get_many)
+ManagerBuilder = Callable[[Any], Any]
 
 
-def _build_manager(options: Mapping[str, Any], forced: Optional[str], env: Mapping[str, str]) -> Any:
-    """Exactly what the asking worker would have built (same options, same environment)."""
+def _build_manager(resolved: Any) -> Any:
+    """The manager the asking worker would have built, with no cache of its own: the helper keeps
+    entries for ``resolved.ttl`` itself, and a second copy in the manager would be one that an
+    invalidation does not reach."""
+    from dataclasses import replace
+
     from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 
-    return factory.build_manager(options, env=env, provider=forced)
-
-
-def _take_ttl(manager: Any) -> float:
-    """The manager's resolved cache_ttl becomes the helper's TTL; its own cache is switched off,
-    since it would be a second copy that invalidation does not reach."""
-    cache = getattr(manager, "cache", None)
-    if cache is None or not hasattr(cache, "ttl"):
-        return DEFAULT_TTL
-    ttl = float(cache.ttl)
-    cache.ttl = 0
-    return ttl
+    return factory.build_manager(replace(resolved, ttl=0.0))
 
 
 class CacheState:
@@ -125,7 +83,7 @@ class CacheState:
         self._entries: Dict[Tuple[str, str, Optional[str]], Tuple[float, object]] = {}
         self._flights: Dict[Tuple[str, str, Optional[str]], _Flight] = {}
         self._generations: Dict[str, int] = {}
-        self._managers: Dict[str, Tuple[Any, float]] = {}
+        self._managers: Dict[str, Any] = {}
         self._manager_locks: Dict[str, threading.Lock] = {}
         self.stats: Dict[str, int] = dict(requests=0, hits=0, waits=0, fetched=0, backend_calls=0, invalidations=0,
                                           prefetched=0)
@@ -133,23 +91,23 @@ class CacheState:
         self.ready = threading.Event()
         self.ready.set()
 
-    def _manager(self, fp: str, options: Mapping[str, Any], forced: Optional[str],
-                 env: Mapping[str, str]) -> Tuple[Any, float]:
+    def _manager(self, resolved: Any) -> Any:
+        """The one manager of ``resolved.key``, built once even when ten forks ask at the same moment."""
+        key = resolved.key
         with self._lock:
-            found = self._managers.get(fp)
+            found = self._managers.get(key)
             if found is not None:
                 return found
-            lock = self._manager_locks.setdefault(fp, threading.Lock())
-        with lock:  # build once even when ten forks ask at the same moment
+            lock = self._manager_locks.setdefault(key, threading.Lock())
+        with lock:
             with self._lock:
-                found = self._managers.get(fp)
+                found = self._managers.get(key)
             if found is not None:
                 return found
-            manager = self._build(options, forced, env)
-            built = (manager, _take_ttl(manager))
+            manager = self._build(resolved)
             with self._lock:
-                self._managers[fp] = built
-            return built
+                self._managers[key] = manager
+            return manager
 
     def fetch(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item],
               bypass: bool = False, env: Optional[Mapping[str, str]] = None) -> Tuple[str, Dict[Item, object]]:
@@ -161,13 +119,14 @@ class CacheState:
         env = {} if env is None else env
         self.ready.wait(PREFETCH_TIMEOUT)
         try:
-            fp, provider, ttl = resolve_backend(options, forced, env)
+            resolved = resolve(options, forced, env)
         except _errors.SecretError as exc:
             provider = exc.provider or forced or str(options.get("provider") or "unknown")
             return provider, {(str(name), version): exc for name, version in items}
         except Exception as exc:
             provider = forced or str(options.get("provider") or "unknown")
             return provider, {(str(name), version): _unexpected(exc) for name, version in items}
+        fp, provider, ttl = resolved.key, resolved.provider, resolved.ttl
         results: Dict[Item, object] = {}
         mine: List[Tuple[Item, _Flight]] = []
         waiting: List[Tuple[Item, _Flight]] = []
@@ -195,7 +154,7 @@ class CacheState:
             outcomes: Dict[Item, object] = {}
             try:
                 try:
-                    manager, _manager_ttl = self._manager(fp, options, forced, env)
+                    manager = self._manager(resolved)
                 except _errors.SecretError as exc:
                     outcomes = {item: exc for item, _flight in mine}
                 except Exception as exc:
@@ -241,10 +200,11 @@ class CacheState:
         env = {} if env is None else env
         kept = 0
         try:
-            fp, _provider, ttl = resolve_backend(options, forced, env)
+            resolved = resolve(options, forced, env)
         except Exception:
             self.ready.set()
             return 0
+        fp, ttl = resolved.key, resolved.ttl
         with self._lock:
             stored_at = self._clock()
             self.stats["prefetched"] += len(outcomes)
@@ -283,7 +243,7 @@ class CacheState:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            managers = [manager for manager, _ttl in self._managers.values()]
+            managers = list(self._managers.values())
             self._managers.clear()
         for manager in managers:
             try:
@@ -293,6 +253,21 @@ class CacheState:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def request_items(message: Mapping[str, Any]) -> List[Item]:
+    return [(str(name), version if version is None else str(version)) for name, version in message.get("items") or []]
+
+
+def answer(state: CacheState, message: Mapping[str, Any]) -> Dict[str, Any]:
+    """The reply to a ``get``: the helper's, and the starting fork's own (start.read_here), so the fork
+    that reads while the helper starts reads exactly as the helper would."""
+    items = request_items(message)
+    forced = message.get("forced")
+    provider, outcomes = state.fetch(request_options(message.get("options")), None if forced is None else str(forced),
+                                     items, bool(message.get("bypass")), dict(message.get("env") or {}))
+    return {"ok": True, "protocol": PROTOCOL, "provider": provider,
+            "results": [encode_outcome(outcomes[item]) for item in items]}
 
 
 def _unexpected(exc: BaseException) -> _errors.ProviderUnavailable:
@@ -323,7 +298,7 @@ class _Handler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         while True:
             try:
-                message = _recv(sock)
+                message = recv(sock)
             except (OSError, ValueError):
                 return
             if message is None:
@@ -334,7 +309,7 @@ class _Handler(socketserver.BaseRequestHandler):
             except Exception as exc:  # keep serving other clients
                 reply = {"ok": False, "error": f"{type(exc).__name__} in the run cache"}
             try:
-                _send(sock, reply)
+                send(sock, reply)
             except OSError:
                 return
             self.server.last_request = time.monotonic()
@@ -343,18 +318,12 @@ class _Handler(socketserver.BaseRequestHandler):
         state = self.server.state
         op = message.get("op")
         if op == "get":
-            items = [(str(name), version if version is None else str(version)) for name, version in message["items"]]
-            forced = message.get("forced")
-            options = request_options(message.get("options"))
-            provider, outcomes = state.fetch(options, None if forced is None else str(forced),
-                                             items, bool(message.get("bypass")), dict(message.get("env") or {}))
-            return {"ok": True, "protocol": PROTOCOL, "provider": provider,
-                    "results": [encode_outcome(outcomes[item]) for item in items]}
+            return answer(state, message)
         if op == "put":
             forced = message.get("forced")
             options = request_options(message.get("options"))
-            outcomes = {(str(name), version if version is None else str(version)): decode_outcome(answer)
-                        for (name, version), answer in zip(message.get("items") or [], message.get("answers") or [])}
+            outcomes = {item: decode_outcome(answered)
+                        for item, answered in zip(request_items(message), message.get("answers") or [])}
             kept = state.put(options, None if forced is None else str(forced), outcomes, dict(message.get("env") or {}))
             return {"ok": True, "kept": kept}
         if op == "invalidate":

@@ -1,0 +1,70 @@
+"""core/factory.py: options are resolved once into a Resolved, whose key names the backend."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import FrozenInstanceError
+
+import pytest
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
+
+CANARY = "CANARY-" + uuid.uuid4().hex
+
+
+def test_options_the_chosen_provider_ignores_leave_the_key_alone():
+    plain = factory.resolve({"provider": "local", "local_path": "/x/s.db"}, env={})
+    noisy = factory.resolve({"provider": "local", "local_path": "/x/s.db", "vault_addr": "http://v",
+                             "aws_region": "eu-west-1", "fallback": ["env"]}, env={})
+    assert plain == noisy and plain.key == noisy.key
+
+
+@pytest.mark.parametrize("change", [
+    {"prefix": "other/"}, {"cache_ttl": 5}, {"audit_log": "/tmp/elsewhere.log"}, {"local_path": "/y/s.db"},
+    {"provider": "env"},
+])
+def test_what_reaches_the_backend_changes_the_key(change):
+    base = {"provider": "local", "local_path": "/x/s.db"}
+    assert factory.resolve(base, env={}).key != factory.resolve({**base, **change}, env={}).key
+
+
+def test_the_environment_is_read_once_at_resolution():
+    resolved = factory.resolve({"provider": "vault"}, env={"VAULT_ADDR": "http://one:8200", "VAULT_PREFIX": "p/",
+                                                           "SECRET_CACHE_TTL": "2000"})
+    assert resolved.provider_options()["vault_addr"] == "http://one:8200"
+    assert (resolved.prefix, resolved.ttl) == ("p/", 2.0)
+
+
+def test_a_forced_provider_wins_over_the_option_and_detection():
+    resolved = factory.resolve({"provider": "vault"}, env={"AWS_SECRET_MANAGER_REGION": "x"}, forced="environment")
+    assert resolved.provider == "env" and resolved.choice is not None and not resolved.choice.automatic
+    detected = factory.resolve({}, env={"VAULT_ADDR": "http://v"})
+    assert detected.provider == "vault" and detected.choice.automatic
+
+
+def test_a_credential_never_shows_in_the_key_or_the_repr():
+    resolved = factory.resolve({"provider": "vault", "vault_token": CANARY}, env={})
+    assert CANARY not in repr(resolved) and CANARY not in resolved.key
+    assert factory.resolve({"provider": "vault", "vault_token": "other"}, env={}).key != resolved.key
+
+
+def test_resolved_is_frozen():
+    resolved = factory.resolve({"provider": "env"}, env={})
+    with pytest.raises(FrozenInstanceError):
+        resolved.ttl = 0  # type: ignore[misc]
+
+
+def test_bad_cache_ttl_and_unknown_provider_are_clear_errors():
+    with pytest.raises(errors.InvalidOption, match="cache_ttl"):
+        factory.resolve({"provider": "env", "cache_ttl": "soon"}, env={})
+    with pytest.raises(errors.InvalidOption, match="aws-secrets"):
+        factory.resolve({"provider": "aws-secrets"}, env={})
+
+
+def test_build_manager_uses_the_resolved_options_as_they_are(tmp_path):
+    resolved = factory.resolve({"provider": "local", "local_path": str(tmp_path / "a.db"), "cache_ttl": 7,
+                                "audit_log": "false"}, env={})
+    manager = factory.build_manager(resolved)
+    assert manager.provider == "local" and manager.backend.path == str(tmp_path / "a.db")
+    assert manager.cache.ttl == 7.0 and manager.audit.path is None
+    # raw options are resolved first: what modules, scripts and tests pass
+    assert factory.build_manager({"provider": "env", "audit_log": "false"}, env={}).provider == "env"
