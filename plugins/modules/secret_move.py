@@ -127,7 +127,7 @@ notes:
     C(ansible-playbook vibebox.secrets.migrate -e migrate_action=rollback -e @BACKUP.undo.yml)); undo a source
     deletion the same way with the source's options and the source's backup (C(force=true) restores secrets that
     are soft-deleted).
-  - Each write is in the audit log as operation C(migrate), each source deletion as C(migrate_delete_source).
+  - Each write is in the audit log as operation C(migrate), each source deletion too (outcome C(source-deleted)).
 seealso:
   - module: vibebox.secrets.secret_migrate
 """

@@ -53,7 +53,8 @@ VERSIONS = ("current", "all")
 #: no file, so the .env migration's history, rollback choice and backup names work unchanged
 SOURCE_ROOT = "/vibebox-source"
 AUDIT_MOVE = "migrate"
-AUDIT_DELETE_SOURCE = "migrate_delete_source"
+#: a source deletion is a migrate operation whose outcome says so (the audit log has no operation of its own for it)
+AUDIT_DELETE_SOURCE = "migrate"
 
 
 class MoveError(_migration.MigrationError):
@@ -576,7 +577,7 @@ def delete_source(source: SecretManager, plan: MovePlan, checks: List[Dict[str, 
             source.audit.operation(AUDIT_DELETE_SOURCE, [row.key], ok=False, error=exc)
             raise MoveError(f"deleting '{row.key}' from the source failed after {len(done)} of {len(rows)}: {exc};"
                             f" the source's backup is {saved}", done=done)
-        source.audit.operation(AUDIT_DELETE_SOURCE, [row.key], ok=True, outcome="deleted")
+        source.audit.operation(AUDIT_DELETE_SOURCE, [row.key], ok=True, outcome="source-deleted")
         _backup.record_event(saved, "written", name=row.key, version=None, action="delete")
         done.append({"key": row.key, "name": row.key, "action": "deleted", "version": None})
     _backup.record_event(saved, "complete", durable=True)
