@@ -106,7 +106,7 @@ def test_check_move_again_rollback(tmp_path, vault, direction):
     assert _values(target) == SECRETS and _values(source) == SECRETS
     assert _manager(target).describe("api-key").tags.get("team") == "payments"
     if direction == "vault-to-local":
-        assert _vault_writes(server, prefix) == writes_before + len(SECRETS) * 0, "the source was written"
+        assert _vault_writes(server, prefix) == writes_before, "the source was written"
     backup = re.search(r"Backup: (\S+\.backup)", moved.stdout).group(1)
     with open(backup, "rb") as handle:
         assert CANARY.encode() not in handle.read()

@@ -95,8 +95,8 @@ def test_move_pair(request, tmp_path, source_provider, target_provider):
     source_before, target_before = _state(source), _state(target)
 
     # dry run: the plan and a check-mode apply write nothing, to either side
-    source_id, target_id = _migration.target_identity(source), _migration.target_identity(target)
-    plan = _move.make_plan(source, target, settings, label=_move.source_label(source, source_id))
+    plan = _move.make_plan(source, target, settings,
+                           label=_move.source_label(source, _migration.target_identity(source)))
     assert {row.key: row.action for row in plan.rows} == {
         "database-password": "create", "jwt-secret": "update", "api-key": "create"}
     assert CANARY not in repr(plan.to_dict())
