@@ -49,6 +49,132 @@ options:
       - When source and target are the same kind of provider, give the source's address here so the two differ.
     type: dict
     default: {}
+    suboptions:
+      prefix:
+        description: The provider option C(prefix) of the source.
+        type: str
+      cache_ttl:
+        description: The provider option C(cache_ttl) of the source.
+        type: float
+      audit_log:
+        description: The provider option C(audit_log) of the source.
+        type: str
+      fallback:
+        description: The provider option C(fallback) of the source.
+        type: list
+        elements: str
+      aws_region:
+        description: The provider option C(aws_region) of the source.
+        type: str
+      aws_profile:
+        description: The provider option C(aws_profile) of the source.
+        type: str
+      aws_endpoint_url:
+        description: The provider option C(aws_endpoint_url) of the source.
+        type: str
+      aws_access_key_id:
+        description: The provider option C(aws_access_key_id) of the source.
+        type: str
+      aws_secret_access_key:
+        description: The provider option C(aws_secret_access_key) of the source.
+        type: str
+      aws_session_token:
+        description: The provider option C(aws_session_token) of the source.
+        type: str
+      aws_replica_regions:
+        description: The provider option C(aws_replica_regions) of the source.
+        type: list
+        elements: str
+      gcp_project:
+        description: The provider option C(gcp_project) of the source.
+        type: str
+      gcp_credentials:
+        description: The provider option C(gcp_credentials) of the source.
+        type: path
+      gcp_access_token:
+        description: The provider option C(gcp_access_token) of the source.
+        type: str
+      gcp_endpoint:
+        description: The provider option C(gcp_endpoint) of the source.
+        type: str
+      gcp_ca_cert:
+        description: The provider option C(gcp_ca_cert) of the source.
+        type: path
+      gcp_replication:
+        description: The provider option C(gcp_replication) of the source.
+        type: list
+        elements: str
+      azure_vault_url:
+        description: The provider option C(azure_vault_url) of the source.
+        type: str
+      azure_tenant_id:
+        description: The provider option C(azure_tenant_id) of the source.
+        type: str
+      azure_client_id:
+        description: The provider option C(azure_client_id) of the source.
+        type: str
+      azure_client_secret:
+        description: The provider option C(azure_client_secret) of the source.
+        type: str
+      azure_auth:
+        description: The provider option C(azure_auth) of the source.
+        type: str
+        choices: [auto, service_principal, managed_identity, default]
+      azure_authority_host:
+        description: The provider option C(azure_authority_host) of the source.
+        type: str
+      azure_ca_cert:
+        description: The provider option C(azure_ca_cert) of the source.
+        type: path
+      azure_verify_challenge_resource:
+        description: The provider option C(azure_verify_challenge_resource) of the source.
+        type: bool
+      vault_addr:
+        description: The provider option C(vault_addr) of the source.
+        type: str
+      vault_token:
+        description: The provider option C(vault_token) of the source.
+        type: str
+      vault_role_id:
+        description: The provider option C(vault_role_id) of the source.
+        type: str
+      vault_secret_id:
+        description: The provider option C(vault_secret_id) of the source.
+        type: str
+      vault_namespace:
+        description: The provider option C(vault_namespace) of the source.
+        type: str
+      vault_mount:
+        description: The provider option C(vault_mount) of the source.
+        type: str
+      vault_kv_version:
+        description: The provider option C(vault_kv_version) of the source.
+        type: int
+        choices: [1, 2]
+      vault_ca_cert:
+        description: The provider option C(vault_ca_cert) of the source.
+        type: path
+      vault_timeout:
+        description: The provider option C(vault_timeout) of the source.
+        type: float
+      k8s_namespace:
+        description: The provider option C(k8s_namespace) of the source.
+        type: str
+      k8s_secret_name:
+        description: The provider option C(k8s_secret_name) of the source.
+        type: str
+      kubeconfig:
+        description: The provider option C(kubeconfig) of the source.
+        type: path
+      k8s_context:
+        description: The provider option C(k8s_context) of the source.
+        type: str
+      local_path:
+        description: The provider option C(local_path) of the source.
+        type: path
+      local_key_file:
+        description: The provider option C(local_key_file) of the source.
+        type: path
   include:
     description: Glob patterns of the source's names (without its prefix) to move. Required in effect with the
       C(env) source, which lists every environment variable.

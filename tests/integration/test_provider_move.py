@@ -23,7 +23,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager impor
 from ansible_collections.vibebox.secrets.plugins.module_utils.providers.env import EnvBackend
 
 WRITABLE = ["local", "vault", "aws", "gcp", "azure", "kubernetes"]
-PAIRS = [pair for pair in itertools.permutations(WRITABLE, 2)]
+PAIRS = list(itertools.permutations(WRITABLE, 2))
 CANARY = "CANARY-" + uuid.uuid4().hex
 
 

@@ -547,8 +547,8 @@ def delete_source(source: SecretManager, plan: MovePlan, checks: List[Dict[str, 
     ok = {item["key"] for item in checks if item["status"] == "ok"}
     bad = [row.key for row in plan.migrated if row.key not in ok]
     if bad or not checks:
-        raise MoveError("not deleting the source: " + (", ".join(bad) + " did not validate" if bad
-                                                        else "nothing was validated"),
+        why = ", ".join(bad) + " did not validate" if bad else "nothing was validated"
+        raise MoveError("not deleting the source: " + why,
                         hint="The source is deleted only after a validation where every moved secret matched")
     rows = plan.migrated
     current = source.get_many([row.key for row in rows], bypass_cache=True)

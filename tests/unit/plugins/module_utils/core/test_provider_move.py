@@ -54,3 +54,17 @@ def test_refusals_before_any_read():
         move.check_pair(env, target, move.MoveSettings(), {"provider": "env", "a": "1"}, {"provider": "env", "a": "2"})
     with pytest.raises(move.MoveError, match="same store"):
         move.check_pair(env, target, move.MoveSettings(include=["a"]), {"provider": "env"}, {"provider": "env"})
+
+
+def test_source_options_document_every_provider_option():
+    """The module's source_options sub-options are the provider options: a new provider option must be documented there too."""
+    import yaml
+
+    from ansible_collections.vibebox.secrets.plugins.modules import secret_move
+
+    documented = yaml.safe_load(secret_move.DOCUMENTATION)["options"]["source_options"]["suboptions"]
+    spec = secret_move._source_spec()
+    assert set(documented) == set(spec)
+    for name, rules in spec.items():
+        assert documented[name]["type"] == rules.get("type", "str"), name
+        assert (documented[name].get("choices") or None) == (rules.get("choices") or None), name
