@@ -476,7 +476,8 @@ class Move:
     def release(self, action, failed):
         if self.lock is None:
             return
-        keep = self.controller is not None and action != "finish"
+        # the run keeps the lock between its steps; finish ends it, and delete_source comes after finish
+        keep = self.controller is not None and action not in ("finish", "delete_source")
         if failed and self.controller is not None and self.controller.alive() is False:
             keep = True
         self.lock.release(keep=keep)
