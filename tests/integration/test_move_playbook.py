@@ -168,3 +168,24 @@ def test_refused_names_stop_before_any_write_with_a_rename_map(tmp_path, request
     assert "1 secrets cannot be moved" in run.stdout and "Nothing was written" in run.stdout
     assert '"team/db+password": "team-db-password"' in run.stdout
     assert not (tmp_path / "backups").exists()
+
+
+def test_delete_source_after_the_move_and_undo_it(tmp_path, vault):
+    _server, vault_options = vault
+    source = _local(tmp_path, "store")
+    _seed(source, SECRETS)
+    env = state_env(tmp_path)
+    run = run_playbook(PLAYBOOK, env, "-vvvv", extra_vars=_extra(tmp_path, source, vault_options,
+                                                              migrate_delete_source=True))
+    assert run.rc == 0, run.output[-4000:]
+    _clean(run)
+    assert "Validated: 3 of 3 secrets match the source" in run.stdout
+    match = re.search(r"Source: 3 deleted from the source; its backup is (\S+\.backup)", run.stdout)
+    assert match, run.stdout[-3000:]
+    assert _values(vault_options) == SECRETS and _values(source) == {}
+    undo = run_playbook(PLAYBOOK, env, extra_vars={
+        **source, "audit_log": str(tmp_path / "audit.log"), "migrate_action": "rollback", "backup": match.group(1),
+        "migrate_rollback_force": True, "migrate_backup_key_file": str(tmp_path / "backup.key")})
+    assert undo.rc == 0, undo.output[-4000:]
+    _clean(undo)
+    assert _values(source) == SECRETS
