@@ -1,0 +1,20 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of vibebox.secrets.secret_move: the same as secret_migrate's.
+
+A move writes many secrets through one module, like a .env migration: the module is told the run's
+ansible-playbook (so a killed run stops writing and the target's lock names its owner), and every
+secret it reports as written is dropped from the run cache afterwards. Documented in
+plugins/modules/secret_move.py; this file adds no option.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable
+
+from ansible_collections.vibebox.secrets.plugins.action.secret_migrate import ActionModule as MigrateAction
+
+
+class ActionModule(MigrateAction):
+    def written_names(self, result: Dict[str, Any]) -> Iterable[str]:
+        rows = list(result.get("written") or []) + list(result.get("deleted") or [])
+        return dict.fromkeys(str(row["name"]) for row in rows if isinstance(row, dict) and row.get("name"))

@@ -1,0 +1,651 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: secret_move
+author: Vibebox maintainers (@vibebox)
+short_description: Move secrets from one provider to another, with backup, validation and rollback
+version_added: 0.2.0
+description:
+  - One step of a provider-to-provider move per call, chosen with O(action); the C(vibebox.secrets.migrate) role
+    (C(playbooks/migrate.yml) with C(-e migrate_from=local)) calls them in order and rolls back when a step fails.
+  - The target is addressed by the provider options, as with every module of the collection; the source by
+    O(source) and O(source_options). Every readable provider can be a source (C(env) too, with O(include));
+    every provider that stores secrets can be a target.
+  - V(plan) lists the source (under its prefix), maps each name through both prefixes and O(name_map), reads
+    both sides in one batch each and returns, per secret, C(create), C(update), C(unchanged), C(skip) (scheduled for
+    deletion in the source, or changed in the target since the last move of this source, see O(overwrite)) or
+    C(refused) (a name the target's name rule refuses, with a O(name_map) suggestion in C(rename_map); two names
+    mapped to one; a value too large; a target secret scheduled for deletion; a write the credentials may not make).
+  - V(backup) writes the target's previous state of every secret that will change to one encrypted file, in the
+    format of M(vibebox.secrets.secret_migrate), so its V(rollback) step (and C(migrate_action=rollback)) undoes a
+    move. Beside it go the journal and the undo file. Nothing is written when nothing will change.
+  - V(apply) writes what the plan says, batch by batch with O(keys) - the current value, description and tags, and
+    with O(versions=all) every older readable version first, oldest first, so C(previous) still answers. The
+    rotation tags keep their meaning (the grace tag names the target's version id).
+  - V(validate) reads both sides again and compares every moved secret by SHA-256 (never shown).
+  - V(delete_source), only after a validation where every moved secret matched, backs the source up (encrypted,
+    same format) and deletes the moved secrets from it (soft delete where the provider has one).
+  - V(finish) records that the move completed and gives the target's lock back.
+  - The source is never written, except by V(delete_source). Values never appear in results or messages.
+options:
+  action:
+    description: The step to run.
+    type: str
+    required: true
+    choices: [plan, backup, apply, validate, delete_source, finish]
+  source:
+    description: The provider the secrets come from.
+    type: str
+    required: true
+    choices: [aws, gcp, azure, vault, kubernetes, env, local, k8s, hashicorp, openbao, environment]
+  source_options:
+    description:
+      - The source's provider options (C(prefix), C(local_path), C(local_key_file), C(vault_addr), C(vault_token),
+        C(aws_region), ...), with the names and meanings of the provider options of this module; credentials among
+        them are no_log. Options not given are read from the environment, as for the target.
+      - When source and target are the same kind of provider, give the source's address here so the two differ.
+    type: dict
+    default: {}
+    suboptions:
+      prefix:
+        description: The provider option C(prefix) of the source.
+        type: str
+      cache_ttl:
+        description: The provider option C(cache_ttl) of the source.
+        type: float
+      audit_log:
+        description: The provider option C(audit_log) of the source.
+        type: str
+      fallback:
+        description: The provider option C(fallback) of the source.
+        type: list
+        elements: str
+      aws_region:
+        description: The provider option C(aws_region) of the source.
+        type: str
+      aws_profile:
+        description: The provider option C(aws_profile) of the source.
+        type: str
+      aws_endpoint_url:
+        description: The provider option C(aws_endpoint_url) of the source.
+        type: str
+      aws_access_key_id:
+        description: The provider option C(aws_access_key_id) of the source.
+        type: str
+      aws_secret_access_key:
+        description: The provider option C(aws_secret_access_key) of the source.
+        type: str
+      aws_session_token:
+        description: The provider option C(aws_session_token) of the source.
+        type: str
+      aws_replica_regions:
+        description: The provider option C(aws_replica_regions) of the source.
+        type: list
+        elements: str
+      gcp_project:
+        description: The provider option C(gcp_project) of the source.
+        type: str
+      gcp_credentials:
+        description: The provider option C(gcp_credentials) of the source.
+        type: path
+      gcp_access_token:
+        description: The provider option C(gcp_access_token) of the source.
+        type: str
+      gcp_endpoint:
+        description: The provider option C(gcp_endpoint) of the source.
+        type: str
+      gcp_ca_cert:
+        description: The provider option C(gcp_ca_cert) of the source.
+        type: path
+      gcp_replication:
+        description: The provider option C(gcp_replication) of the source.
+        type: list
+        elements: str
+      azure_vault_url:
+        description: The provider option C(azure_vault_url) of the source.
+        type: str
+      azure_tenant_id:
+        description: The provider option C(azure_tenant_id) of the source.
+        type: str
+      azure_client_id:
+        description: The provider option C(azure_client_id) of the source.
+        type: str
+      azure_client_secret:
+        description: The provider option C(azure_client_secret) of the source.
+        type: str
+      azure_auth:
+        description: The provider option C(azure_auth) of the source.
+        type: str
+        choices: [auto, service_principal, managed_identity, default]
+      azure_authority_host:
+        description: The provider option C(azure_authority_host) of the source.
+        type: str
+      azure_ca_cert:
+        description: The provider option C(azure_ca_cert) of the source.
+        type: path
+      azure_verify_challenge_resource:
+        description: The provider option C(azure_verify_challenge_resource) of the source.
+        type: bool
+      vault_addr:
+        description: The provider option C(vault_addr) of the source.
+        type: str
+      vault_token:
+        description: The provider option C(vault_token) of the source.
+        type: str
+      vault_role_id:
+        description: The provider option C(vault_role_id) of the source.
+        type: str
+      vault_secret_id:
+        description: The provider option C(vault_secret_id) of the source.
+        type: str
+      vault_namespace:
+        description: The provider option C(vault_namespace) of the source.
+        type: str
+      vault_mount:
+        description: The provider option C(vault_mount) of the source.
+        type: str
+      vault_kv_version:
+        description: The provider option C(vault_kv_version) of the source.
+        type: int
+        choices: [1, 2]
+      vault_ca_cert:
+        description: The provider option C(vault_ca_cert) of the source.
+        type: path
+      vault_timeout:
+        description: The provider option C(vault_timeout) of the source.
+        type: float
+      k8s_namespace:
+        description: The provider option C(k8s_namespace) of the source.
+        type: str
+      k8s_secret_name:
+        description: The provider option C(k8s_secret_name) of the source.
+        type: str
+      kubeconfig:
+        description: The provider option C(kubeconfig) of the source.
+        type: path
+      k8s_context:
+        description: The provider option C(k8s_context) of the source.
+        type: str
+      local_path:
+        description: The provider option C(local_path) of the source.
+        type: path
+      local_key_file:
+        description: The provider option C(local_key_file) of the source.
+        type: path
+  include:
+    description: Glob patterns of the source's names (without its prefix) to move. Required in effect with the
+      C(env) source, which lists every environment variable.
+    type: list
+    elements: str
+    default: ['*']
+  exclude:
+    description: Glob patterns of names never to move; wins over O(include).
+    type: list
+    elements: str
+    default: []
+  name_map:
+    description: Target name per source name, for names the target's rule refuses (the plan suggests them).
+    type: dict
+    default: {}
+  tags:
+    description: Tags added to every secret the move writes; the source's own tags win over them.
+    type: dict
+  versions:
+    description:
+      - V(current) moves the current value; V(all) moves every readable version, oldest first, into secrets the
+        move creates (a secret that exists in the target keeps its own history and gets the current value).
+    type: str
+    default: current
+    choices: [current, all]
+  overwrite:
+    description:
+      - A target secret that exists with another value. V(unless-changed) updates it unless it changed since the
+        last move of this source into this target (then the plan says C(skip) and why); V(always) overwrites;
+        V(never) only creates missing secrets.
+    type: str
+    default: unless-changed
+    choices: [unless-changed, always, never]
+  keys:
+    description: With V(apply) and V(validate), only these source names (the role applies in batches).
+    type: list
+    elements: str
+  backup:
+    description:
+      - With V(backup), the file to write (it must not exist); by default a new file in O(backup_dir).
+      - With V(apply), V(validate), V(delete_source) and V(finish), the backup of this run.
+    type: path
+  source_backup:
+    description: With V(delete_source), the file of the source's backup (it must not exist); by default a new file
+      in O(backup_dir).
+    type: path
+  backup_dir:
+    description: Folder of the backups (created 0700); defaults to C($XDG_STATE_HOME/vibebox/migrate-backups).
+    type: path
+  backup_key:
+    description: The backup key, 32 bytes in base64 or hex; when not set, C(VIBEBOX_BACKUP_KEY), then O(backup_key_file).
+    type: str
+  backup_key_file:
+    description: File with the backup key, created 0600 by the first backup; defaults to C($XDG_DATA_HOME/vibebox/backup.key).
+    type: path
+  controller:
+    description: The C(ansible-playbook) process of the run, set by the action plugin. Leave it unset.
+    type: dict
+extends_documentation_fragment:
+  - vibebox.secrets.provider
+  - vibebox.secrets.local
+  - vibebox.secrets.aws
+  - vibebox.secrets.gcp
+  - vibebox.secrets.azure
+  - vibebox.secrets.vault
+  - vibebox.secrets.kubernetes
+attributes:
+  check_mode:
+    description: In check mode nothing is written to either side, nor the backup; the result says what would change.
+    support: full
+  diff_mode:
+    description: Not supported; the plan is the diff.
+    support: none
+notes:
+  - Undo a move with M(vibebox.secrets.secret_migrate) C(action=rollback) and the target's options (or the printed
+    C(ansible-playbook vibebox.secrets.migrate -e migrate_action=rollback -e @BACKUP.undo.yml)); undo a source
+    deletion the same way with the source's options and the source's backup (C(force=true) restores secrets that
+    are soft-deleted).
+  - Each write is in the audit log as operation C(migrate), each source deletion too (outcome C(source-deleted)).
+seealso:
+  - module: vibebox.secrets.secret_migrate
+"""
+
+EXAMPLES = r"""
+- name: Plan a move from the local store into Vault
+  vibebox.secrets.secret_move:
+    action: plan
+    source: local
+    source_options:
+      local_path: /srv/vibebox/secrets.db
+    provider: vault
+    vault_addr: https://vault.example.com:8200
+  register: move_plan
+
+- name: Back up the target, then move
+  vibebox.secrets.secret_move:
+    action: backup
+    source: local
+    provider: vault
+  register: move_backup
+"""
+
+RETURN = r"""
+action:
+  description: The step that ran.
+  type: str
+  returned: always
+provider:
+  description: The target provider.
+  type: str
+  returned: always
+prefix:
+  description: The target's prefix.
+  type: str
+  returned: always
+source:
+  description: The source provider.
+  type: str
+  returned: always
+source_prefix:
+  description: The source's prefix.
+  type: str
+  returned: always
+plan:
+  description: One row per source secret (C(key) the source name, C(name) the target name, C(provider_name),
+    C(source_name), C(action), C(reason), C(versions), C(suggestion)); never a value.
+  type: list
+  elements: dict
+  returned: with plan, backup, apply and validate
+counts:
+  description: Number of secrets per action.
+  type: dict
+  returned: with plan, backup, apply and validate
+  sample: {create: 3, update: 0, unchanged: 0, skip: 0, refused: 0}
+rename_map:
+  description: A O(name_map) that makes every refused name acceptable to the target, when one can be made.
+  type: dict
+  returned: with plan
+backup_stem:
+  description: With plan, how the backups of moves from this source begin (C(migrate-<source>-<hash>-)); a backup
+    named so is found by later moves and rollbacks. The role adds the time and C(.backup).
+  type: str
+  returned: with plan
+target:
+  description: With plan, the identity of the target (provider and what addresses its store; never a credential).
+  type: dict
+  returned: with plan
+backup:
+  description: The backup of the target written (backup) or used; none in check mode or when nothing changes.
+  type: str
+  returned: always
+undo_file:
+  description: With backup, the extra vars file that undoes the run.
+  type: str
+  returned: when a backup was written
+written:
+  description: With apply, the secrets written (or that would be), with their new version and the number of versions.
+  type: list
+  elements: dict
+  returned: with apply
+validation:
+  description: With validate, one row per moved secret with C(status) ok, mismatch, missing or error.
+  type: list
+  elements: dict
+  returned: with validate
+deleted:
+  description: With delete_source, the source secrets deleted (or that would be).
+  type: list
+  elements: dict
+  returned: with delete_source
+source_backup:
+  description: With delete_source, the backup of the source written before deleting.
+  type: str
+  returned: with delete_source
+elapsed:
+  description: Seconds the step took.
+  type: float
+  returned: always
+"""
+
+import os
+import time
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as _backup
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory as _factory
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import lock as _lock
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as _migration
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import provider_move as _move
+from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+
+WRITING = ("backup", "apply", "delete_source", "finish")
+NOT_UNDO = set(_options.SECRET_OPTIONS) | {"cache_ttl", "fallback"}
+SOURCES = list(_options.PROVIDERS) + list(_options.PROVIDER_ALIASES)
+
+
+def _source_spec():
+    """The provider options as sub-options: each credential stays no_log inside the dict."""
+    spec = _options.provider_argument_spec()
+    spec.pop("provider", None)
+    return spec
+
+
+def _settings(params):
+    return _move.MoveSettings(
+        include=params["include"] or ["*"],
+        exclude=params["exclude"] or [],
+        name_map={str(k): str(v) for k, v in (params["name_map"] or {}).items()},
+        versions=params["versions"],
+        overwrite=params["overwrite"],
+        tags={str(k): str(v) for k, v in params["tags"].items()} if params["tags"] else None,
+    )
+
+
+def _key(params, create):
+    return _backup.BackupKey.load(params["backup_key"], params["backup_key_file"], create=create)
+
+
+def _backup_dir(params):
+    return params["backup_dir"] or _backup.default_backup_dir()
+
+
+def source_manager(params):
+    given = {name: value for name, value in (params["source_options"] or {}).items() if value is not None}
+    manager = _factory.build_manager(given, provider=params["source"])
+    exists = getattr(manager.backend, "exists", None)
+    if callable(exists) and not exists():
+        manager.close()
+        raise _move.MoveError(
+            f"the source store {_migration.describe_identity(manager.backend.identity())} does not exist",
+            hint="Nothing was read or written. Point migrate_from_options at the store to move (local_path, local_key_file)")
+    return manager
+
+
+class Move:
+    """What every step shares: both managers, identities, the source label, the target's lock."""
+
+    def __init__(self, module, target, source):
+        self.module = module
+        self.target = target
+        self.source = source
+        self.params = module.params
+        self.settings = _settings(module.params)
+        self.controller = _lock.Process.from_dict(self.params["controller"])
+        self.lock = None
+        self.identity = _migration.target_identity(target)
+        self.source_identity = _migration.target_identity(source)
+        _move.check_pair(source, target, self.settings, self.source_identity, self.identity)
+        self.label = _move.source_label(source, self.source_identity)
+
+    @property
+    def prefix(self):
+        return self.target.prefix or ""
+
+    def history(self, own_backup=None):
+        try:
+            key = _key(self.params, create=False)
+        except errors.SecretError:
+            key = None
+        found = _migration.History.load(_backup_dir(self.params), self.label, self.identity, self.prefix, key)
+        if own_backup:
+            found.unfinished = [path for path in found.unfinished if path != os.path.abspath(own_backup)]
+        return found
+
+    def plan(self, keys=None, own_backup=None):
+        plan = _move.make_plan(self.source, self.target, self.settings, label=self.label,
+                               history=self.history(own_backup), keys=keys)
+        for warning in plan.warnings:
+            self.module.warn(warning.replace("this file", "this source"))
+        return plan
+
+    def _target_lock(self):
+        path = _lock.lock_path(self.identity, self.prefix, _backup_dir(self.params))
+        owner = self.controller or _lock.Process.current()
+        return _lock.TargetLock(path, _lock.describe_target(self.identity, self.prefix), owner, _lock.Process.current())
+
+    def peek_lock(self):
+        probe = self._target_lock()
+        record = probe.read()
+        if record is None or probe._ours(record) or probe.stale_reason(record) is not None:
+            return
+        text = f"{probe.target} is locked by {probe.holder(record)}"
+        if self.module.check_mode:
+            self.module.warn(text + "; this dry run writes nothing, but a real run would be refused now")
+            return
+        raise _lock.LockHeld(text, hint="Nothing was written. Wait for that run to finish, then run again")
+
+    def guard(self, action):
+        if action in WRITING and not self.module.check_mode:
+            self.lock = self._target_lock()
+            warning = self.lock.acquire("migration")
+            if warning:
+                self.module.warn(warning)
+        guard = _lock.Guard(self.controller, self.lock)
+        self.target.retry = _lock.guarded(self.target.retry, guard)
+        self.source.retry = _lock.guarded(self.source.retry, guard)
+
+    def release(self, action, failed):
+        if self.lock is None:
+            return
+        # the run keeps the lock between its steps; finish ends it, and delete_source comes after finish
+        keep = self.controller is not None and action not in ("finish", "delete_source")
+        if failed and self.controller is not None and self.controller.alive() is False:
+            keep = True
+        self.lock.release(keep=keep)
+
+    def undo_variables(self, backup_path, key):
+        """The extra vars of the rollback (of the target), pasted into a new shell; never a credential."""
+        resolved = _options.with_environment(_options.from_module(self.params))
+        variables = {name: value for name, value in resolved.items()
+                     if name not in NOT_UNDO and value not in (None, "", [])}
+        variables.update(provider=self.target.provider, prefix=self.prefix, migrate_action="rollback",
+                         backup=backup_path)
+        if self.identity.get("provider") == "local" and self.identity.get("path"):
+            variables["local_path"] = self.identity["path"]
+        if os.path.isabs(key.source):
+            variables["migrate_backup_key_file"] = key.source
+        return variables
+
+
+def _plan_result(plan, result):
+    result.update(plan=[row.to_dict() for row in plan.rows], counts=plan.counts(), source_prefix=plan.source_prefix)
+
+
+def run_plan(step, result):
+    step.peek_lock()
+    plan = step.plan()
+    _plan_result(plan, result)
+    result.update(rename_map=plan.rename_map(), target=dict(step.identity),
+                  backup_stem=_backup.file_name(step.label, "STAMP").split("STAMP")[0])
+    counts = plan.counts()
+    result["msg"] = ", ".join(f"{counts[action]} {action}" for action in _move.ACTIONS)
+
+
+def run_backup(step, result):
+    plan = step.plan()
+    _plan_result(plan, result)
+    if plan.refused:
+        raise _move.MoveError("refused secrets: " + ", ".join(row.key for row in plan.refused),
+                              hint="Rename them (migrate_name_map) or leave them out (migrate_exclude)")
+    if not plan.changed:
+        result["msg"] = "nothing will change: no backup needed"
+        return
+    result["changed"] = True
+    if step.module.check_mode:
+        result["msg"] = "check mode: the backup was not written"
+        return
+    key = _key(step.params, create=True)
+    path = _move.write_backup(plan, _backup_dir(step.params), key, path=step.params["backup"], identity=step.identity,
+                              source_identity=step.source_identity)
+    _backup.record_event(path, "started", durable=True, owner=step.lock.owner.to_dict() if step.lock else None)
+    _backup.write_undo(path, step.undo_variables(path, key))
+    result.update(backup=path, undo_file=path + _backup.UNDO_SUFFIX)
+    result["msg"] = f"backup written to {path}"
+
+
+def run_apply(step, result):
+    module, params = step.module, step.params
+    plan = step.plan(keys=params["keys"], own_backup=params["backup"])
+    _plan_result(plan, result)
+    saved = None
+    if params["backup"]:
+        saved = _backup.read(params["backup"], _key(params, create=False))
+        result["backup"] = saved.path
+    elif plan.changes and not module.check_mode:
+        raise _move.MoveError("apply needs the run's backup", hint="Run action=backup first and give backup=PATH")
+    if step.settings.versions == "all" and not module.check_mode:
+        _move.read_history(step.source, plan.changes)
+    try:
+        result["written"] = _move.apply(step.source, step.target, plan, step.settings, saved,
+                                        check_mode=module.check_mode)
+    except _migration.MigrationError as exc:
+        result["written"] = exc.done
+        raise
+    result["changed"] = bool(plan.changes)
+    count = len(plan.changes)
+    result["msg"] = f"{count} written" if not module.check_mode else f"{count} would be written"
+
+
+def run_validate(step, result):
+    plan = step.plan(keys=step.params["keys"], own_backup=step.params["backup"])
+    _plan_result(plan, result)
+    checks = _move.validate(step.source, step.target, plan)
+    result["validation"] = checks
+    bad = [item for item in checks if item["status"] != "ok"]
+    if bad:
+        details = "; ".join(f"{item['key']} -> {item['name']}: {item['status']}" for item in bad)
+        step.module.fail_json(msg=f"validation failed for {len(bad)} of {len(checks)} secrets: {details}",
+                              error_kind="validation", **result)
+    result["msg"] = f"{len(checks)} of {len(checks)} secrets match the source"
+
+
+def run_delete_source(step, result):
+    params = step.params
+    plan = step.plan(own_backup=params["backup"])
+    _plan_result(plan, result)
+    checks = _move.validate(step.source, step.target, plan)
+    key = _key(params, create=not step.module.check_mode)
+    done, saved = _move.delete_source(step.source, plan, checks, _backup_dir(params), key, step.source_identity,
+                                      check_mode=step.module.check_mode, path=params["source_backup"])
+    result.update(deleted=done, source_backup=saved, changed=bool(done))
+    result["msg"] = f"{len(done)} deleted from the source" + (f"; its backup is {saved}" if saved else "")
+
+
+def run_finish(step, result):
+    path = step.params["backup"]
+    if path and not step.module.check_mode:
+        path = os.path.abspath(path)
+        _backup.record_event(path, "complete", durable=True)
+        result["backup"] = path
+    result["msg"] = "move complete" + (f"; backup {path}" if path else "")
+
+
+STEPS = {"plan": run_plan, "backup": run_backup, "apply": run_apply, "validate": run_validate,
+         "delete_source": run_delete_source, "finish": run_finish}
+
+
+def main():
+    module = build_module(
+        dict(
+            action=dict(type="str", required=True, choices=list(STEPS)),
+            source=dict(type="str", required=True, choices=SOURCES),
+            source_options=dict(type="dict", default={}, options=_source_spec()),
+            include=dict(type="list", elements="str", default=["*"]),
+            exclude=dict(type="list", elements="str", default=[]),
+            name_map=dict(type="dict", default={}),
+            tags=dict(type="dict"),
+            versions=dict(type="str", default="current", choices=list(_move.VERSIONS)),
+            overwrite=dict(type="str", default="unless-changed", choices=list(_migration.OVERWRITE)),
+            keys=dict(type="list", elements="str", no_log=False),
+            backup=dict(type="path"),
+            source_backup=dict(type="path"),
+            backup_dir=dict(type="path"),
+            backup_key=dict(type="str", no_log=True),
+            backup_key_file=dict(type="path", no_log=False),
+            controller=dict(type="dict"),
+        ),
+    )
+    started = time.monotonic()
+    target = manager_for(module)
+    action = module.params["action"]
+    result = dict(changed=False, action=action, provider=target.provider, prefix=target.prefix or "",
+                  source=_options.normalise_provider(module.params["source"]), backup=None)
+    step = None
+    source = None
+    failure = None
+    failed = True
+    try:
+        source = source_manager(module.params)
+        step = Move(module, target, source)
+        step.guard(action)
+        STEPS[action](step, result)  # may end the module itself with fail_json (validation)
+        failed = False
+    except errors.SecretError as exc:
+        failure = exc
+    finally:
+        if step is not None:
+            try:
+                step.release(action, failed)
+            except (OSError, errors.SecretError) as exc:
+                module.warn(f"could not give back the lock of the target: {exc}")
+        target.close()
+        if source is not None:
+            source.close()
+    result["elapsed"] = round(time.monotonic() - started, 3)
+    if failure is not None:
+        result.pop("msg", None)
+        fail(module, failure, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
