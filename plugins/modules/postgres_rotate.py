@@ -116,20 +116,12 @@ options:
         application's tables (for example C(SELECT 1 FROM users LIMIT 1)) to prove the grants, not just the password.
     type: str
     default: SELECT 1
-  unless_rotated_since:
-    description:
-      - A moment (ISO 8601 such as C(2026-12-03T04:00:00Z), or epoch seconds). When the current value was made at or
-        after it, another run started together with this one has rotated already, and this one reports
-        RV(already_rotated) and changes nothing, whatever O(max_age) says.
-      - Give the moment the run started (the C(rotate) role does), so that two schedules, or a job started twice,
-        rotate once and the previous version keeps its whole grace period.
-      - A moment in the future is refused.
-    type: str
   max_age:
     description: Rotate only when the current password is at least this old (for example C(90d)). When not set it is
       rotated now.
     type: str
 extends_documentation_fragment:
+  - vibebox.secrets.rotation
   - vibebox.secrets.provider
   - vibebox.secrets.local
   - vibebox.secrets.aws
