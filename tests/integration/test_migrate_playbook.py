@@ -154,6 +154,18 @@ def _token(server, policies) -> str:
     return server.request("POST", "auth/token/create", {"policies": policies, "ttl": "15m"})["auth"]["client_token"]
 
 
+def _token_short_of(server, purpose: str, prefix: str, narrower: str) -> str:
+    """A token with every capability under the test's prefix except what the ``narrower`` policy line takes
+    away from one path (Vault applies the most specific path's rule)."""
+    policy = f"{purpose}-{prefix.strip('/').replace('/', '-')}"
+    server.write_policy(policy, textwrap.dedent(f"""
+        path "secret/data/{prefix}*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}
+        path "secret/metadata/{prefix}*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}
+        path "secret/metadata/{prefix.rstrip('/')}" {{ capabilities = ["list"] }}
+    """) + narrower + "\n")
+    return _token(server, [policy])
+
+
 @pytest.fixture(params=["local", "vault", "aws"])
 def target(request, tmp_path):
     """(provider options, a function counting the writes the server saw or None for local)."""
@@ -277,14 +289,8 @@ def test_openbao_policy_missing_a_capability_stops_the_plan_before_any_write(tmp
     options["vault_token"] = _token(server, ["root"])
     env_file, before, env_digest = _fault_setup(tmp_path, options)
     prefix = options["prefix"]
-    policy = f"migrate-{prefix.strip('/').replace('/', '-')}"
-    server.write_policy(policy, textwrap.dedent(f"""
-        path "secret/data/{prefix}*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}
-        path "secret/metadata/{prefix}*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}
-        path "secret/metadata/{prefix.rstrip('/')}" {{ capabilities = ["list"] }}
-        path "secret/data/{prefix}c-denied" {{ capabilities = ["read"] }}
-    """))
-    limited = {**options, "vault_token": _token(server, [policy])}
+    limited = {**options, "vault_token": _token_short_of(server, "migrate", prefix,
+                                                         f'path "secret/data/{prefix}c-denied" {{ capabilities = ["read"] }}')}
     writes_before = _vault_writes(server, prefix)
     run = run_playbook(PLAYBOOK, state_env(tmp_path), "-vvvv", extra_vars=_extra(tmp_path, env_file, limited))
     assert run.rc != 0, run.output[-4000:]
@@ -308,14 +314,8 @@ def test_a_rollback_whose_token_may_not_delete_stops_before_any_write(tmp_path, 
     assert migrated.rc == 0, migrated.output[-4000:]
     after_migration = _values(options)
     prefix = options["prefix"]
-    policy = f"rollback-{prefix.strip('/').replace('/', '-')}"
-    server.write_policy(policy, textwrap.dedent(f"""
-        path "secret/data/{prefix}*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}
-        path "secret/metadata/{prefix}*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}
-        path "secret/metadata/{prefix.rstrip('/')}" {{ capabilities = ["list"] }}
-        path "secret/metadata/{prefix}d-new" {{ capabilities = ["read", "list"] }}
-    """))
-    limited = {**options, "vault_token": _token(server, [policy])}
+    limited = {**options, "vault_token": _token_short_of(
+        server, "rollback", prefix, f'path "secret/metadata/{prefix}d-new" {{ capabilities = ["read", "list"] }}')}
     writes_before = _vault_writes(server, prefix)
     run = run_playbook(PLAYBOOK, state_env(tmp_path), "-vvvv",
                        extra_vars=_extra(tmp_path, env_file, limited, migrate_action="rollback"))
