@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 module: secret_move
 author: Vibebox maintainers (@vibebox)
 short_description: Move secrets from one provider to another, with backup, validation and rollback
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - One step of a provider-to-provider move per call, chosen with O(action); the C(vibebox.secrets.migrate) role
     (C(playbooks/migrate.yml) with C(-e migrate_from=local)) calls them in order and rolls back when a step fails.
@@ -40,7 +40,7 @@ options:
     description: The provider the secrets come from.
     type: str
     required: true
-    choices: [aws, gcp, azure, vault, kubernetes, env, local, k8s, hashicorp, openbao, environment]
+    choices: [aws, gcp, azure, vault, kubernetes, env, local, hashicorp, openbao, k8s, environment]
   source_options:
     description:
       - The source's provider options (C(prefix), C(local_path), C(local_key_file), C(vault_addr), C(vault_token),

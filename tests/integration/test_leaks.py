@@ -153,6 +153,35 @@ MODULE_CASES: Dict[str, str] = {
         vault_token: "{{ canary }}-token"
       ignore_errors: true
 """,
+    "secret_move": """
+    - name: secret_move - a source store holding a canary (also in check mode, so there is something to move)
+      vibebox.secrets.secret: {name: moved-key, value: "{{ canary }}-moved", local_path: "{{ backup_dir }}/../source/secrets.db"}
+      check_mode: false
+    - name: secret_move - plan
+      vibebox.secrets.secret_move: &leak_move
+        action: plan
+        source: local
+        source_options: {local_path: "{{ backup_dir }}/../source/secrets.db"}
+        backup_dir: "{{ backup_dir }}"
+    - name: secret_move - back up the target
+      vibebox.secrets.secret_move: {<<: *leak_move, action: backup}
+      register: leak_move_backup
+    - name: secret_move - apply
+      vibebox.secrets.secret_move: {<<: *leak_move, action: apply, keys: [moved-key], backup: "{{ leak_move_backup.backup | default(omit, true) }}"}
+    - name: secret_move - validate
+      vibebox.secrets.secret_move: {<<: *leak_move, action: validate, backup: "{{ leak_move_backup.backup | default(omit, true) }}"}
+      when: not ansible_check_mode  # as the role: nothing was written to compare with
+    - name: secret_move - finish
+      vibebox.secrets.secret_move: {<<: *leak_move, action: finish, backup: "{{ leak_move_backup.backup | default(omit, true) }}"}
+      when: not ansible_check_mode  # as the role: nothing was written to compare with
+    - name: secret_move - FAILS, from an unreachable Vault (its token is a canary)
+      vibebox.secrets.secret_move:
+        action: plan
+        source: vault
+        source_options: {vault_addr: "{{ dead_vault }}", vault_token: "{{ canary }}-token"}
+        backup_dir: "{{ backup_dir }}"
+      ignore_errors: true
+""",
     "backup_rekey": """
     - name: backup_rekey - a backup of the canaries to re-key
       vibebox.secrets.secret_migrate: {action: backup, env_file: "{{ env_file }}", backup_dir: "{{ backup_dir }}"}

@@ -175,8 +175,8 @@ def test_delete_source_after_the_move_and_undo_it(tmp_path, vault):
     source = _local(tmp_path, "store")
     _seed(source, SECRETS)
     env = state_env(tmp_path)
-    run = run_playbook(PLAYBOOK, env, "-vvvv", extra_vars=_extra(tmp_path, source, vault_options,
-                                                              migrate_delete_source=True))
+    run = run_playbook(PLAYBOOK, env, "-vvvv",
+                       extra_vars=_extra(tmp_path, source, vault_options, migrate_delete_source=True))
     assert run.rc == 0, run.output[-4000:]
     _clean(run)
     assert "Validated: 3 of 3 secrets match the source" in run.stdout
