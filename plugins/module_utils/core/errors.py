@@ -6,21 +6,32 @@ provider-side name and the next step, and so that no caller is tempted to put a 
 """
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 
 def scrub(text: object, secret_value: Optional[str]) -> str:
-    """A service's message, cut to 300 characters, with the value we sent replaced by ``<hidden>``.
+    """A service's message with the value we sent replaced by ``<hidden>``, then cut to 300 characters.
 
     Services echo a rejected request in their error (``Value '{...}' at 'secretString'``), and the
-    message is shown to the user and written to the audit log: no message may carry the value. Values
-    shorter than 4 characters are not searched for: hiding them would blank out ordinary words and
-    point at the value instead of hiding it.
+    message is shown to the user and written to the audit log: no message may carry the value. The
+    value is hidden before the message is cut: cut first, a long value would be only partly in the
+    message, match nowhere and stay readable up to the cut. It is searched as sent and as a JSON or
+    Python string would echo it (quotes, backslashes, newlines escaped). Values shorter than 4
+    characters are not searched for: hiding them would blank out ordinary words and point at the
+    value instead of hiding it.
     """
-    text = str(text)[:300]
-    if secret_value and len(secret_value) >= 4 and secret_value in text:
-        text = text.replace(secret_value, "<hidden>")
-    return text
+    text = str(text)
+    if secret_value and len(secret_value) >= 4:
+        for form in _echoed_forms(secret_value):
+            text = text.replace(form, "<hidden>")
+    return text[:300]
+
+
+def _echoed_forms(value: str) -> list:
+    """The value as a service may quote it back, longest first (so no form is left half-replaced)."""
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1]}
+    return sorted(forms, key=len, reverse=True)
 
 
 class SecretError(Exception):

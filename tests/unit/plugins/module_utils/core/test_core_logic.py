@@ -1,6 +1,7 @@
 """Pure logic of the core: names, durations, generators, cache, retry, options, errors."""
 from __future__ import annotations
 
+import json
 import string
 
 import pytest
@@ -185,3 +186,18 @@ def test_missing_sdk_names_the_pip_package():
 
 def test_repr_of_a_secret_hides_the_value():
     assert "s3cr3t" not in repr(Secret("s3cr3t", SecretMetadata(name="n"))) + str(Secret("s3cr3t", SecretMetadata(name="n")))
+
+
+@pytest.mark.parametrize("value", [
+    "v" * 8 + "-long-" + "x" * 400,              # longer than the message is cut to
+    'quote"and\\backslash-' + "y" * 300,          # echoed JSON-escaped
+    "line-one\nline-two-" + "z" * 20,            # echoed with its newline escaped
+])
+def test_scrub_hides_a_long_or_escaped_echo_before_cutting(value):
+    """A service that echoes the rejected value back must not leave any stretch of it in the message."""
+    for echoed in (value, json.dumps(value)[1:-1], repr(value)[1:-1]):
+        message = errors.scrub(f"ValidationException: Value '{echoed}' at 'secretString' failed", value)
+        assert "<hidden>" in message
+        assert len(message) <= 300
+        for start in range(0, len(value) - 12):
+            assert value[start:start + 12] not in message
