@@ -448,7 +448,8 @@ def _run_modules(mode: Tuple[str, ...]) -> Tuple[PlaybookRun, str, List[str]]:
     extra = {"canary": CANARY, "dead_vault": DEAD_VAULT, "dead_port": _closed_port(), "env_file": ctx.env_file(),
              "backup_dir": str(base / "backups"), "hook_url": HOOK_URL}
     env = state_env(base, {"VIBEBOX_RUN_CACHE_DIR": str(base / "rc")})
-    run = run_playbook(play, env, *VERBOSE, *mode, extra_vars=extra)
+    # one play with every module case (about 60 module runs at -vvvv, two modes at once): a hang guard, not a limit
+    run = run_playbook(play, env, *VERBOSE, *mode, extra_vars=extra, timeout=1200)
     return run, root, ctx.inputs
 
 
