@@ -43,9 +43,9 @@ options:
     type: str
   vault_role_id:
     description:
-      - Role id of an AppRole (auth method mounted at C(approle/)); with O(vault_secret_id), the provider
-        logs in once and reuses the token for every operation of the run, renewing it by a new login only
-        shortly before its TTL ends.
+      - Role id of an AppRole (auth method mounted at O(vault_auth_mount), C(approle/) by default); with
+        O(vault_secret_id), the provider logs in once and reuses the token for every operation of the run,
+        renewing it while the run goes on.
       - Also C(VAULT_ROLE_ID).
     type: str
   vault_secret_id:
@@ -198,9 +198,9 @@ options:
         key: vault_token
   vault_role_id:
     description:
-      - Role id of an AppRole (auth method mounted at C(approle/)); with O(vault_secret_id), the provider logs in
-        once and reuses the token for every operation of the run, renewing it by a new login only shortly before
-        its TTL ends.
+      - Role id of an AppRole (auth method mounted at O(vault_auth_mount), C(approle/) by default); with O(vault_secret_id),
+        the provider logs in once and reuses the token for every operation of the run, renewing it while the run
+        goes on.
       - Also C(VAULT_ROLE_ID).
     type: str
     vars:
