@@ -428,3 +428,40 @@ def test_a_short_lived_token_is_renewed_then_replaced_by_a_new_login(server, vau
         time.sleep(0.1)
     assert manager.get("login-a", bypass_cache=True).value == values["login-a"]
     assert backend.logins == 2
+
+
+# a server that echoes the login request ------------------------------------------------------------------
+def _echo_login(request):
+    """A 400 that quotes the request body, as some proxies and API gateways in front of Vault do."""
+    import json
+
+    body = request.body.decode("utf-8", "replace")
+    return 400, {"Content-Type": "application/json"}, json.dumps({"errors": [f"invalid request: {body}"]}).encode()
+
+
+@pytest.mark.parametrize("method", ["userpass", "jwt", "approle"])
+def test_a_refusal_that_echoes_the_request_never_shows_the_credential(server, method, tmp_path):
+    proxies = sys.modules.get("vibebox_fault_proxy")
+    if proxies is None:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(
+            "vibebox_fault_proxy", os.path.join(os.path.dirname(os.path.dirname(__file__)), "servers", "fault_proxy.py"))
+        proxies = importlib.util.module_from_spec(spec)
+        sys.modules["vibebox_fault_proxy"] = proxies
+        spec.loader.exec_module(proxies)
+    credential = f"{CANARY}-" + "x" * 600  # longer than the 300 characters a message keeps
+    options = {"userpass": {"vault_username": "someone", "vault_password": credential},
+               "jwt": {"vault_role": "deploy", "vault_jwt": credential},
+               "approle": {"vault_role_id": "role-" + RUN, "vault_secret_id": credential}}[method]
+    with proxies.FaultProxy(server.addr, fault_rate=1.0, answer=_echo_login,
+                            exempt=lambda seen: "/login" not in seen.path) as proxy:
+        manager = factory.build_manager({"provider": "vault", "vault_addr": proxy.url, "vault_auth_method": method,
+                                         "audit_log": str(tmp_path / "audit.log"), **options}, env={})
+        with pytest.raises(errors.SecretDenied) as caught:
+            manager.get("anything", bypass_cache=True)
+        assert proxy.snapshot().faults >= 1
+    text = f"{caught.value} {caught.value.hint} {caught.value!r}"
+    assert "invalid request" in text and f"login at mount '{method}'" in text
+    assert CANARY not in text and "xxxxxxxxxx" not in text
+    assert CANARY not in (tmp_path / "audit.log").read_text()

@@ -1038,7 +1038,10 @@ class VaultLogin:
         """The error for a login Vault answered with ``status``: names method, mount, role and Vault's words."""
         said = "; ".join(str(item) for item in (messages or []) if item) or f"HTTP {status}"
         for hidden in (self._secret, self.role_id):
-            said = scrub(said, hidden)
+            # replaced before scrub cuts the text: a long JWT cut in two would no longer be found whole
+            if hidden and len(hidden) >= 4:
+                said = said.replace(hidden, "<hidden>")
+        said = scrub(said, None)
         where = self.describe() + (f" in namespace '{namespace}'" if namespace else "")
         if status in (400, 401, 403):
             return SecretDenied(f"{where} was refused (Vault answered HTTP {status}: {said})", provider=PROVIDER,
