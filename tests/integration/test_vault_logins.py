@@ -13,7 +13,8 @@ JWTs are signed here with PyJWT (already in the test environment, as a dependenc
 key made by the test; OpenBao's jwt method checks them with ``jwt_validation_pubkeys``. The Kubernetes
 method is pointed at the project's Kubernetes API fake, whose TokenReview endpoint knows the
 service-account token the test registers. The certificate method needs TLS, so those tests run their
-own OpenBao with a TLS listener and a client CA made by the test.
+own OpenBao with a TLS listener and a client CA made by the test. ``none`` reads through a real
+``bao proxy`` that logs in with AppRole itself and adds its token.
 """
 from __future__ import annotations
 
@@ -465,3 +466,105 @@ def test_a_refusal_that_echoes_the_request_never_shows_the_credential(server, me
     assert "invalid request" in text and f"login at mount '{method}'" in text
     assert CANARY not in text and "xxxxxxxxxx" not in text
     assert CANARY not in (tmp_path / "audit.log").read_text()
+
+
+# none: an OpenBao proxy adds the token ---------------------------------------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def bao_proxy(server, tmp_path):
+    """``bao proxy`` in front of the session server, logging in with AppRole itself (auto_auth) and adding
+    its token to every request that comes without one (use_auto_auth_token)."""
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    prefix = f"vibebox/proxy-{RUN}/"
+    role = f"proxy-{RUN}"
+    role_id, secret_id = server.approle(role, [_reader_policy(server, role, prefix)])
+    (tmp_path / "role_id").write_text(role_id)
+    (tmp_path / "secret_id").write_text(secret_id)
+    port = _free_port()
+    config = tmp_path / "proxy.hcl"
+    config.write_text(f"""
+vault {{
+  address = "{server.addr}"
+}}
+auto_auth {{
+  method "approle" {{
+    mount_path = "auth/approle"
+    config = {{
+      role_id_file_path = "{tmp_path / 'role_id'}"
+      secret_id_file_path = "{tmp_path / 'secret_id'}"
+      remove_secret_id_file_after_reading = false
+    }}
+  }}
+}}
+api_proxy {{
+  use_auto_auth_token = true
+}}
+listener "tcp" {{
+  address = "127.0.0.1:{port}"
+  tls_disable = true
+}}
+""")
+    env = {key: item for key, item in os.environ.items() if not key.startswith(("VAULT_", "BAO_"))}
+    log = open(tmp_path / "proxy.log", "wb")
+    process = subprocess.Popen([_launcher().find_bao(), "proxy", f"-config={config}"], stdout=log,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=str(tmp_path))
+    values = _seed(server, prefix)
+    address = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # ready once auto_auth has its token: a read without one then succeeds
+            try:
+                with urllib.request.urlopen(f"{address}/v1/secret/data/{prefix}login-a", timeout=2):
+                    break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("bao proxy did not serve: " + (tmp_path / "proxy.log").read_text()[-2000:])
+                time.sleep(0.1)
+        yield address, prefix, values
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def test_none_reads_through_an_openbao_proxy_that_adds_the_token(tmp_path, run_dir, server, bao_proxy):
+    address, prefix, values = bao_proxy
+    proxied = type(server)(address, "", server.process, server.workdir, server.log_path, _owns_workdir=False)
+    result = _run(tmp_path, run_dir, proxied, prefix, {"VAULT_AUTH_METHOD": "none"}, values)
+    assert result.rc == 0, result.output[-4000:]
+    assert result.recap(f"host{HOSTS - 1:02d}")["ok"] == 3
+    assert CANARY not in result.output
+    # without the proxy, the same options send no token and Vault refuses
+    manager = factory.build_manager({"provider": "vault", "vault_addr": server.addr, "vault_auth_method": "none",
+                                     "vault_token": server.token, "prefix": prefix, "audit_log": "false"}, env={})
+    with pytest.raises(errors.SecretDenied):
+        manager.get("login-a", bypass_cache=True)
+
+
+# bad input through ansible-playbook ----------------------------------------------------------------------------
+@pytest.mark.parametrize("options, option", [
+    ({"VAULT_AUTH_METHOD": "kerberos"}, "vault_auth_method"),
+    ({"VAULT_AUTH_METHOD": "jwt", "VAULT_JWT": CANARY}, "vault_role"),
+    ({"VAULT_AUTH_METHOD": "jwt", "VAULT_ROLE": "deploy", "VAULT_JWT_FILE": "/nonexistent/ci.jwt"}, "vault_jwt_file"),
+    ({"VAULT_AUTH_METHOD": "kubernetes", "VAULT_ROLE": "awx", "VAULT_KUBERNETES_TOKEN_FILE": "/nonexistent/token"},
+     "vault_kubernetes_token_file"),
+    ({"VAULT_AUTH_METHOD": "cert", "VAULT_ROLE": "ansible"}, "vault_addr"),
+])
+def test_bad_input_fails_the_run_before_any_request_naming_the_option(tmp_path, run_dir, server, options, option):
+    before = len(server.audit_entries())
+    result = _run(tmp_path, run_dir, server, "vibebox/bad-input/", {"VAULT_PASSWORD": CANARY, **options},
+                  {n: n for n in SECRETS}, hosts=1)
+    assert result.rc != 0
+    assert option in result.output, result.output[-3000:]
+    assert CANARY not in result.output
+    assert len(server.audit_entries()) == before, "nothing may reach Vault"
