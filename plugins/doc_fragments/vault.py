@@ -107,16 +107,9 @@ options:
       - C(none) sends no token; a Vault Agent or proxy at O(vault_addr) adds it.
       - A login that Vault refuses fails with the method, the mount, the role and Vault's answer, never the
         credential. A missing or unreadable input fails before any request and names its option.
+      - One of C(token), C(approle), C(userpass), C(jwt), C(kubernetes), C(cert), C(none); empty means the default.
       - Also C(VAULT_AUTH_METHOD).
     type: str
-    choices:
-      - token
-      - approle
-      - userpass
-      - jwt
-      - kubernetes
-      - cert
-      - none
   vault_auth_mount:
     description:
       - Path the auth method is enabled at, without C(auth/). Defaults to the method's name (C(approle),
@@ -312,16 +305,9 @@ options:
       - C(none) sends no token; a Vault Agent or proxy at O(vault_addr) adds it.
       - A login that Vault refuses fails with the method, the mount, the role and Vault's answer, never the credential.
         A missing or unreadable input fails before any request and names its option.
+      - One of C(token), C(approle), C(userpass), C(jwt), C(kubernetes), C(cert), C(none); empty means the default.
       - Also C(VAULT_AUTH_METHOD).
     type: str
-    choices:
-      - token
-      - approle
-      - userpass
-      - jwt
-      - kubernetes
-      - cert
-      - none
     vars:
       - name: vibebox_secrets_vault_auth_method
     env:

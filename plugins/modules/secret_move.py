@@ -160,7 +160,6 @@ options:
       vault_auth_method:
         description: The provider option C(vault_auth_method) of the source.
         type: str
-        choices: [token, approle, userpass, jwt, kubernetes, cert, none]
       vault_auth_mount:
         description: The provider option C(vault_auth_mount) of the source.
         type: str

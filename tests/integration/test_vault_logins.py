@@ -568,3 +568,20 @@ def test_bad_input_fails_the_run_before_any_request_naming_the_option(tmp_path, 
     assert option in result.output, result.output[-3000:]
     assert CANARY not in result.output
     assert len(server.audit_entries()) == before, "nothing may reach Vault"
+
+
+def test_empty_login_variables_as_awx_injects_them_keep_the_token_default(tmp_path, run_dir, server):
+    """The AWX credential type injects every field, the unset ones as empty variables."""
+    prefix = f"vibebox/awx-empty-{RUN}/"
+    values = _seed(server, prefix)
+    empty = {variable: "" for variable in ("VAULT_AUTH_METHOD", "VAULT_AUTH_MOUNT", "VAULT_USERNAME", "VAULT_PASSWORD",
+                                           "VAULT_ROLE", "VAULT_JWT", "VAULT_KUBERNETES_TOKEN_FILE", "VAULT_CLIENT_CERT",
+                                           "VAULT_CLIENT_KEY", "VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_JWT_FILE")}
+    result = _run(tmp_path, run_dir, server, prefix, empty, values, hosts=1)
+    assert result.rc != 0 and "vault_auth_method" in result.output  # no token either: nothing to log in with
+    env = state_env(tmp_path, {"SECRET_PROVIDER": "vault", "VAULT_ADDR": server.addr, "VAULT_PREFIX": prefix,
+                               "VIBEBOX_RUN_CACHE_DIR": run_dir, **empty, "VAULT_TOKEN": server.token})
+    play = write_playbook(tmp_path, FLEET_PLAY, name="token.yml")
+    result = run_playbook(play, env, inventory=_inventory(tmp_path, 1),
+                          extra_vars={"hash_a": _sha(values["login-a"]), "hash_b": _sha(values["login-b"])})
+    assert result.rc == 0, result.output[-3000:]

@@ -1146,7 +1146,9 @@ SPEC = ProviderSpec(
         Option("vault_ca_cert", dict(type="path"), ("VAULT_CACERT",)),
         Option("vault_timeout", dict(type="float"), ("VAULT_CLIENT_TIMEOUT",)),
         # logins
-        Option("vault_auth_method", dict(type="str", choices=list(AUTH_METHODS)), ("VAULT_AUTH_METHOD",)),
+        # no choices: AWX injects an unset field as an empty variable, which must mean "the default";
+        # VaultLogin.from_options rejects an unknown method before any request, naming the option
+        Option("vault_auth_method", dict(type="str"), ("VAULT_AUTH_METHOD",)),
         Option("vault_auth_mount", dict(type="str"), ("VAULT_AUTH_MOUNT",)),
         Option("vault_username", dict(type="str"), ("VAULT_USERNAME",)),
         Option("vault_password", dict(type="str", no_log=True), ("VAULT_PASSWORD",)),
