@@ -291,8 +291,8 @@ def test_kubernetes_login_reads_through_ansible_playbook_once_per_run(tmp_path, 
     _assert_one_login_run(result, server, mount, before, (token,))
 
 
-def test_kubernetes_token_unknown_to_the_cluster_names_method_mount_and_role(tmp_path, run_dir, server,
-                                                                            kubernetes_login):
+def test_kubernetes_token_unknown_to_the_cluster_names_method_mount_and_role(
+        tmp_path, run_dir, server, kubernetes_login):
     prefix, mount, _token, _file, key = kubernetes_login
     stranger = _sign(key, {"iss": "kubernetes/serviceaccount", "sub": "system:serviceaccount:awx:intruder",
                            "kubernetes.io/serviceaccount/namespace": "awx",
