@@ -451,6 +451,9 @@ class VaultBackend(SecretBackend):
             answer = self.login.perform(self._client)
         except (self._http_errors.SSLError, self._http_errors.Timeout, self._http_errors.ConnectionError) as exc:
             raise self._unreachable(exc) from None
+        except self._http_errors.RequestException as exc:  # only the type: the text may quote the request
+            raise ProviderUnavailable(f"{self.login.describe()} failed ({type(exc).__name__})", retryable=False,
+                                      provider=PROVIDER) from None
         except self._hvac.exceptions.VaultError as exc:
             raise self.login.refused(hvac_status(exc) or 0, getattr(exc, "errors", None) or [], self.namespace) from None
         auth = (answer or {}).get("auth") if isinstance(answer, dict) else None
