@@ -14,6 +14,16 @@ LOOKUP_ENV = {
     "vault_kv_version": ["VAULT_KV_VERSION"],
     "vault_ca_cert": ["VAULT_CACERT"],
     "vault_timeout": ["VAULT_CLIENT_TIMEOUT"],
+    "vault_auth_method": ["VAULT_AUTH_METHOD"],
+    "vault_auth_mount": ["VAULT_AUTH_MOUNT"],
+    "vault_username": ["VAULT_USERNAME"],
+    "vault_password": ["VAULT_PASSWORD"],
+    "vault_role": ["VAULT_ROLE"],
+    "vault_jwt": ["VAULT_JWT"],
+    "vault_jwt_file": ["VAULT_JWT_FILE"],
+    "vault_kubernetes_token_file": ["VAULT_KUBERNETES_TOKEN_FILE"],
+    "vault_client_cert": ["VAULT_CLIENT_CERT"],
+    "vault_client_key": ["VAULT_CLIENT_KEY"],
 }
 
 
@@ -33,9 +43,9 @@ options:
     type: str
   vault_role_id:
     description:
-      - Role id of an AppRole (auth method mounted at C(approle/)); with O(vault_secret_id), the provider
-        logs in once and reuses the token for every operation of the run, renewing it by a new login only
-        shortly before its TTL ends.
+      - Role id of an AppRole (auth method mounted at O(vault_auth_mount), C(approle/) by default); with
+        O(vault_secret_id), the provider logs in once and reuses the token for every operation of the run,
+        renewing it while the run goes on.
       - Also C(VAULT_ROLE_ID).
     type: str
   vault_secret_id:
@@ -79,6 +89,77 @@ options:
       - Seconds to wait for each answer of the server. Defaults to 30.
       - Also C(VAULT_CLIENT_TIMEOUT).
     type: float
+  vault_auth_method:
+    description:
+      - How the provider gets its Vault token. Every method that logs in does so once per run for all hosts and
+        forks (the run cache keeps the token in memory, never on disk) and renews the token with C(renew-self)
+        while a long run goes on. docs/providers/vault.md shows each method's Vault set-up and least-privilege
+        policy.
+      - C(token) uses O(vault_token) as is; the default when a token is given.
+      - C(approle) logs in with O(vault_role_id) and O(vault_secret_id); the default when both are set.
+      - C(userpass) logs in with O(vault_username) and O(vault_password).
+      - C(jwt) logs in with O(vault_role) and a signed JWT from O(vault_jwt) or O(vault_jwt_file) (for example
+        a CI job's OIDC token).
+      - C(kubernetes) logs in with O(vault_role) and the pod's service-account token from
+        O(vault_kubernetes_token_file) (AWX and execution environments running on Kubernetes).
+      - C(cert) logs in with the TLS client certificate O(vault_client_cert) and its key O(vault_client_key);
+        O(vault_addr) must be C(https://). O(vault_role) optionally names the certificate role.
+      - C(none) sends no token; a Vault Agent or proxy at O(vault_addr) adds it.
+      - A login that Vault refuses fails with the method, the mount, the role and Vault's answer, never the
+        credential. A missing or unreadable input fails before any request and names its option.
+      - One of C(token), C(approle), C(userpass), C(jwt), C(kubernetes), C(cert), C(none); empty means the default.
+      - Also C(VAULT_AUTH_METHOD).
+    type: str
+  vault_auth_mount:
+    description:
+      - Path the auth method is enabled at, without C(auth/). Defaults to the method's name (C(approle),
+        C(userpass), C(jwt), C(kubernetes), C(cert)).
+      - Also C(VAULT_AUTH_MOUNT).
+    type: str
+  vault_username:
+    description:
+      - User name for O(vault_auth_method=userpass).
+      - Also C(VAULT_USERNAME).
+    type: str
+  vault_password:
+    description:
+      - Password for O(vault_auth_method=userpass). It is never shown in messages or logs.
+      - Also C(VAULT_PASSWORD).
+    type: str
+  vault_role:
+    description:
+      - Role to log in with for O(vault_auth_method=jwt) and O(vault_auth_method=kubernetes) (required), and the
+        certificate role for O(vault_auth_method=cert) (optional; without it Vault tries every role).
+      - Also C(VAULT_ROLE).
+    type: str
+  vault_jwt:
+    description:
+      - Signed JWT for O(vault_auth_method=jwt). It is never shown in messages or logs. Use O(vault_jwt_file)
+        for a token that a platform writes to a file and refreshes.
+      - Also C(VAULT_JWT).
+    type: str
+  vault_jwt_file:
+    description:
+      - File holding the signed JWT for O(vault_auth_method=jwt), read at each login (so a refreshed token is
+        used). Ignored when O(vault_jwt) is set.
+      - Also C(VAULT_JWT_FILE).
+    type: path
+  vault_kubernetes_token_file:
+    description:
+      - Service-account token for O(vault_auth_method=kubernetes), read at each login (Kubernetes rotates
+        projected tokens).
+      - Defaults to C(/var/run/secrets/kubernetes.io/serviceaccount/token); also C(VAULT_KUBERNETES_TOKEN_FILE).
+    type: path
+  vault_client_cert:
+    description:
+      - PEM file of the TLS client certificate for O(vault_auth_method=cert) (it may hold the private key too).
+      - Also C(VAULT_CLIENT_CERT).
+    type: path
+  vault_client_key:
+    description:
+      - PEM file of the private key of O(vault_client_cert), when the certificate file does not hold it.
+      - Also C(VAULT_CLIENT_KEY).
+    type: path
 """
 
     LOOKUP = r"""
@@ -110,9 +191,9 @@ options:
         key: vault_token
   vault_role_id:
     description:
-      - Role id of an AppRole (auth method mounted at C(approle/)); with O(vault_secret_id), the provider logs in
-        once and reuses the token for every operation of the run, renewing it by a new login only shortly before
-        its TTL ends.
+      - Role id of an AppRole (auth method mounted at O(vault_auth_mount), C(approle/) by default); with O(vault_secret_id),
+        the provider logs in once and reuses the token for every operation of the run, renewing it while the run
+        goes on.
       - Also C(VAULT_ROLE_ID).
     type: str
     vars:
@@ -207,4 +288,144 @@ options:
     ini:
       - section: vibebox_secrets
         key: vault_timeout
+  vault_auth_method:
+    description:
+      - How the provider gets its Vault token. Every method that logs in does so once per run for all hosts and
+        forks (the run cache keeps the token in memory, never on disk) and renews the token with C(renew-self) while
+        a long run goes on. docs/providers/vault.md shows each method's Vault set-up and least-privilege policy.
+      - C(token) uses O(vault_token) as is; the default when a token is given.
+      - C(approle) logs in with O(vault_role_id) and O(vault_secret_id); the default when both are set.
+      - C(userpass) logs in with O(vault_username) and O(vault_password).
+      - C(jwt) logs in with O(vault_role) and a signed JWT from O(vault_jwt) or O(vault_jwt_file) (for example a
+        CI job's OIDC token).
+      - C(kubernetes) logs in with O(vault_role) and the pod's service-account token from O(vault_kubernetes_token_file)
+        (AWX and execution environments running on Kubernetes).
+      - C(cert) logs in with the TLS client certificate O(vault_client_cert) and its key O(vault_client_key); O(vault_addr)
+        must be C(https://). O(vault_role) optionally names the certificate role.
+      - C(none) sends no token; a Vault Agent or proxy at O(vault_addr) adds it.
+      - A login that Vault refuses fails with the method, the mount, the role and Vault's answer, never the credential.
+        A missing or unreadable input fails before any request and names its option.
+      - One of C(token), C(approle), C(userpass), C(jwt), C(kubernetes), C(cert), C(none); empty means the default.
+      - Also C(VAULT_AUTH_METHOD).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_auth_method
+    env:
+      - name: VAULT_AUTH_METHOD
+    ini:
+      - section: vibebox_secrets
+        key: vault_auth_method
+  vault_auth_mount:
+    description:
+      - Path the auth method is enabled at, without C(auth/). Defaults to the method's name (C(approle), C(userpass),
+        C(jwt), C(kubernetes), C(cert)).
+      - Also C(VAULT_AUTH_MOUNT).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_auth_mount
+    env:
+      - name: VAULT_AUTH_MOUNT
+    ini:
+      - section: vibebox_secrets
+        key: vault_auth_mount
+  vault_username:
+    description:
+      - User name for O(vault_auth_method=userpass).
+      - Also C(VAULT_USERNAME).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_username
+    env:
+      - name: VAULT_USERNAME
+    ini:
+      - section: vibebox_secrets
+        key: vault_username
+  vault_password:
+    description:
+      - Password for O(vault_auth_method=userpass). It is never shown in messages or logs.
+      - Also C(VAULT_PASSWORD).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_password
+    env:
+      - name: VAULT_PASSWORD
+    ini:
+      - section: vibebox_secrets
+        key: vault_password
+  vault_role:
+    description:
+      - Role to log in with for O(vault_auth_method=jwt) and O(vault_auth_method=kubernetes) (required), and the
+        certificate role for O(vault_auth_method=cert) (optional; without it Vault tries every role).
+      - Also C(VAULT_ROLE).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_role
+    env:
+      - name: VAULT_ROLE
+    ini:
+      - section: vibebox_secrets
+        key: vault_role
+  vault_jwt:
+    description:
+      - Signed JWT for O(vault_auth_method=jwt). It is never shown in messages or logs. Use O(vault_jwt_file) for
+        a token that a platform writes to a file and refreshes.
+      - Also C(VAULT_JWT).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_jwt
+    env:
+      - name: VAULT_JWT
+    ini:
+      - section: vibebox_secrets
+        key: vault_jwt
+  vault_jwt_file:
+    description:
+      - File holding the signed JWT for O(vault_auth_method=jwt), read at each login (so a refreshed token is used).
+        Ignored when O(vault_jwt) is set.
+      - Also C(VAULT_JWT_FILE).
+    type: path
+    vars:
+      - name: vibebox_secrets_vault_jwt_file
+    env:
+      - name: VAULT_JWT_FILE
+    ini:
+      - section: vibebox_secrets
+        key: vault_jwt_file
+  vault_kubernetes_token_file:
+    description:
+      - Service-account token for O(vault_auth_method=kubernetes), read at each login (Kubernetes rotates projected
+        tokens).
+      - Defaults to C(/var/run/secrets/kubernetes.io/serviceaccount/token); also C(VAULT_KUBERNETES_TOKEN_FILE).
+    type: path
+    vars:
+      - name: vibebox_secrets_vault_kubernetes_token_file
+    env:
+      - name: VAULT_KUBERNETES_TOKEN_FILE
+    ini:
+      - section: vibebox_secrets
+        key: vault_kubernetes_token_file
+  vault_client_cert:
+    description:
+      - PEM file of the TLS client certificate for O(vault_auth_method=cert) (it may hold the private key too).
+      - Also C(VAULT_CLIENT_CERT).
+    type: path
+    vars:
+      - name: vibebox_secrets_vault_client_cert
+    env:
+      - name: VAULT_CLIENT_CERT
+    ini:
+      - section: vibebox_secrets
+        key: vault_client_cert
+  vault_client_key:
+    description:
+      - PEM file of the private key of O(vault_client_cert), when the certificate file does not hold it.
+      - Also C(VAULT_CLIENT_KEY).
+    type: path
+    vars:
+      - name: vibebox_secrets_vault_client_key
+    env:
+      - name: VAULT_CLIENT_KEY
+    ini:
+      - section: vibebox_secrets
+        key: vault_client_key
 """

@@ -157,6 +157,36 @@ options:
       vault_timeout:
         description: The provider option C(vault_timeout) of the source.
         type: float
+      vault_auth_method:
+        description: The provider option C(vault_auth_method) of the source.
+        type: str
+      vault_auth_mount:
+        description: The provider option C(vault_auth_mount) of the source.
+        type: str
+      vault_username:
+        description: The provider option C(vault_username) of the source.
+        type: str
+      vault_password:
+        description: The provider option C(vault_password) of the source.
+        type: str
+      vault_role:
+        description: The provider option C(vault_role) of the source.
+        type: str
+      vault_jwt:
+        description: The provider option C(vault_jwt) of the source.
+        type: str
+      vault_jwt_file:
+        description: The provider option C(vault_jwt_file) of the source.
+        type: path
+      vault_kubernetes_token_file:
+        description: The provider option C(vault_kubernetes_token_file) of the source.
+        type: path
+      vault_client_cert:
+        description: The provider option C(vault_client_cert) of the source.
+        type: path
+      vault_client_key:
+        description: The provider option C(vault_client_key) of the source.
+        type: path
       k8s_namespace:
         description: The provider option C(k8s_namespace) of the source.
         type: str

@@ -34,7 +34,8 @@ CONFIGURATION_DOC = os.path.join(REPO, "docs", "configuration.md")
 
 SECRET_LOOKING = re.compile(r"(secret|token|password|passphrase|private|(^|_)key($|_)|kubeconfig)")
 #: ids that look secret but name something that is not: (id, why)
-NOT_SECRET = {"k8s_secret_name": "the name of a Kubernetes Secret object"}
+NOT_SECRET = {"k8s_secret_name": "the name of a Kubernetes Secret object",
+              "vault_kubernetes_token_file": "where the pod's token is mounted, not the token"}
 
 #: environment variables the collection reads through options.py and the special cases beside it
 COLLECTION_ENV = (

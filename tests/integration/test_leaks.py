@@ -100,6 +100,26 @@ MODULE_CASES: Dict[str, str] = {
         vault_addr: "{{ dead_vault }}"
         vault_token: "{{ canary }}-token"
       ignore_errors: true
+    - name: secret - FAILS, a userpass login to an unreachable Vault (the password is a canary)
+      vibebox.secrets.secret:
+        name: jwt-secret
+        value: "{{ canary }}-vault"
+        provider: vault
+        vault_addr: "{{ dead_vault }}"
+        vault_auth_method: userpass
+        vault_username: leak-user
+        vault_password: "{{ canary }}-password"
+      ignore_errors: true
+    - name: secret - FAILS, a JWT login to an unreachable Vault (the JWT is a canary)
+      vibebox.secrets.secret:
+        name: jwt-secret
+        value: "{{ canary }}-vault"
+        provider: vault
+        vault_addr: "{{ dead_vault }}"
+        vault_auth_method: jwt
+        vault_role: deploy
+        vault_jwt: "{{ canary }}-jwt"
+      ignore_errors: true
 """,
     "secret_info": """
     - name: secret_info - compliance with the values measured, and the audit tail

@@ -30,6 +30,12 @@ What it models
     message ("User "u" cannot patch resource "secrets" in API group "" in the namespace "n"").
   * HTTPS with a throw-away CA (the kubeconfig carries it as ``certificate-authority-data``), or
     plain HTTP with ``tls=False``.
+  * ``TokenReview`` (``POST /apis/authentication.k8s.io/v1/tokenreviews``), what Vault's and OpenBao's
+    kubernetes auth method call to check a pod's service-account token: service-account tokens
+    registered with ``add_service_account_token`` are answered ``authenticated: true`` with the real
+    ``system:serviceaccount:<namespace>:<name>`` user, uid, groups and audiences; any other token, or
+    audiences that do not match, get ``authenticated: false`` with an ``error`` (201, as the real API).
+    The caller needs a token allowed to ``create`` ``tokenreviews`` (``system:auth-delegator``).
 
 What it does NOT model (a test that needs one of these needs a real cluster)
   * watch, server-side apply (``apply-patch+yaml`` gets 415), ``dryRun`` (400), ``limit``/``continue``
@@ -39,6 +45,8 @@ What it does NOT model (a test that needs one of these needs a real cluster)
     accepted as given), finalizers, owner references and garbage collection, namespace
     ``Terminating`` phase, admission webhooks, encryption at rest, audit logs, rate limiting
     (429/Retry-After) and priority & fairness, managedFields, generation.
+  * token signatures, expiry and bound objects (a registered token is valid until the fake stops),
+    the ServiceAccount objects themselves (a token is registered, not issued by ``TokenRequest``).
   * client certificates, OIDC/exec credentials, impersonation, ``SelfSubjectAccessReview``; RBAC is
     the fake's own token table, not Role/RoleBinding objects, and has no resourceNames.
   * immutable metadata checks on update (a changed uid/name/namespace/creationTimestamp in a body
@@ -720,6 +728,8 @@ class K8sFake:
         self.tokens: Dict[str, Identity] = {}
         self.admin_token = admin_token or "admin-" + _secrets.token_hex(16)
         self.add_token(self.admin_token, user="kubernetes-admin")
+        #: service-account tokens TokenReview knows: token -> (namespace, name, uid, audiences)
+        self.service_accounts: Dict[str, Tuple[str, str, str, Tuple[str, ...]]] = {}
         #: (method, path, user) of every request, for tests that count calls
         self.requests: List[Tuple[str, str, str]] = []
         self._server: Optional[_Server] = None
@@ -745,6 +755,40 @@ class K8sFake:
 
     def create_namespace(self, name: str) -> None:
         self.cluster.create_namespace({"metadata": {"name": name}})
+
+    def add_service_account_token(
+        self, token: str, namespace: str, name: str, uid: Optional[str] = None,
+        audiences: Sequence[str] = ("https://kubernetes.default.svc.cluster.local",), may_review: bool = True,
+    ) -> str:
+        """Register a service account's token for TokenReview; returns the account's uid.
+
+        ``may_review`` also lets the token itself call TokenReview (the ``system:auth-delegator`` binding
+        Vault's kubernetes auth method needs when it reviews a login with the login's own token).
+        """
+        uid = uid or str(uuid.uuid4())
+        self.service_accounts[token] = (namespace, name, uid, tuple(audiences))
+        rules = [Rule(("create",), ("tokenreviews",), ("*",))] if may_review else []
+        self.add_token(token, user=f"system:serviceaccount:{namespace}:{name}", rules=rules)
+        return uid
+
+    def review(self, spec: Dict[str, Any]) -> Dict[str, Any]:
+        """The ``status`` of a TokenReview of ``spec`` (``token``, optional ``audiences``)."""
+        known = self.service_accounts.get(str(spec.get("token") or ""))
+        if known is None:
+            return {"authenticated": False, "user": {}, "error": "[invalid bearer token, square/go-jose: error in"
+                    " cryptographic primitive, token lookup failed]"}
+        namespace, name, uid, audiences = known
+        wanted = list(spec.get("audiences") or [])
+        if wanted and not set(wanted) & set(audiences):
+            return {"authenticated": False, "user": {},
+                    "error": f"[invalid bearer token, token audiences {list(audiences)} is invalid for the target"
+                    f" audiences {wanted}]"}
+        return {
+            "authenticated": True,
+            "user": {"username": f"system:serviceaccount:{namespace}:{name}", "uid": uid,
+                     "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"]},
+            "audiences": wanted or list(audiences),
+        }
 
     # lifecycle -----------------------------------------------------------------------------------
     def start(self) -> "K8sFake":
@@ -868,6 +912,15 @@ class K8sFake:
                 body = json.loads(raw.decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as exc:
                 raise ApiError(400, "BadRequest", f"the request body is not JSON: {exc}") from None
+        if segments == ["apis", "authentication.k8s.io", "v1", "tokenreviews"]:
+            if method != "POST":
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            self._authorize(who, "create", "tokenreviews", None, None)
+            spec = (body or {}).get("spec") if isinstance(body, dict) else None
+            if not isinstance(spec, dict) or not spec.get("token"):
+                raise ApiError(422, "Invalid", "TokenReview.authentication.k8s.io is invalid: spec.token: Required value")
+            return 201, {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+                         "metadata": {"creationTimestamp": None}, "spec": spec, "status": self.review(spec)}
         if segments[:2] != ["api", "v1"]:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         rest = segments[2:]

@@ -294,6 +294,7 @@ class VaultBackend(SecretBackend):
         kv_version: Optional[int] = None,
         ca_cert: Optional[str] = None,
         timeout: Optional[float] = None,
+        login: Optional["VaultLogin"] = None,
     ) -> None:
         if not addr or not str(addr).startswith(("http://", "https://")):
             raise InvalidOption(
@@ -304,13 +305,11 @@ class VaultBackend(SecretBackend):
         if kv_version not in (None, "") and int(kv_version) not in (1, 2):
             raise InvalidOption(f"vault_kv_version must be 1 or 2 (got {kv_version})", provider=PROVIDER)
         self.kv_version = self.KV_VERSION
-        self.approle = bool(role_id and secret_id)
-        if not self.approle and not token:
-            raise InvalidOption(
-                "no Vault credentials: neither a token nor an AppRole role_id and secret_id",
-                provider=PROVIDER,
-                hint="Set vault_token (VAULT_TOKEN), or vault_role_id and vault_secret_id (VAULT_ROLE_ID, VAULT_SECRET_ID)",
-            )
+        if login is None:  # built without from_options: the token, or AppRole when both ids are given
+            login = VaultLogin.from_options({"vault_token": token, "vault_role_id": role_id,
+                                             "vault_secret_id": secret_id})
+        self.login = login
+        self.approle = login.method == "approle"
         if ca_cert and not os.path.isfile(ca_cert):
             raise InvalidOption(f"vault_ca_cert '{ca_cert}' is not a file", provider=PROVIDER,
                                 hint="Point vault_ca_cert (VAULT_CACERT) at the PEM file of the CA that signed Vault's certificate")
@@ -324,16 +323,24 @@ class VaultBackend(SecretBackend):
         # token "" (not None): hvac would otherwise read VAULT_TOKEN or ~/.vault-token behind our back
         self._client = self._hvac.Client(
             url=self.addr,
-            token="" if self.approle else token,
+            token="" if login.logs_in or login.method == "none" else token,
             namespace=self.namespace,
             verify=ca_cert or True,
             timeout=self.timeout,
+            cert=(login.client_cert, login.client_key) if login.client_key else login.client_cert,
         )
         self._lock = threading.Lock()
         self._token_deadline: Optional[float] = None
-        self._have_token = not self.approle
-        #: AppRole logins made by this backend (one per run is the goal; tests read it)
+        self._have_token = not login.logs_in
+        #: logins made by this backend (one per run is the goal; tests read it)
         self.logins = 0
+        #: renewals of the login's token (renew-self) made by this backend
+        self.renewals = 0
+        #: when the login's token ends, whether Vault lets it be renewed, and the TTL it was granted
+        self._token_expires: Optional[float] = None
+        self._token_renewable = False
+        self._token_ttl = 0.0
+        self._clock = time.monotonic
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "VaultBackend":
@@ -351,6 +358,7 @@ class VaultBackend(SecretBackend):
             kv_version=options.get("vault_kv_version"),
             ca_cert=options.get("vault_ca_cert"),
             timeout=options.get("vault_timeout"),
+            login=VaultLogin.from_options(options),
         )
 
     # transport -------------------------------------------------------------------------------------
@@ -428,29 +436,89 @@ class VaultBackend(SecretBackend):
         return self.request(one_request, name if about_secret else None)
 
     def _ensure_token(self) -> None:
-        if not self.approle:
+        if not self.login.logs_in:
             return
         with self._lock:  # get_many runs reads on threads: one login, not one per thread
-            if self._have_token and (self._token_deadline is None or time.monotonic() < self._token_deadline):
+            if self._have_token and (self._token_deadline is None or self._clock() < self._token_deadline):
+                return
+            if self._have_token and self._renew():
                 return
             self._login()
 
     def _login(self) -> None:
-        api_path = f"auth/{APPROLE_MOUNT}/login"
         self._client.token = ""  # an expired token sent along would make Vault refuse the login itself
-        status, payload = self._send("POST", api_path, {"role_id": self._role_id, "secret_id": self._secret_id})
-        if status >= 300:
-            raise translate(status, payload.get("errors"), api_path=api_path, capability="update",
-                            namespace=self.namespace, login=True)
-        auth = payload.get("auth") or {}
-        if not auth.get("client_token"):
-            raise ProviderUnavailable("the AppRole login answered without a token", retryable=False, provider=PROVIDER)
+        try:
+            answer = self.login.perform(self._client)
+        except (self._http_errors.SSLError, self._http_errors.Timeout, self._http_errors.ConnectionError) as exc:
+            raise self._unreachable(exc) from None
+        except self._http_errors.RequestException as exc:  # only the type: the text may quote the request
+            raise ProviderUnavailable(f"{self.login.describe()} failed ({type(exc).__name__})", retryable=False,
+                                      provider=PROVIDER) from None
+        except self._hvac.exceptions.VaultError as exc:
+            raise self.login.refused(hvac_status(exc) or 0, getattr(exc, "errors", None) or [], self.namespace) from None
+        auth = (answer or {}).get("auth") if isinstance(answer, dict) else None
+        if not (auth or {}).get("client_token"):
+            raise ProviderUnavailable(f"{self.login.describe()} answered without a token", retryable=False,
+                                      provider=PROVIDER)
         self._client.token = auth["client_token"]
-        ttl = float(auth.get("lease_duration") or 0)
-        # renew a little before the end so a long run never sends an expired token
-        self._token_deadline = time.monotonic() + ttl - min(30.0, ttl / 10) if ttl else None
+        self._token_ttl = float(auth.get("lease_duration") or 0)
+        self._token_renewable = bool(auth.get("renewable"))
+        self._set_deadlines(self._token_ttl)
         self._have_token = True
         self.logins += 1
+
+    # logins: renewal and hand-over (see the "logins" section below) ------------------------------------
+    def _set_deadlines(self, ttl: float) -> None:
+        """Renew once less than RENEW_WHEN_LEFT of ``ttl`` is left; a TTL of 0 never expires."""
+        now = self._clock()
+        self._token_expires = now + ttl if ttl else None
+        self._token_deadline = now + ttl * (1 - RENEW_WHEN_LEFT) if ttl else None
+
+    def _renew(self) -> bool:
+        """Extend the login's token with renew-self; False when a new login is needed instead (the token is
+        not renewable, has reached its max TTL, has expired, or Vault refused)."""
+        if not self._token_renewable or (self._token_expires is not None and self._clock() >= self._token_expires):
+            return False
+        try:
+            answer = self._client.auth.token.renew_self()
+        except (self._http_errors.RequestException, self._hvac.exceptions.VaultError):
+            return False  # the login that follows reports what is wrong, if anything is
+        auth = (answer or {}).get("auth") if isinstance(answer, dict) else None
+        ttl = float((auth or {}).get("lease_duration") or 0)
+        if not auth or not ttl:
+            return False
+        self.renewals += 1
+        self._token_renewable = bool(auth.get("renewable")) and ttl > self._token_ttl * RENEW_WHEN_LEFT
+        self._set_deadlines(ttl)  # at its max TTL the token is kept until its renewal time, then replaced
+        return True
+
+    def export_session(self) -> Optional[Dict[str, Any]]:
+        """The login's token and how long it lasts, for the run cache helper (kept in memory, never on
+        disk): the fork that reads while the helper starts hands it over so the run logs in once."""
+        if not self.login.logs_in or not self._have_token:
+            return None
+        now = self._clock()
+        return {"method": self.login.method, "token": self._client.token, "ttl": self._token_ttl,
+                "renewable": self._token_renewable,
+                "expires_in": None if self._token_expires is None else self._token_expires - now,
+                "renew_in": None if self._token_deadline is None else self._token_deadline - now}
+
+    def adopt_session(self, session: Optional[Mapping[str, Any]]) -> bool:
+        """Use a token another backend of the same options got (``export_session``) instead of logging in."""
+        if not session or not self.login.logs_in or session.get("method") != self.login.method:
+            return False
+        if not session.get("token") or (session.get("renew_in") is not None and float(session["renew_in"]) <= 0):
+            return False
+        with self._lock:
+            now = self._clock()
+            self._client.token = str(session["token"])
+            self._token_ttl = float(session.get("ttl") or 0)
+            self._token_renewable = bool(session.get("renewable"))
+            expires, renew = session.get("expires_in"), session.get("renew_in")
+            self._token_expires = None if expires is None else now + float(expires)
+            self._token_deadline = None if renew is None else now + float(renew)
+            self._have_token = True
+        return True
 
     def _conflict(self, name: str, why: str) -> SecretConflict:
         return SecretConflict(
@@ -859,6 +927,212 @@ class VaultKV1Backend(VaultBackend):
         return sorted(item for item in self._walk(folder, prefix) if item.startswith(prefix))
 
 
+# logins -------------------------------------------------------------------------------------------------
+# How the backend gets its token. A method that logs in (everything but token and none) does so once per
+# backend, i.e. once per run when the run cache shares the backend, renews the token with renew-self while
+# a long run goes on, and logs in again only when the token cannot be renewed any more. Every input is
+# checked when the backend is built, so a bad one fails before any request and names its option.
+
+#: the values of vault_auth_method, in the order the documentation lists them
+AUTH_METHODS = ("token", "approle", "userpass", "jwt", "kubernetes", "cert", "none")
+#: where a pod's service-account token is mounted
+KUBERNETES_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+#: renew a login's token once less than this share of its TTL is left
+RENEW_WHEN_LEFT = 1 / 3
+#: hvac's exception classes -> the HTTP status they stand for (hvac keeps no status on them)
+_HVAC_STATUS = {"InvalidRequest": 400, "Unauthorized": 401, "Forbidden": 403, "InvalidPath": 404,
+                "PreconditionFailed": 412, "RateLimitExceeded": 429, "InternalServerError": 500,
+                "VaultNotInitialized": 501, "BadGateway": 502, "VaultDown": 503}
+#: how a message names each method, and what to check when Vault refuses its login
+_METHOD_LABELS = {"approle": "AppRole", "userpass": "userpass", "jwt": "JWT", "kubernetes": "Kubernetes",
+                  "cert": "TLS certificate"}
+_LOGIN_HINTS = {
+    "approle": "Check vault_role_id and vault_secret_id (a secret_id can expire or be used up), vault_auth_mount"
+               " and vault_namespace",
+    "userpass": "Check vault_username and vault_password, vault_auth_mount and vault_namespace",
+    "jwt": "Check vault_role, that the JWT has not expired, and that its issuer, audience, subject and signing key"
+           " match the role and the mount's configuration (vault_auth_mount)",
+    "kubernetes": "Check vault_role (its bound service account names and namespaces must include this service"
+                  " account) and that the mount's kubernetes_host reaches the API server that issued the token",
+    "cert": "Check that the mount (vault_auth_mount) has a certificate role trusting the CA that issued"
+            " vault_client_cert, and vault_role if you name one",
+}
+
+
+def _readable_file(path: Optional[str], option: str, what: str) -> str:
+    """``path`` if it is a file this process can read, else InvalidOption naming ``option``."""
+    if not path:
+        raise InvalidOption(f"{option} is not set; it must point at {what}", provider=PROVIDER)
+    if not os.path.isfile(path):
+        raise InvalidOption(f"{option} '{path}' is not a file", provider=PROVIDER, hint=f"Point {option} at {what}")
+    if not os.access(path, os.R_OK):
+        raise InvalidOption(f"{option} '{path}' cannot be read by this user", provider=PROVIDER,
+                            hint=f"Point {option} at {what} that this user may read")
+    return path
+
+
+class VaultLogin:
+    """One way of getting a token: the method, its mount and its inputs (checked by ``from_options``).
+
+    Secrets (password, JWT, secret_id) are kept in attributes that ``repr`` does not show; file inputs
+    (JWT file, service-account token) are read at each login, because Kubernetes rotates projected
+    tokens while a pod runs.
+    """
+
+    def __init__(self, method: str, mount: Optional[str] = None, role: Optional[str] = None,
+                 username: Optional[str] = None, secret: Optional[str] = None, secret_file: Optional[str] = None,
+                 role_id: Optional[str] = None, client_cert: Optional[str] = None,
+                 client_key: Optional[str] = None) -> None:
+        self.method = method
+        self.mount = (mount or method).strip("/")
+        self.role = role
+        self.username = username
+        self.role_id = role_id
+        self.client_cert = client_cert
+        self.client_key = client_key
+        self._secret = secret
+        self._secret_file = secret_file
+
+    def __repr__(self) -> str:  # never the password, JWT or secret id
+        return f"VaultLogin(method={self.method!r}, mount={self.mount!r}, role={self.role!r})"
+
+    @property
+    def logs_in(self) -> bool:
+        """False for token and none: the token is given (or added by a Vault Agent or proxy)."""
+        return self.method not in ("token", "none")
+
+    def describe(self) -> str:
+        """'the JWT login at mount 'jwt' with role 'app'': what failure messages say (never a credential)."""
+        text = f"the {_METHOD_LABELS.get(self.method, self.method)} login at mount '{self.mount}'"
+        if self.role:
+            text += f" with role '{self.role}'"
+        if self.username:
+            text += f" as user '{self.username}'"
+        return text
+
+    def credential(self) -> Optional[str]:
+        """The secret sent with the login: given, or read from its file now (so a rotated file is seen)."""
+        if self._secret_file:
+            try:
+                with open(self._secret_file, encoding="utf-8") as handle:
+                    return handle.read().strip()
+            except OSError as exc:
+                option = "vault_kubernetes_token_file" if self.method == "kubernetes" else "vault_jwt_file"
+                raise InvalidOption(f"{option} '{self._secret_file}' cannot be read ({exc.strerror})",
+                                    provider=PROVIDER) from None
+        return self._secret
+
+    def perform(self, client: Any) -> Dict[str, Any]:
+        """Log in with hvac's auth method client; returns Vault's answer (the token is set on ``client``)."""
+        if self.method == "approle":
+            return client.auth.approle.login(self.role_id, self._secret, mount_point=self.mount)
+        if self.method == "userpass":
+            return client.auth.userpass.login(self.username, self._secret, mount_point=self.mount)
+        if self.method == "jwt":
+            return client.auth.jwt.jwt_login(self.role, self.credential(), path=self.mount)
+        if self.method == "kubernetes":
+            return client.auth.kubernetes.login(self.role, self.credential(), mount_point=self.mount)
+        if self.method == "cert":
+            return client.auth.cert.login(name=self.role or "", cert_pem=self.client_cert,
+                                          key_pem=self.client_key or "", mount_point=self.mount)
+        raise InvalidOption(f"vault_auth_method '{self.method}' does not log in", provider=PROVIDER)
+
+    def refused(self, status: int, messages: Optional[Iterable[str]], namespace: Optional[str]) -> SecretError:
+        """The error for a login Vault answered with ``status``: names method, mount, role and Vault's words."""
+        said = "; ".join(str(item) for item in (messages or []) if item) or f"HTTP {status}"
+        for hidden in (self._secret, self.role_id):
+            # replaced before scrub cuts the text: a long JWT cut in two would no longer be found whole
+            if hidden and len(hidden) >= 4:
+                said = said.replace(hidden, "<hidden>")
+        said = scrub(said, None)
+        where = self.describe() + (f" in namespace '{namespace}'" if namespace else "")
+        if status in (400, 401, 403):
+            return SecretDenied(f"{where} was refused (Vault answered HTTP {status}: {said})", provider=PROVIDER,
+                                hint=_LOGIN_HINTS.get(self.method))
+        if status == 404:
+            return InvalidOption(f"{where} found no such auth method (Vault answered HTTP 404: {said})",
+                                 provider=PROVIDER,
+                                 hint=f"Enable the {self.method} auth method at '{self.mount}' or set vault_auth_mount"
+                                 " to where it is enabled")
+        return translate(status, [said], api_path=f"auth/{self.mount}/login", capability="update",
+                         namespace=namespace)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> "VaultLogin":
+        """The login the options ask for. Without vault_auth_method: AppRole when a role id and secret id
+        are set (as before this option existed), else the token. Raises InvalidOption before any request."""
+        method = options.get("vault_auth_method")
+        method = str(method).strip().lower() if method not in (None, "") else None
+        mount = options.get("vault_auth_mount") or None
+        if method is None:
+            if options.get("vault_role_id") and options.get("vault_secret_id"):
+                method = "approle"
+            elif options.get("vault_token"):
+                method = "token"
+            else:
+                raise InvalidOption(
+                    "no Vault credentials: neither a token nor an AppRole role_id and secret_id, and no vault_auth_method",
+                    provider=PROVIDER,
+                    hint="Set vault_token (VAULT_TOKEN), vault_role_id and vault_secret_id (VAULT_ROLE_ID,"
+                    " VAULT_SECRET_ID), or vault_auth_method (VAULT_AUTH_METHOD) with its options",
+                )
+        if method not in AUTH_METHODS:
+            raise InvalidOption(f"vault_auth_method '{method}' is not one of {', '.join(AUTH_METHODS)}",
+                                provider=PROVIDER)
+
+        def need(option: str, why: str) -> str:
+            value = options.get(option)
+            if value in (None, ""):
+                raise InvalidOption(f"vault_auth_method '{method}' needs {option} ({why})", provider=PROVIDER)
+            return str(value)
+
+        if method == "token":
+            need("vault_token", "the token to use")
+            return cls("token", mount)
+        if method == "none":
+            return cls("none", mount)
+        if method == "approle":
+            return cls("approle", mount, role_id=need("vault_role_id", "the AppRole's role id"),
+                       secret=need("vault_secret_id", "the AppRole's secret id"))
+        if method == "userpass":
+            return cls("userpass", mount, username=need("vault_username", "the user to log in as"),
+                       secret=need("vault_password", "that user's password"))
+        if method == "jwt":
+            role = need("vault_role", "the JWT role to log in with")
+            if options.get("vault_jwt"):
+                return cls("jwt", mount, role=role, secret=str(options["vault_jwt"]))
+            if not options.get("vault_jwt_file"):
+                raise InvalidOption("vault_auth_method 'jwt' needs vault_jwt or vault_jwt_file (the signed token)",
+                                    provider=PROVIDER)
+            path = _readable_file(str(options["vault_jwt_file"]), "vault_jwt_file", "a file holding the signed JWT")
+            return cls("jwt", mount, role=role, secret_file=path)
+        if method == "kubernetes":
+            role = need("vault_role", "the Kubernetes auth role to log in with")
+            path = _readable_file(str(options.get("vault_kubernetes_token_file") or KUBERNETES_TOKEN_FILE),
+                                  "vault_kubernetes_token_file", "the pod's service-account token")
+            return cls("kubernetes", mount, role=role, secret_file=path)
+        # cert: the TLS client certificate is the credential, so the connection must be TLS
+        if not str(options.get("vault_addr") or "").startswith("https://"):
+            raise InvalidOption("vault_auth_method 'cert' needs an https:// vault_addr (the certificate is"
+                                " presented in the TLS handshake)", provider=PROVIDER)
+        cert = _readable_file(options.get("vault_client_cert"), "vault_client_cert",
+                              "the PEM file of the client certificate")
+        key = options.get("vault_client_key")
+        if key:
+            key = _readable_file(str(key), "vault_client_key", "the PEM file of the client certificate's private key")
+        return cls("cert", mount, role=options.get("vault_role") or None, client_cert=cert, client_key=key or None)
+
+
+def hvac_status(exc: BaseException) -> Optional[int]:
+    """The HTTP status an hvac exception stands for, None if it is not one of hvac's answers."""
+    for klass in type(exc).__mro__:
+        if klass.__name__ in _HVAC_STATUS:
+            return _HVAC_STATUS[klass.__name__]
+        if klass.__name__ == "VaultError":
+            return 0
+    return None
+
+
 # what the rest of the collection knows about this provider (core/registry.py) -----------------------
 SPEC = ProviderSpec(
     name=PROVIDER,
@@ -874,6 +1148,19 @@ SPEC = ProviderSpec(
         Option("vault_kv_version", dict(type="int", choices=[1, 2]), ("VAULT_KV_VERSION",)),
         Option("vault_ca_cert", dict(type="path"), ("VAULT_CACERT",)),
         Option("vault_timeout", dict(type="float"), ("VAULT_CLIENT_TIMEOUT",)),
+        # logins
+        # no choices: AWX injects an unset field as an empty variable, which must mean "the default";
+        # VaultLogin.from_options rejects an unknown method before any request, naming the option
+        Option("vault_auth_method", dict(type="str"), ("VAULT_AUTH_METHOD",)),
+        Option("vault_auth_mount", dict(type="str"), ("VAULT_AUTH_MOUNT",)),
+        Option("vault_username", dict(type="str"), ("VAULT_USERNAME",)),
+        Option("vault_password", dict(type="str", no_log=True), ("VAULT_PASSWORD",)),
+        Option("vault_role", dict(type="str"), ("VAULT_ROLE",)),
+        Option("vault_jwt", dict(type="str", no_log=True), ("VAULT_JWT",)),
+        Option("vault_jwt_file", dict(type="path"), ("VAULT_JWT_FILE",)),
+        Option("vault_kubernetes_token_file", dict(type="path"), ("VAULT_KUBERNETES_TOKEN_FILE",)),
+        Option("vault_client_cert", dict(type="path"), ("VAULT_CLIENT_CERT",)),
+        Option("vault_client_key", dict(type="path"), ("VAULT_CLIENT_KEY",)),
     ),
     # Vault reads the provider-side name as a path: 'a/./b' would be written to 'a/b'
     name_rule=NameRule(r"[A-Za-z0-9_.@+=-]+(/[A-Za-z0-9_.@+=-]+)*", 512, "path segments of letters, digits and _.@+=-",

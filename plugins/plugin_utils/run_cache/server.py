@@ -85,6 +85,8 @@ class CacheState:
         self._generations: Dict[str, int] = {}
         self._managers: Dict[str, Any] = {}
         self._manager_locks: Dict[str, threading.Lock] = {}
+        #: logins handed over by the fork that read first (backend key -> the backend's export_session)
+        self._sessions: Dict[str, Any] = {}
         self.stats: Dict[str, int] = dict(requests=0, hits=0, waits=0, fetched=0, backend_calls=0, invalidations=0,
                                           prefetched=0)
         #: cleared while the fork that started the helper reads its first secrets itself (see ``put``)
@@ -107,7 +109,38 @@ class CacheState:
             manager = self._build(resolved)
             with self._lock:
                 self._managers[key] = manager
+                session = self._sessions.pop(key, None)
+            adopt = getattr(getattr(manager, "backend", None), "adopt_session", None)
+            if session is not None and adopt is not None:
+                try:
+                    adopt(session)  # the token the first fork logged in for: the run logs in once
+                except Exception:
+                    pass  # the backend logs in itself
             return manager
+
+    def sessions(self) -> Dict[str, Any]:
+        """Each built backend's login (a token and its lifetime, if it logged in), by backend key, for the
+        helper to adopt: what the starting fork hands over besides the values it read."""
+        with self._lock:
+            managers = list(self._managers.items())
+        found: Dict[str, Any] = {}
+        for key, manager in managers:
+            export = getattr(getattr(manager, "backend", None), "export_session", None)
+            try:
+                session = export() if export is not None else None
+            except Exception:
+                session = None
+            if session:
+                found[key] = session
+        return found
+
+    def adopt_sessions(self, sessions: Optional[Mapping[str, Any]]) -> None:
+        """Keep logins handed over (in memory only) for the backends this helper builds later."""
+        if isinstance(sessions, Mapping):
+            with self._lock:
+                for key, session in sessions.items():
+                    if isinstance(session, Mapping) and str(key) not in self._managers:
+                        self._sessions[str(key)] = dict(session)
 
     def fetch(self, options: Mapping[str, Any], forced: Optional[str], items: Sequence[Item],
               bypass: bool = False, env: Optional[Mapping[str, str]] = None) -> Tuple[str, Dict[Item, object]]:
@@ -324,6 +357,7 @@ class _Handler(socketserver.BaseRequestHandler):
             options = request_options(message.get("options"))
             outcomes = {item: decode_outcome(answered)
                         for item, answered in zip(request_items(message), message.get("answers") or [])}
+            state.adopt_sessions(message.get("sessions"))
             kept = state.put(options, None if forced is None else str(forced), outcomes, dict(message.get("env") or {}))
             return {"ok": True, "kept": kept}
         if op == "invalidate":

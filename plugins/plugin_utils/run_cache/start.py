@@ -170,20 +170,25 @@ def read_here(request: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
 
         state = server.CacheState()
         try:
-            return server.answer(state, request)
+            reply = server.answer(state, request)
+            sessions = state.sessions()
+            if sessions:  # a login this process made: handed to the helper so the run logs in once
+                reply["sessions"] = sessions
+            return reply
         finally:
             state.clear()
     except Exception:  # the helper reads instead, once it lets requests in
         return None
 
 
-def _hand_over(client: RunCacheClient, request: Mapping[str, Any], answered: Optional[Mapping[str, Any]]) -> None:
+def _hand_over(client: RunCacheClient, request: Mapping[str, Any], answered: Optional[Dict[str, Any]]) -> None:
     """Give the helper what this process read (or nothing), which lets the other forks' requests in."""
     message = {"op": "put", "options": dict(request.get("options") or {}), "forced": request.get("forced"),
                "env": dict(request.get("env") or {}), "items": [], "answers": []}
     if answered is not None:
         message["items"] = list(request.get("items") or [])
         message["answers"] = answered["results"]
+        message["sessions"] = answered.pop("sessions", None) or {}
     try:
         client._exchange(message, start=False)
     except RunCacheUnavailable:
