@@ -207,4 +207,32 @@ options:
     ini:
       - section: vibebox_secrets
         key: vault_timeout
+  vault_transit_mount:
+    description:
+      - Mount of the transit secrets engine that holds O(vault_transit_key). Defaults to C(transit).
+      - Used by M(vibebox.secrets.transit_rewrap) and by M(vibebox.secrets.secret_rotate) with C(kind=encryption-key);
+        the other plugins ignore it.
+      - Also C(VAULT_TRANSIT_MOUNT).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_transit_mount
+    env:
+      - name: VAULT_TRANSIT_MOUNT
+    ini:
+      - section: vibebox_secrets
+        key: vault_transit_mount
+  vault_transit_key:
+    description:
+      - Name of the transit encryption key (not a secret: the key never leaves Vault).
+      - With it, M(vibebox.secrets.secret_rotate) with C(kind=encryption-key) rotates this key instead of writing a
+        new version of a secret, and M(vibebox.secrets.transit_rewrap) re-wraps ciphertexts to its newest version.
+      - Also C(VAULT_TRANSIT_KEY).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_transit_key
+    env:
+      - name: VAULT_TRANSIT_KEY
+    ini:
+      - section: vibebox_secrets
+        key: vault_transit_key
 """
