@@ -14,6 +14,8 @@ LOOKUP_ENV = {
     "vault_kv_version": ["VAULT_KV_VERSION"],
     "vault_ca_cert": ["VAULT_CACERT"],
     "vault_timeout": ["VAULT_CLIENT_TIMEOUT"],
+    "vault_transit_mount": ["VAULT_TRANSIT_MOUNT"],
+    "vault_transit_key": ["VAULT_TRANSIT_KEY"],
 }
 
 
@@ -79,6 +81,21 @@ options:
       - Seconds to wait for each answer of the server. Defaults to 30.
       - Also C(VAULT_CLIENT_TIMEOUT).
     type: float
+  vault_transit_mount:
+    description:
+      - Mount of the transit secrets engine that holds O(vault_transit_key). Defaults to C(transit).
+      - Used by M(vibebox.secrets.transit_rewrap) and by M(vibebox.secrets.secret_rotate) with
+        C(kind=encryption-key); the other plugins ignore it.
+      - Also C(VAULT_TRANSIT_MOUNT).
+    type: str
+  vault_transit_key:
+    description:
+      - Name of the transit encryption key (a name, not a secret; the key itself never leaves Vault).
+      - With it, M(vibebox.secrets.secret_rotate) with C(kind=encryption-key) rotates this key instead of
+        writing a new version of a secret, and M(vibebox.secrets.transit_rewrap) re-wraps ciphertexts to its
+        newest version.
+      - Also C(VAULT_TRANSIT_KEY).
+    type: str
 """
 
     LOOKUP = r"""
@@ -223,9 +240,9 @@ options:
         key: vault_transit_mount
   vault_transit_key:
     description:
-      - Name of the transit encryption key (not a secret: the key never leaves Vault).
-      - With it, M(vibebox.secrets.secret_rotate) with C(kind=encryption-key) rotates this key instead of writing a
-        new version of a secret, and M(vibebox.secrets.transit_rewrap) re-wraps ciphertexts to its newest version.
+      - Name of the transit encryption key (a name, not a secret; the key itself never leaves Vault).
+      - With it, M(vibebox.secrets.secret_rotate) with C(kind=encryption-key) rotates this key instead of writing
+        a new version of a secret, and M(vibebox.secrets.transit_rewrap) re-wraps ciphertexts to its newest version.
       - Also C(VAULT_TRANSIT_KEY).
     type: str
     vars:

@@ -157,6 +157,12 @@ options:
       vault_timeout:
         description: The provider option C(vault_timeout) of the source.
         type: float
+      vault_transit_mount:
+        description: The provider option C(vault_transit_mount) of the source.
+        type: str
+      vault_transit_key:
+        description: The provider option C(vault_transit_key) of the source.
+        type: str
       k8s_namespace:
         description: The provider option C(k8s_namespace) of the source.
         type: str

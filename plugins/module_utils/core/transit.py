@@ -27,6 +27,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
 )
 
 DEFAULT_MOUNT = "transit"
+#: the vault provider option that names the key (a transit operation happens only when it is set)
+TRANSIT_KEY_OPTION = "vault_transit_key"
 #: ciphertexts per rewrap request (transit's batch_input); big enough to make 1,000 items 4 requests,
 #: small enough that one request stays far below Vault's default 32 MiB request limit
 DEFAULT_BATCH_SIZE = 250
