@@ -151,10 +151,11 @@ class TransitKey:
     def label(self) -> str:
         return f"transit key '{self.key}' at mount '{self.mount}'"
 
-    def _call(self, call: Any, api: str, capability: str, explain: Any = None) -> Any:
+    def _call(self, call: Any, api: str, capability: str, explain: Any = None, suffix: str = "") -> Any:
+        """One request; ``api``/``suffix`` make the API path that errors name (what a policy must allow)."""
         from ansible_collections.vibebox.secrets.plugins.module_utils.providers import vault
 
-        return vault.client_call(self.backend, call, api_path=f"{self.mount}/{api}/{self.key}",
+        return vault.client_call(self.backend, call, api_path=f"{self.mount}/{api}/{self.key}{suffix}",
                                  capability=capability, name=self.key, explain=explain)
 
     def _transit(self, client: Any) -> Any:
@@ -184,7 +185,8 @@ class TransitKey:
     def rotate(self) -> KeyState:
         """Add a new key version: new encryptions use it; older versions still decrypt until
         ``raise_min_decryption_version``."""
-        self._call(lambda c: self._transit(c).rotate_key(name=self.key, mount_point=self.mount), "keys", "update")
+        self._call(lambda c: self._transit(c).rotate_key(name=self.key, mount_point=self.mount), "keys", "update",
+                   suffix="/rotate")
         return self.state()  # type: ignore[return-value]
 
     def raise_min_decryption_version(self, version: int) -> KeyState:
@@ -192,7 +194,7 @@ class TransitKey:
         self._call(
             lambda c: self._transit(c).update_key_configuration(
                 name=self.key, min_decryption_version=int(version), mount_point=self.mount),
-            "keys", "update",
+            "keys", "update", suffix="/config",
         )
         return self.state()  # type: ignore[return-value]
 

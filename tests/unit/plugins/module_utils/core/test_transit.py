@@ -56,7 +56,7 @@ class FakeKey(TransitKey):
         self.min_decryption = max(self.min_decryption, version)
         return self.state()
 
-    def _call(self, call, api, capability, explain=None):
+    def _call(self, call, api, capability, explain=None, suffix=""):
         assert api == "rewrap"
 
         class Transit:
