@@ -280,9 +280,10 @@ class TransitKey:
         for start in range(0, len(plaintexts), batch_size):
             batch = [{"plaintext": base64.b64encode(text.encode("utf-8")).decode("ascii")}
                      for text in plaintexts[start:start + batch_size]]
-            answer = self._call(lambda c, b=batch: self._transit(c).encrypt_data(name=self.key, batch_input=b,
-                                                                                mount_point=self.mount),
-                                "encrypt", "update")
+            answer = self._call(
+                lambda c, b=batch: self._transit(c).encrypt_data(name=self.key, batch_input=b, mount_point=self.mount),
+                "encrypt", "update",
+            )
             out.extend(item["ciphertext"] for item in answer["data"]["batch_results"])
         return out
 

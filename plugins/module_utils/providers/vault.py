@@ -875,7 +875,7 @@ SPEC = ProviderSpec(
         Option("vault_ca_cert", dict(type="path"), ("VAULT_CACERT",)),
         Option("vault_timeout", dict(type="float"), ("VAULT_CLIENT_TIMEOUT",)),
         Option("vault_transit_mount", dict(type="str"), ("VAULT_TRANSIT_MOUNT",)),
-        Option("vault_transit_key", dict(type="str"), ("VAULT_TRANSIT_KEY",)),
+        Option("vault_transit_key", dict(type="str", no_log=False), ("VAULT_TRANSIT_KEY",)),  # a name, not a secret
     ),
     # Vault reads the provider-side name as a path: 'a/./b' would be written to 'a/b'
     name_rule=NameRule(r"[A-Za-z0-9_.@+=-]+(/[A-Za-z0-9_.@+=-]+)*", 512, "path segments of letters, digits and _.@+=-",
