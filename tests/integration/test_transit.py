@@ -12,7 +12,8 @@ import uuid
 
 import pytest
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, transit_rotation
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationPolicy
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.transit import TransitKey
 from ansible_run import REPO, run_playbook, state_env, write_playbook
 
@@ -201,3 +202,46 @@ def test_bad_input_fails_before_any_change(tmp_path, transit):
         TransitKey.from_options({k: v for k, v in options.items() if k != "vault_transit_key"})
     with pytest.raises(errors.SecretNotFound, match="does not exist"):
         TransitKey.from_options({**options, "vault_transit_key": "nothing-here"}).state()
+
+
+def _policy(mount: str) -> str:
+    """The least-privilege policy of docs/providers.md (Transit), for the key 'app' at ``mount``."""
+    return f"""
+path "{mount}/keys/app" {{ capabilities = ["read", "create", "update"] }}
+path "{mount}/keys/app/rotate" {{ capabilities = ["update"] }}
+path "{mount}/keys/app/config" {{ capabilities = ["update"] }}
+path "{mount}/rewrap/app" {{ capabilities = ["update"] }}
+"""
+
+
+def test_the_documented_policy_is_enough_and_a_rewrap_only_job_cannot_rotate(openbao_server, transit):
+    if openbao_server is None:
+        pytest.skip("writes policies and AppRoles with the test server's root token")
+    options, root_key = transit
+    mount = options["vault_transit_mount"]
+    v1 = root_key.encrypt([CANARY + "-approle"])
+    openbao_server.enable_approle()
+    openbao_server.write_policy(f"transit-full-{mount}", _policy(mount))
+    openbao_server.write_policy(f"transit-rewrap-{mount}", f"""
+path "{mount}/keys/app" {{ capabilities = ["read"] }}
+path "{mount}/rewrap/app" {{ capabilities = ["update"] }}
+""")
+    base = {key_: value for key_, value in options.items() if key_ not in ("vault_token", "provider")}
+
+    role_id, secret_id = openbao_server.approle(f"transit-full-{mount}", [f"transit-full-{mount}"])
+    full = TransitKey.from_options({**base, "vault_role_id": role_id, "vault_secret_id": secret_id})
+    assert transit_rotation.rotate(full, "encryption-key", RotationPolicy()).version == "2"
+    rewrapped = full.rewrap(v1)
+    assert rewrapped.rewrapped == 1 and rewrapped.ciphertexts[0].startswith("vault:v2:")
+    assert transit_rotation.retire(full, "encryption-key", None)["destroyed"] == ["1"]
+    assert full.backend.logins == 1  # one AppRole login for every request of the key
+    full.close()
+
+    role_id, secret_id = openbao_server.approle(f"transit-rewrap-{mount}", [f"transit-rewrap-{mount}"])
+    limited = TransitKey.from_options({**base, "vault_role_id": role_id, "vault_secret_id": secret_id})
+    assert limited.rewrap(rewrapped.ciphertexts).rewrapped == 0
+    with pytest.raises(errors.SecretDenied) as caught:
+        transit_rotation.rotate(limited, "encryption-key", RotationPolicy())
+    assert f"'{mount}/keys/app/rotate'" in str(caught.value) and "update" in str(caught.value)
+    assert secret_id not in str(caught.value) + str(caught.value.hint)
+    limited.close()
