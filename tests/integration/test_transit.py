@@ -245,3 +245,20 @@ path "{mount}/rewrap/app" {{ capabilities = ["update"] }}
     assert f"'{mount}/keys/app/rotate'" in str(caught.value) and "update" in str(caught.value)
     assert secret_id not in str(caught.value) + str(caught.value.hint)
     limited.close()
+
+
+def test_a_failed_rewrap_in_the_role_reports_the_key_state_and_no_value(tmp_path, transit, vault_manager, vault_options):
+    options, key = transit
+    manager = vault_manager()
+    manager.set("not-a-ciphertext", CANARY + "-plain")  # a plaintext where a ciphertext belongs
+    extra = {**{k: v for k, v in options.items() if k not in ("vault_transit_key", "vault_transit_mount")},
+             "prefix": vault_options["prefix"],
+             "rotate_secrets": [{"name": "encryption-key", "kind": "encryption_key", "vault_transit_key": "app",
+                                 "vault_transit_mount": options["vault_transit_mount"],
+                                 "rewrap_names": ["not-a-ciphertext"]}]}
+    run = run_playbook(ROTATE, state_env(tmp_path), "-e", "rotate_secret=encryption-key", extra_vars=extra)
+    assert run.rc != 0
+    assert "secret 'not-a-ciphertext' is not a transit ciphertext" in run.output
+    assert "was rotated from version 1 to version 2" in run.output and "no data is lost" in run.output
+    assert CANARY not in run.output
+    assert manager.get("not-a-ciphertext", bypass_cache=True).value == CANARY + "-plain"
