@@ -24,6 +24,8 @@ LOOKUP_ENV = {
     "vault_kubernetes_token_file": ["VAULT_KUBERNETES_TOKEN_FILE"],
     "vault_client_cert": ["VAULT_CLIENT_CERT"],
     "vault_client_key": ["VAULT_CLIENT_KEY"],
+    "vault_transit_mount": ["VAULT_TRANSIT_MOUNT"],
+    "vault_transit_key": ["VAULT_TRANSIT_KEY"],
 }
 
 
@@ -160,6 +162,21 @@ options:
       - PEM file of the private key of O(vault_client_cert), when the certificate file does not hold it.
       - Also C(VAULT_CLIENT_KEY).
     type: path
+  vault_transit_mount:
+    description:
+      - Mount of the transit secrets engine that holds O(vault_transit_key). Defaults to C(transit).
+      - Used by M(vibebox.secrets.transit_rewrap) and by M(vibebox.secrets.secret_rotate) with
+        C(kind=encryption-key); the other plugins ignore it.
+      - Also C(VAULT_TRANSIT_MOUNT).
+    type: str
+  vault_transit_key:
+    description:
+      - Name of the transit encryption key (a name, not a secret; the key itself never leaves Vault).
+      - With it, M(vibebox.secrets.secret_rotate) with C(kind=encryption-key) rotates this key instead of
+        writing a new version of a secret, and M(vibebox.secrets.transit_rewrap) re-wraps ciphertexts to its
+        newest version.
+      - Also C(VAULT_TRANSIT_KEY).
+    type: str
 """
 
     LOOKUP = r"""
@@ -428,4 +445,32 @@ options:
     ini:
       - section: vibebox_secrets
         key: vault_client_key
+  vault_transit_mount:
+    description:
+      - Mount of the transit secrets engine that holds O(vault_transit_key). Defaults to C(transit).
+      - Used by M(vibebox.secrets.transit_rewrap) and by M(vibebox.secrets.secret_rotate) with C(kind=encryption-key);
+        the other plugins ignore it.
+      - Also C(VAULT_TRANSIT_MOUNT).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_transit_mount
+    env:
+      - name: VAULT_TRANSIT_MOUNT
+    ini:
+      - section: vibebox_secrets
+        key: vault_transit_mount
+  vault_transit_key:
+    description:
+      - Name of the transit encryption key (a name, not a secret; the key itself never leaves Vault).
+      - With it, M(vibebox.secrets.secret_rotate) with C(kind=encryption-key) rotates this key instead of writing
+        a new version of a secret, and M(vibebox.secrets.transit_rewrap) re-wraps ciphertexts to its newest version.
+      - Also C(VAULT_TRANSIT_KEY).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_transit_key
+    env:
+      - name: VAULT_TRANSIT_KEY
+    ini:
+      - section: vibebox_secrets
+        key: vault_transit_key
 """

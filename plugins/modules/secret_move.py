@@ -187,6 +187,12 @@ options:
       vault_client_key:
         description: The provider option C(vault_client_key) of the source.
         type: path
+      vault_transit_mount:
+        description: The provider option C(vault_transit_mount) of the source.
+        type: str
+      vault_transit_key:
+        description: The provider option C(vault_transit_key) of the source.
+        type: str
       k8s_namespace:
         description: The provider option C(k8s_namespace) of the source.
         type: str

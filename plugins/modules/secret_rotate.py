@@ -103,6 +103,23 @@ options:
         cancel-rotate-secret)) when this collection takes over.
     type: bool
     default: false
+  kind:
+    description:
+      - What the secret is. C(secret) writes a new version of the secret.
+      - "C(encryption-key) is a key that encrypts data. With the vault provider option O(vault_transit_key) set, the
+        Vault or OpenBao transit key it names (on O(vault_transit_mount)) is rotated instead. A new key version
+        encrypts from now on, older versions still decrypt, and M(vibebox.secrets.transit_rewrap) re-wraps the
+        data to the new version; O(name) is then the name used in the result and the audit log."
+      - "For a transit key, O(max_age), O(unless_rotated_since) and check mode work on the key's version creation
+        times; O(grace_period) is returned as RV(grace_until) and honoured by M(vibebox.secrets.transit_rewrap)
+        with O(vibebox.secrets.transit_rewrap#module:retire=true); O(keep_previous=false) stops older versions from
+        decrypting at once; O(create=true) creates a missing key. O(value), O(generator) and O(rollback_to) do not
+        apply (Vault makes the key)."
+      - C(encryption-key) without O(vault_transit_key) rotates the secret like C(secret) and warns that the data
+        encrypted with the previous version must be re-encrypted before a cleanup removes it.
+    type: str
+    choices: [secret, encryption-key]
+    default: secret
 extends_documentation_fragment:
   - vibebox.secrets.rotation
   - vibebox.secrets.provider
@@ -164,6 +181,15 @@ EXAMPLES = r"""
   vibebox.secrets.secret_rotate:
     name: jwt-secret
     rollback_to: "{{ rotation.previous_version }}"
+
+- name: Rotate the Vault transit key 'app' once a year (the data is then re-wrapped with transit_rewrap)
+  vibebox.secrets.secret_rotate:
+    name: encryption-key
+    kind: encryption-key
+    max_age: 365d
+    grace_period: 30d
+    provider: vault
+    vault_transit_key: app
 
 - name: First rotation of a new installation creates the key
   vibebox.secrets.secret_rotate:
@@ -241,8 +267,11 @@ destroyed_versions:
   returned: always
 """
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, generators
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, generators, options
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationFailed, RotationPolicy, Rotator
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import transit_rotation
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.transit import TRANSIT_KEY_OPTION, TransitKey
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
 
 GENERATOR_SPEC = dict(
@@ -267,11 +296,14 @@ def main():
             rollback_to=dict(type="str"),
             create=dict(type="bool", default=False),
             take_over=dict(type="bool", default=False),
+            kind=dict(type="str", choices=["secret", "encryption-key"], default="secret"),
         ),
         mutually_exclusive=[("generator", "value", "rollback_to")],
     )
     params = module.params
     name = params["name"]
+    if params["kind"] == "encryption-key":
+        rotate_transit_key(module)
     manager = manager_for(module)
     result = dict(changed=False, name=name, provider=manager.provider, rotated=False, due=False)
     try:
@@ -297,6 +329,10 @@ def main():
         fail(module, exc, rolled_back=exc.rolled_back, version=exc.version, **result)
     except errors.SecretError as exc:
         fail(module, exc, **result)
+    if params["kind"] == "encryption-key" and outcome.rotated and outcome.previous_version is not None:
+        outcome.warnings.append(
+            f"re-encryption required: data encrypted with version {outcome.previous_version} of '{name}' must be"
+            " re-encrypted with the new key before a cleanup removes that version")
     for warning in outcome.warnings:
         module.warn(warning)
     result.update(outcome.to_dict())
@@ -307,6 +343,46 @@ def main():
             after=dict(version=outcome.version if outcome.rotated else "(new)", value="(changed)",
                        grace_until=result["grace_until"]),
         )
+    module.exit_json(**result)
+
+
+def rotate_transit_key(module):
+    """kind=encryption-key with a transit key named: rotate that key and exit; return when none is named
+    (the key is then a secret of the collection, rotated like any other)."""
+    params = module.params
+    name = params["name"]
+    try:
+        resolved = factory.resolve(options.from_module(params), forced="vault")
+    except errors.SecretError as exc:
+        fail(module, exc, name=name, rotated=False, due=False)
+    key_options = resolved.provider_options()
+    if not key_options.get(TRANSIT_KEY_OPTION):
+        return
+    result = dict(changed=False, name=name, provider="vault", provider_name=key_options[TRANSIT_KEY_OPTION],
+                  rotated=False, due=False)
+    key = None
+    try:
+        for option in ("value", "generator", "rollback_to"):
+            if params[option] is not None:
+                raise errors.InvalidOption(
+                    f"{option} does not apply to a transit key: Vault makes the new key version itself",
+                    name=name, hint="Leave it out, or set kind: secret to rotate a secret of the collection")
+        policy = RotationPolicy.from_options(params["max_age"], params["grace_period"], params["keep_previous"],
+                                             unless_rotated_since=params["unless_rotated_since"])
+        key = TransitKey.from_options(key_options)
+        outcome = transit_rotation.rotate(key, name, policy, check_mode=module.check_mode, create=params["create"],
+                                          audit=AuditLog(resolved.audit_path, "vault"))
+    except errors.SecretError as exc:
+        fail(module, exc, **result)
+    finally:
+        if key is not None:
+            key.close()
+    result.update(outcome.to_dict())
+    result["changed"] = outcome.rotated or (module.check_mode and outcome.due)
+    if module._diff and result["changed"]:
+        result["diff"] = dict(before=dict(version=outcome.previous_version),
+                              after=dict(version=outcome.version if outcome.rotated else "(new)",
+                                         grace_until=result["grace_until"]))
     module.exit_json(**result)
 
 

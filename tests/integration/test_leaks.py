@@ -136,6 +136,15 @@ MODULE_CASES: Dict[str, str] = {
     - name: secret_rotate - FAILS, roll back to a version that does not exist
       vibebox.secrets.secret_rotate: {name: jwt-secret, rollback_to: "999"}
       ignore_errors: true
+    - name: secret_rotate - FAILS, a transit key on an unreachable Vault (the token is a canary)
+      vibebox.secrets.secret_rotate:
+        name: encryption-key
+        kind: encryption-key
+        provider: vault
+        vault_addr: "{{ dead_vault }}"
+        vault_token: "{{ canary }}-token"
+        vault_transit_key: app
+      ignore_errors: true
 """,
     "secret_cleanup": """
     - name: secret_cleanup - old versions of jwt-secret
@@ -248,6 +257,23 @@ MODULE_CASES: Dict[str, str] = {
       vibebox.secrets.secret_notify: {webhook_urls: ["{{ hook_url }}"], playbook: rotate, outcome: maybe}
       ignore_errors: true
 """,
+    "transit_rewrap": """
+    - name: transit_rewrap - FAILS, ciphertexts (canaries) on an unreachable Vault
+      vibebox.secrets.transit_rewrap:
+        ciphertexts: ["vault:v1:{{ canary | b64encode }}", "{{ canary }}-plaintext"]
+        provider: vault
+        vault_addr: "{{ dead_vault }}"
+        vault_token: "{{ canary }}-token"
+        vault_transit_key: app
+      ignore_errors: true
+    - name: transit_rewrap - FAILS, no transit key named (the ciphertext is a canary)
+      vibebox.secrets.transit_rewrap:
+        ciphertexts: ["{{ canary }}-ciphertext"]
+        provider: vault
+        vault_addr: "{{ dead_vault }}"
+        vault_token: "{{ canary }}-token"
+      ignore_errors: true
+""",
     "secret_status": """
     - name: secret_status - describe every secret and the audit tail
       vibebox.secrets.secret_info: {versions: false, audit_entries: 100}
@@ -263,7 +289,8 @@ MODULE_CASES: Dict[str, str] = {
 """,
 }
 #: modules whose success path needs a server these tests do not start (it is covered elsewhere)
-MODULE_SUCCESS_ELSEWHERE = {"postgres_rotate": "tests/integration/test_rotate_database.py (PostgreSQL)"}
+MODULE_SUCCESS_ELSEWHERE = {"postgres_rotate": "tests/integration/test_rotate_database.py (PostgreSQL)",
+                            "transit_rewrap": "tests/integration/test_transit.py (OpenBao's transit engine)"}
 
 
 @dataclass

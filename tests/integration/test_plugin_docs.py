@@ -20,8 +20,10 @@ from ansible_run import BIN, REPO
 MODULES = sorted(p[:-3] for p in os.listdir(os.path.join(REPO, "plugins", "modules")) if p.endswith(".py"))
 LOOKUPS = sorted(p[:-3] for p in os.listdir(os.path.join(REPO, "plugins", "lookup")) if p.endswith(".py"))
 SECRET_NAME = re.compile(r"(token|secret|password|passphrase|(^|_)value$|(^|_)key$)")
+# vault_client_key is the path of the key file, like the *_file options; vault_transit_key names a transit key
+# (the key itself never leaves Vault)
 NOT_SECRET = {"vault_secret_id": False, "k8s_secret_name": True, "rotate_secret": True,
-              "vault_client_key": True}  # the path of the key file, like the *_file options
+              "vault_client_key": True, "vault_transit_key": True}
 
 
 def ansible_doc(kind: str, name: str) -> dict:

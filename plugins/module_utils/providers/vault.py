@@ -29,7 +29,7 @@ import os
 import re
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend, fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
@@ -1161,6 +1161,8 @@ SPEC = ProviderSpec(
         Option("vault_kubernetes_token_file", dict(type="path"), ("VAULT_KUBERNETES_TOKEN_FILE",)),
         Option("vault_client_cert", dict(type="path"), ("VAULT_CLIENT_CERT",)),
         Option("vault_client_key", dict(type="path"), ("VAULT_CLIENT_KEY",)),
+        Option("vault_transit_mount", dict(type="str"), ("VAULT_TRANSIT_MOUNT",)),
+        Option("vault_transit_key", dict(type="str", no_log=False), ("VAULT_TRANSIT_KEY",)),  # a name, not a secret
     ),
     # Vault reads the provider-side name as a path: 'a/./b' would be written to 'a/b'
     name_rule=NameRule(r"[A-Za-z0-9_.@+=-]+(/[A-Za-z0-9_.@+=-]+)*", 512, "path segments of letters, digits and _.@+=-",
@@ -1170,3 +1172,50 @@ SPEC = ProviderSpec(
     prefix_env="VAULT_PREFIX",
     package=PACKAGE,
 )
+
+
+# transit: this provider's client and login, lent to code that is not a KV store (core/transit.py) ---
+#: hvac's exception classes and the HTTP status each stands for (the reverse of VaultError.from_status)
+_HVAC_STATUS = {
+    "InvalidRequest": 400, "Unauthorized": 401, "Forbidden": 403, "InvalidPath": 404, "RateLimitExceeded": 429,
+    "InternalServerError": 500, "VaultNotInitialized": 501, "BadGateway": 502, "VaultDown": 503,
+}
+
+
+def client_call(
+    backend: VaultBackend,
+    call: Callable[[Any], Any],
+    *,
+    api_path: str,
+    capability: str,
+    name: Optional[str] = None,
+    explain: Optional[Callable[[int, Any], Optional[SecretError]]] = None,
+) -> Any:
+    """Run ``call(client)``, one request made with one of hvac's typed API clients (for example
+    ``client.secrets.transit``), with this backend's login, retry and error translation.
+
+    Why: the transit engine is not a secret store, yet it must connect and log in exactly as the KV
+    backend does (every login option, the CA, the namespace, one login per run), so it borrows the
+    backend built by ``VaultBackend.from_options`` instead of building a second client. ``explain``
+    may turn an error answer (status, hvac exception) into a more precise core error first (a batch
+    whose items failed); no SDK exception leaves this function.
+    """
+    hvac = backend._hvac
+    http_errors = backend._http_errors
+
+    def one_request() -> Any:
+        backend._ensure_token()
+        try:
+            return call(backend._client)
+        except hvac.exceptions.VaultError as exc:
+            status = _HVAC_STATUS.get(type(exc).__name__, 500)
+            better = explain(status, exc) if explain is not None else None
+            if better is not None:
+                raise better from None
+            said = exc.errors if isinstance(exc.errors, list) else [str(exc.errors or "")]
+            raise translate(status, said, api_path=api_path, capability=capability, provider_name=name,
+                            namespace=backend.namespace) from None
+        except (http_errors.SSLError, http_errors.Timeout, http_errors.ConnectionError) as exc:
+            raise backend._unreachable(exc) from None
+
+    return backend.request(one_request, name)

@@ -1,0 +1,172 @@
+"""Transit keys without a server: reading ciphertext versions, the key's state, and the rotation and
+cleanup policy over a small in-memory key (the real engine is in tests/integration/test_transit.py).
+
+What matters here: a ciphertext already on the newest version is never sent (idempotence), a bad item
+fails before any request and is named by position, never by content, check mode sends nothing,
+max_age and the grace period are measured on the key's own version creation times.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import pytest
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, transit_rotation
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationPolicy
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.transit import (
+    KeyState,
+    TransitKey,
+    check_key_name,
+    ciphertext_version,
+)
+
+CANARY = "CANARY-plaintext-7f3a"
+DAY = 86400.0
+NOW = 1_800_000_000.0
+
+
+class FakeKey(TransitKey):
+    """A TransitKey whose requests are answered from memory; counts the rewrap requests."""
+
+    def __init__(self, versions: Optional[Dict[int, float]] = None, exists: bool = True) -> None:
+        super().__init__(None, "app", "transit")
+        self.versions: Dict[int, float] = dict(versions or {1: NOW - 400 * DAY})
+        self.exists = exists
+        self.min_decryption = 1
+        self.batches: List[int] = []
+
+    def state(self, missing_ok: bool = False) -> Optional[KeyState]:
+        if not self.exists:
+            if missing_ok:
+                return None
+            raise errors.SecretNotFound(f"the {self.label} does not exist", provider="vault")
+        kept = {number: born for number, born in self.versions.items() if number >= self.min_decryption}
+        return KeyState("app", max(self.versions), self.min_decryption, 0, kept)
+
+    def create(self) -> KeyState:
+        self.exists = True
+        self.versions = {1: NOW}
+        return self.state()
+
+    def rotate(self) -> KeyState:
+        self.versions[max(self.versions) + 1] = NOW
+        return self.state()
+
+    def raise_min_decryption_version(self, version: int) -> KeyState:
+        self.min_decryption = max(self.min_decryption, version)
+        return self.state()
+
+    def _call(self, call, api, capability, explain=None, suffix=""):
+        assert api == "rewrap"
+
+        class Transit:
+            def rewrap_data(inner, name, ciphertext, batch_input, mount_point):  # noqa: N805
+                self.batches.append(len(batch_input))
+                latest = max(self.versions)
+                return {"data": {"batch_results": [
+                    {"ciphertext": f"vault:v{latest}:" + item["ciphertext"].split(":", 2)[2]} for item in batch_input]}}
+
+        class Client:
+            secrets = type("S", (), {"transit": Transit()})()
+
+        return call(Client())
+
+
+def test_ciphertext_version_reads_the_prefix_and_never_echoes_a_bad_item():
+    assert ciphertext_version("vault:v12:QUJD", "x") == 12
+    with pytest.raises(errors.InvalidOption) as caught:
+        ciphertext_version(CANARY, "ciphertext 3")
+    assert "ciphertext 3 is not a transit ciphertext" in str(caught.value)
+    assert CANARY not in str(caught.value) + str(caught.value.hint)
+    with pytest.raises(errors.InvalidOption):
+        ciphertext_version(None, "ciphertext 1")
+
+
+@pytest.mark.parametrize("key", [None, "", "a/b", "../x"])
+def test_a_missing_or_bad_key_name_is_refused_naming_the_option(key):
+    with pytest.raises(errors.InvalidOption, match="vault_transit_key"):
+        check_key_name(key)
+
+
+def test_key_state_reads_epoch_rfc3339_and_asymmetric_creation_times():
+    state = KeyState.from_read("app", {
+        "latest_version": 3, "min_decryption_version": 2,
+        "keys": {"1": 1700000000, "2": "2024-01-01T00:00:00.123456789Z", "3": {"creation_time": "2024-02-01T00:00:00Z"}},
+    })
+    assert state.latest_version == 3 and state.min_decryption_version == 2
+    assert state.created[1] == 1700000000.0
+    assert state.created[2] == pytest.approx(1704067200.123456)
+    assert state.created_at(3).isoformat().startswith("2024-02-01")
+
+
+def test_rewrap_sends_only_stale_items_in_batches_and_a_second_run_sends_nothing():
+    key = FakeKey({1: NOW - 10 * DAY, 2: NOW - DAY})
+    items = ["vault:v1:AAAA"] * 5 + ["vault:v2:BBBB"] * 2 + ["vault:v1:CCCC"] * 3
+    first = key.rewrap(items, batch_size=3)
+    assert (first.rewrapped, first.already_current, first.requests) == (8, 2, 3)
+    assert key.batches == [3, 3, 2]
+    assert all(text.startswith("vault:v2:") for text in first.ciphertexts)
+    assert first.ciphertexts[5] is items[5]  # an item on the newest version is returned as it was
+    second = key.rewrap(first.ciphertexts)
+    assert (second.rewrapped, second.requests) == (0, 0)
+    assert second.ciphertexts == first.ciphertexts
+
+
+def test_rewrap_in_check_mode_counts_and_sends_nothing():
+    key = FakeKey({1: NOW - 10 * DAY, 2: NOW - DAY})
+    result = key.rewrap(["vault:v1:AAAA", "vault:v2:BBBB"], check_mode=True)
+    assert (result.rewrapped, result.changed_items, result.requests) == (1, [0], 0)
+    assert key.batches == []
+    assert result.ciphertexts == ["vault:v1:AAAA", "vault:v2:BBBB"]
+
+
+def test_rewrap_fails_before_any_request_on_a_bad_retired_or_foreign_item():
+    key = FakeKey({1: NOW - 10 * DAY, 2: NOW - DAY})
+    with pytest.raises(errors.InvalidOption, match="ciphertext 2 is not"):
+        key.rewrap(["vault:v1:AAAA", CANARY])
+    with pytest.raises(errors.InvalidOption, match="version 7 of the transit key"):
+        key.rewrap(["vault:v7:AAAA"])
+    key.min_decryption = 2
+    with pytest.raises(errors.InvalidOption, match="no longer decrypts"):
+        key.rewrap(["vault:v2:BBBB", "vault:v1:AAAA"])
+    with pytest.raises(errors.InvalidOption, match="batch_size"):
+        key.rewrap(["vault:v2:BBBB"], batch_size=0)
+    assert key.batches == []
+
+
+def test_rotation_honours_max_age_check_mode_and_unless_rotated_since():
+    key = FakeKey({1: NOW - 400 * DAY})
+    policy = RotationPolicy(max_age=int(365 * DAY))
+    checked = transit_rotation.rotate(key, "encryption-key", policy, check_mode=True, clock=lambda: NOW)
+    assert checked.due and not checked.rotated and max(key.versions) == 1
+    done = transit_rotation.rotate(key, "encryption-key", policy, clock=lambda: NOW)
+    assert done.rotated and (done.previous_version, done.version) == ("1", "2")
+    again = transit_rotation.rotate(key, "encryption-key", policy, clock=lambda: NOW + 60)
+    assert not again.due and not again.rotated and max(key.versions) == 2
+    raced = transit_rotation.rotate(key, "encryption-key", RotationPolicy(unless_rotated_since=NOW - 5),
+                                    clock=lambda: NOW + 1)
+    assert raced.already_rotated and not raced.rotated
+
+
+def test_a_hard_cut_stops_old_versions_at_once_and_a_missing_key_needs_create():
+    key = FakeKey({1: NOW - 3 * DAY, 2: NOW - 2 * DAY})
+    cut = transit_rotation.rotate(key, "encryption-key", RotationPolicy(keep_previous=False), clock=lambda: NOW)
+    assert cut.version == "3" and cut.destroyed_versions == ["1", "2"] and key.min_decryption == 3
+    missing = FakeKey(exists=False)
+    with pytest.raises(errors.SecretNotFound):
+        transit_rotation.rotate(missing, "encryption-key", RotationPolicy(), clock=lambda: NOW)
+    made = transit_rotation.rotate(missing, "encryption-key", RotationPolicy(), create=True, clock=lambda: NOW)
+    assert made.rotated and made.version == "1"
+
+
+def test_cleanup_retires_old_versions_only_after_the_grace_period():
+    key = FakeKey({1: NOW - 10 * DAY, 2: NOW - DAY})
+    kept = transit_rotation.retire(key, "encryption-key", "2d", clock=lambda: NOW)
+    assert kept["destroyed"] == [] and kept["grace_until"] and key.min_decryption == 1
+    assert [item["version"] for item in kept["kept"]] == ["2", "1"]
+    checked = transit_rotation.retire(key, "encryption-key", "12h", check_mode=True, clock=lambda: NOW)
+    assert checked["destroyed"] == ["1"] and key.min_decryption == 1
+    retired = transit_rotation.retire(key, "encryption-key", "12h", clock=lambda: NOW)
+    assert retired["destroyed"] == ["1"] and key.min_decryption == 2
+    again = transit_rotation.retire(key, "encryption-key", "12h", clock=lambda: NOW)
+    assert again["destroyed"] == []
