@@ -313,15 +313,14 @@ import time
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as _backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import lock as _lock
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as _migration
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
+from ansible_collections.vibebox.secrets.plugins.module_utils import target_steps as _steps
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+from ansible_collections.vibebox.secrets.plugins.module_utils.target_steps import backup_dir as _backup_dir
+from ansible_collections.vibebox.secrets.plugins.module_utils.target_steps import backup_key as _key
 
 #: steps that write (secrets, the backup, the .env file or the journal) and so hold the target's lock
 WRITING = ("backup", "apply", "rewrite", "finish", "rollback")
-#: options never written to the undo file: credentials, and what does not address the target
-NOT_UNDO = set(_options.SECRET_OPTIONS) | {"cache_ttl", "fallback"}
 
 
 def _settings(params):
@@ -337,43 +336,22 @@ def _settings(params):
     )
 
 
-def _key(params, create):
-    return _backup.BackupKey.load(params["backup_key"], params["backup_key_file"], create=create)
+class Step(_steps.TargetSteps):
+    """One step of a .env migration: the target's identity, the run's lock and the guard between requests."""
 
-
-def _backup_dir(params):
-    return params["backup_dir"] or _backup.default_backup_dir()
-
-
-class Step:
-    """What every step shares: the target's identity, the run's lock and the guard between requests."""
+    writing = WRITING
+    # the run holds the lock until finish or rollback
+    last = ("finish", "rollback")
 
     def __init__(self, module, manager):
-        self.module = module
+        super().__init__(module, manager)
         self.manager = manager
-        self.params = module.params
-        self.controller = _lock.Process.from_dict(self.params["controller"])
-        self.lock = None
-        self._identity = None
-
-    @property
-    def identity(self):
-        if self._identity is None:
-            self._identity = _migration.target_identity(self.manager)
-        return self._identity
-
-    @property
-    def prefix(self):
-        return self.manager.prefix or ""
 
     def history(self, own_backup=None):
         """Earlier migrations of the file into this target; the key only if it exists already."""
-        try:
-            key = _key(self.params, create=False)
-        except errors.SecretError:
-            key = None
         env_path = os.path.realpath(self.params["env_file"])
-        found = _migration.History.load(_backup_dir(self.params), env_path, self.identity, self.prefix, key)
+        found = _migration.History.load(_backup_dir(self.params), env_path, self.identity, self.prefix,
+                                        self.existing_key())
         if own_backup:
             own = os.path.abspath(own_backup)
             found.unfinished = [path for path in found.unfinished if path != own]
@@ -386,53 +364,8 @@ class Step:
             self.module.warn(warning)
         return plan
 
-    def _target_lock(self):
-        path = _lock.lock_path(self.identity, self.prefix, _backup_dir(self.params))
-        owner = self.controller or _lock.Process.current()
-        return _lock.TargetLock(path, _lock.describe_target(self.identity, self.prefix), owner, _lock.Process.current())
-
-    def peek_lock(self):
-        """Before any write: refuse (or in check mode, warn) while another live run holds the target."""
-        probe = self._target_lock()
-        record = probe.read()
-        if record is None or probe._ours(record) or probe.stale_reason(record) is not None:
-            return
-        text = f"{probe.target} is locked by {probe.holder(record)}"
-        if self.module.check_mode:
-            self.module.warn(text + "; this dry run writes nothing, but a real run would be refused now")
-            return
-        raise _lock.LockHeld(text, hint="Nothing was written. Wait for that run to finish, then run again")
-
-    def guard(self, action):
-        """Take the target's lock (writing steps, not in check mode) and check before every request."""
-        if action in WRITING and not self.module.check_mode:
-            self.lock = self._target_lock()
-            warning = self.lock.acquire("rollback" if action == "rollback" else "migration")
-            if warning:
-                self.module.warn(warning)
-        self.manager.retry = _lock.guarded(self.manager.retry, _lock.Guard(self.controller, self.lock))
-
-    def release(self, action, failed):
-        """Keep the lock for the run's next step (it holds it until finish or rollback) unless there is none."""
-        if self.lock is None:
-            return
-        keep = self.controller is not None and action not in ("finish", "rollback")
-        if failed and self.controller is not None and self.controller.alive() is False:
-            keep = True  # a killed run's lock stays until it is taken over, with a warning naming it
-        self.lock.release(keep=keep)
-
-    def undo_variables(self, backup_path, key):
-        """The extra vars that undo this run, pasted into a new shell: paths absolute, target explicit."""
-        resolved = _options.with_environment(_options.from_module(self.params))
-        variables = {name: value for name, value in resolved.items()
-                     if name not in NOT_UNDO and value not in (None, "", [])}
-        variables.update(provider=self.manager.provider, prefix=self.prefix, migrate_action="rollback",
-                         backup=backup_path)
-        if self.identity.get("provider") == "local" and self.identity.get("path"):
-            variables["local_path"] = self.identity["path"]
-        if os.path.isabs(key.source):  # a key file; a key from the environment or an option is never written
-            variables["migrate_backup_key_file"] = key.source
-        return variables
+    def lock_purpose(self, action):
+        return "rollback" if action == "rollback" else "migration"
 
 
 def _plan_result(plan, result):

@@ -397,14 +397,15 @@ import time
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as _backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory as _factory
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import lock as _lock
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as _migration
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import provider_move as _move
+from ansible_collections.vibebox.secrets.plugins.module_utils import target_steps as _steps
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+from ansible_collections.vibebox.secrets.plugins.module_utils.target_steps import backup_dir as _backup_dir
+from ansible_collections.vibebox.secrets.plugins.module_utils.target_steps import backup_key as _key
 
 WRITING = ("backup", "apply", "delete_source", "finish")
-NOT_UNDO = set(_options.SECRET_OPTIONS) | {"cache_ttl", "fallback"}
 SOURCES = list(_options.PROVIDERS) + list(_options.PROVIDER_ALIASES)
 
 
@@ -426,14 +427,6 @@ def _settings(params):
     )
 
 
-def _key(params, create):
-    return _backup.BackupKey.load(params["backup_key"], params["backup_key_file"], create=create)
-
-
-def _backup_dir(params):
-    return params["backup_dir"] or _backup.default_backup_dir()
-
-
 def source_manager(params):
     given = {name: value for name, value in (params["source_options"] or {}).items() if value is not None}
     manager = _factory.build_manager(given, provider=params["source"])
@@ -446,32 +439,24 @@ def source_manager(params):
     return manager
 
 
-class Move:
-    """What every step shares: both managers, identities, the source label, the target's lock."""
+class Move(_steps.TargetSteps):
+    """One step of a move: both managers and identities, the source label, and the target's lock."""
+
+    writing = WRITING
+    # the run keeps the lock between its steps; finish ends it, and delete_source comes after finish
+    last = ("finish", "delete_source")
 
     def __init__(self, module, target, source):
-        self.module = module
-        self.target = target
+        super().__init__(module, target)
         self.source = source
-        self.params = module.params
         self.settings = _settings(module.params)
-        self.controller = _lock.Process.from_dict(self.params["controller"])
-        self.lock = None
-        self.identity = _migration.target_identity(target)
         self.source_identity = _migration.target_identity(source)
         _move.check_pair(source, target, self.settings, self.source_identity, self.identity)
         self.label = _move.source_label(source, self.source_identity)
 
-    @property
-    def prefix(self):
-        return self.target.prefix or ""
-
     def history(self, own_backup=None):
-        try:
-            key = _key(self.params, create=False)
-        except errors.SecretError:
-            key = None
-        found = _migration.History.load(_backup_dir(self.params), self.label, self.identity, self.prefix, key)
+        found = _migration.History.load(_backup_dir(self.params), self.label, self.identity, self.prefix,
+                                        self.existing_key())
         if own_backup:
             found.unfinished = [path for path in found.unfinished if path != os.path.abspath(own_backup)]
         return found
@@ -483,53 +468,8 @@ class Move:
             self.module.warn(warning.replace("this file", "this source"))
         return plan
 
-    def _target_lock(self):
-        path = _lock.lock_path(self.identity, self.prefix, _backup_dir(self.params))
-        owner = self.controller or _lock.Process.current()
-        return _lock.TargetLock(path, _lock.describe_target(self.identity, self.prefix), owner, _lock.Process.current())
-
-    def peek_lock(self):
-        probe = self._target_lock()
-        record = probe.read()
-        if record is None or probe._ours(record) or probe.stale_reason(record) is not None:
-            return
-        text = f"{probe.target} is locked by {probe.holder(record)}"
-        if self.module.check_mode:
-            self.module.warn(text + "; this dry run writes nothing, but a real run would be refused now")
-            return
-        raise _lock.LockHeld(text, hint="Nothing was written. Wait for that run to finish, then run again")
-
-    def guard(self, action):
-        if action in WRITING and not self.module.check_mode:
-            self.lock = self._target_lock()
-            warning = self.lock.acquire("migration")
-            if warning:
-                self.module.warn(warning)
-        guard = _lock.Guard(self.controller, self.lock)
-        self.target.retry = _lock.guarded(self.target.retry, guard)
-        self.source.retry = _lock.guarded(self.source.retry, guard)
-
-    def release(self, action, failed):
-        if self.lock is None:
-            return
-        # the run keeps the lock between its steps; finish ends it, and delete_source comes after finish
-        keep = self.controller is not None and action not in ("finish", "delete_source")
-        if failed and self.controller is not None and self.controller.alive() is False:
-            keep = True
-        self.lock.release(keep=keep)
-
-    def undo_variables(self, backup_path, key):
-        """The extra vars of the rollback (of the target), pasted into a new shell; never a credential."""
-        resolved = _options.with_environment(_options.from_module(self.params))
-        variables = {name: value for name, value in resolved.items()
-                     if name not in NOT_UNDO and value not in (None, "", [])}
-        variables.update(provider=self.target.provider, prefix=self.prefix, migrate_action="rollback",
-                         backup=backup_path)
-        if self.identity.get("provider") == "local" and self.identity.get("path"):
-            variables["local_path"] = self.identity["path"]
-        if os.path.isabs(key.source):
-            variables["migrate_backup_key_file"] = key.source
-        return variables
+    def guarded_managers(self):
+        return [self.target, self.source]
 
 
 def _plan_result(plan, result):
