@@ -31,7 +31,8 @@ BRANCH = "main"
 
 #: the docsite's sections and the guides in each, in reading order (every docs/**/*.md page must be listed)
 SECTIONS: Sequence[Tuple[str, Sequence[str]]] = (
-    ("Guides", ("index.md", "architecture.md", "providers.md", "providers/kubernetes.md", "configuration.md",
+    ("Guides", ("index.md", "architecture.md", "providers.md", "providers/kubernetes.md", "providers/vault.md",
+                "configuration.md",
                 "references.md", "caching.md", "run-cache.md", "audit-log.md", "compliance.md", "security.md")),
     ("Runbooks", ("migration.md", "rotation.md", "status-page.md", "awx.md", "external-secrets.md", "troubleshooting.md",
                   "disaster-recovery.md")),

@@ -79,6 +79,33 @@ options:
       - Seconds to wait for each answer of the server. Defaults to 30.
       - Also C(VAULT_CLIENT_TIMEOUT).
     type: float
+  engine:
+    description:
+      - What the secret's name is read from (provider C(vault)). C(kv) (the default) reads static secrets from the KV
+        engine at O(vault_mount).
+      - C(dynamic) reads a dynamic secret, one that Vault makes on each read and gives with a lease, such as database
+        credentials. The name is then the API path, for example C(database/creds/app) (no prefix is added), and the
+        get lookup returns a dict of the secret's fields (C(username), C(password) for database credentials) with
+        C(lease_id), C(lease_duration) (seconds) and C(renewable); C(json_key) picks one field.
+      - Every host and fork of a run gets the same lease; the run cache reads the path once and hands the answer out
+        for nine tenths of the lease, whatever O(cache_ttl) says (O(cache_ttl=0) or C(bypass_cache) read a new lease).
+        Without the run cache (C(VIBEBOX_RUN_CACHE=false)) each fork makes its own lease.
+      - Dynamic secrets are read-only; renew or revoke their leases with M(vibebox.secrets.vault_lease).
+    type: str
+    choices: [kv, dynamic]
+  vault_dynamic_mount:
+    description:
+      - With O(engine=dynamic), the mount of the secrets engine when it is not the first segment of the path. The name
+        is then read under it, so C(creds/app) with C(vault_dynamic_mount=teams/db) reads C(teams/db/creds/app).
+    type: str
+  vault_revoke_leases_at_end:
+    description:
+      - With O(engine=dynamic), revoke the leases the run cache handed out when the run ends (when
+        C(ansible-playbook) exits), so the database users they created are dropped at once instead of at the end of
+        their TTL.
+      - Only for lookups through the run cache. Leave it off when the credentials must outlive the run (a service
+        configured with them); revoke a lease yourself with M(vibebox.secrets.vault_lease) instead. Defaults to false.
+    type: bool
 """
 
     LOOKUP = r"""
@@ -207,4 +234,48 @@ options:
     ini:
       - section: vibebox_secrets
         key: vault_timeout
+  engine:
+    description:
+      - What the secret's name is read from (provider C(vault)). C(kv) (the default) reads static secrets from the
+        KV engine at O(vault_mount).
+      - C(dynamic) reads a dynamic secret, one that Vault makes on each read and gives with a lease, such as database
+        credentials. The name is then the API path, for example C(database/creds/app) (no prefix is added), and
+        the get lookup returns a dict of the secret's fields (C(username), C(password) for database credentials)
+        with C(lease_id), C(lease_duration) (seconds) and C(renewable); C(json_key) picks one field.
+      - Every host and fork of a run gets the same lease; the run cache reads the path once and hands the answer
+        out for nine tenths of the lease, whatever O(cache_ttl) says (O(cache_ttl=0) or C(bypass_cache) read a new
+        lease). Without the run cache (C(VIBEBOX_RUN_CACHE=false)) each fork makes its own lease.
+      - Dynamic secrets are read-only; renew or revoke their leases with M(vibebox.secrets.vault_lease).
+    type: str
+    choices:
+      - kv
+      - dynamic
+    vars:
+      - name: vibebox_secrets_engine
+    ini:
+      - section: vibebox_secrets
+        key: engine
+  vault_dynamic_mount:
+    description:
+      - With O(engine=dynamic), the mount of the secrets engine when it is not the first segment of the path. The
+        name is then read under it, so C(creds/app) with C(vault_dynamic_mount=teams/db) reads C(teams/db/creds/app).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_dynamic_mount
+    ini:
+      - section: vibebox_secrets
+        key: vault_dynamic_mount
+  vault_revoke_leases_at_end:
+    description:
+      - With O(engine=dynamic), revoke the leases the run cache handed out when the run ends (when C(ansible-playbook)
+        exits), so the database users they created are dropped at once instead of at the end of their TTL.
+      - Only for lookups through the run cache. Leave it off when the credentials must outlive the run (a service
+        configured with them); revoke a lease yourself with M(vibebox.secrets.vault_lease) instead. Defaults to
+        false.
+    type: bool
+    vars:
+      - name: vibebox_secrets_vault_revoke_leases_at_end
+    ini:
+      - section: vibebox_secrets
+        key: vault_revoke_leases_at_end
 """

@@ -40,7 +40,7 @@ options:
     description: The provider the secrets come from.
     type: str
     required: true
-    choices: [aws, gcp, azure, vault, kubernetes, env, local, k8s, hashicorp, openbao, environment]
+    choices: [aws, gcp, azure, vault, kubernetes, env, local, hashicorp, openbao, k8s, environment]
   source_options:
     description:
       - The source's provider options (C(prefix), C(local_path), C(local_key_file), C(vault_addr), C(vault_token),
@@ -157,6 +157,16 @@ options:
       vault_timeout:
         description: The provider option C(vault_timeout) of the source.
         type: float
+      engine:
+        description: The provider option C(engine) of the source.
+        type: str
+        choices: [kv, dynamic]
+      vault_dynamic_mount:
+        description: The provider option C(vault_dynamic_mount) of the source.
+        type: str
+      vault_revoke_leases_at_end:
+        description: The provider option C(vault_revoke_leases_at_end) of the source.
+        type: bool
       k8s_namespace:
         description: The provider option C(k8s_namespace) of the source.
         type: str
