@@ -13,7 +13,7 @@ description:
     OpenBao. A lease is what a dynamic secret (database credentials read with the get lookup, see the Vault provider
     page) is given with; revoking it makes Vault drop what it created, such as the database user.
   - Idempotent. Revoking a lease that Vault no longer knows (revoked already, or expired) changes nothing and reports
-    RV(changed=false). Renewing one named lease that is gone fails, because there is nothing left to extend; under a
+    C(changed=false). Renewing one named lease that is gone fails, because there is nothing left to extend; under a
     prefix only the leases that exist are renewed.
   - In check mode the leases are looked up and nothing else is sent; RV(leases) lists what would be renewed or revoked.
   - Always talks to provider C(vault), whatever O(provider) says; it takes the same connection options as the other

@@ -29,8 +29,15 @@ READ_PLAY = """
   tasks:
     - name: read database credentials on every host
       ansible.builtin.set_fact:
-        creds: "{{ lookup('vibebox.secrets.get', dyn_path, provider='vault', engine='dynamic') }}"
-        user_only: "{{ lookup('vibebox.secrets.get', dyn_path, provider='vault', engine='dynamic', json_key='username') }}"
+        creds: "{{ lookup('vibebox.secrets.get', dyn_path, provider='vault', engine='dynamic',
+                   vault_revoke_leases_at_end=revoke_at_end) }}"
+        user_only: "{{ lookup('vibebox.secrets.get', dyn_path, provider='vault', engine='dynamic', json_key='username',
+                       vault_revoke_leases_at_end=revoke_at_end) }}"
+      no_log: true
+    - name: a reference in a template reads the same lease
+      ansible.builtin.set_fact:
+        db_url: "{{ url_template | vibebox.secrets.resolve(provider='vault', engine='dynamic',
+                    vault_revoke_leases_at_end=revoke_at_end) }}"
       no_log: true
     - name: every host got the same lease and the same user, with every field
       ansible.builtin.assert:
@@ -38,6 +45,7 @@ READ_PLAY = """
           - ansible_play_hosts | map('extract', hostvars, ['creds', 'lease_id']) | unique | length == 1
           - ansible_play_hosts | map('extract', hostvars, 'user_only') | unique | length == 1
           - creds.username == user_only
+          - db_url == 'postgresql://' ~ creds.username ~ ':' ~ creds.password ~ '@db/app'
           - creds.lease_id.startswith(dyn_path ~ '/')
           - creds.lease_duration > 0
           - creds.renewable
@@ -144,11 +152,13 @@ def _helper_gone(run_dir: str, timeout: float = 20.0) -> bool:
     return False
 
 
-def _read_fleet(tmp_path, server, mount, run_dir, hosts, **variables):
+def _read_fleet(tmp_path, server, mount, run_dir, hosts, revoke_at_end=False):
     creds_file = tmp_path / "creds.json"
     play = write_playbook(tmp_path, READ_PLAY)
     result = run_playbook(play, _env(tmp_path, server, run_dir), "-vvvv", inventory=_inventory(tmp_path, hosts),
-                          extra_vars={"dyn_path": f"{mount}/creds/{ROLE}", "creds_file": str(creds_file), **variables})
+                          extra_vars={"dyn_path": f"{mount}/creds/{ROLE}", "creds_file": str(creds_file), "revoke_at_end": revoke_at_end,
+                                      "url_template": f"postgresql://${{secret:{mount}/creds/{ROLE}#username}}:"
+                                                      f"${{secret:{mount}/creds/{ROLE}#password}}@db/app"})
     assert result.rc == 0, result.output[-4000:]
     import json
 
@@ -160,8 +170,8 @@ def _lease(tmp_path, server, run_dir, *args, **lease_args):
     return run_playbook(play, _env(tmp_path, server, run_dir), "-vvvv", *args, extra_vars=lease_args)
 
 
-def test_fifty_hosts_share_one_lease_that_logs_in_and_vault_lease_revokes(tmp_path, server, database_engine,
-                                                                        postgres_server, run_dir):
+def test_fifty_hosts_share_one_lease_that_logs_in_and_vault_lease_revokes(
+        tmp_path, server, database_engine, postgres_server, run_dir):
     import psycopg
 
     before = _roles(postgres_server)
@@ -203,11 +213,11 @@ def test_fifty_hosts_share_one_lease_that_logs_in_and_vault_lease_revokes(tmp_pa
         assert creds["password"] not in run.output
 
 
-def test_revoke_leases_at_end_drops_the_role_when_the_run_ends(tmp_path, server, database_engine, postgres_server,
-                                                             run_dir):
+def test_revoke_leases_at_end_drops_the_role_when_the_run_ends(
+        tmp_path, server, database_engine, postgres_server, run_dir):
     before = _roles(postgres_server)
     result, creds = _read_fleet(tmp_path, server, database_engine, run_dir, 5,
-                                vibebox_secrets_vault_revoke_leases_at_end=True)
+                                revoke_at_end=True)
     assert _helper_gone(run_dir), "the helper ends with the run, revoking first"
     assert _roles(postgres_server) == before, "the run's role is gone once the run has ended"
     assert _leases(server, database_engine) == []
@@ -256,3 +266,36 @@ def test_the_dynamic_mount_option_and_bad_paths(server, database_engine):
         manager.close()
     with pytest.raises(errors.InvalidOption, match="engine must be one of"):
         factory.build_manager(dict(options, engine="transit"), env={})
+
+
+def _documented_policy(mount: str) -> str:
+    """The least-privilege policy of docs/providers/vault.md, for this test's mount."""
+    from ansible_run import REPO
+
+    text = open(os.path.join(REPO, "docs", "providers", "vault.md"), encoding="utf-8").read()
+    section = text.split("### Least-privilege policy", 1)[1]
+    hcl = section.split("```hcl", 1)[1].split("```", 1)[0]
+    assert 'path "database/creds/app"' in hcl
+    return hcl.replace('"database/', f'"{mount}/').replace("lookup/database/", f"lookup/{mount}/")
+
+
+def test_the_documented_policy_is_enough_for_reading_renewing_and_revoking(server, database_engine, postgres_server):
+    policy = f"dyn-{database_engine}"
+    server.write_policy(policy, _documented_policy(database_engine))
+    token = server.request("POST", "auth/token/create", {"policies": [policy], "ttl": "10m"})["auth"]["client_token"]
+    options = dict(provider="vault", vault_addr=server.addr, vault_token=token, engine="dynamic", audit_log="false")
+    before = _roles(postgres_server)
+    manager = factory.build_manager(options, env={})
+    try:
+        value = manager.get(f"{database_engine}/creds/{ROLE}").value
+        assert vault.manage_leases(manager.backend, "renewed", lease_id=value["lease_id"], increment=600)["changed"]
+        assert vault.manage_leases(manager.backend, "revoked", lease_prefix=f"{database_engine}/creds/{ROLE}",
+                                   check_mode=True)["changed"]
+        assert vault.manage_leases(manager.backend, "revoked", lease_id=value["lease_id"])["changed"]
+        assert _roles(postgres_server) == before
+        with pytest.raises(errors.SecretDenied, match="sys/leases/lookup"):
+            vault.manage_leases(manager.backend, "revoked", lease_prefix=f"{database_engine}/creds/other")
+        with pytest.raises(errors.SecretDenied):
+            manager.get(f"{database_engine}/roles/{ROLE}")  # the policy reads credentials, nothing else
+    finally:
+        manager.close()
