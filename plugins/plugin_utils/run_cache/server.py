@@ -239,6 +239,13 @@ class CacheState:
         if lease is not None:
             self._leases.setdefault(resolved.key, (resolved, []))[1].append(lease[0])
 
+    def holds_leases(self) -> bool:
+        """Whether this helper handed out leases: it then stays until the run ends, idle or not, so a
+        later lookup gets the same lease and vault_revoke_leases_at_end does not revoke credentials a
+        long task is still using."""
+        with self._lock:
+            return bool(self._leases)
+
     def release_leases(self) -> int:
         """The run is over: give each backend the leases handed out through it (it revokes them when
         its options say so); returns how many leases were offered. Never raises."""
@@ -408,7 +415,7 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
                 server.state.ready.set()  # the reading fork is gone: requests read for themselves
             if not process_alive(owner_pid, owner_start):
                 break
-            if idle > 0 and time.monotonic() - server.last_request > idle:
+            if idle > 0 and time.monotonic() - server.last_request > idle and not server.state.holds_leases():
                 break
         server.shutdown()
 

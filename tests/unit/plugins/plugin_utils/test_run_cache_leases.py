@@ -111,6 +111,16 @@ def test_the_leases_handed_out_are_offered_back_once_at_the_end():
     assert state.release_leases() == 0
 
 
+def test_a_helper_that_handed_out_a_lease_says_so():
+    clock, manager = Clock(), LeasingManager()
+    state = state_with(manager, clock)
+    assert not state.holds_leases()
+    read(state)
+    assert state.holds_leases()
+    state.release_leases()
+    assert not state.holds_leases()
+
+
 def test_a_lease_the_starting_fork_read_is_offered_back_too():
     clock, manager = Clock(), LeasingManager()
     state = state_with(manager, clock)
