@@ -61,6 +61,24 @@ READ_PLAY = """
       run_once: true
 """
 
+PER_HOST_PLAY = """
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read database credentials on every host (twice, from the same fork)
+      ansible.builtin.set_fact:
+        creds: "{{ lookup('vibebox.secrets.get', dyn_path, provider='vault', engine='dynamic') }}"
+        user_only: "{{ lookup('vibebox.secrets.get', dyn_path, provider='vault', engine='dynamic', json_key='username') }}"
+      no_log: true
+    - name: hand one host's credentials to the test
+      ansible.builtin.copy:
+        content: "{{ creds | to_json }}"
+        dest: "{{ creds_file }}"
+        mode: "0600"
+      no_log: true
+      run_once: true
+"""
+
 LEASE_PLAY = """
 - hosts: localhost
   gather_facts: false
@@ -152,10 +170,10 @@ def _helper_gone(run_dir: str, timeout: float = 20.0) -> bool:
     return False
 
 
-def _read_fleet(tmp_path, server, mount, run_dir, hosts, revoke_at_end=False):
+def _read_fleet(tmp_path, server, mount, run_dir, hosts, revoke_at_end=False, play_text=READ_PLAY, **env):
     creds_file = tmp_path / "creds.json"
-    play = write_playbook(tmp_path, READ_PLAY)
-    result = run_playbook(play, _env(tmp_path, server, run_dir), "-vvvv", inventory=_inventory(tmp_path, hosts),
+    play = write_playbook(tmp_path, play_text)
+    result = run_playbook(play, _env(tmp_path, server, run_dir, **env), "-vvvv", inventory=_inventory(tmp_path, hosts),
                           extra_vars={"dyn_path": f"{mount}/creds/{ROLE}", "creds_file": str(creds_file), "revoke_at_end": revoke_at_end,
                                       "url_template": f"postgresql://${{secret:{mount}/creds/{ROLE}#username}}:"
                                                       f"${{secret:{mount}/creds/{ROLE}#password}}@db/app"})
@@ -221,6 +239,18 @@ def test_revoke_leases_at_end_drops_the_role_when_the_run_ends(
     assert _helper_gone(run_dir), "the helper ends with the run, revoking first"
     assert _roles(postgres_server) == before, "the run's role is gone once the run has ended"
     assert _leases(server, database_engine) == []
+    assert creds["password"] not in result.output
+
+
+def test_without_the_run_cache_every_host_makes_its_own_database_user(tmp_path, server, database_engine,
+                                                                      postgres_server, run_dir):
+    """What the run cache saves (and what a lookup that reads per host, like community.hashi_vault's, costs)."""
+    before = _roles(postgres_server)
+    result, creds = _read_fleet(tmp_path, server, database_engine, run_dir, 5, play_text=PER_HOST_PLAY,
+                                VIBEBOX_RUN_CACHE="false")
+    # the two lookups of one host share the fork's own cache; the hosts share nothing
+    assert len(_roles(postgres_server) - before) == 5, "one database user per host"
+    assert len(_leases(server, database_engine)) == 5
     assert creds["password"] not in result.output
 
 
