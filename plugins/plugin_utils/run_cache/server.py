@@ -241,7 +241,7 @@ class CacheState:
 
     def holds_leases(self) -> bool:
         """Whether this helper handed out leases: it then stays until the run ends, idle or not, so a
-        later lookup gets the same lease and vault_revoke_leases_at_end does not revoke credentials a
+        later lookup gets the same lease and the end-of-run revocation does not revoke credentials a
         long task is still using."""
         with self._lock:
             return bool(self._leases)
