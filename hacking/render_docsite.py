@@ -31,7 +31,7 @@ BRANCH = "main"
 
 #: the docsite's sections and the guides in each, in reading order (every docs/**/*.md page must be listed)
 SECTIONS: Sequence[Tuple[str, Sequence[str]]] = (
-    ("Guides", ("index.md", "architecture.md", "providers.md", "providers/kubernetes.md",
+    ("Guides", ("index.md", "architecture.md", "providers.md", "providers/kubernetes.md", "providers/vault.md",
                 "providers/vault-logins.md", "configuration.md",
                 "references.md", "caching.md", "run-cache.md", "audit-log.md", "compliance.md", "security.md")),
     ("Runbooks", ("migration.md", "rotation.md", "status-page.md", "awx.md", "external-secrets.md", "troubleshooting.md",

@@ -95,7 +95,7 @@ options:
     description:
       - How the provider gets its Vault token. Every method that logs in does so once per run for all hosts and
         forks (the run cache keeps the token in memory, never on disk) and renews the token with C(renew-self)
-        while a long run goes on. docs/providers/vault.md shows each method's Vault set-up and least-privilege
+        while a long run goes on. docs/providers/vault-logins.md shows each method's Vault set-up and least-privilege
         policy.
       - C(token) uses O(vault_token) as is; the default when a token is given.
       - C(approle) logs in with O(vault_role_id) and O(vault_secret_id); the default when both are set.
@@ -177,6 +177,33 @@ options:
         newest version.
       - Also C(VAULT_TRANSIT_KEY).
     type: str
+  engine:
+    description:
+      - What the secret's name is read from (provider C(vault)). C(kv) (the default) reads static secrets from the KV
+        engine at O(vault_mount).
+      - C(dynamic) reads a dynamic secret, one that Vault makes on each read and gives with a lease, such as database
+        credentials. The name is then the API path, for example C(database/creds/app) (no prefix is added), and the
+        get lookup returns a dict of the secret's fields (C(username), C(password) for database credentials) with
+        C(lease_id), C(lease_duration) (seconds) and C(renewable); C(json_key) picks one field.
+      - Every host and fork of a run gets the same lease; the run cache reads the path once and hands the answer out
+        for nine tenths of the lease, whatever O(cache_ttl) says (O(cache_ttl=0) or C(bypass_cache) read a new lease).
+        Without the run cache (C(VIBEBOX_RUN_CACHE=false)) each fork makes its own lease.
+      - Dynamic secrets are read-only; renew or revoke their leases with M(vibebox.secrets.vault_lease).
+    type: str
+    choices: [kv, dynamic]
+  vault_dynamic_mount:
+    description:
+      - With O(engine=dynamic), the mount of the secrets engine when it is not the first segment of the path. The name
+        is then read under it, so C(creds/app) with C(vault_dynamic_mount=teams/db) reads C(teams/db/creds/app).
+    type: str
+  vault_revoke_leases_at_end:
+    description:
+      - With O(engine=dynamic), revoke the leases the run cache handed out when the run ends (when
+        C(ansible-playbook) exits), so the database users they created are dropped at once instead of at the end of
+        their TTL.
+      - Only for lookups through the run cache. Leave it off when the credentials must outlive the run (a service
+        configured with them); revoke a lease yourself with M(vibebox.secrets.vault_lease) instead. Defaults to false.
+    type: bool
 """
 
     LOOKUP = r"""
@@ -309,7 +336,8 @@ options:
     description:
       - How the provider gets its Vault token. Every method that logs in does so once per run for all hosts and
         forks (the run cache keeps the token in memory, never on disk) and renews the token with C(renew-self) while
-        a long run goes on. docs/providers/vault.md shows each method's Vault set-up and least-privilege policy.
+        a long run goes on. docs/providers/vault-logins.md shows each method's Vault set-up and least-privilege
+        policy.
       - C(token) uses O(vault_token) as is; the default when a token is given.
       - C(approle) logs in with O(vault_role_id) and O(vault_secret_id); the default when both are set.
       - C(userpass) logs in with O(vault_username) and O(vault_password).
@@ -473,4 +501,48 @@ options:
     ini:
       - section: vibebox_secrets
         key: vault_transit_key
+  engine:
+    description:
+      - What the secret's name is read from (provider C(vault)). C(kv) (the default) reads static secrets from the
+        KV engine at O(vault_mount).
+      - C(dynamic) reads a dynamic secret, one that Vault makes on each read and gives with a lease, such as database
+        credentials. The name is then the API path, for example C(database/creds/app) (no prefix is added), and
+        the get lookup returns a dict of the secret's fields (C(username), C(password) for database credentials)
+        with C(lease_id), C(lease_duration) (seconds) and C(renewable); C(json_key) picks one field.
+      - Every host and fork of a run gets the same lease; the run cache reads the path once and hands the answer
+        out for nine tenths of the lease, whatever O(cache_ttl) says (O(cache_ttl=0) or C(bypass_cache) read a new
+        lease). Without the run cache (C(VIBEBOX_RUN_CACHE=false)) each fork makes its own lease.
+      - Dynamic secrets are read-only; renew or revoke their leases with M(vibebox.secrets.vault_lease).
+    type: str
+    choices:
+      - kv
+      - dynamic
+    vars:
+      - name: vibebox_secrets_engine
+    ini:
+      - section: vibebox_secrets
+        key: engine
+  vault_dynamic_mount:
+    description:
+      - With O(engine=dynamic), the mount of the secrets engine when it is not the first segment of the path. The
+        name is then read under it, so C(creds/app) with C(vault_dynamic_mount=teams/db) reads C(teams/db/creds/app).
+    type: str
+    vars:
+      - name: vibebox_secrets_vault_dynamic_mount
+    ini:
+      - section: vibebox_secrets
+        key: vault_dynamic_mount
+  vault_revoke_leases_at_end:
+    description:
+      - With O(engine=dynamic), revoke the leases the run cache handed out when the run ends (when C(ansible-playbook)
+        exits), so the database users they created are dropped at once instead of at the end of their TTL.
+      - Only for lookups through the run cache. Leave it off when the credentials must outlive the run (a service
+        configured with them); revoke a lease yourself with M(vibebox.secrets.vault_lease) instead. Defaults to
+        false.
+    type: bool
+    vars:
+      - name: vibebox_secrets_vault_revoke_leases_at_end
+    ini:
+      - section: vibebox_secrets
+        key: vault_revoke_leases_at_end
 """

@@ -107,9 +107,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _raw:
-  description: One value per name, in order (names skipped by O(on_missing), O(on_denied) or O(on_deleted) are left out).
+  description:
+    - One value per name, in order (names skipped by O(on_missing), O(on_denied) or O(on_deleted) are left out).
+    - A value is a string, except for a dynamic secret of provider C(vault) (see its options), which is a dict
+      of its fields (for database credentials C(username) and C(password)) with C(lease_id), C(lease_duration)
+      (seconds) and C(renewable); O(json_key) picks one of them.
   type: list
-  elements: str
+  elements: raw
 """
 
 import json
@@ -143,10 +147,13 @@ class LookupModule(SecretLookupBase):
     def _select(name: str, value: str, json_key):
         if not json_key:
             return value
-        try:
-            data = json.loads(value)
-        except ValueError:
-            raise AnsibleLookupError(f"vibebox.secrets.get: secret '{name}' is not JSON, so json_key='{json_key}' cannot be read") from None
+        if isinstance(value, dict):  # a dynamic secret: its fields and its lease, already a dict
+            data = value
+        else:
+            try:
+                data = json.loads(value)
+            except ValueError:
+                raise AnsibleLookupError(f"vibebox.secrets.get: secret '{name}' is not JSON, so json_key='{json_key}' cannot be read") from None
         if not isinstance(data, dict) or json_key not in data:
             raise AnsibleLookupError(f"vibebox.secrets.get: secret '{name}' has no key '{json_key}'")
         return data[json_key]

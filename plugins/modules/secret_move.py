@@ -193,6 +193,16 @@ options:
       vault_transit_key:
         description: The provider option C(vault_transit_key) of the source.
         type: str
+      engine:
+        description: The provider option C(engine) of the source.
+        type: str
+        choices: [kv, dynamic]
+      vault_dynamic_mount:
+        description: The provider option C(vault_dynamic_mount) of the source.
+        type: str
+      vault_revoke_leases_at_end:
+        description: The provider option C(vault_revoke_leases_at_end) of the source.
+        type: bool
       k8s_namespace:
         description: The provider option C(k8s_namespace) of the source.
         type: str

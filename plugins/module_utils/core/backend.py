@@ -56,6 +56,9 @@ class SecretBackend(abc.ABC):
     #: the retry policy of the SecretManager that owns this backend (set by the manager); request()
     #: retries each request under it. None: no retry (a backend used without a manager)
     retry_policy: Optional[Any] = None
+    #: whether the manager puts its prefix before a name; False where a name is an API path the user
+    #: gives whole (a dynamic secret's ``database/creds/app``), so no prefix can misdirect it
+    uses_prefix = True
 
     def request(self, send: Callable[[], T], key: Optional[str] = None) -> T:
         """Send one request to the service, retried alone under the manager's policy.
@@ -157,6 +160,11 @@ class SecretBackend(abc.ABC):
         what addresses their store; two targets with equal identities are the same store.
         """
         return {"provider": self.name}
+
+    def release_leases(self, lease_ids: List[str]) -> None:
+        """Called by the run cache helper when the run ends, with the leases of the dynamic secrets it
+        handed out through this backend; a backend whose options ask for it revokes them. Default: keep
+        them (they end with their TTL)."""
 
     def close(self) -> None:
         """Release clients and connections; backends are cheap to make again."""

@@ -46,6 +46,8 @@ class SecretManager:
         self.backend = backend
         self.provider = backend.name
         self.prefix = _names.default_prefix(backend.name) if prefix is None else prefix
+        if not backend.uses_prefix:
+            self.prefix = ""  # the backend's names are whole API paths (SecretBackend.uses_prefix)
         self.cache = SecretCache(cache_ttl)
         self.audit = audit or AuditLog(None, backend.name)
         self.retry = retry or default_policy()

@@ -26,7 +26,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import SecretError
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, is_current
@@ -261,10 +261,11 @@ def has_references(text: str) -> bool:
 
 # resolution ---------------------------------------------------------------------------------------
 
-def _select_key(value: str, key: str) -> str:
-    """``#KEY`` of a JSON secret; messages say what is wrong, never what the value is."""
+def _select_key(value: Union[str, Dict[str, Any]], key: str) -> str:
+    """``#KEY`` of a JSON secret (or of a dynamic secret, already a dict: core/leases.py); messages say
+    what is wrong, never what the value is."""
     try:
-        data = json.loads(value)
+        data = value if isinstance(value, dict) else json.loads(value)
     except ValueError:
         raise KeyError("the secret is not JSON, so #%s cannot be read" % key) from None
     if not isinstance(data, dict):
@@ -332,6 +333,8 @@ class Resolver:
                 return _select_key(value, reference.json_key), None
             except KeyError as exc:
                 return None, Failure(reference, self.provider, exc.args[0])
+        if isinstance(value, dict):  # a dynamic secret without #KEY: its fields as JSON
+            return json.dumps(value, separators=(",", ":"), sort_keys=True), None
         return value, None
 
     def resolve_all(self, templates: Sequence[Template]) -> List[str]:

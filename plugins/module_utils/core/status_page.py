@@ -1,7 +1,7 @@
 # Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
 """The status page: one self-contained HTML file from status.build()'s report.
 
-Why hand-written HTML and not a template engine: the page must open from disk and as an AWX
+Why hand-written HTML and not a templating library: the page must open from disk and as an AWX
 artifact with nothing else (no fonts, scripts, images or styles from anywhere), so it is one string
 with inline CSS and a few lines of inline JavaScript. A Content-Security-Policy meta tag forbids every
 fetch (``default-src 'none'``) and allows only this page's own style and script, by their sha256, so

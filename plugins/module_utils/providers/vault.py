@@ -345,6 +345,8 @@ class VaultBackend(SecretBackend):
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "VaultBackend":
         """The backend of the mount's KV version (VaultKV2Backend unless vault_kv_version is 1)."""
+        if cls is VaultBackend and engine_of(options) == "dynamic":
+            return VaultDynamicBackend.from_options(options)
         chosen = cls
         if cls is VaultBackend:
             chosen = VaultKV1Backend if str(options.get("vault_kv_version")) == "1" else VaultKV2Backend
@@ -1131,6 +1133,225 @@ def hvac_status(exc: BaseException) -> Optional[int]:
         if klass.__name__ == "VaultError":
             return 0
     return None
+# dynamic secrets ----------------------------------------------------------------------------------------
+#
+# engine: dynamic reads a secret that Vault makes on each read (database credentials, cloud keys): the
+# answer carries a lease, and reading again makes another lease (another database user). The backend
+# returns the answer's fields with the lease's id, duration and renewability as one dict, which the
+# run cache (core/leases.py) hands to every host and fork of the run for most of the lease, so a run
+# makes one lease however many hosts ask. The lease functions below serve vibebox.secrets.vault_lease
+# and the end-of-run revocation (vault_revoke_leases_at_end).
+
+ENGINES = ("kv", "dynamic")
+#: the lease fields added to a dynamic secret's own fields (core/leases.py reads the first two)
+LEASE_FIELDS = ("lease_id", "lease_duration", "renewable")
+
+
+def engine_of(options: Mapping[str, Any]) -> str:
+    """``engine`` as given (``kv`` when unset); InvalidOption naming the option for anything else."""
+    engine = str(options.get("engine") or "kv").strip().lower()
+    if engine not in ENGINES:
+        raise InvalidOption(f"engine must be one of {', '.join(ENGINES)} (got '{options.get('engine')}')",
+                            provider=PROVIDER, hint="Use engine: dynamic for a database/creds/<role>-style path")
+    return engine
+
+
+def dynamic_path(name: str, mount: Optional[str]) -> str:
+    """The API path a dynamic secret is read from: ``name`` itself (its first segment is the mount),
+    or ``name`` under ``vault_dynamic_mount`` when the mount has several segments."""
+    path = f"{mount.strip('/')}/{name.strip('/')}" if mount and mount.strip("/") else name.strip("/")
+    if "/" not in path:
+        raise InvalidOption(
+            f"the dynamic secret path '{path}' has no mount (expected <mount>/<path>, such as database/creds/app)",
+            provider=PROVIDER, provider_name=name,
+            hint="Give the whole path, or set vault_dynamic_mount to the secrets engine's mount",
+        )
+    return path
+
+
+def lease_value(payload: Mapping[str, Any], api_path: str) -> Dict[str, Any]:
+    """The lookup's dict: the answer's own fields, then lease_id, lease_duration and renewable."""
+    if not payload.get("lease_id"):
+        raise InvalidOption(
+            f"'{api_path}' answered without a lease, so it is not a dynamic secret",
+            provider=PROVIDER, provider_name=api_path,
+            hint="Read static secrets with engine: kv (the default), or check the path of the dynamic secret",
+        )
+    value = dict(payload.get("data") or {})
+    value.update(lease_id=str(payload["lease_id"]), lease_duration=int(payload.get("lease_duration") or 0),
+                 renewable=bool(payload.get("renewable")))
+    return value
+
+
+class VaultDynamicBackend(VaultBackend):
+    """Reads dynamic secrets (each read is a new lease); writes are refused. Names are API paths, so
+    no prefix applies, and there are no versions."""
+
+    read_only = True
+    supports_versions = False
+    supports_restore = False
+    uses_prefix = False
+
+    dynamic_mount: Optional[str] = None
+    revoke_at_end = False
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> "VaultBackend":
+        backend = super().from_options(options)
+        backend.dynamic_mount = options.get("vault_dynamic_mount") or None
+        backend.revoke_at_end = str(options.get("vault_revoke_leases_at_end")).strip().lower() in ("true", "1", "yes", "on")
+        return backend
+
+    def get(self, name: str, version: Optional[str] = None) -> Secret:
+        if not is_current(version):
+            raise VersionNotFound(
+                f"version '{version}' was asked for, but a dynamic secret has no versions (each read is a new lease)",
+                provider=PROVIDER, provider_name=name, hint="Leave version unset",
+            )
+        api_path = dynamic_path(name, self.dynamic_mount)
+        try:
+            _status, payload = self._call("GET", api_path, name=name, capability="read")
+        except InvalidOption as exc:  # Vault's 400, such as "unknown role: app"
+            exc.hint = ("Check the role in the path and that a dynamic secrets engine is mounted at its first segment"
+                        " (or at vault_dynamic_mount)")
+            raise
+        value = lease_value(payload, api_path)
+        duration = value["lease_duration"]
+        now = _dt.datetime.now(_dt.timezone.utc)
+        meta = SecretMetadata(name=name, version=None, created_at=now, updated_at=now,
+                              expires_at=now + _dt.timedelta(seconds=duration) if duration else None,
+                              stages=["current"], provider_name=api_path)
+        return Secret(value, meta)  # type: ignore[arg-type]  # a dict: core/leases.py
+
+    def set(self, name: str, value: str, description: Optional[str] = None,
+            tags: Optional[Dict[str, str]] = None, expect_version: Optional[str] = None) -> SecretMetadata:
+        raise self._read_only(name)
+
+    def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
+        raise self._read_only(name)
+
+    def describe(self, name: str) -> SecretMetadata:
+        raise UnsupportedOperation("a dynamic secret has no metadata to describe", provider=PROVIDER, provider_name=name,
+                                   hint="Read it with the get lookup; inspect its lease with vibebox.secrets.vault_lease")
+
+    def list(self, prefix: str = "") -> List[str]:
+        raise UnsupportedOperation("dynamic secrets cannot be listed", provider=PROVIDER,
+                                   hint="List leases with vibebox.secrets.vault_lease")
+
+    def identity(self) -> Dict[str, str]:
+        return {"provider": PROVIDER, "address": self.addr, "namespace": self.namespace or "",
+                "mount": (self.dynamic_mount or "").strip("/"), "engine": "dynamic"}
+
+    def release_leases(self, lease_ids: List[str]) -> None:
+        if not self.revoke_at_end:
+            return
+        for lease_id in lease_ids:
+            try:
+                revoke_lease(self, lease_id)
+            except SecretError:
+                pass  # already gone, or not ours to revoke any more: it ends with its TTL
+
+
+def check_lease_id(lease_id: str) -> str:
+    """A lease id is a path (``database/creds/app/<id>``); checked before any request."""
+    text = str(lease_id or "").strip().strip("/")
+    if not text or "/" not in text or any(part in ("", ".", "..") for part in text.split("/")):
+        raise InvalidOption(f"lease_id '{lease_id}' is not a lease id (expected <path>/<id>, such as"
+                            " database/creds/app/AbC123)", provider=PROVIDER)
+    return text
+
+
+def lookup_lease(backend: VaultBackend, lease_id: str) -> Optional[Dict[str, Any]]:
+    """The lease's id, ttl, renewable, issue and expire times; None when Vault does not know it (revoked
+    or expired)."""
+    lease_id = check_lease_id(lease_id)
+    status, payload = backend._call("PUT", "sys/leases/lookup", name=lease_id, capability="update",
+                                    body={"lease_id": lease_id}, accept=(400,), about_secret=False)
+    if status == 400:
+        return None  # Vault answers "invalid lease" for a lease it does not have
+    data = payload.get("data") or {}
+    return {"lease_id": str(data.get("id") or lease_id), "ttl": int(data.get("ttl") or 0),
+            "renewable": bool(data.get("renewable")), "issue_time": data.get("issue_time"),
+            "expire_time": data.get("expire_time")}
+
+
+def leases_under(backend: VaultBackend, prefix: str) -> List[str]:
+    """Every lease id under ``prefix`` (a path such as ``database/creds/app``), walking sub-folders."""
+    folder = str(prefix or "").strip().strip("/")
+    if not folder or any(part in ("", ".", "..") for part in folder.split("/")):
+        raise InvalidOption(f"lease_prefix '{prefix}' is not a path such as database/creds/app", provider=PROVIDER)
+    found: List[str] = []
+    pending = [folder + "/"]
+    while pending:
+        current = pending.pop()
+        api_path = f"sys/leases/lookup/{current}"
+        status, payload = backend._call("LIST", api_path, name=current, capability="sudo", accept=(404,),
+                                        about_secret=False)
+        if status == 404:
+            continue
+        for key in (payload.get("data") or {}).get("keys") or []:
+            (pending if key.endswith("/") else found).append(current + key)
+    return sorted(found)
+
+
+def renew_lease(backend: VaultBackend, lease_id: str, increment: Optional[int] = None) -> Dict[str, Any]:
+    lease_id = check_lease_id(lease_id)
+    body: Dict[str, Any] = {"lease_id": lease_id}
+    if increment:
+        body["increment"] = int(increment)
+    _status, payload = backend._call("PUT", "sys/leases/renew", name=lease_id, capability="update", body=body,
+                                     about_secret=False)
+    return {"lease_id": str(payload.get("lease_id") or lease_id), "ttl": int(payload.get("lease_duration") or 0),
+            "renewable": bool(payload.get("renewable"))}
+
+
+def revoke_lease(backend: VaultBackend, lease_id: str) -> None:
+    lease_id = check_lease_id(lease_id)
+    backend._call("PUT", "sys/leases/revoke", name=lease_id, capability="update", body={"lease_id": lease_id},
+                  about_secret=False)
+
+
+def manage_leases(backend: VaultBackend, state: str, lease_id: Optional[str] = None, lease_prefix: Optional[str] = None,
+                  increment: Optional[int] = None, check_mode: bool = False) -> Dict[str, Any]:
+    """What vibebox.secrets.vault_lease does: renew or revoke one lease or every lease under a prefix.
+
+    Idempotent: a lease Vault no longer knows is not revoked again (changed is false) and cannot be
+    renewed (an error for one named lease, skipped under a prefix). In check mode the leases are
+    looked up and nothing else is sent. Returns ``changed`` and ``leases`` (what was or would be done).
+    """
+    if state not in ("renewed", "revoked"):
+        raise InvalidOption(f"state must be renewed or revoked (got '{state}')", provider=PROVIDER)
+    if bool(lease_id) == bool(lease_prefix):
+        raise InvalidOption("give exactly one of lease_id and lease_prefix", provider=PROVIDER)
+    if increment is not None and int(increment) < 0:
+        raise InvalidOption(f"increment must not be negative (got {increment})", provider=PROVIDER)
+    if lease_id:
+        ids = [check_lease_id(lease_id)]
+    else:
+        ids = leases_under(backend, str(lease_prefix))
+    done: List[Dict[str, Any]] = []
+    for one in ids:
+        info = lookup_lease(backend, one)
+        if info is None:
+            if state == "renewed" and lease_id:
+                raise SecretNotFound(f"the lease '{one}' does not exist any more (revoked or expired), so it cannot"
+                                     " be renewed", provider=PROVIDER, provider_name=one,
+                                     hint="Read the dynamic secret again for a new lease")
+            continue
+        if state == "revoked":
+            if not check_mode:
+                revoke_lease(backend, one)
+            done.append(dict(info, ttl=0))
+            continue
+        if not info["renewable"]:
+            raise UnsupportedOperation(f"the lease '{one}' is not renewable", provider=PROVIDER, provider_name=one,
+                                       hint="Read the dynamic secret again for a new lease")
+        if check_mode:
+            done.append(info)
+            continue
+        renewed = renew_lease(backend, one, increment)
+        done.append(lookup_lease(backend, one) or dict(info, **renewed))  # the new expire_time too
+    return {"changed": bool(done), "leases": done}
 
 
 # what the rest of the collection knows about this provider (core/registry.py) -----------------------
@@ -1163,6 +1384,9 @@ SPEC = ProviderSpec(
         Option("vault_client_key", dict(type="path"), ("VAULT_CLIENT_KEY",)),
         Option("vault_transit_mount", dict(type="str"), ("VAULT_TRANSIT_MOUNT",)),
         Option("vault_transit_key", dict(type="str", no_log=False), ("VAULT_TRANSIT_KEY",)),  # a name, not a secret
+        Option("engine", dict(type="str", choices=list(ENGINES))),
+        Option("vault_dynamic_mount", dict(type="str")),
+        Option("vault_revoke_leases_at_end", dict(type="bool")),
     ),
     # Vault reads the provider-side name as a path: 'a/./b' would be written to 'a/b'
     name_rule=NameRule(r"[A-Za-z0-9_.@+=-]+(/[A-Za-z0-9_.@+=-]+)*", 512, "path segments of letters, digits and _.@+=-",

@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import leases as _leases
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.client import REQUEST_TIMEOUT, process_start
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.start import process_alive
@@ -87,6 +88,8 @@ class CacheState:
         self._manager_locks: Dict[str, threading.Lock] = {}
         #: logins handed over by the fork that read first (backend key -> the backend's export_session)
         self._sessions: Dict[str, Any] = {}
+        #: Resolved.key -> (Resolved, lease ids handed out under it), for release_leases at the end of the run
+        self._leases: Dict[str, Tuple[Any, List[str]]] = {}
         self.stats: Dict[str, int] = dict(requests=0, hits=0, waits=0, fetched=0, backend_calls=0, invalidations=0,
                                           prefetched=0)
         #: cleared while the fork that started the helper reads its first secrets itself (see ``put``)
@@ -170,7 +173,7 @@ class CacheState:
                 key = (fp, name, version)
                 if not bypass:
                     entry = self._entries.get(key)
-                    if entry is not None and now - entry[0] < ttl:
+                    if entry is not None and now - entry[0] < _leases.reuse_for(entry[1], ttl):
                         results[(name, version)] = entry[1]
                         self.stats["hits"] += 1
                         continue
@@ -211,6 +214,7 @@ class CacheState:
                         cacheable = isinstance(outcome, Secret) or isinstance(outcome, _CACHEABLE_ERRORS)
                         if ttl > 0 and fresh and cacheable:
                             self._entries[key] = (stored_at, outcome)
+                        self._note_lease(resolved, outcome)
                         results[item] = outcome
                 for _item, flight in mine:
                     flight.done.set()
@@ -247,6 +251,7 @@ class CacheState:
                 if ttl > 0 and cacheable and self._generations.get(name, 0) == 0:
                     self._entries[(fp, name, version)] = (stored_at, outcome)
                     kept += 1
+                self._note_lease(resolved, outcome)
         self.ready.set()
         return kept
 
@@ -261,14 +266,44 @@ class CacheState:
             self.stats["backend_calls"] += (1 if current else 0) + len(items) - current
         return read_items(manager, items, bypass_cache=True, unexpected=_unexpected)
 
+    def _note_lease(self, resolved: Any, outcome: object) -> None:
+        """Remember a lease this helper handed out (called with the lock held)."""
+        lease = _leases.lease_of(outcome)
+        if lease is not None:
+            self._leases.setdefault(resolved.key, (resolved, []))[1].append(lease[0])
+
+    def holds_leases(self) -> bool:
+        """Whether this helper handed out leases: it then stays until the run ends, idle or not, so a
+        later lookup gets the same lease and the end-of-run revocation does not revoke credentials a
+        long task is still using."""
+        with self._lock:
+            return bool(self._leases)
+
+    def release_leases(self) -> int:
+        """The run is over: give each backend the leases handed out through it (it revokes them when
+        its options say so); returns how many leases were offered. Never raises."""
+        with self._lock:
+            held = list(self._leases.values())
+            self._leases.clear()
+        offered = 0
+        for resolved, lease_ids in held:
+            try:
+                self._manager(resolved).backend.release_leases(list(dict.fromkeys(lease_ids)))
+                offered += len(lease_ids)
+            except Exception:  # the leases still end with their TTL
+                pass
+        return offered
+
     def invalidate(self, names: Iterable[str]) -> int:
-        """Forget every version of these logical names under every option set; returns entries dropped."""
+        """Forget every version of these logical names under every option set, and every leased
+        secret whose lease id is among them (a revoked lease); returns entries dropped."""
         wanted = {str(name) for name in names}
         with self._lock:
             self.stats["invalidations"] += 1
             for name in wanted:
                 self._generations[name] = self._generations.get(name, 0) + 1
-            doomed = [key for key in self._entries if key[1] in wanted]
+            doomed = [key for key, (_stored, outcome) in self._entries.items()
+                      if key[1] in wanted or (_leases.lease_of(outcome) or ("",))[0] in wanted]
             for key in doomed:
                 del self._entries[key]
             return len(doomed)
@@ -414,7 +449,7 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
                 server.state.ready.set()  # the reading fork is gone: requests read for themselves
             if not process_alive(owner_pid, owner_start):
                 break
-            if idle > 0 and time.monotonic() - server.last_request > idle:
+            if idle > 0 and time.monotonic() - server.last_request > idle and not server.state.holds_leases():
                 break
         server.shutdown()
 
@@ -423,6 +458,7 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        server.state.release_leases()
         server.state.clear()
         for leftover in (socket_path, os.path.join(folder, "error")):
             try:

@@ -154,6 +154,15 @@ def test_every_secret_of_many_templates_is_fetched_in_one_batch():
     assert sorted(store.calls[0], key=str) == sorted([("a", None), ("b", None), ("c", "previous"), ("d", None)], key=str)
 
 
+def test_a_dynamic_secret_is_a_dict_whose_fields_references_pick():
+    lease = {"username": "v-app", "password": CANARY, "lease_id": "database/creds/app/L1", "lease_duration": 60}
+    store = Store({"database/creds/app": lease})
+    templates = [refs.parse(t) for t in ("${secret:database/creds/app#username}", "${secret:database/creds/app}")]
+    user, whole = refs.Resolver(store, "vault", env={}).resolve_all(templates)
+    assert user == "v-app"
+    assert json.loads(whole) == lease
+
+
 def test_no_fetch_when_there_is_no_secret_reference():
     store = Store({})
     assert refs.resolve("${env:A}/${env:B:-b}", store, "local", env={"A": "a"}) == "a/b"
