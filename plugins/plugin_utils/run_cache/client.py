@@ -49,6 +49,31 @@ _RELEVANT_ENV = ("SECRET_", "ENABLE_SECRET_MANAGER", "AWS_", "GCP_", "GOOGLE_", 
                  "KUBE", "VIBEBOX_", "XDG_", "HOME", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")
 
 
+#: how long a fork waits for room in the helper's queue of connections before it reads the backend itself
+CONNECT_QUEUE_WAIT = 30.0
+
+
+def _connect_when_accepted(sock: socket.socket, path: str) -> None:
+    """Connect, waiting while the helper's queue of pending connections is full.
+
+    A Unix socket with a timeout is non-blocking underneath, and its connect answers EAGAIN at once when
+    the listener's backlog is full (many forks asking while the helper is busy): that is "wait", not
+    "no helper", and reading the backend instead would cost a request (or a new lease) the run cache exists
+    to save.
+    """
+    deadline = time.monotonic() + CONNECT_QUEUE_WAIT
+    delay = 0.005
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 class RunCacheUnavailable(Exception):
     """The helper cannot be used; callers fall back to reading the backend directly."""
 
@@ -159,7 +184,7 @@ class RunCacheClient:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
-            sock.connect(self.socket_path)
+            _connect_when_accepted(sock, self.socket_path)
             uid = peer_uid(sock)
             if uid is not None and uid != os.getuid():
                 raise RunCacheUnavailable(f"the run cache socket is served by uid {uid}, not by this user")

@@ -351,6 +351,10 @@ def _unexpected(exc: BaseException) -> _errors.ProviderUnavailable:
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = False
+    # every fork of a run may connect at once; socketserver's default backlog of 5 made the sixth fork's
+    # connect fail while the helper was busy, and that fork read the backend itself (an extra request, an
+    # extra lease of a dynamic secret)
+    request_queue_size = 256
     state: CacheState
     last_request: float
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -500,3 +501,41 @@ def test_a_starting_fork_that_exits_without_handing_over_lets_requests_in(store,
     finally:
         reader.wait(10)
         client.shutdown()
+
+
+def test_a_fork_waits_for_room_in_a_full_connection_queue(tmp_path):
+    """A listener whose backlog is full answers EAGAIN; the fork waits for it to accept instead of
+    reading the backend itself (which would cost a request, or a lease of a dynamic secret)."""
+    path = str(tmp_path / "s")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(0)
+    waiting = []
+    for _ in range(8):  # fill the backlog (its size is the kernel's, at least one)
+        filler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        filler.setblocking(False)
+        try:
+            filler.connect(path)
+        except BlockingIOError:
+            filler.close()
+            break
+        waiting.append(filler)
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(5)
+    with pytest.raises(BlockingIOError):
+        probe.connect(path)  # what a plain connect does with a full queue
+    probe.close()
+
+    def accept_later():
+        time.sleep(0.3)
+        for _ in range(len(waiting) + 1):
+            listener.accept()[0].close()
+
+    threading.Thread(target=accept_later, daemon=True).start()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(5)
+    run_cache._connect_when_accepted(sock, path)
+    sock.close()
+    for filler in waiting:
+        filler.close()
+    listener.close()
