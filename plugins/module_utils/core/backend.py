@@ -14,9 +14,16 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Type
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     ReadOnlyProvider,
     SecretError,
+    SecretNotFound,
     UnsupportedOperation,
 )
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, VersionInfo, is_current
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
+    Observed,
+    Secret,
+    SecretMetadata,
+    VersionInfo,
+    is_current,
+)
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -168,3 +175,33 @@ class SecretBackend(abc.ABC):
             provider_name=name,
             hint=f"Write with a provider that stores secrets (for example provider: {alternative}, vault or aws)",
         )
+
+    # lean writes: one read before a write, then the write alone --------------------------------------
+    def observe(self, name: str, value: Optional[str] = None, need_metadata: bool = True) -> Optional[Observed]:
+        """What a write of ``value`` (None: metadata only) must know of the secret, or None when it is absent.
+
+        The default reads the metadata, then the value when one is asked about and the secret is not
+        deleted: two requests. A provider whose read returns value, version and metadata together (or
+        can tell an equal value from the version id) overrides it to make that one request; then a
+        module run is one request for an unchanged secret and two for a changed one.
+        ``need_metadata`` False says the task gives neither description nor tags.
+        """
+        try:
+            meta = self.describe(name)
+        except SecretNotFound:
+            return None
+        current = None
+        if value is not None and meta.deleted_at is None:
+            current = self.get(name).value
+        return Observed(meta, value=current)
+
+    def write_observed(self, name: str, value: Optional[str], description: Optional[str],
+                       tags: Optional[Dict[str, str]], observed: Optional[Observed]) -> SecretMetadata:
+        """Write what observe() saw differ: ``value`` (None: only description and tags).
+
+        The default is set() or update_metadata(), which read again; a provider that overrides
+        observe() writes here with what that read saw (its version for check-and-set, its tags).
+        """
+        if value is None:
+            return self.update_metadata(name, description, tags)
+        return self.set(name, value, description, tags)

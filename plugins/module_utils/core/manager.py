@@ -21,6 +21,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
+    Observed,
     Secret,
     SecretMetadata,
     VersionInfo,
@@ -283,6 +284,43 @@ class SecretManager:
             self._run("delete_version", name, lambda pn: self.backend.delete_version(pn, version), version=version)
         finally:
             self.cache.invalidate(provider_name)
+
+    # lean writes ---------------------------------------------------------------------------------
+    def observe(self, name: str, value: Optional[str] = None, need_metadata: bool = True) -> Optional[Observed]:
+        """The one read before a write (SecretBackend.observe): None when the secret does not exist.
+
+        Audited as a ``get`` when a value was asked about, else as a ``describe``.
+        """
+        op = "describe" if value is None else "get"
+        observed = self._run(op, name, lambda pn: self.backend.observe(pn, value, need_metadata))
+        if observed is not None:
+            observed.metadata.name = name
+        return observed
+
+    def observe_many(self, wanted: List[Tuple[str, Optional[str], bool]]) -> Dict[str, object]:
+        """observe() of many (name, value, need_metadata) at once: name -> Observed, None (absent) or the
+        SecretError of that name, so one failing secret does not hide the others. Concurrent (fan_out)."""
+        def one(entry: Tuple[str, Optional[str], bool]) -> object:
+            try:
+                return self.observe(*entry)
+            except SecretError as exc:
+                return exc
+
+        return {entry[0]: outcome for entry, outcome in fan_out(one, list(wanted)).items()}
+
+    def write_observed(self, name: str, value: Optional[str], description: Optional[str],
+                       tags: Optional[Dict[str, str]], observed: Optional[Observed]) -> SecretMetadata:
+        """The write alone, with what observe() saw; ``value`` None changes only description and tags."""
+        if value is not None:
+            self.check_value(name, value)
+        provider_name = self.provider_name(name)
+        op = "update" if value is None else "set"
+        try:
+            meta = self._run(op, name, lambda pn: self.backend.write_observed(pn, value, description, tags, observed))
+        finally:
+            self.cache.invalidate(provider_name)
+        meta.name = name
+        return meta
 
     # housekeeping --------------------------------------------------------------------------------
     def close(self) -> None:
