@@ -149,3 +149,41 @@ def test_a_bad_item_in_the_list_fails_the_task_before_any_request(tmp_path, coun
     twice = _run(tmp_path, MANY, options, rc=2, items=[items[0], items[0]])
     assert "given twice" in twice.stdout
     assert seen() == []
+
+
+def test_a_migration_reads_each_secret_once_per_step_that_must_and_an_unchanged_rerun_once(tmp_path, counted):
+    options, seen = counted
+    count = 4
+    env_file = tmp_path / "app.env"
+    env_file.write_text("".join(f"KEY_{index}={CANARY}-{index}\n" for index in range(count)))
+    extra = {"env_file": str(env_file), "migrate_backup_dir": str(tmp_path / "backups"),
+             "migrate_backup_key_file": str(tmp_path / "backup.key"), **options}
+    env = state_env(tmp_path)
+    playbook = __import__("ansible_run").REPO + "/playbooks/migrate.yml"
+    first = run_playbook(playbook, env, extra_vars=extra)
+    assert first.rc == 0, first.output[-3000:]
+    assert CANARY not in first.output
+    assert "Validated: 4 of 4 secrets match the .env file" in first.stdout
+    made = seen()
+    if options["provider"] == "vault":
+        data = [entry for entry in made if "/data/" in entry]
+        # no read before a create (the LIST said the names are free), one write each, the validation's read
+        assert sorted(set(entry.split(" ")[0] for entry in data)) == ["create", "read"], made
+        assert len([entry for entry in data if entry.startswith("create")]) == count, made
+        assert len([entry for entry in data if entry.startswith("read")]) == count, made
+        assert len([entry for entry in made if entry.startswith("update") and "/metadata/" in entry]) == count, made
+        assert not [entry for entry in made if entry.startswith("read") and "/metadata/" in entry], made
+    else:
+        assert made.count("CreateSecret") == count, made
+        assert not {"GetSecretValue", "DescribeSecret", "PutSecretValue"} & set(made), made
+    assert len(made) <= 3 * count + 8, made
+    before = len(made)
+    again = run_playbook(playbook, env, extra_vars=extra)
+    assert again.rc == 0 and again.changed() == 0, again.output[-3000:]
+    assert "Backup: none needed" in again.stdout and "Validated: 4 of 4 secrets match the .env file" in again.stdout
+    rerun = seen()[before:]
+    if options["provider"] == "vault":
+        assert len([entry for entry in rerun if "/data/" in entry]) == count, rerun  # one read each, no write
+        assert len(rerun) == count + 1, rerun  # and one LIST
+    else:
+        assert rerun == ["BatchGetSecretValue"], rerun

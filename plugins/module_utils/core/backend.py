@@ -9,13 +9,15 @@ from __future__ import annotations
 import abc
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     ReadOnlyProvider,
+    SecretDeleted,
     SecretError,
     SecretNotFound,
     UnsupportedOperation,
+    VersionNotFound,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     Observed,
@@ -205,3 +207,39 @@ class SecretBackend(abc.ABC):
         if value is None:
             return self.update_metadata(name, description, tags)
         return self.set(name, value, description, tags)
+
+    def observe_many(self, wanted: Sequence[Tuple[str, Optional[str], bool]]) -> Dict[str, object]:
+        """observe() of many (name, value, need_metadata): name -> Observed, None or its SecretError.
+
+        Values with no metadata to compare come from get_many() (one batch request per page where the
+        service has one, e.g. AWS BatchGetSecretValue); the others, and a secret the read says is
+        deleted, are observed one by one, concurrently. A provider whose observe() is a single read
+        that its write_observed() needs (Vault) observes every name instead.
+        """
+        batched = [name for name, value, need in wanted if value is not None and not need]
+        results: Dict[str, object] = {}
+        for name, outcome in (self.get_many(batched) if batched else {}).items():
+            if isinstance(outcome, Secret):
+                outcome.metadata.stages = ["current"]
+                results[name] = Observed(outcome.metadata, value=outcome.value, metadata_known=False)
+            elif isinstance(outcome, SecretNotFound) and not isinstance(outcome, VersionNotFound):
+                results[name] = None
+            elif not isinstance(outcome, SecretDeleted):
+                results[name] = outcome
+        rest = [entry for entry in wanted if entry[0] not in results]
+        return {**results, **self._observe_each(rest)}
+
+    def _observe_each(self, wanted: Sequence[Tuple[str, Optional[str], bool]]) -> Dict[str, object]:
+        def one(entry: Tuple[str, Optional[str], bool]) -> object:
+            try:
+                return self.observe(*entry)
+            except SecretError as exc:
+                return exc
+
+        return {entry[0]: outcome for entry, outcome in fan_out(one, list(wanted)).items()}
+
+    def existing(self, names: Sequence[str]) -> Optional[Set[str]]:
+        """Which of ``names`` the store has (soft-deleted ones included), from listings, or None when the
+        provider cannot tell cheaper than reading each name. A plan reads only the names listed: a name
+        that is not there is created without a read (its write is conditional where the service can)."""
+        return None

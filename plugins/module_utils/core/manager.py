@@ -299,14 +299,52 @@ class SecretManager:
 
     def observe_many(self, wanted: List[Tuple[str, Optional[str], bool]]) -> Dict[str, object]:
         """observe() of many (name, value, need_metadata) at once: name -> Observed, None (absent) or the
-        SecretError of that name, so one failing secret does not hide the others. Concurrent (fan_out)."""
-        def one(entry: Tuple[str, Optional[str], bool]) -> object:
+        SecretError of that name, so one failing secret does not hide the others. Concurrent, or in
+        batch requests where the provider has them (SecretBackend.observe_many)."""
+        results: Dict[str, object] = {}
+        by_provider: Dict[str, Tuple[str, Optional[str], bool]] = {}
+        for name, value, need in wanted:
             try:
-                return self.observe(*entry)
+                by_provider[self.provider_name(name)] = (name, value, need)
             except SecretError as exc:
-                return exc
+                self.audit.record("get", str(name), ok=False, error=exc)
+                results[name] = exc
+        if not by_provider:
+            return results
+        found = self.backend.observe_many([(pn, value, need) for pn, (_n, value, need) in by_provider.items()])
+        for provider_name, (name, value, _need) in by_provider.items():
+            outcome = found.get(provider_name)
+            op = "describe" if value is None else "get"
+            retries = self.backend.take_retries(provider_name)
+            if isinstance(outcome, SecretError):
+                outcome.with_context(provider=self.provider, name=name, provider_name=provider_name)
+                self.audit.record(op, name, ok=False, error=outcome, retries=retries)
+            else:
+                if outcome is not None:
+                    outcome.metadata.name = name
+                self.audit.record(op, name, ok=True, version=outcome.metadata.version if outcome else None,
+                                  retries=retries)
+            results[name] = outcome
+        return results
 
-        return {entry[0]: outcome for entry, outcome in fan_out(one, list(wanted)).items()}
+    def existing(self, names: Iterable[str]) -> Optional[set]:
+        """The logical names among ``names`` that the store has, from listings; None when the provider
+        cannot tell without reading each (SecretBackend.existing). A failed listing also answers None."""
+        by_provider = {}
+        for name in names:
+            try:
+                by_provider[self.provider_name(name)] = name
+            except SecretError:
+                continue
+        try:
+            found = self.backend.existing(list(by_provider))
+        except SecretError as exc:
+            self.audit.record("list", self.prefix or "*", ok=False, error=exc, retries=self.backend.take_retries(None))
+            return None
+        if found is None:
+            return None
+        self.audit.record("list", self.prefix or "*", ok=True, retries=self.backend.take_retries(None))
+        return {by_provider[item] for item in found if item in by_provider}
 
     def write_observed(self, name: str, value: Optional[str], description: Optional[str],
                        tags: Optional[Dict[str, str]], observed: Optional[Observed]) -> SecretMetadata:

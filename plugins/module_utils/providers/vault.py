@@ -29,7 +29,7 @@ import os
 import re
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend, fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
@@ -525,6 +525,28 @@ class VaultBackend(SecretBackend):
             self._client.adapter.close()
         except Exception:  # closing must never fail a run
             pass
+
+
+    # lean writes: which names exist, from one LIST per folder -------------------------------------------
+    def observe_many(self, wanted: Sequence[Tuple[str, Optional[str], bool]]) -> Dict[str, object]:
+        """Every name with its own observe(): Vault has no batch read, and that one data read is what
+        write_observed() needs (version for check-and-set, custom_metadata)."""
+        return self._observe_each(wanted)
+
+    def existing(self, names: Iterable[str]) -> Optional[set]:
+        """The names that the mount lists, one LIST per folder they are in (soft-deleted KV v2 secrets are
+        listed too: their read says they are deleted). A missing folder lists nothing."""
+        folders: Dict[str, List[str]] = {}
+        for name in names:
+            folders.setdefault(name[: name.rfind("/") + 1] if "/" in name else "", []).append(name)
+        found = set()
+        for folder in folders:
+            status, payload = self._call("LIST", self._list_path(folder), name=folder or None, capability="list",
+                                         accept=(404,), about_secret=False)
+            if status != 404:
+                found.update(folder + key for key in (payload.get("data") or {}).get("keys") or []
+                             if not key.endswith("/"))
+        return found & set(names)
 
 
 class VaultKV2Backend(VaultBackend):
