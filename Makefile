@@ -38,7 +38,7 @@ help:
 	@echo "make docs    - regenerate docs/docsite/rst from the Markdown guides in docs/"
 	@echo "make changelog - rebuild the current release's notes from changelogs/fragments, and CHANGELOG.md"
 	@echo "make ee      - the execution environment's build context in .build/ee (ansible-builder build needs podman)"
-	@echo "make bench   - fleet benchmark (50 hosts x 10 secrets) against moto"
+	@echo "make bench   - fleet benchmark (50 hosts x 10 secrets) against moto, then writes of 200 secrets (OpenBao, moto)"
 
 # --- environments -----------------------------------------------------------------------------------
 $(BIN)/python:
@@ -183,6 +183,7 @@ servers: test-venv
 
 bench: test-venv collection optional-collections
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/writes.py
 
 clean:
 	rm -rf $(BUILD) $(DEMO_STATE) tests/output

@@ -19,9 +19,10 @@ description:
     RV(not_written)); C(changed) is false when nothing was written.
 options:
   name:
-    description: Logical name of the secret, for example C(jwt-secret). The provider prefix is added.
+    description:
+      - Logical name of the secret, for example C(jwt-secret). The provider prefix is added.
+      - Required unless O(secrets) is given; the two are mutually exclusive.
     type: str
-    required: true
   value:
     description:
       - The secret value, a string. Required to create a secret; when omitted for an existing secret only
@@ -55,6 +56,48 @@ options:
       - With O(state=absent), delete for good with no recovery window; a secret that is already soft-deleted is purged.
     type: bool
     default: false
+  secrets:
+    description:
+      - Many secrets in one task, each with the options of a single secret. The provider options of the task apply
+        to every item.
+      - One module run instead of one per item (a C(loop) starts Python and the provider's SDK again for every
+        item); every item is checked before any request, each secret is read once (concurrently), then only the
+        ones that differ are written. Same idempotence, check mode and diff as a single secret; values are never
+        shown.
+      - A failed item does not stop the others; the task then fails naming every failed item, and RV(results)
+        says for each what was written.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Logical name of the secret.
+        type: str
+        required: true
+      value:
+        description: The secret value (see O(value)).
+        type: raw
+      state:
+        description: Whether the secret should exist.
+        type: str
+        choices: [present, absent]
+        default: present
+      description:
+        description: Description stored with the secret (see O(description)).
+        type: str
+      tags:
+        description: Tags of the secret (see O(tags)).
+        type: dict
+      overwrite:
+        description: When V(false), an existing secret keeps its value (see O(overwrite)).
+        type: bool
+        default: true
+      recovery_days:
+        description: With O(secrets[].state=absent), days the deleted secret stays recoverable (see O(recovery_days)).
+        type: int
+      force:
+        description: With O(secrets[].state=absent), delete for good (see O(force)).
+        type: bool
+        default: false
 extends_documentation_fragment:
   - vibebox.secrets.provider
   - vibebox.secrets.local
@@ -73,6 +116,11 @@ attributes:
 notes:
   - A secret that is deleted but still recoverable is restored when O(state=present).
   - The module belongs to the action group C(vibebox.secrets.secrets) for C(module_defaults).
+  - Requests per secret, on Vault/OpenBao KV and AWS Secrets Manager; one read, then the write alone. An unchanged
+    secret costs one request, a new or changed value two. Vault keeps description and tags apart from the value,
+    so changing them there adds one metadata write; on AWS, with O(description) or O(tags) given, the read is
+    C(DescribeSecret), which tells an unchanged value by the id of the version this module wrote, and a value that
+    another writer set is read once more to compare. Other providers read the metadata, then the value.
 seealso:
   - module: vibebox.secrets.secret_info
   - plugin: vibebox.secrets.get
@@ -95,6 +143,17 @@ EXAMPLES = r"""
     value: "{{ lookup('ansible.builtin.password', '/dev/null', length=64, chars=['hexdigits']) }}"
     overwrite: false
 
+- name: Store many secrets in one task (one module run, one read per secret)
+  vibebox.secrets.secret:
+    secrets:
+      - name: database-password
+        value: "{{ vault_db_password }}"
+      - name: api-key
+        value: "{{ vault_api_key }}"
+        tags:
+          team: platform
+    provider: vault
+
 - name: Remove an old key, recoverable for 7 days
   vibebox.secrets.secret:
     name: old-api-key
@@ -106,7 +165,7 @@ RETURN = r"""
 name:
   description: Logical name of the secret.
   type: str
-  returned: always
+  returned: when O(name) is given (else in RV(results))
 provider:
   description: Provider that holds the secret.
   type: str
@@ -114,11 +173,11 @@ provider:
 provider_name:
   description: Name of the secret inside the provider (prefix applied).
   type: str
-  returned: always
+  returned: when O(name) is given (else in RV(results))
 version:
   description: Current version after the task (none when absent).
   type: str
-  returned: always
+  returned: when O(name) is given (else in RV(results))
 changes:
   description:
     - Fields that changed (or would change in check mode); never values.
@@ -126,7 +185,7 @@ changes:
       provider); RV(not_written) lists the others.
   type: list
   elements: str
-  returned: always
+  returned: when O(name) is given (else in RV(results))
   sample: [value, tags]
 not_written:
   description:
@@ -148,15 +207,42 @@ metadata:
   description: Metadata of the secret after the task; never the value.
   type: dict
   returned: when the secret exists
+results:
+  description:
+    - With O(secrets), one entry per item in the given order, each with what a task of its own returns
+      (C(name), C(changed), C(changes), C(version), C(provider_name), C(metadata), and for a failed item C(failed),
+      C(msg), C(not_written)).
+  type: list
+  elements: dict
+  returned: when O(secrets) is given
 """
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
 
 # A change can take several requests (restore, value, description and tags are separate calls for most
 # providers), so a failure can come after part of it was written. Then the task reads the secret back
 # and reports, field by field, what the provider now holds: ``changed`` is true only when something was
 # written, and the message says what was and what was not.
+#
+# Requests: one read before the write (manager.observe: value, version and metadata in one answer where
+# the provider has one), then the write alone, with the version that read saw for check-and-set. So an
+# unchanged secret costs one request and a changed value two, which is what a provider that bills and
+# throttles per request feels.
+
+#: the options of one secret, at the top of the task or in each item of ``secrets``
+ITEM_SPEC = dict(
+    name=dict(type="str"),
+    # raw, not str: AnsibleModule would turn a dict into its Python repr and store that
+    value=dict(type="raw", no_log=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    description=dict(type="str"),
+    tags=dict(type="dict"),
+    overwrite=dict(type="bool", default=True),
+    recovery_days=dict(type="int"),
+    force=dict(type="bool", default=False),
+)
 
 
 def _view(meta, value_marker):
@@ -166,80 +252,166 @@ def _view(meta, value_marker):
 
 
 def main():
-    module = build_module(
-        dict(
-            name=dict(type="str", required=True),
-            # raw, not str: AnsibleModule would turn a dict into its Python repr and store that
-            value=dict(type="raw", no_log=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            description=dict(type="str"),
-            tags=dict(type="dict"),
-            overwrite=dict(type="bool", default=True),
-            recovery_days=dict(type="int"),
-            force=dict(type="bool", default=False),
-        ),
-    )
+    item_spec = {key: dict(spec) for key, spec in ITEM_SPEC.items()}
+    item_spec["name"]["required"] = True
+    own = dict(ITEM_SPEC)
+    # no_log False: the list holds names too; each item's value is no_log (a suboption), and Ansible masks it
+    own["secrets"] = dict(type="list", elements="dict", options=item_spec, no_log=False)
+    module = build_module(own, mutually_exclusive=[("name", "secrets")], required_one_of=[("name", "secrets")])
     params = module.params
-    name = params["name"]
     manager = manager_for(module)
-    result = dict(changed=False, name=name, provider=manager.provider, version=None, changes=[])
+    if params["secrets"] is not None:
+        module.exit_json(**bulk(module, manager, params["secrets"]))
+    item = {key: params[key] for key in ITEM_SPEC}
+    result = dict(changed=False, name=item["name"], provider=manager.provider, version=None, changes=[])
     try:
-        result["provider_name"] = manager.provider_name(name)
-        if params["tags"] is not None:
-            params["tags"] = {str(k): str(v) for k, v in params["tags"].items()}
-        if params["state"] == "present" and params["value"] is not None:
-            manager.check_value(name, params["value"])
-        try:
-            current = manager.describe(name)
-        except errors.SecretNotFound:
-            current = None
-        if params["state"] == "absent":
-            absent(module, manager, current, result)
-        else:
-            present(module, manager, current, result)
+        prepare(manager, item, result)
+        apply(module, manager, item, result)
+    except WriteFailed as failed:
+        fail(module, failed.error, msg=failed.msg, **result)
     except errors.SecretError as exc:
         fail(module, exc, **result)
     module.exit_json(**result)
 
 
-def absent(module, manager, current, result):
-    params = module.params
-    if params["recovery_days"] is not None and params["recovery_days"] < 0:
-        raise errors.InvalidOption("recovery_days must be 0 or more", provider=manager.provider, name=params["name"])
-    if current is None or (current.deleted_at is not None and not params["force"]):
+class WriteFailed(Exception):
+    """A write failed after the read-back said what was written; ``msg`` says it (never a value)."""
+
+    def __init__(self, error, msg):
+        super().__init__(msg)
+        self.error, self.msg = error, msg
+
+
+def bulk(module, manager, items):
+    """Every item of ``secrets`` in one module run: all checks first (bad input fails before any request),
+    one read per secret (in one batch request where the provider has one), then the writes, concurrently.
+    Each item gets the result a task of its own would return; a failed item does not stop the others,
+    and the task fails afterwards naming every failed item."""
+    prepared, names = [], set()
+    for given in items:
+        item = {key: given.get(key) for key in ITEM_SPEC}
+        entry = dict(changed=False, name=item["name"], provider=manager.provider, version=None, changes=[])
+        try:
+            prepare(manager, item, entry)
+            if item["name"] in names:
+                raise errors.InvalidOption("the name is given twice in secrets", provider=manager.provider,
+                                           name=item["name"], hint="Give each secret once")
+        except errors.SecretError as exc:
+            fail(module, exc, changed=False, results=[])
+        names.add(item["name"])
+        prepared.append((item, entry))
+    wanted = [(item["name"], compared_value(item), needs_metadata(item)) for item, _ in prepared
+              if item["state"] == "present"]
+    seen = manager.observe_many(wanted) if wanted else {}
+
+    def one(index):
+        item, entry = prepared[index]
+        try:
+            outcome = seen.get(item["name"], False)
+            if isinstance(outcome, errors.SecretError):
+                raise outcome
+            apply(module, manager, item, entry, observed=outcome)
+        except WriteFailed as failed:
+            return failed.error, failed.msg
+        except errors.SecretError as exc:
+            return exc, str(exc)
+        return None
+    problems = fan_out(one, list(range(len(prepared))))
+    results = [entry for _, entry in prepared]
+    summary = dict(changed=any(entry["changed"] for entry in results), provider=manager.provider, results=results)
+    if module._diff:
+        summary["diff"] = dict(before={e["name"]: e["diff"]["before"] for e in results if "diff" in e},
+                               after={e["name"]: e["diff"]["after"] for e in results if "diff" in e})
+    failed = [(prepared[index][0]["name"], problem) for index, problem in sorted(problems.items()) if problem]
+    if failed:
+        for index, problem in problems.items():
+            if problem:
+                prepared[index][1].update(failed=True, msg=problem[1], error_kind=getattr(problem[0], "kind", "error"))
+        message = "; ".join(f"{name}: {problem[1]}" for name, problem in failed)
+        fail(module, failed[0][1][0], msg=f"{len(failed)} of {len(results)} secrets failed. {message}", **summary)
+    return summary
+
+
+def prepare(manager, item, result):
+    """Checks that need no request (name, value, tags), so bad input fails before anything is sent."""
+    result["provider_name"] = manager.provider_name(item["name"])
+    if item["tags"] is not None:
+        item["tags"] = {str(k): str(v) for k, v in item["tags"].items()}
+    if item["state"] == "present" and item["value"] is not None:
+        manager.check_value(item["name"], item["value"])
+    if item["state"] == "absent" and item["recovery_days"] is not None and item["recovery_days"] < 0:
+        raise errors.InvalidOption("recovery_days must be 0 or more", provider=manager.provider, name=item["name"])
+
+
+def compared_value(item):
+    """The value the task compares with the provider's, or None when it does not manage the value."""
+    return item["value"] if item["value"] is not None and item["overwrite"] else None
+
+
+def needs_metadata(item):
+    return item["description"] is not None or item["tags"] is not None
+
+
+def apply(module, manager, item, result, observed=False):
+    """Read once (unless ``observed`` is given: a bulk task's read), decide, write what differs."""
+    if item["state"] == "absent":
+        try:
+            current = manager.describe(item["name"])
+        except errors.SecretNotFound:
+            current = None
+        absent(module, manager, item, current, result)
+        return
+    if observed is False:
+        observed = manager.observe(item["name"], compared_value(item), needs_metadata(item))
+    present(module, manager, item, observed, result)
+
+
+def absent(module, manager, item, current, result):
+    if current is None or (current.deleted_at is not None and not item["force"]):
         return  # already gone (a soft-deleted secret is purged only when force is asked)
     result.update(changed=True, changes=["state"])
     if module._diff:
         result["diff"] = dict(before=dict(state="present", **_view(current, "(hidden)")), after=dict(state="absent"))
     if not module.check_mode:
         try:
-            manager.delete(params["name"], recovery_days=params["recovery_days"], force=params["force"])
+            manager.delete(item["name"], recovery_days=item["recovery_days"], force=item["force"])
         except errors.SecretError as exc:
-            report_failed_write(module, manager, exc, result, ["state"])
+            report_failed_write(module, manager, exc, result, ["state"], item)
 
 
-def present(module, manager, current, result):
-    params = module.params
-    name, value = params["name"], params["value"]
-    changes = []
-    if current is None and value is None:
+def plan(manager, item, observed):
+    """(changes, restoring, current metadata): what differs between the task and what ``observed`` saw."""
+    name, value = item["name"], item["value"]
+    if observed is None and value is None:
         raise errors.InvalidOption(
             "value is required to create the secret", provider=manager.provider, name=name,
             hint="Give value, or use vibebox.secrets.secret_rotate to generate one",
         )
-    restoring = current is not None and current.deleted_at is not None
-    if current is None:
-        changes = ["state", "value"] + [f for f in ("description", "tags") if params[f] is not None]
-    else:
+    if observed is None:
+        return ["state", "value"] + [f for f in ("description", "tags") if item[f] is not None], False, None
+    if needs_metadata(item) and not observed.metadata_known:
+        observed.metadata = manager.describe(name)  # the provider's read did not carry them
+        observed.metadata_known = True
+    current = observed.metadata
+    restoring = observed.deleted
+    changes = ["state"] if restoring else []
+    if compared_value(item) is not None:
         if restoring:
-            changes.append("state")
-        if value is not None and params["overwrite"]:
-            if restoring or manager.get(name, bypass_cache=True).value != value:
+            changes.append("value")
+        elif observed.same_value is not True:
+            if observed.value is None:
+                observed.value = manager.get(name, bypass_cache=True).value
+            if observed.value != value:
                 changes.append("value")
-        if params["description"] is not None and params["description"] != (current.description or None):
-            changes.append("description")
-        if params["tags"] is not None and params["tags"] != dict(current.tags or {}):
-            changes.append("tags")
+    if item["description"] is not None and item["description"] != (current.description or None):
+        changes.append("description")
+    if item["tags"] is not None and item["tags"] != dict(current.tags or {}):
+        changes.append("tags")
+    return changes, restoring, current
+
+
+def present(module, manager, item, observed, result):
+    changes, restoring, current = plan(manager, item, observed)
     result["changes"] = changes
     result["changed"] = bool(changes)
     if module._diff and changes:
@@ -247,34 +419,37 @@ def present(module, manager, current, result):
         after = dict(before)
         after.update(state="present", value="(changed)" if "value" in changes else "(hidden)")
         if "description" in changes:
-            after["description"] = params["description"]
+            after["description"] = item["description"]
         if "tags" in changes:
-            after["tags"] = params["tags"]
+            after["tags"] = item["tags"]
         result["diff"] = dict(before=before, after=after)
     if module.check_mode or not changes:
         if current is not None:
             result.update(version=current.version, metadata=current.to_dict())
         return
     try:
-        meta = write(manager, name, params, changes, restoring)
+        meta = write(manager, item, changes, restoring, observed)
     except errors.SecretError as exc:
-        report_failed_write(module, manager, exc, result, changes)
+        report_failed_write(module, manager, exc, result, changes, item)
     result.update(version=meta.version, metadata=meta.to_dict())
 
 
-def write(manager, name, params, changes, restoring):
+def write(manager, item, changes, restoring, observed):
     """The requests of the change, in order; returns the metadata after it."""
-    meta = None
-    if restoring:
-        meta = manager.restore(name)
+    name = item["name"]
+    if restoring:  # rare: the restore changes the version, so the write reads again
+        manager.restore(name)
+        if "value" in changes:
+            return manager.set(name, item["value"], item["description"], item["tags"])
+        return manager.update_metadata(name, item["description"], item["tags"])
     if "value" in changes:
-        meta = manager.set(name, params["value"], params["description"], params["tags"])
-    elif "description" in changes or "tags" in changes:
-        try:
-            meta = manager.update_metadata(name, params["description"], params["tags"])
-        except errors.UnsupportedOperation:
-            meta = manager.set(name, manager.get(name, bypass_cache=True).value, params["description"], params["tags"])
-    return meta
+        return manager.write_observed(name, item["value"], item["description"], item["tags"], observed)
+    try:
+        return manager.write_observed(name, None, item["description"], item["tags"], observed)
+    except errors.UnsupportedOperation:
+        value = observed.value if observed is not None and observed.value is not None else (
+            manager.get(name, bypass_cache=True).value)
+        return manager.set(name, value, item["description"], item["tags"])
 
 
 def observe(manager, name, planned, params):
@@ -303,10 +478,9 @@ def observe(manager, name, planned, params):
     return [f for f in planned if done[f]], [f for f in planned if not done[f]], [], meta
 
 
-def report_failed_write(module, manager, exc, result, planned):
+def report_failed_write(module, manager, exc, result, planned, item):
     """Fail the task saying exactly what was written: ``changed`` only when the provider holds a change."""
-    params = module.params
-    written, not_written, unverified, seen = observe(manager, params["name"], planned, params)
+    written, not_written, unverified, seen = observe(manager, item["name"], planned, item)
     result.update(changed=bool(written or unverified), changes=written, not_written=not_written)
     if unverified:
         result["unverified"] = unverified
@@ -328,7 +502,7 @@ def report_failed_write(module, manager, exc, result, planned):
         version = f" (now version {seen.version})" if "value" in written and seen is not None and seen.version else ""
         summary = (f"Written: {words(written)}{version}. Not written: {words(not_written)}. Fix the cause and run"
                    " the task again to finish the change")
-    fail(module, exc, msg=f"{str(exc).rstrip('.')}. {summary}.", **result)
+    raise WriteFailed(exc, f"{str(exc).rstrip('.')}. {summary}.")
 
 
 if __name__ == "__main__":

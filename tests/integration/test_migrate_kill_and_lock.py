@@ -31,7 +31,8 @@ PLAYBOOK = os.path.join(REPO, "playbooks", "migrate.yml")
 CANARY = "CANARY-" + uuid.uuid4().hex
 
 PARK_HOOK = '''
-"""Test-only: the k-th SecretManager.set of a run waits until a file exists (counted across processes)."""
+"""Test-only: the k-th write (SecretManager.set or write_observed) of a run waits until a file exists (counted
+across processes)."""
 import importlib.abc
 import os
 import sys
@@ -44,10 +45,8 @@ _RELEASE = os.environ.get("VIBEBOX_TEST_PARK_RELEASE")
 _PARKED = os.environ.get("VIBEBOX_TEST_PARKED")
 
 
-def _patch(module):
-    original = module.SecretManager.set
-
-    def set(self, name, *args, **kwargs):
+def _parking(original):
+    def write(self, name, *args, **kwargs):
         with open(_COUNTER, "a+") as handle:
             handle.write(name + "\\n")
         with open(_COUNTER) as handle:
@@ -60,7 +59,12 @@ def _patch(module):
                 time.sleep(0.05)
         return original(self, name, *args, **kwargs)
 
-    module.SecretManager.set = set
+    return write
+
+
+def _patch(module):
+    module.SecretManager.set = _parking(module.SecretManager.set)
+    module.SecretManager.write_observed = _parking(module.SecretManager.write_observed)
 
 
 class _Loader(importlib.abc.Loader):

@@ -37,7 +37,8 @@ MIGRATED = {"database-password": f"{CANARY}-db", "jwt-secret": f"{CANARY}-jwt", 
 OLD_JWT = f"{CANARY}-old-jwt"
 
 FAULT_HOOK = '''
-"""Test-only: make the k-th SecretManager.set of a run raise (counted in a file across processes)."""
+"""Test-only: make the k-th write of a run raise (SecretManager.set or write_observed, counted in a file
+across processes)."""
 import importlib.abc
 import os
 import sys
@@ -47,10 +48,8 @@ _AT = int(os.environ.get("VIBEBOX_TEST_FAULT_AT_WRITE") or 0)
 _COUNTER = os.environ.get("VIBEBOX_TEST_FAULT_COUNTER")
 
 
-def _patch(module):
-    original = module.SecretManager.set
-
-    def set(self, name, *args, **kwargs):
+def _faulty(original):
+    def write(self, name, *args, **kwargs):
         with open(_COUNTER, "a+") as handle:
             handle.write(name + "\\n")
         with open(_COUNTER) as handle:
@@ -61,7 +60,12 @@ def _patch(module):
                                       provider=self.provider, name=name)
         return original(self, name, *args, **kwargs)
 
-    module.SecretManager.set = set
+    return write
+
+
+def _patch(module):
+    module.SecretManager.set = _faulty(module.SecretManager.set)
+    module.SecretManager.write_observed = _faulty(module.SecretManager.write_observed)
 
 
 class _Loader(importlib.abc.Loader):

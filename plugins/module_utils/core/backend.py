@@ -9,14 +9,23 @@ from __future__ import annotations
 import abc
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     ReadOnlyProvider,
+    SecretDeleted,
     SecretError,
+    SecretNotFound,
     UnsupportedOperation,
+    VersionNotFound,
 )
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata, VersionInfo, is_current
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
+    Observed,
+    Secret,
+    SecretMetadata,
+    VersionInfo,
+    is_current,
+)
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -176,3 +185,69 @@ class SecretBackend(abc.ABC):
             provider_name=name,
             hint=f"Write with a provider that stores secrets (for example provider: {alternative}, vault or aws)",
         )
+
+    # lean writes: one read before a write, then the write alone --------------------------------------
+    def observe(self, name: str, value: Optional[str] = None, need_metadata: bool = True) -> Optional[Observed]:
+        """What a write of ``value`` (None: metadata only) must know of the secret, or None when it is absent.
+
+        The default reads the metadata, then the value when one is asked about and the secret is not
+        deleted: two requests. A provider whose read returns value, version and metadata together (or
+        can tell an equal value from the version id) overrides it to make that one request; then a
+        module run is one request for an unchanged secret and two for a changed one.
+        ``need_metadata`` False says the task gives neither description nor tags.
+        """
+        try:
+            meta = self.describe(name)
+        except SecretNotFound:
+            return None
+        current = None
+        if value is not None and meta.deleted_at is None:
+            current = self.get(name).value
+        return Observed(meta, value=current)
+
+    def write_observed(self, name: str, value: Optional[str], description: Optional[str],
+                       tags: Optional[Dict[str, str]], observed: Optional[Observed]) -> SecretMetadata:
+        """Write what observe() saw differ: ``value`` (None: only description and tags).
+
+        The default is set() or update_metadata(), which read again; a provider that overrides
+        observe() writes here with what that read saw (its version for check-and-set, its tags).
+        """
+        if value is None:
+            return self.update_metadata(name, description, tags)
+        return self.set(name, value, description, tags)
+
+    def observe_many(self, wanted: Sequence[Tuple[str, Optional[str], bool]]) -> Dict[str, object]:
+        """observe() of many (name, value, need_metadata): name -> Observed, None or its SecretError.
+
+        Values with no metadata to compare come from get_many() (one batch request per page where the
+        service has one, e.g. AWS BatchGetSecretValue); the others, and a secret the read says is
+        deleted, are observed one by one, concurrently. A provider whose observe() is a single read
+        that its write_observed() needs (Vault) observes every name instead.
+        """
+        batched = [name for name, value, need in wanted if value is not None and not need]
+        results: Dict[str, object] = {}
+        for name, outcome in (self.get_many(batched) if batched else {}).items():
+            if isinstance(outcome, Secret):
+                outcome.metadata.stages = ["current"]
+                results[name] = Observed(outcome.metadata, value=outcome.value, metadata_known=False)
+            elif isinstance(outcome, SecretNotFound) and not isinstance(outcome, VersionNotFound):
+                results[name] = None
+            elif not isinstance(outcome, SecretDeleted):
+                results[name] = outcome
+        rest = [entry for entry in wanted if entry[0] not in results]
+        return {**results, **self._observe_each(rest)}
+
+    def _observe_each(self, wanted: Sequence[Tuple[str, Optional[str], bool]]) -> Dict[str, object]:
+        def one(entry: Tuple[str, Optional[str], bool]) -> object:
+            try:
+                return self.observe(*entry)
+            except SecretError as exc:
+                return exc
+
+        return {entry[0]: outcome for entry, outcome in fan_out(one, list(wanted)).items()}
+
+    def existing(self, names: Sequence[str]) -> Optional[Set[str]]:
+        """Which of ``names`` the store has (soft-deleted ones included), from listings, or None when the
+        provider cannot tell cheaper than reading each name. A plan reads only the names listed: a name
+        that is not there is created without a read (its write is conditional where the service can)."""
+        return None

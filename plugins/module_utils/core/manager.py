@@ -21,6 +21,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
+    Observed,
     Secret,
     SecretMetadata,
     VersionInfo,
@@ -285,6 +286,81 @@ class SecretManager:
             self._run("delete_version", name, lambda pn: self.backend.delete_version(pn, version), version=version)
         finally:
             self.cache.invalidate(provider_name)
+
+    # lean writes ---------------------------------------------------------------------------------
+    def observe(self, name: str, value: Optional[str] = None, need_metadata: bool = True) -> Optional[Observed]:
+        """The one read before a write (SecretBackend.observe): None when the secret does not exist.
+
+        Audited as a ``get`` when a value was asked about, else as a ``describe``.
+        """
+        op = "describe" if value is None else "get"
+        observed = self._run(op, name, lambda pn: self.backend.observe(pn, value, need_metadata))
+        if observed is not None:
+            observed.metadata.name = name
+        return observed
+
+    def observe_many(self, wanted: List[Tuple[str, Optional[str], bool]]) -> Dict[str, object]:
+        """observe() of many (name, value, need_metadata) at once: name -> Observed, None (absent) or the
+        SecretError of that name, so one failing secret does not hide the others. Concurrent, or in
+        batch requests where the provider has them (SecretBackend.observe_many)."""
+        results: Dict[str, object] = {}
+        by_provider: Dict[str, Tuple[str, Optional[str], bool]] = {}
+        for name, value, need in wanted:
+            try:
+                by_provider[self.provider_name(name)] = (name, value, need)
+            except SecretError as exc:
+                self.audit.record("get", str(name), ok=False, error=exc)
+                results[name] = exc
+        if not by_provider:
+            return results
+        found = self.backend.observe_many([(pn, value, need) for pn, (_n, value, need) in by_provider.items()])
+        for provider_name, (name, value, _need) in by_provider.items():
+            outcome = found.get(provider_name)
+            op = "describe" if value is None else "get"
+            retries = self.backend.take_retries(provider_name)
+            if isinstance(outcome, SecretError):
+                outcome.with_context(provider=self.provider, name=name, provider_name=provider_name)
+                self.audit.record(op, name, ok=False, error=outcome, retries=retries)
+            else:
+                if outcome is not None:
+                    outcome.metadata.name = name
+                self.audit.record(op, name, ok=True, version=outcome.metadata.version if outcome else None,
+                                  retries=retries)
+            results[name] = outcome
+        return results
+
+    def existing(self, names: Iterable[str]) -> Optional[set]:
+        """The logical names among ``names`` that the store has, from listings; None when the provider
+        cannot tell without reading each (SecretBackend.existing). A failed listing also answers None."""
+        by_provider = {}
+        for name in names:
+            try:
+                by_provider[self.provider_name(name)] = name
+            except SecretError:
+                continue
+        try:
+            found = self.backend.existing(list(by_provider))
+        except SecretError as exc:
+            self.audit.record("list", self.prefix or "*", ok=False, error=exc, retries=self.backend.take_retries(None))
+            return None
+        if found is None:
+            return None
+        self.audit.record("list", self.prefix or "*", ok=True, retries=self.backend.take_retries(None))
+        return {by_provider[item] for item in found if item in by_provider}
+
+    def write_observed(self, name: str, value: Optional[str], description: Optional[str],
+                       tags: Optional[Dict[str, str]], observed: Optional[Observed]) -> SecretMetadata:
+        """The write alone, with what observe() saw; ``value`` None changes only description and tags."""
+        if value is not None:
+            self.check_value(name, value)
+        provider_name = self.provider_name(name)
+        op = "update" if value is None else "set"
+        try:
+            meta = self._run(op, name, lambda pn: self.backend.write_observed(pn, value, description, tags, observed))
+        finally:
+            self.cache.invalidate(provider_name)
+        meta.name = name
+        return meta
 
     # housekeeping --------------------------------------------------------------------------------
     def close(self) -> None:

@@ -50,7 +50,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretNotFound,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Observed, Secret
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import TAG_ROTATED_AT
 
 ACTIONS = ("create", "update", "unchanged", "skip", "blocked")
@@ -133,6 +133,8 @@ class Row:
     provider_name: Optional[str] = None
     value: Optional[str] = field(default=None, repr=False)
     current: Optional[Secret] = field(default=None, repr=False)
+    #: what the plan's read saw, for a write that needs no read of its own (None: absent or not read)
+    observed: Optional[Observed] = field(default=None, repr=False)
 
     def to_dict(self) -> Dict[str, Any]:
         return {"key": self.key, "name": self.name, "provider_name": self.provider_name,
@@ -364,11 +366,29 @@ def _block_shared_names(rows: List[Row]) -> None:
 
 
 def _compare(manager: SecretManager, rows: List[Row]) -> None:
+    """Read what the target holds for every row: the names its listings show (one LIST per folder on
+    Vault; None where a provider cannot list cheaper than reading), then one read per listed name, or
+    one batch read per page of names (AWS). A name the listing does not show is created with no read."""
     if not rows:
         return
-    outcomes = manager.get_many([row.name for row in rows], bypass_cache=True)
+    listed = manager.existing([row.name for row in rows])
+    absent = {id(row) for row in rows if listed is not None and row.name not in listed}
     for row in rows:
+        if id(row) in absent:
+            row.action = "create"
+    wanted = [(row.name, row.value, False) for row in rows if listed is None or row.name in listed]
+    outcomes = manager.observe_many(wanted) if wanted else {}
+    for row in rows:
+        if id(row) in absent:
+            continue
         outcome = outcomes.get(row.name)
+        if isinstance(outcome, Observed) and outcome.deleted:
+            outcome = SecretDeleted("scheduled for deletion", name=row.name)
+        elif isinstance(outcome, Observed):
+            row.observed = outcome
+            if outcome.value is None:  # the read did not carry the value: read it
+                outcome.value = manager.get(row.name, bypass_cache=True).value
+            outcome = Secret(outcome.value, outcome.metadata)
         if isinstance(outcome, Secret):
             row.current = outcome
             row.action = "unchanged" if hmac.compare_digest(digest(outcome.value), digest(row.value)) else "update"
@@ -715,10 +735,12 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
             done.append({"key": row.key, "name": row.name, "action": row.action, "version": None})
             continue
         try:
+            # the write alone, conditional on what the plan read (KV v2: check-and-set on its version)
             if row.action == "create":
-                meta = manager.set(row.name, row.value, settings.describe(row.key), dict(settings.tags) if settings.tags else None)
+                meta = manager.write_observed(row.name, row.value, settings.describe(row.key),
+                                              dict(settings.tags) if settings.tags else None, None)
             else:
-                meta = manager.set(row.name, row.value)
+                meta = manager.write_observed(row.name, row.value, None, None, row.observed)
         except SecretError as exc:
             manager.audit.operation(AUDIT_MIGRATE, [row.name], ok=False, error=exc,
                                     versions={row.name: {"before": _version_of(row.current)}})
@@ -793,8 +815,18 @@ def validate(manager: SecretManager, plan: Plan, references: bool = False) -> Li
                 for ref in template.references:
                     if ref.kind == "secret":
                         checks.append((row, ref.name))
-    names = list(dict.fromkeys(name for _row, name in checks))
-    outcomes = manager.get_many(names, bypass_cache=True) if names else {}
+    # the plan of this same run has just read every migrated secret: its reads are reused (a value
+    # cannot have changed between two lines of this function). Only references to other secrets, and
+    # rows the plan could not read, are read here.
+    outcomes: Dict[str, object] = {}
+    for row in plan.rows:
+        if row.name and row.current is not None:
+            outcomes[row.name] = row.current
+        elif row.name and row.action == "create":
+            outcomes[row.name] = SecretNotFound("the plan found no secret", name=row.name)
+    names = [name for name in dict.fromkeys(name for _row, name in checks) if name not in outcomes]
+    if names:
+        outcomes.update(manager.get_many(names, bypass_cache=True))
     results = []
     for row, name in checks:
         outcome = outcomes.get(name)

@@ -93,3 +93,34 @@ class Secret:
         return f"Secret(name={self.metadata.name!r}, version={self.metadata.version!r}, value=<hidden>)"
 
     __str__ = __repr__
+
+
+@dataclass
+class Observed:
+    """What one read before a write saw of a secret, so the write needs no read of its own.
+
+    A module run compares the task with this and writes only what differs; the backend's
+    write_observed() then sends the write alone (check-and-set against ``metadata.version`` where the
+    service has it). Fields a provider could not learn from the one read say so: ``value`` is None when
+    the value was not read (``same_value`` may still tell, from a version id derived from the value),
+    and ``metadata_known`` is False when description and tags were not part of the answer.
+    """
+
+    metadata: SecretMetadata
+    #: the current value when the read returned it (never shown: see __repr__)
+    value: Optional[str] = None
+    #: True when the provider knows the current value equals the one asked about without reading it
+    same_value: Optional[bool] = None
+    #: whether metadata.description and metadata.tags are what the provider holds
+    metadata_known: bool = True
+    #: the provider's own answer, for its write_observed() (private to the provider)
+    raw: Any = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.metadata.deleted_at is not None
+
+    def __repr__(self) -> str:  # never show the value, even in a traceback's locals
+        return f"Observed(name={self.metadata.name!r}, version={self.metadata.version!r}, value=<hidden>)"
+
+    __str__ = __repr__

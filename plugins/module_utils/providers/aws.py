@@ -33,7 +33,7 @@ import datetime as _dt
 import hashlib
 import re
 import uuid
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
@@ -54,6 +54,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
+    Observed,
     Secret,
     SecretMetadata,
     VersionInfo,
@@ -685,9 +686,10 @@ class AwsBackend(SecretBackend):
             pass
 
     def _set(self, name: str, value: str, description: Optional[str], tags: Optional[Dict[str, str]],
-             again: bool) -> SecretMetadata:
+             again: bool, seen: Optional[Tuple[Optional[Dict[str, Any]]]] = None) -> SecretMetadata:
+        """``seen``: (DescribeSecret's answer or None when absent), when the caller has just read it."""
         token = request_token(name, value)
-        described = self._describe_raw(name, missing_ok=True)
+        described = seen[0] if seen is not None else self._describe_raw(name, missing_ok=True)
         if described is None:
             params: Dict[str, Any] = {"Name": name, "SecretString": value, "ClientRequestToken": token}
             if description:
@@ -734,6 +736,58 @@ class AwsBackend(SecretBackend):
             stages=["current"],
             provider_name=described.get("Name") or name,
         )
+
+    # lean writes: one read before a write, then the write alone ----------------------------------------
+    def observe(self, name: str, value: Optional[str] = None, need_metadata: bool = True) -> Optional[Observed]:
+        """One request. Without description or tags to compare, GetSecretValue (value and version; a
+        missing secret answers ResourceNotFound). With them, DescribeSecret: it has description, tags and
+        the current version id, and a version this collection wrote has the id request_token(name,
+        value), so an equal value is known without reading it (another writer's version is read)."""
+        if need_metadata or value is None:
+            described = self._describe_raw(name, missing_ok=True)
+            if described is None:
+                return None
+            observed = Observed(self._meta_from_described(name, described), raw=described)
+            if value is not None and not described.get("DeletedDate"):
+                observed.same_value = self._current_id(described) == request_token(name, value) or None
+            return observed
+        try:
+            answer = self._call("get_secret_value", name, SecretId=name, VersionStage=CURRENT_STAGE)
+        except SecretNotFound:
+            return None
+        except SecretDeleted:
+            described = self._describe_raw(name, missing_ok=True)
+            return None if described is None else Observed(self._meta_from_described(name, described), raw=described)
+        secret = self._secret(name, answer)
+        secret.metadata.stages = ["current"]
+        return Observed(secret.metadata, value=secret.value, metadata_known=False)
+
+    def write_observed(self, name: str, value: Optional[str], description: Optional[str],
+                       tags: Optional[Dict[str, str]], observed: Optional[Observed]) -> SecretMetadata:
+        """CreateSecret (with description and tags) or PutSecretValue, with what observe() saw instead of
+        a DescribeSecret of its own; tags and description are changed only where they differ."""
+        if observed is not None and observed.deleted:
+            return super().write_observed(name, value, description, tags, observed)
+        described = observed.raw if observed is not None and isinstance(observed.raw, dict) else None
+        if observed is not None and described is None:
+            if description is not None or tags is not None:
+                described = self._describe_raw(name)
+            else:
+                described = {"Name": name}  # nothing to compare: value only
+        if value is None:
+            return self.update_metadata(name, description, tags) if described is None else self._update_known(
+                name, described, description, tags)
+        return self._set(name, value, description, tags, again=True, seen=(described,))
+
+    def _update_known(self, name: str, described: Dict[str, Any], description: Optional[str],
+                      tags: Optional[Dict[str, str]]) -> SecretMetadata:
+        self._apply_metadata(name, described, description, tags)
+        meta = self._meta_from_described(name, described)
+        if description is not None:
+            meta.description = description or None
+        if tags is not None:
+            meta.tags = dict(tags)
+        return meta
 
     def update_metadata(self, name: str, description: Optional[str] = None,
                         tags: Optional[Dict[str, str]] = None) -> SecretMetadata:

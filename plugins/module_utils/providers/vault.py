@@ -29,7 +29,7 @@ import os
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend, fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
@@ -50,6 +50,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.registry import Option, ProviderSpec
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import (
     PREVIOUS,
+    Observed,
     Secret,
     SecretMetadata,
     VersionInfo,
@@ -596,6 +597,28 @@ class VaultBackend(SecretBackend):
             pass
 
 
+    # lean writes: which names exist, from one LIST per folder -------------------------------------------
+    def observe_many(self, wanted: Sequence[Tuple[str, Optional[str], bool]]) -> Dict[str, object]:
+        """Every name with its own observe(): Vault has no batch read, and that one data read is what
+        write_observed() needs (version for check-and-set, custom_metadata)."""
+        return self._observe_each(wanted)
+
+    def existing(self, names: Iterable[str]) -> Optional[set]:
+        """The names that the mount lists, one LIST per folder they are in (soft-deleted KV v2 secrets are
+        listed too: their read says they are deleted). A missing folder lists nothing."""
+        folders: Dict[str, List[str]] = {}
+        for name in names:
+            folders.setdefault(name[: name.rfind("/") + 1] if "/" in name else "", []).append(name)
+        found = set()
+        for folder in folders:
+            status, payload = self._call("LIST", self._list_path(folder), name=folder or None, capability="list",
+                                         accept=(404,), about_secret=False)
+            if status != 404:
+                found.update(folder + key for key in (payload.get("data") or {}).get("keys") or []
+                             if not key.endswith("/"))
+        return found & set(names)
+
+
 class VaultKV2Backend(VaultBackend):
     """KV version 2: versions, soft delete and undelete, check-and-set, tags in custom_metadata."""
 
@@ -835,6 +858,69 @@ class VaultKV2Backend(VaultBackend):
         return sorted(item for item in names if keep[item])
 
 
+    # lean writes: one read before a write, then the write alone ----------------------------------------
+    def observe(self, name: str, value: Optional[str] = None, need_metadata: bool = True) -> Optional[Observed]:
+        """One data read: value, version and custom_metadata (description, tags) come in one answer, and
+        a soft-deleted current version answers 404 with its deletion time. Only a destroyed current
+        version (no answer to compare with) falls back to the metadata read."""
+        status, payload = self._call("GET", self._path("data", name), name=name, capability="read", accept=(404,))
+        if status == 404:
+            info = ((payload.get("data") or {}).get("metadata")) or {}
+            if not info:
+                return None  # no secret (a metadata entry without versions is written over like none)
+            if version_state(info) != "deleted":
+                return super().observe(name, value, need_metadata)
+            meta = self._meta_from_metadata(name, {"current_version": info.get("version"),
+                                                   "versions": {str(info.get("version")): info},
+                                                   "custom_metadata": info.get("custom_metadata") or {}})
+            return Observed(meta, raw=info)
+        data = payload.get("data") or {}
+        info = data.get("metadata") or {}
+        custom = info.get("custom_metadata") or {}
+        meta = SecretMetadata(
+            name=name,
+            version=str(info.get("version")) if info.get("version") else None,
+            updated_at=parse_time(info.get("created_time")),
+            tags=tags_from_custom(custom),
+            description=custom.get(DESCRIPTION_KEY),
+            stages=["current"],
+            provider_name=name,
+        )
+        return Observed(meta, value=value_from_data(data.get("data")) or "", raw=info)
+
+    def write_observed(self, name: str, value: Optional[str], description: Optional[str],
+                       tags: Optional[Dict[str, str]], observed: Optional[Observed]) -> SecretMetadata:
+        """The data write with check-and-set on the version observe() read (so a writer in between makes
+        this one fail with SecretConflict, not overwrite), and the metadata write only when description
+        or tags differ from what that read saw: one request for a new value, two with new tags."""
+        if observed is not None and (observed.deleted or not isinstance(observed.raw, dict)):
+            return super().write_observed(name, value, description, tags, observed)
+        check_custom(name, description, tags)
+        info = observed.raw if observed is not None else {}
+        custom = dict(info.get("custom_metadata") or {})
+        wanted = merge_custom(custom, description, tags)
+        cas = int(info.get("version") or 0)
+        written: Dict[str, Any] = {}
+        if value is not None:
+            _status, payload = self._call(
+                "POST", self._path("data", name), name=name, capability="create" if not cas else "update",
+                body={"options": {"cas": cas}, "data": {VALUE_FIELD: value}}, secret_value=value,
+            )
+            written = payload.get("data") or {}
+        if wanted != custom:
+            self._write_custom(name, wanted)
+        number = written.get("version") or info.get("version")
+        return SecretMetadata(
+            name=name,
+            version=str(number) if number else None,
+            updated_at=parse_time(written.get("created_time") or info.get("created_time")),
+            tags=tags_from_custom(wanted),
+            description=wanted.get(DESCRIPTION_KEY),
+            stages=["current"],
+            provider_name=name,
+        )
+
+
 class VaultKV1Backend(VaultBackend):
     """KV version 1: one value per path, no versions, no soft delete; description and tags ride along
     in the data (there is no metadata), and a write is unconditional but for 'only if absent'."""
@@ -927,6 +1013,25 @@ class VaultKV1Backend(VaultBackend):
     def list(self, prefix: str = "") -> List[str]:
         folder = prefix[: prefix.rfind("/") + 1] if "/" in prefix else ""
         return sorted(item for item in self._walk(folder, prefix) if item.startswith(prefix))
+
+    # lean writes: one read before a write, then the write alone ----------------------------------------
+    def observe(self, name: str, value: Optional[str] = None, need_metadata: bool = True) -> Optional[Observed]:
+        """One read: KV v1 keeps value, description and tags in the same data."""
+        data = self._read(name, missing_ok=True)
+        if data is None:
+            return None
+        return Observed(self._meta(name, data), value=value_from_data(data) or "", raw=data)
+
+    def write_observed(self, name: str, value: Optional[str], description: Optional[str],
+                       tags: Optional[Dict[str, str]], observed: Optional[Observed]) -> SecretMetadata:
+        """One write of the whole data (KV v1 has no metadata of its own), with what observe() read."""
+        check_custom(name, description, tags)
+        existing = observed.raw if observed is not None and isinstance(observed.raw, dict) else None
+        if value is None:
+            if existing is None:
+                return super().write_observed(name, value, description, tags, observed)
+            value = existing.get(VALUE_FIELD, "")
+        return self._write(name, value, description, tags, existing)
 
 
 # logins -------------------------------------------------------------------------------------------------
