@@ -22,8 +22,9 @@ LOOKUPS = sorted(p[:-3] for p in os.listdir(os.path.join(REPO, "plugins", "looku
 SECRET_NAME = re.compile(r"(token|secret|password|passphrase|(^|_)value$|(^|_)key$)")
 # vault_client_key is the path of the key file, like the *_file options; vault_transit_key names a transit key
 # (the key itself never leaves Vault)
+# secrets (the secret module's list) holds names too; the value of each item is a no_log sub-option
 NOT_SECRET = {"vault_secret_id": False, "k8s_secret_name": True, "rotate_secret": True,
-              "vault_client_key": True, "vault_transit_key": True}
+              "vault_client_key": True, "vault_transit_key": True, "secrets": True}
 
 
 def ansible_doc(kind: str, name: str) -> dict:
@@ -81,6 +82,9 @@ def test_module_docs_match_argument_spec(name):
             assert shown.get("elements") == rules.get("elements"), option
         if SECRET_NAME.search(option) and not option.endswith("_file") and NOT_SECRET.get(option) is not True:
             assert rules.get("no_log") is True, f"{name}: option {option} can hold a secret but is not no_log"
+        for sub, sub_rules in (rules.get("options") or {}).items():  # a list of items: each value is no_log too
+            if SECRET_NAME.search(sub) and not sub.endswith("_file") and NOT_SECRET.get(sub) is not True:
+                assert sub_rules.get("no_log") is True, f"{name}: {option}.{sub} can hold a secret but is not no_log"
 
 
 @pytest.mark.parametrize("name", LOOKUPS)
