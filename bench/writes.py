@@ -211,8 +211,8 @@ def items_for(count: int, salt: str) -> List[Dict[str, str]]:
 
 def bench_provider(target: Target, args, collections: str, work: str, env: Dict[str, str]) -> List[Tuple]:
     """Rows (variant, runs of (wall, cpu, requests)) for one provider."""
-    variants: List[Tuple[str, Optional[str]]] = [("ping loop (floor)", PING), ("module loop", LOOP),
-                                                  ("bulk task", BULK), ("migrate.yml", "migrate")]
+    variants: List[Tuple[str, Optional[str]]] = [
+        ("ping loop (floor)", PING), ("module loop", LOOP), ("bulk task", BULK), ("migrate.yml", "migrate")]
     anchor = ("community.hashi_vault", "vault_kv2_write", HASHI_VAULT) if target.provider == "vault" else (
         "community.aws", "secretsmanager_secret", COMMUNITY_AWS)
     namespace, name = anchor[0].split(".")
@@ -223,9 +223,10 @@ def bench_provider(target: Target, args, collections: str, work: str, env: Dict[
     variants.append(("sdk read-compare-write", None))
     chosen = [word for word in args.only.split(",") if word]
     if chosen:
-        variants = [item for item in variants if item[0].split(" ")[0] in chosen or item[0].split(".")[0] in chosen]
-    results: Dict[str, Dict[str, List[Tuple[float, float, int]]]] = {label: {"new": [], "again": []}
-                                                                      for label, _ in variants}
+        variants = [item for item in variants
+                    if item[0].split(" ", maxsplit=1)[0] in chosen or item[0].split(".", maxsplit=1)[0] in chosen]
+    results: Dict[str, Dict[str, List[Tuple[float, float, int]]]] = {
+        label: {"new": [], "again": []} for label, _text in variants}
     plays = {label: playbook(work, text) for label, text in variants if text not in (None, "migrate")}
     for number in range(args.runs):
         for label, text in variants:
@@ -252,7 +253,7 @@ def bench_provider(target: Target, args, collections: str, work: str, env: Dict[
                 results[label][phase].append((wall, cpu, target.count() - before))
                 print(f"  run {number + 1} {label:32s} {phase:5s} {wall:7.1f} s  {target.count() - before:5d} requests",
                       flush=True)
-    return [(label, results[label]) for label, _ in variants]
+    return [(label, results[label]) for label, _text in variants]
 
 
 def table(provider: str, rows: List[Tuple], secrets: int) -> str:

@@ -300,7 +300,7 @@ def bulk(module, manager, items):
             fail(module, exc, changed=False, results=[])
         names.add(item["name"])
         prepared.append((item, entry))
-    wanted = [(item["name"], compared_value(item), needs_metadata(item)) for item, _ in prepared
+    wanted = [(item["name"], compared_value(item), needs_metadata(item)) for item, _entry in prepared
               if item["state"] == "present"]
     seen = manager.observe_many(wanted) if wanted else {}
 
@@ -317,7 +317,7 @@ def bulk(module, manager, items):
             return exc, str(exc)
         return None
     problems = fan_out(one, list(range(len(prepared))))
-    results = [entry for _, entry in prepared]
+    results = [entry for _item, entry in prepared]
     summary = dict(changed=any(entry["changed"] for entry in results), provider=manager.provider, results=results)
     if module._diff:
         summary["diff"] = dict(before={e["name"]: e["diff"]["before"] for e in results if "diff" in e},

@@ -204,7 +204,7 @@ def test_fifty_hosts_share_one_lease_that_logs_in_and_vault_lease_revokes(
     assert _leases(server, database_engine) == [creds["lease_id"].rsplit("/", 1)[1]], "and exactly one lease"
     assert creds["password"] not in result.output, "the password appears nowhere at -vvvv"
     assert _helper_gone(run_dir), "the run cache helper ends with the run"
-    assert not [name for name in os.listdir(run_dir)], "and leaves nothing on disk"
+    assert not os.listdir(run_dir), "and leaves nothing on disk"
 
     with psycopg.connect(host=postgres_server.host, port=postgres_server.port, user=creds["username"],
                          password=creds["password"], dbname="postgres", connect_timeout=5) as conn:

@@ -596,7 +596,6 @@ class VaultBackend(SecretBackend):
         except Exception:  # closing must never fail a run
             pass
 
-
     # lean writes: which names exist, from one LIST per folder -------------------------------------------
     def observe_many(self, wanted: Sequence[Tuple[str, Optional[str], bool]]) -> Dict[str, object]:
         """Every name with its own observe(): Vault has no batch read, and that one data read is what
@@ -856,7 +855,6 @@ class VaultKV2Backend(VaultBackend):
         # deleted secrets keep their metadata and so still appear in LIST: one metadata read each tells
         keep = fan_out(readable, names)
         return sorted(item for item in names if keep[item])
-
 
     # lean writes: one read before a write, then the write alone ----------------------------------------
     def observe(self, name: str, value: Optional[str] = None, need_metadata: bool = True) -> Optional[Observed]:
@@ -1246,6 +1244,7 @@ def hvac_status(exc: BaseException) -> Optional[int]:
 # run cache (core/leases.py) hands to every host and fork of the run for most of the lease, so a run
 # makes one lease however many hosts ask. The lease functions below serve vibebox.secrets.vault_lease
 # and the end-of-run revocation (vault_revoke_leases_at_end).
+
 
 ENGINES = ("kv", "dynamic")
 #: the lease fields added to a dynamic secret's own fields (core/leases.py reads the first two)

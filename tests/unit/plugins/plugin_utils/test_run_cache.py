@@ -511,7 +511,7 @@ def test_a_fork_waits_for_room_in_a_full_connection_queue(tmp_path):
     listener.bind(path)
     listener.listen(0)
     waiting = []
-    for _ in range(8):  # fill the backlog (its size is the kernel's, at least one)
+    for _attempt in range(8):  # fill the backlog (its size is the kernel's, at least one)
         filler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         filler.setblocking(False)
         try:
@@ -528,7 +528,7 @@ def test_a_fork_waits_for_room_in_a_full_connection_queue(tmp_path):
 
     def accept_later():
         time.sleep(0.3)
-        for _ in range(len(waiting) + 1):
+        for _waiting in range(len(waiting) + 1):
             listener.accept()[0].close()
 
     threading.Thread(target=accept_later, daemon=True).start()

@@ -90,7 +90,7 @@ def test_many_askers_at_once_share_one_lease():
     clock, manager = Clock(), LeasingManager(gate=gate)
     state = state_with(manager, clock)
     got = []
-    askers = [threading.Thread(target=lambda: got.append(read(state).value["lease_id"])) for _ in range(20)]
+    askers = [threading.Thread(target=lambda: got.append(read(state).value["lease_id"])) for _asker in range(20)]
     for asker in askers:
         asker.start()
     gate.set()

@@ -59,10 +59,12 @@ class FakeKey(TransitKey):
     def _call(self, call, api, capability, explain=None, suffix=""):
         assert api == "rewrap"
 
+        fake = self
+
         class Transit:
-            def rewrap_data(inner, name, ciphertext, batch_input, mount_point):  # noqa: N805
-                self.batches.append(len(batch_input))
-                latest = max(self.versions)
+            def rewrap_data(self, name, ciphertext, batch_input, mount_point):
+                fake.batches.append(len(batch_input))
+                latest = max(fake.versions)
                 return {"data": {"batch_results": [
                     {"ciphertext": f"vault:v{latest}:" + item["ciphertext"].split(":", 2)[2]} for item in batch_input]}}
 
