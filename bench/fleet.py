@@ -15,7 +15,6 @@ Targets: vibebox sends <= M requests (1 with BatchGetSecretValue) and takes <= 1
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -28,6 +27,8 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
+from benchlib import collections_dir, load_test_server
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 PREFIX = "vibebox/bench/"
@@ -35,24 +36,9 @@ READS = ("GetSecretValue", "BatchGetSecretValue")
 RATIO_TARGET = 1.3
 
 
-def collections_dir() -> str:
-    """<dir>/ansible_collections/vibebox/secrets -> the checkout, as `make` builds it (collection code imports itself by its full name)."""
-    base = os.path.join(REPO, ".build", "collections")
-    link = os.path.join(base, "ansible_collections", "vibebox", "secrets")
-    if not os.path.lexists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(REPO, link)
-    return base
-
-
 def moto_launcher():
     """tests/servers/moto_server.py: moto's ThreadedMotoServer with a request log."""
-    path = os.path.join(REPO, "tests", "servers", "moto_server.py")
-    spec = importlib.util.spec_from_file_location("vibebox_bench_moto", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_test_server("moto_server.py", "vibebox_bench_moto")
 
 
 def amazon_aws_available(env: Dict[str, str]) -> bool:

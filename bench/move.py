@@ -11,7 +11,6 @@ not from our code). Checks that every secret arrived and that the second run wro
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -20,26 +19,11 @@ import sys
 import tempfile
 import time
 
+from benchlib import collections_dir, load_test_server
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 BIN = os.path.dirname(sys.executable)
-
-
-def _load(path: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _collections() -> str:
-    base = os.path.join(REPO, ".build", "collections")
-    link = os.path.join(base, "ansible_collections", "vibebox", "secrets")
-    if not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(REPO, link)
-    return base
 
 
 def _writes(server, prefix: str) -> int:
@@ -72,11 +56,11 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--versions", choices=["current", "all"], default="current")
     args = parser.parse_args()
-    collections = _collections()
+    collections = collections_dir()
     sys.path.insert(0, collections)
     from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 
-    server = _load(os.path.join(REPO, "tests", "servers", "openbao.py"), "bench_openbao").start(audit=True)
+    server = load_test_server("openbao.py", "bench_openbao").start(audit=True)
     work = tempfile.mkdtemp(prefix="vibebox-move-bench-")
     try:
         local = {"provider": "local", "local_path": os.path.join(work, "store", "secrets.db"),

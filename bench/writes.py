@@ -18,7 +18,6 @@ Requests are counted by the servers (OpenBao's file audit device, moto's request
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -30,6 +29,8 @@ import tempfile
 import time
 import uuid
 from typing import Callable, Dict, List, Optional, Tuple
+
+from benchlib import collections_dir, load_test_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -99,23 +100,6 @@ COMMUNITY_AWS = """
 """
 
 
-def _load(path: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def collections_dir() -> str:
-    base = os.path.join(REPO, ".build", "collections")
-    link = os.path.join(base, "ansible_collections", "vibebox", "secrets")
-    if not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(REPO, link)
-    return base
-
-
 def installed(collections: str, namespace: str, name: str, plugin: str) -> bool:
     return os.path.isfile(os.path.join(collections, "ansible_collections", namespace, name, "plugins", "modules",
                                        plugin + ".py"))
@@ -130,7 +114,7 @@ class Target:
 
 
 def vault_target() -> Target:
-    server = _load(os.path.join(REPO, "tests", "servers", "openbao.py"), "bench_writes_openbao").start(audit=True)
+    server = load_test_server("openbao.py", "bench_writes_openbao").start(audit=True)
     options = {"provider": "vault", "vault_addr": server.addr, "vault_token": server.token}
 
     def count() -> int:
@@ -156,7 +140,7 @@ def vault_target() -> Target:
 
 
 def aws_target() -> Target:
-    launcher = _load(os.path.join(REPO, "tests", "servers", "moto_server.py"), "bench_writes_moto")
+    launcher = load_test_server("moto_server.py", "bench_writes_moto")
     server = launcher.start()
     options = {"provider": "aws", "aws_endpoint_url": server.url, "aws_region": launcher.REGION,
                "aws_access_key_id": launcher.ACCESS_KEY, "aws_secret_access_key": launcher.SECRET_KEY}

@@ -707,9 +707,13 @@ class VaultKV2Backend(VaultBackend):
         if status == 404:
             raise self._missing_version(name, number, payload)
         data = payload.get("data") or {}
+        return Secret(value_from_data(data.get("data")) or "", self._meta_from_data(name, data, stage))
+
+    def _meta_from_data(self, name: str, data: Mapping[str, Any], stage: Optional[str]) -> SecretMetadata:
+        """The metadata a data read answers along with the value (its version's, and the custom metadata)."""
         info = data.get("metadata") or {}
         custom = info.get("custom_metadata") or {}
-        meta = SecretMetadata(
+        return SecretMetadata(
             name=name,
             version=str(info.get("version")) if info.get("version") else None,
             updated_at=parse_time(info.get("created_time")),
@@ -718,7 +722,6 @@ class VaultKV2Backend(VaultBackend):
             stages=[stage] if stage else [],
             provider_name=name,
         )
-        return Secret(value_from_data(data.get("data")) or "", meta)
 
     def _missing_version(self, name: str, number: Optional[int], payload: Mapping[str, Any]) -> SecretError:
         """Why a KV v2 data read answered 404: deleted, destroyed, no such version, or no secret."""
@@ -873,18 +876,8 @@ class VaultKV2Backend(VaultBackend):
                                                    "custom_metadata": info.get("custom_metadata") or {}})
             return Observed(meta, raw=info)
         data = payload.get("data") or {}
-        info = data.get("metadata") or {}
-        custom = info.get("custom_metadata") or {}
-        meta = SecretMetadata(
-            name=name,
-            version=str(info.get("version")) if info.get("version") else None,
-            updated_at=parse_time(info.get("created_time")),
-            tags=tags_from_custom(custom),
-            description=custom.get(DESCRIPTION_KEY),
-            stages=["current"],
-            provider_name=name,
-        )
-        return Observed(meta, value=value_from_data(data.get("data")) or "", raw=info)
+        return Observed(self._meta_from_data(name, data, "current"), value=value_from_data(data.get("data")) or "",
+                        raw=data.get("metadata") or {})
 
     def write_observed(self, name: str, value: Optional[str], description: Optional[str],
                        tags: Optional[Dict[str, str]], observed: Optional[Observed]) -> SecretMetadata:
