@@ -127,6 +127,7 @@ lint: test-venv collection optional-collections
 	$(BIN)/ansible-lint --offline --profile production
 	$(BIN)/python hacking/render_lookup_fragments.py --check
 	$(BIN)/python hacking/render_option_definitions.py --check
+	$(BIN)/python hacking/render_option_table.py --check
 	$(BIN)/python hacking/render_docsite.py --check
 	$(BIN)/antsibull-changelog lint
 	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml

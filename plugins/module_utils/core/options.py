@@ -33,8 +33,9 @@ DETECTION: Sequence[Tuple[str, str]] = _registry.Detection()
 
 
 def _all_options() -> Tuple[_registry.Option, ...]:
-    """Common options, then each provider's in PROVIDERS order (imports every provider module)."""
-    return _COMMON + tuple(option for item in _registry.specs() for option in item.options)
+    """Common options, then each provider's in PROVIDERS order (from the option table: no provider
+    module is imported)."""
+    return _COMMON + _registry.all_options()
 
 
 def _options_of(providers: Iterable[str]) -> Tuple[_registry.Option, ...]:
@@ -42,8 +43,7 @@ def _options_of(providers: Iterable[str]) -> Tuple[_registry.Option, ...]:
 
 
 def __getattr__(attribute: str) -> Any:
-    """Tables over every provider, built on first use: reading them imports every provider module
-    (never an SDK), which a lookup whose provider is set does not need to do."""
+    """Tables over every provider's options, built on first use from the option table."""
     if attribute == "OPTION_NAMES":
         return tuple(option.name for option in _all_options())
     if attribute == "LIST_OPTIONS":

@@ -101,8 +101,19 @@ def specs() -> List[ProviderSpec]:
 
 
 def aliases() -> Dict[str, str]:
-    """Other names users may type for a provider -> its name."""
-    return {alias: item.name for item in specs() for alias in item.aliases}
+    """Other names users may type for a provider -> its name (from the option table: no import)."""
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import option_table
+
+    return dict(option_table.ALIASES)
+
+
+def all_options() -> Tuple[Option, ...]:
+    """Every provider's own options in PROVIDERS order, read from the option table (a copy of the
+    providers' SPECs that hacking/render_option_table.py keeps in step), so listing them imports no
+    provider module: a module's argument spec needs them all in every run."""
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import option_table
+
+    return tuple(Option(name, dict(spec), tuple(env)) for _provider, name, spec, env in option_table.OPTIONS)
 
 
 def canonical(name: str) -> Optional[str]:

@@ -35,6 +35,8 @@ ALLOWED = {
     "module_utils/core/migration.py": "a hint naming the local store's options a rollback must point at",
     "module_utils/core/rotation.py": "a hint naming the option that may point at an empty local store",
     "module_utils/core/keyfile.py": "a hint naming the option that holds a bad path",
+    # a generated copy of the providers' option declarations, so a module run imports only its provider
+    "module_utils/core/option_table.py": "written by hacking/render_option_table.py from the providers' SPECs",
     # validate-modules wants a dict option's sub-options in the module's own DOCUMENTATION (a doc fragment
     # reaches top-level options only); the argument spec is the registry's and a unit test keeps them equal
     "modules/secret_move.py": "documents source_options' sub-options: every provider option, for the source",
@@ -164,6 +166,32 @@ def test_building_a_local_manager_with_a_fallback_imports_only_what_it_names(tmp
                           "providers": sorted(m[len(prefix):] for m in sys.modules if m.startswith(prefix))}}))
     """, tmp_path)
     assert found == {"steps": ["env"], "backend": "local", "providers": ["env", "local"]}, "the AWS provider is not imported"
+
+
+def test_the_option_table_is_the_providers_own_declarations():
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import option_table
+
+    declared = [(item.name, option.name, option.spec, option.env) for item in registry.specs() for option in item.options]
+    assert [(p, n, s, tuple(e)) for p, n, s, e in option_table.OPTIONS] == declared, \
+        "run python hacking/render_option_table.py"
+    assert option_table.ALIASES == {alias: item.name for item in registry.specs() for alias in item.aliases}
+
+
+def test_a_module_argument_spec_and_a_local_manager_import_only_the_local_provider(tmp_path):
+    found = _run_isolated(f"""
+        import json, sys
+        sys.path.insert(0, sys.argv[1])
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory, options
+        spec = options.provider_argument_spec()
+        raw = {{name: None for name in spec}}
+        raw.update(provider="local", local_path=sys.argv[2], audit_log="false")
+        manager = factory.build_manager(factory.resolve(raw))
+        prefix = {PROVIDER_MODULE!r}
+        print(json.dumps({{"no_log": sorted(n for n, s in spec.items() if s.get("no_log")),
+                          "providers": sorted(m[len(prefix):] for m in sys.modules if m.startswith(prefix))}}))
+    """, tmp_path)
+    assert found["providers"] == ["local"]
+    assert "vault_token" in found["no_log"] and "aws_secret_access_key" in found["no_log"]
 
 
 def test_no_plugin_file_outside_the_providers_names_a_provider_option_or_sdk():

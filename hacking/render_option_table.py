@@ -1,0 +1,61 @@
+"""Write plugins/module_utils/core/option_table.py from every provider's SPEC.
+
+A module's argument spec must hold every provider's options (their types and which are no_log)
+before it knows which provider the task chose. Reading them from the provider files meant importing
+all seven in every module run, and AnsiballZ ships no bytecode, so each run compiled about 250 KB of
+provider code it did not use. The table is the same facts as plain literals; the provider files stay
+the one place they are declared, and this script keeps the copy in step.
+
+    python hacking/render_option_table.py          # rewrite
+    python hacking/render_option_table.py --check  # fail if the table is out of date
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TABLE = os.path.join(ROOT, "plugins", "module_utils", "core", "option_table.py")
+
+HEADER = '''\
+# Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
+# Written by hacking/render_option_table.py from each provider's SPEC; edit the provider, then run it.
+"""Every provider's options and aliases as literals, so a module's argument spec (which must name
+every provider's options and mark the credentials no_log) does not import every provider module:
+AnsiballZ ships no bytecode, and compiling the unused provider files cost about 0.2 s per task."""
+'''
+
+
+def render() -> str:
+    sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import registry
+
+    options = tuple((item.name, option.name, dict(option.spec), tuple(option.env))
+                    for item in registry.specs() for option in item.options)
+    aliases = {alias: item.name for item in registry.specs() for alias in item.aliases}
+    lines = ["", "#: (provider, option, argument spec, environment variables), in the registry's order", "OPTIONS = ("]
+    lines += [f"    {row!r}," for row in options]
+    lines += [")", "", "#: other names users may type for a provider -> its name", "ALIASES = {"]
+    lines += [f"    {alias!r}: {name!r}," for alias, name in aliases.items()]
+    lines += ["}", ""]
+    body = "\n".join(lines)
+    return HEADER + body
+
+
+def main(argv: list) -> int:
+    text = render()
+    current = open(TABLE, encoding="utf-8").read() if os.path.exists(TABLE) else ""
+    if "--check" in argv:
+        if current != text:
+            print(f"{os.path.relpath(TABLE, ROOT)} is out of date: run python hacking/render_option_table.py")
+            return 1
+        return 0
+    if current != text:
+        with open(TABLE, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"wrote {os.path.relpath(TABLE, ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
