@@ -100,6 +100,11 @@ def test_a_rerun_after_a_rotation_leaves_the_rotated_secret_alone(tmp_path, targ
         again.stdout[-4000:]
     assert again.changed() == 0 and "Backup: none needed" in again.stdout
     assert _value(target, "jwt-secret") == new_value, "the re-run reverted the rotation"
+    if target.get("provider") != "local":
+        # what follows is the plan's own decision on the rotation mark it has just read back from this
+        # provider: it is the same for every provider, so it runs once, on the store without a server
+        _clean(first, rotated, again)
+        return
 
     # the operator edits the .env file too: still not written over the rotation unless they say so
     # (a new value: writing back an older one also works, but moto's BatchGetSecretValue then serves the
