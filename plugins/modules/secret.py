@@ -14,8 +14,8 @@ description:
     what differs. A second run reports no change.
   - In check mode nothing is written. With C(--diff) the fields that change are listed and the value shows only as
     C((changed)) or C((hidden)); a value is never displayed.
-  - On AWS, O(aws_replica_regions), O(aws_replica_purge) and the C(aws_rotation_*) options are kept in step on
-    existing secrets too (replica regions, AWS's own rotation by a Lambda), after the value.
+  - Settings that provider options manage (such as replica regions or the provider's own rotation schedule) are
+    kept in step on existing secrets too, after the value, with the same check mode and diff.
   - A change can take several requests (value, then description and tags, for most providers). When one fails, the
     task reads the secret back and fails saying exactly what was written and what was not (RV(changes),
     RV(not_written)); C(changed) is false when nothing was written.
@@ -183,8 +183,8 @@ version:
 changes:
   description:
     - Fields that changed (or would change in check mode); never values.
-    - Settings of the secret that the provider options manage appear under their own names, for example
-      C(aws_replica_regions) and C(aws_rotation) (see O(aws_replica_regions) and O(aws_rotation_lambda_arn)).
+    - Settings of the secret that provider options manage (replica regions, the provider's own rotation) appear
+      under their own names; the provider's options say which.
     - When the task fails after part of the change was written, the fields that were written (read back from the
       provider); RV(not_written) lists the others.
   type: list
