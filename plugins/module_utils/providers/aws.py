@@ -174,7 +174,7 @@ def replica_regions_option(regions: Any) -> Optional[List[str]]:
     if regions is None:
         return None
     if isinstance(regions, str):
-        regions = [part for part in regions.split(",")]
+        regions = regions.split(",")
     found: List[str] = []
     for item in regions:
         region = str(item).strip()
