@@ -50,10 +50,41 @@ options:
     type: str
   aws_replica_regions:
     description:
-      - Regions a new secret is replicated to when the collection creates it (AWS cross-region replication).
-        Existing secrets are not changed. Also C(AWS_SECRET_REPLICA_REGIONS) (comma-separated).
+      - Regions the secret is replicated to (AWS cross-region replication). A new secret is created with them;
+        M(vibebox.secrets.secret) also adds the missing ones to an existing secret on every run
+        (C(ReplicateSecretToRegions)), in check mode and diff too. Other modules apply them only when they create
+        a secret. Also C(AWS_SECRET_REPLICA_REGIONS) (comma-separated).
+      - Replicas in regions that are not listed are kept unless O(aws_replica_purge=true).
+      - Reads with C(fallback=[aws_replica_region]) try these regions in turn.
     type: list
     elements: str
+  aws_replica_purge:
+    description:
+      - With M(vibebox.secrets.secret), remove the replicas in regions that O(aws_replica_regions) does not list
+        (C(RemoveRegionsFromReplication)); V(true) with O(aws_replica_regions=[]) removes every replica.
+      - Off by default, so a replica added outside this collection (for disaster recovery, say) survives a task
+        that does not name it.
+    type: bool
+  aws_rotation_lambda_arn:
+    description:
+      - With M(vibebox.secrets.secret), the ARN of the Lambda function that rotates the secret with AWS's own
+        rotation (C(RotateSecret)); with O(aws_rotation_days) it turns that rotation on or changes it.
+      - Configuring it does not rotate at once (C(RotateImmediately=false)), so the value the task writes stays
+        current until the first scheduled rotation; AWS runs the function's C(testSecret) step only.
+      - Once a Lambda rotates the secret, set O(vibebox.secrets.secret#module:overwrite=false) or leave out the
+        value, or every run would write the old value back.
+    type: str
+  aws_rotation_days:
+    description:
+      - With M(vibebox.secrets.secret), days between rotations by O(aws_rotation_lambda_arn) (1-1000,
+        C(RotationRules.AutomaticallyAfterDays)). Needed when the secret has no schedule yet.
+    type: int
+  aws_rotation_enabled:
+    description:
+      - With M(vibebox.secrets.secret), V(false) turns AWS's own rotation off (C(CancelRotateSecret)); give no
+        Lambda or days with it. V(true) or unset with O(aws_rotation_lambda_arn) or O(aws_rotation_days) turns it
+        on. When none of the three is given, the rotation is left as it is.
+    type: bool
 notes:
   - Provider C(aws) reads many names with one C(BatchGetSecretValue) call per 20 names (falling back to one
     C(GetSecretValue) per name when the caller may not use it), retries throttling with backoff, and
@@ -140,8 +171,12 @@ options:
         key: aws_session_token
   aws_replica_regions:
     description:
-      - Regions a new secret is replicated to when the collection creates it (AWS cross-region replication). Existing
-        secrets are not changed. Also C(AWS_SECRET_REPLICA_REGIONS) (comma-separated).
+      - Regions the secret is replicated to (AWS cross-region replication). A new secret is created with them; M(vibebox.secrets.secret)
+        also adds the missing ones to an existing secret on every run (C(ReplicateSecretToRegions)), in check mode
+        and diff too. Other modules apply them only when they create a secret. Also C(AWS_SECRET_REPLICA_REGIONS)
+        (comma-separated).
+      - Replicas in regions that are not listed are kept unless O(aws_replica_purge=true).
+      - Reads with C(fallback=[aws_replica_region]) try these regions in turn.
     type: list
     elements: str
     vars:
@@ -151,6 +186,53 @@ options:
     ini:
       - section: vibebox_secrets
         key: aws_replica_regions
+  aws_replica_purge:
+    description:
+      - With M(vibebox.secrets.secret), remove the replicas in regions that O(aws_replica_regions) does not list
+        (C(RemoveRegionsFromReplication)); V(true) with O(aws_replica_regions=[]) removes every replica.
+      - Off by default, so a replica added outside this collection (for disaster recovery, say) survives a task
+        that does not name it.
+    type: bool
+    vars:
+      - name: vibebox_secrets_aws_replica_purge
+    ini:
+      - section: vibebox_secrets
+        key: aws_replica_purge
+  aws_rotation_lambda_arn:
+    description:
+      - With M(vibebox.secrets.secret), the ARN of the Lambda function that rotates the secret with AWS's own rotation
+        (C(RotateSecret)); with O(aws_rotation_days) it turns that rotation on or changes it.
+      - Configuring it does not rotate at once (C(RotateImmediately=false)), so the value the task writes stays
+        current until the first scheduled rotation; AWS runs the function's C(testSecret) step only.
+      - Once a Lambda rotates the secret, set O(vibebox.secrets.secret#module:overwrite=false) or leave out the
+        value, or every run would write the old value back.
+    type: str
+    vars:
+      - name: vibebox_secrets_aws_rotation_lambda_arn
+    ini:
+      - section: vibebox_secrets
+        key: aws_rotation_lambda_arn
+  aws_rotation_days:
+    description:
+      - With M(vibebox.secrets.secret), days between rotations by O(aws_rotation_lambda_arn) (1-1000, C(RotationRules.AutomaticallyAfterDays)).
+        Needed when the secret has no schedule yet.
+    type: int
+    vars:
+      - name: vibebox_secrets_aws_rotation_days
+    ini:
+      - section: vibebox_secrets
+        key: aws_rotation_days
+  aws_rotation_enabled:
+    description:
+      - With M(vibebox.secrets.secret), V(false) turns AWS's own rotation off (C(CancelRotateSecret)); give no Lambda
+        or days with it. V(true) or unset with O(aws_rotation_lambda_arn) or O(aws_rotation_days) turns it on. When
+        none of the three is given, the rotation is left as it is.
+    type: bool
+    vars:
+      - name: vibebox_secrets_aws_rotation_enabled
+    ini:
+      - section: vibebox_secrets
+        key: aws_rotation_enabled
 notes:
   - Provider C(aws) reads many names with one C(BatchGetSecretValue) call per 20 names (falling back to one C(GetSecretValue)
     per name when the caller may not use it), retries throttling with backoff, and writes with a C(ClientRequestToken)

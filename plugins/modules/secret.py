@@ -14,6 +14,8 @@ description:
     what differs. A second run reports no change.
   - In check mode nothing is written. With C(--diff) the fields that change are listed and the value shows only as
     C((changed)) or C((hidden)); a value is never displayed.
+  - Settings that provider options manage (such as replica regions or the provider's own rotation schedule) are
+    kept in step on existing secrets too, after the value, with the same check mode and diff.
   - A change can take several requests (value, then description and tags, for most providers). When one fails, the
     task reads the secret back and fails saying exactly what was written and what was not (RV(changes),
     RV(not_written)); C(changed) is false when nothing was written.
@@ -181,6 +183,8 @@ version:
 changes:
   description:
     - Fields that changed (or would change in check mode); never values.
+    - Settings of the secret that provider options manage (replica regions, the provider's own rotation) appear
+      under their own names; the provider's options say which.
     - When the task fails after part of the change was written, the fields that were written (read back from the
       provider); RV(not_written) lists the others.
   type: list
@@ -300,7 +304,7 @@ def bulk(module, manager, items):
             fail(module, exc, changed=False, results=[])
         names.add(item["name"])
         prepared.append((item, entry))
-    wanted = [(item["name"], compared_value(item), needs_metadata(item)) for item, _entry in prepared
+    wanted = [(item["name"], compared_value(item), needs_metadata(item, manager)) for item, _entry in prepared
               if item["state"] == "present"]
     seen = manager.observe_many(wanted) if wanted else {}
 
@@ -348,8 +352,11 @@ def compared_value(item):
     return item["value"] if item["value"] is not None and item["overwrite"] else None
 
 
-def needs_metadata(item):
-    return item["description"] is not None or item["tags"] is not None
+def needs_metadata(item, manager=None):
+    """Whether the read before the write must carry the metadata: description or tags to compare, or
+    provider-side settings (replicas, the provider's own rotation) that the provider options manage."""
+    managed = manager is not None and manager.manages_settings
+    return item["description"] is not None or item["tags"] is not None or managed
 
 
 def apply(module, manager, item, result, observed=False):
@@ -362,7 +369,7 @@ def apply(module, manager, item, result, observed=False):
         absent(module, manager, item, current, result)
         return
     if observed is False:
-        observed = manager.observe(item["name"], compared_value(item), needs_metadata(item))
+        observed = manager.observe(item["name"], compared_value(item), needs_metadata(item, manager))
     present(module, manager, item, observed, result)
 
 
@@ -380,7 +387,8 @@ def absent(module, manager, item, current, result):
 
 
 def plan(manager, item, observed):
-    """(changes, restoring, current metadata): what differs between the task and what ``observed`` saw."""
+    """(changes, restoring, current metadata, settings): what differs between the task and what ``observed``
+    saw; ``settings`` are the provider-side settings to change (their fields are in ``changes`` too)."""
     name, value = item["name"], item["value"]
     if observed is None and value is None:
         raise errors.InvalidOption(
@@ -388,7 +396,9 @@ def plan(manager, item, observed):
             hint="Give value, or use vibebox.secrets.secret_rotate to generate one",
         )
     if observed is None:
-        return ["state", "value"] + [f for f in ("description", "tags") if item[f] is not None], False, None
+        settings = manager.settings_changes(name, None, creating=True)
+        fields = ["state", "value"] + [f for f in ("description", "tags") if item[f] is not None]
+        return fields + [change.field for change in settings], False, None, settings
     if needs_metadata(item) and not observed.metadata_known:
         observed.metadata = manager.describe(name)  # the provider's read did not carry them
         observed.metadata_known = True
@@ -407,11 +417,12 @@ def plan(manager, item, observed):
         changes.append("description")
     if item["tags"] is not None and item["tags"] != dict(current.tags or {}):
         changes.append("tags")
-    return changes, restoring, current
+    settings = manager.settings_changes(name, observed)
+    return changes + [change.field for change in settings], restoring, current, settings
 
 
 def present(module, manager, item, observed, result):
-    changes, restoring, current = plan(manager, item, observed)
+    changes, restoring, current, settings = plan(manager, item, observed)
     result["changes"] = changes
     result["changed"] = bool(changes)
     if module._diff and changes:
@@ -422,16 +433,25 @@ def present(module, manager, item, observed, result):
             after["description"] = item["description"]
         if "tags" in changes:
             after["tags"] = item["tags"]
+        for change in settings:  # provider-side settings: region lists, rotation schedules, never a value
+            before[change.field], after[change.field] = change.before, change.after
         result["diff"] = dict(before=before, after=after)
     if module.check_mode or not changes:
         if current is not None:
             result.update(version=current.version, metadata=current.to_dict())
         return
     try:
-        meta = write(manager, item, changes, restoring, observed)
+        meta = write(manager, item, changes, restoring, observed) if set(changes) - settings_fields(settings) else None
+        manager.apply_settings(item["name"], settings, creating=current is None)
+        if meta is None or settings:
+            meta = manager.describe(item["name"])  # what the settings changed (rotation) shows in the metadata
     except errors.SecretError as exc:
         report_failed_write(module, manager, exc, result, changes, item)
     result.update(version=meta.version, metadata=meta.to_dict())
+
+
+def settings_fields(settings):
+    return {change.field for change in settings}
 
 
 def write(manager, item, changes, restoring, observed):
@@ -473,6 +493,11 @@ def observe(manager, name, planned, params):
                 done[field] = exists and (meta.description or None) == params["description"]
             elif field == "tags":
                 done[field] = exists and dict(meta.tags or {}) == params["tags"]
+        if exists and set(planned) - set(done):  # provider-side settings: still differing means not written
+            differing = {change.field for change in manager.settings_changes(name)}
+            done.update({field: field not in differing for field in planned if field not in done})
+        else:
+            done.update({field: False for field in planned if field not in done})
     except errors.SecretError as exc:
         return [], [], list(planned), exc
     return [f for f in planned if done[f]], [f for f in planned if not done[f]], [], meta

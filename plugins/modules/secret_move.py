@@ -85,6 +85,18 @@ options:
         description: The provider option C(aws_replica_regions) of the source.
         type: list
         elements: str
+      aws_replica_purge:
+        description: The provider option C(aws_replica_purge) of the source.
+        type: bool
+      aws_rotation_lambda_arn:
+        description: The provider option C(aws_rotation_lambda_arn) of the source.
+        type: str
+      aws_rotation_days:
+        description: The provider option C(aws_rotation_days) of the source.
+        type: int
+      aws_rotation_enabled:
+        description: The provider option C(aws_rotation_enabled) of the source.
+        type: bool
       gcp_project:
         description: The provider option C(gcp_project) of the source.
         type: str

@@ -32,7 +32,7 @@ LOG_PATH = "/_vibebox/requests"
 #: X-Amz-Target actions of Secrets Manager that change something
 WRITE_ACTIONS = frozenset({
     "CreateSecret", "PutSecretValue", "UpdateSecret", "DeleteSecret", "RestoreSecret", "TagResource",
-    "UntagResource", "UpdateSecretVersionStage", "RotateSecret", "ReplicateSecretToRegions",
+    "UntagResource", "UpdateSecretVersionStage", "RotateSecret", "CancelRotateSecret", "ReplicateSecretToRegions",
     "RemoveRegionsFromReplication", "PutResourcePolicy", "DeleteResourcePolicy",
 })
 

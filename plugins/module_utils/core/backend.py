@@ -23,6 +23,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     Observed,
     Secret,
     SecretMetadata,
+    SettingChange,
     VersionInfo,
     is_current,
 )
@@ -245,6 +246,25 @@ class SecretBackend(abc.ABC):
                 return exc
 
         return {entry[0]: outcome for entry, outcome in fan_out(one, list(wanted)).items()}
+
+    # provider-side settings of a secret (replicas, the provider's own rotation) --------------------
+    @property
+    def manages_settings(self) -> bool:
+        """Whether this backend's options ask for settings that the secret module keeps in step on every
+        run (so its one read before a write must carry the metadata). Default: none."""
+        return False
+
+    def settings_changes(self, name: str, observed: Optional[Observed], creating: bool) -> List[SettingChange]:
+        """The settings that differ from what the options ask for, decided before any write.
+
+        ``creating``: the secret does not exist yet (compare with nothing). ``observed`` is the module's
+        read, reused where it carries what the provider needs; bad option combinations raise here, so
+        they fail before anything is written.
+        """
+        return []
+
+    def apply_settings(self, name: str, changes: Sequence[SettingChange], creating: bool) -> None:
+        """Write ``changes`` (from settings_changes), after the value; ``creating``: it was just created."""
 
     def existing(self, names: Sequence[str]) -> Optional[Set[str]]:
         """Which of ``names`` the store has (soft-deleted ones included), from listings, or None when the

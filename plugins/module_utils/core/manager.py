@@ -24,6 +24,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     Observed,
     Secret,
     SecretMetadata,
+    SettingChange,
     VersionInfo,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import RetryPolicy, default_policy
@@ -361,6 +362,28 @@ class SecretManager:
             self.cache.invalidate(provider_name)
         meta.name = name
         return meta
+
+    # provider-side settings ------------------------------------------------------------------------
+    @property
+    def manages_settings(self) -> bool:
+        return self.backend.manages_settings
+
+    def settings_changes(self, name: str, observed: Optional[Observed] = None,
+                         creating: bool = False) -> List[SettingChange]:
+        """Which provider-side settings (SecretBackend.settings_changes) the task would change."""
+        if not self.backend.manages_settings:
+            return []
+        return self._run("describe", name, lambda pn: self.backend.settings_changes(pn, observed, creating))
+
+    def apply_settings(self, name: str, changes: List[SettingChange], creating: bool = False) -> None:
+        """Write the settings ``changes`` after the value (audited as an ``update``)."""
+        if not changes:
+            return
+        provider_name = self.provider_name(name)
+        try:
+            self._run("update", name, lambda pn: self.backend.apply_settings(pn, changes, creating))
+        finally:
+            self.cache.invalidate(provider_name)
 
     # housekeeping --------------------------------------------------------------------------------
     def close(self) -> None:

@@ -96,6 +96,20 @@ class Secret:
 
 
 @dataclass
+class SettingChange:
+    """One provider-side setting of a secret that the task's provider options ask to change.
+
+    Settings are what a provider keeps about a secret besides value, description and tags (AWS replica
+    regions, AWS's own rotation schedule). The provider decides and applies them; the module only lists
+    ``field`` in its changes and shows ``before``/``after`` in the diff, so neither may hold a value.
+    """
+
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass
 class Observed:
     """What one read before a write saw of a secret, so the write needs no read of its own.
 

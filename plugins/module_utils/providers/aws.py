@@ -25,6 +25,13 @@ Why it is written this way:
 - ``delete`` takes a recovery window of 7-30 days (checked before any call; 0 means force). A primary
   secret with replicas cannot be deleted by AWS, so its replicas are removed first; restore brings back
   the primary only.
+- Replica regions and AWS's own rotation (a Lambda) are *settings* of a secret: the secret module keeps
+  them in step on every run, after the value. The decision (which regions to add or remove, whether the
+  rotation schedule differs) is pure and made before any write, so bad input fails first. Regions not
+  listed are left alone unless ``aws_replica_purge`` is true: a replica someone added by hand for
+  disaster recovery must not vanish because a task did not name it. Rotation is configured with
+  RotateImmediately false, so configuring it never changes the value the same task just wrote (AWS only
+  runs the Lambda's testSecret step).
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ import datetime as _dt
 import hashlib
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
@@ -57,6 +65,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     Observed,
     Secret,
     SecretMetadata,
+    SettingChange,
     VersionInfo,
     is_current,
     iso,
@@ -94,6 +103,16 @@ _INVALID = frozenset({
     "InvalidParameterException", "ValidationException", "InvalidParameterValue", "InvalidNextTokenException",
     "MalformedPolicyDocumentException",
 })
+#: an AWS region name: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, us-isob-east-1
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+#: a Lambda function ARN (any partition), optionally with a version or alias
+_LAMBDA_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,140}(?::[A-Za-z0-9_$-]{1,128})?")
+#: the bounds AWS puts on RotationRules.AutomaticallyAfterDays
+MIN_ROTATION_DAYS = 1
+MAX_ROTATION_DAYS = 1000
+#: the setting names in a module's ``changes`` and diff (named after the options that ask for them)
+REPLICAS_SETTING = "aws_replica_regions"
+ROTATION_SETTING = "aws_rotation"
 _DELETED_WORDS = ("marked for deletion", "marked deleted", "scheduled for deletion", "currently marked deleted")
 
 
@@ -145,6 +164,124 @@ def recovery_window(recovery_days: Optional[int], force: bool) -> Optional[int]:
             hint="Use a window of 7 to 30 days, or 0 / force to delete at once without recovery",
         )
     return days
+
+
+def replica_regions_option(regions: Any) -> Optional[List[str]]:
+    """``aws_replica_regions`` checked before any call: region names, each once.
+
+    None stays None (replicas not managed); an empty list means "no replicas" (with aws_replica_purge).
+    """
+    if regions is None:
+        return None
+    if isinstance(regions, str):
+        regions = regions.split(",")
+    found: List[str] = []
+    for item in regions:
+        region = str(item).strip()
+        if not region:
+            continue
+        if not _REGION.fullmatch(region):
+            raise InvalidOption(
+                f"aws_replica_regions has '{region}', which is not an AWS region name",
+                provider=PROVIDER, hint="Write regions as AWS names them, for example [eu-west-1, us-west-2]",
+            )
+        if region not in found:
+            found.append(region)
+    return found
+
+
+def replica_plan(current: Sequence[str], wanted: Optional[Sequence[str]], purge: bool) -> Tuple[List[str], List[str]]:
+    """(regions to add, regions to remove) to go from ``current`` replicas to ``wanted``.
+
+    ``wanted`` None: replicas are not managed. Regions not in ``wanted`` are removed only with ``purge``,
+    so a replica added outside this collection survives a task that does not name it.
+    """
+    if wanted is None:
+        return [], []
+    add = [region for region in wanted if region not in current]
+    remove = [region for region in current if region not in wanted] if purge else []
+    return add, remove
+
+
+@dataclass(frozen=True)
+class RotationWanted:
+    """What the rotation options ask for: ``enabled`` False turns AWS's rotation off; otherwise on with
+    ``lambda_arn`` and ``days`` (either may be None: keep what the secret has)."""
+
+    enabled: bool
+    lambda_arn: Optional[str] = None
+    days: Optional[int] = None
+
+
+def rotation_option(enabled: Optional[bool], lambda_arn: Optional[str], days: Any) -> Optional[RotationWanted]:
+    """The rotation options checked before any call; None when none is given (rotation not managed)."""
+    arn = str(lambda_arn).strip() if lambda_arn not in (None, "") else None
+    if days in (None, ""):
+        count = None
+    else:
+        try:
+            count = int(days)
+        except (TypeError, ValueError):
+            count = 0
+        if not MIN_ROTATION_DAYS <= count <= MAX_ROTATION_DAYS:
+            raise InvalidOption(
+                f"aws_rotation_days must be {MIN_ROTATION_DAYS}-{MAX_ROTATION_DAYS} (got {days})", provider=PROVIDER,
+                hint="Give the number of days between rotations AWS accepts, or aws_rotation_enabled: false to"
+                " turn AWS's rotation off",
+            )
+    if arn is not None and not _LAMBDA_ARN.fullmatch(arn):
+        raise InvalidOption(
+            f"aws_rotation_lambda_arn '{arn}' is not the ARN of a Lambda function", provider=PROVIDER,
+            hint="Give the whole ARN, arn:aws:lambda:<region>:<account>:function:<name>",
+        )
+    if enabled is False:
+        if arn is not None or count is not None:
+            raise InvalidOption(
+                "aws_rotation_enabled is false but aws_rotation_lambda_arn or aws_rotation_days is given",
+                provider=PROVIDER, hint="Leave out the Lambda and the days to turn rotation off, or enable it",
+            )
+        return RotationWanted(False)
+    if enabled is None and arn is None and count is None:
+        return None
+    return RotationWanted(True, arn, count)
+
+
+def rotation_view(described: Mapping[str, Any]) -> Dict[str, Any]:
+    """AWS's rotation of a secret as the diff shows it (no value in it)."""
+    rules = described.get("RotationRules") or {}
+    days = rules.get("AutomaticallyAfterDays")
+    return {
+        "enabled": bool(described.get("RotationEnabled")),
+        "lambda_arn": described.get("RotationLambdaARN") or None,
+        "days": int(days) if days else None,
+    }
+
+
+def rotation_plan(current: Mapping[str, Any], wanted: Optional[RotationWanted]) -> Optional[Dict[str, Any]]:
+    """The rotation view to reach from ``current`` (rotation_view), or None when nothing changes.
+
+    Raises before any write when rotation is to be turned on without a Lambda or a schedule to use.
+    """
+    if wanted is None:
+        return None
+    if not wanted.enabled:
+        return dict(current, enabled=False) if current.get("enabled") else None
+    target = {
+        "enabled": True,
+        "lambda_arn": wanted.lambda_arn or current.get("lambda_arn"),
+        "days": wanted.days or current.get("days"),
+    }
+    if not target["lambda_arn"]:
+        raise InvalidOption(
+            "AWS rotation needs a Lambda function and the secret has none yet", provider=PROVIDER,
+            hint="Give aws_rotation_lambda_arn (the function that rotates this secret)",
+        )
+    if not target["days"]:
+        raise InvalidOption(
+            "AWS rotation needs a schedule and the secret has none yet", provider=PROVIDER,
+            hint="Give aws_rotation_days (days between rotations)",
+        )
+    return None if target == dict(current) else target
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[List[str]]:
@@ -318,6 +455,10 @@ class AwsBackend(SecretBackend):
         replica_regions: Optional[Sequence[str]] = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
+        replica_purge: bool = False,
+        rotation_enabled: Optional[bool] = None,
+        rotation_lambda_arn: Optional[str] = None,
+        rotation_days: Optional[int] = None,
     ) -> None:
         if bool(access_key_id) != bool(secret_access_key):
             raise InvalidOption(
@@ -325,9 +466,12 @@ class AwsBackend(SecretBackend):
                 provider=PROVIDER,
                 hint="Give both, or neither to use the profile, environment or instance role",
             )
+        # settings are checked before the SDK is even loaded: bad input fails before any call
+        self.rotation = rotation_option(rotation_enabled, rotation_lambda_arn, rotation_days)
+        self.replica_purge = bool(replica_purge)
+        wanted = replica_regions_option(replica_regions)
         botocore = _sdk()
         self._errors = botocore.exceptions
-        self.replica_regions = [str(item) for item in (replica_regions or []) if item]
         try:
             session = _botocore_session(botocore, profile)
             if access_key_id:
@@ -349,6 +493,9 @@ class AwsBackend(SecretBackend):
         except ValueError as exc:  # e.g. a malformed endpoint URL
             raise InvalidOption(f"cannot build the AWS client: {exc}", provider=PROVIDER) from None
         self.region = self._client.meta.region_name
+        #: the replica regions asked for (None: not managed); a new secret is created with them
+        self.replicas_wanted = wanted
+        self.replica_regions = list(self.replicas_wanted or [])
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "AwsBackend":
@@ -360,6 +507,10 @@ class AwsBackend(SecretBackend):
             secret_access_key=options.get("aws_secret_access_key"),
             session_token=options.get("aws_session_token"),
             replica_regions=options.get("aws_replica_regions"),
+            replica_purge=bool(options.get("aws_replica_purge")),
+            rotation_enabled=options.get("aws_rotation_enabled"),
+            rotation_lambda_arn=options.get("aws_rotation_lambda_arn"),
+            rotation_days=options.get("aws_rotation_days"),
         )
 
     # transport -------------------------------------------------------------------------------------
@@ -797,6 +948,82 @@ class AwsBackend(SecretBackend):
         self._apply_metadata(name, described, description, tags)
         return self.describe(name)
 
+    # settings: replica regions and AWS's own rotation ------------------------------------------------
+    @property
+    def manages_settings(self) -> bool:
+        return self.replicas_wanted is not None or self.rotation is not None
+
+    def settings_changes(self, name: str, observed: Optional[Observed], creating: bool) -> List[SettingChange]:
+        """Replica regions and rotation that differ from the options, from the module's DescribeSecret
+        (one more DescribeSecret only when its read did not carry one). A new secret gets its replicas
+        from CreateSecret; they are listed here so the diff and check mode say so."""
+        if creating:
+            described: Mapping[str, Any] = {}
+        elif observed is not None and isinstance(observed.raw, dict) and "ARN" in observed.raw:
+            described = observed.raw
+        else:
+            described = self._describe_raw(name)
+        if self.region and self.region in (self.replicas_wanted or []):
+            # not refused when the backend is built: a fallback read in a replica region keeps the list
+            raise InvalidOption(
+                f"aws_replica_regions has '{self.region}', the secret's own region (aws_region): a secret cannot be"
+                " replicated to the region it lives in",
+                provider=PROVIDER, provider_name=name, hint="List only the other regions the secret should be copied to",
+            )
+        changes: List[SettingChange] = []
+        statuses = {item.get("Region"): item for item in described.get("ReplicationStatus") or [] if item.get("Region")}
+        current = sorted(statuses)
+        add, remove = replica_plan(current, self.replicas_wanted, self.replica_purge)
+        failed = [region for region in self.replicas_wanted or [] if (statuses.get(region) or {}).get("Status") == "Failed"]
+        if failed:
+            why = scrub(str(statuses[failed[0]].get("StatusMessage") or "no reason given"), None)
+            raise UnsupportedOperation(
+                f"its replica in {', '.join(failed)} failed ({why})", provider=PROVIDER, provider_name=name,
+                hint="A secret of the same name in that region usually causes it: delete that one, or remove"
+                " the region with aws_replica_purge: true and leave it out of aws_replica_regions",
+            )
+        if add or remove:
+            after = sorted([region for region in current if region not in remove] + add)
+            changes.append(SettingChange(REPLICAS_SETTING, current, after))
+        before = rotation_view(described)
+        target = rotation_plan(before, self.rotation)
+        if target is not None:
+            changes.append(SettingChange(ROTATION_SETTING, before, target))
+        return changes
+
+    def apply_settings(self, name: str, changes: Sequence[SettingChange], creating: bool) -> None:
+        for change in changes:
+            if change.field == REPLICAS_SETTING and not creating:  # CreateSecret already added them
+                self._apply_replicas(name, list(change.before), list(change.after))
+            elif change.field == ROTATION_SETTING:
+                self._apply_rotation(name, change.after)
+
+    def _apply_replicas(self, name: str, before: List[str], after: List[str]) -> None:
+        add = [region for region in after if region not in before]
+        remove = [region for region in before if region not in after]
+        if remove:
+            self._call("remove_regions_from_replication", name, SecretId=name, RemoveReplicaRegions=remove)
+        if add:
+            answer = self._call("replicate_secret_to_regions", name, SecretId=name,
+                                AddReplicaRegions=[{"Region": region} for region in add],
+                                ForceOverwriteReplicaSecret=False)
+            failed = [item for item in answer.get("ReplicationStatus") or []
+                      if item.get("Region") in add and item.get("Status") == "Failed"]
+            if failed:
+                raise UnsupportedOperation(
+                    f"AWS could not replicate it to {failed[0].get('Region')} ({failed[0].get('StatusMessage')})",
+                    provider=PROVIDER, provider_name=name,
+                    hint="A secret of the same name in that region usually causes it: delete that one, then run again",
+                )
+
+    def _apply_rotation(self, name: str, target: Mapping[str, Any]) -> None:
+        if not target.get("enabled"):
+            self._call("cancel_rotate_secret", name, SecretId=name)
+            return
+        # RotateImmediately false: configuring rotation must not replace the value this run just wrote
+        self._call("rotate_secret", name, SecretId=name, RotationLambdaARN=target["lambda_arn"],
+                   RotationRules={"AutomaticallyAfterDays": int(target["days"])}, RotateImmediately=False)
+
     def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
         days = recovery_window(recovery_days, force)  # before any call
         # AWS answers success to a forced delete of a name that does not exist: look first, to say so
@@ -960,7 +1187,14 @@ SPEC = ProviderSpec(
         Option("aws_secret_access_key", dict(type="str", no_log=True)),
         Option("aws_session_token", dict(type="str", no_log=True)),
         Option("aws_replica_regions", dict(type="list", elements="str"), ("AWS_SECRET_REPLICA_REGIONS",)),
+        Option("aws_replica_purge", dict(type="bool")),
+        Option("aws_rotation_lambda_arn", dict(type="str")),
+        Option("aws_rotation_days", dict(type="int")),
+        Option("aws_rotation_enabled", dict(type="bool")),
     ),
+    # the settings options change writes only: a read with or without them returns the same answer
+    cache_key_options=("aws_region", "aws_profile", "aws_endpoint_url", "aws_access_key_id", "aws_secret_access_key",
+                       "aws_session_token", "aws_replica_regions"),
     name_rule=NameRule(r"[A-Za-z0-9/_+=.@-]+", 512, "letters, digits and /_+=.@-", "vibebox/"),
     max_value_bytes=65536,
     detected_by="AWS_SECRET_MANAGER_REGION",

@@ -150,3 +150,107 @@ def test_building_a_backend_imports_botocore_only():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"PYTHONPATH": here[: here.index(marker)]}, check=True)
     assert out.stdout.split() == ["eu-west-1", "True", "False", "False"]
+
+
+# settings: replica regions and AWS's own rotation (decided before any write) ----------------------------
+@pytest.mark.parametrize("current, wanted, purge, add, remove", [
+    ([], None, True, [], []),                                       # not managed: nothing, even with purge
+    ([], ["eu-west-1"], False, ["eu-west-1"], []),
+    (["eu-west-1"], ["eu-west-1"], True, [], []),                   # in step
+    (["eu-west-1", "us-west-2"], ["eu-west-1"], False, [], []),     # unlisted replica kept without purge
+    (["eu-west-1", "us-west-2"], ["eu-west-1"], True, [], ["us-west-2"]),
+    (["eu-west-1"], ["us-west-2"], True, ["us-west-2"], ["eu-west-1"]),
+    (["eu-west-1", "us-west-2"], [], True, [], ["eu-west-1", "us-west-2"]),  # [] + purge: every replica goes
+    (["eu-west-1"], [], False, [], []),
+])
+def test_replica_plan(current, wanted, purge, add, remove):
+    assert aws.replica_plan(current, wanted, purge) == (add, remove)
+
+
+def test_replica_regions_option_checks_names_and_drops_repeats():
+    assert aws.replica_regions_option(None) is None
+    assert aws.replica_regions_option([]) == []
+    assert aws.replica_regions_option("eu-west-1, us-gov-west-1,eu-west-1") == ["eu-west-1", "us-gov-west-1"]
+    assert aws.replica_regions_option(["cn-north-1", "us-isob-east-1"]) == ["cn-north-1", "us-isob-east-1"]
+    for bad in (["Europe"], ["eu-west"], ["eu_west_1"], ["EU-WEST-1"]):
+        with pytest.raises(errors.InvalidOption, match="aws_replica_regions has .* not an AWS region") as caught:
+            aws.replica_regions_option(bad)
+        assert caught.value.provider == "aws" and caught.value.hint
+
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:rotate-db"
+
+
+@pytest.mark.parametrize("enabled, arn, days, expected", [
+    (None, None, None, None),                                           # not managed
+    (None, ARN, 30, aws.RotationWanted(True, ARN, 30)),
+    (True, None, 7, aws.RotationWanted(True, None, 7)),
+    (False, None, None, aws.RotationWanted(False)),
+    (None, "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f:live", None,
+     aws.RotationWanted(True, "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f:live", None)),
+])
+def test_rotation_option(enabled, arn, days, expected):
+    assert aws.rotation_option(enabled, arn, days) == expected
+
+
+@pytest.mark.parametrize("enabled, arn, days, words", [
+    (None, None, 0, "aws_rotation_days must be 1-1000"),
+    (None, None, -3, "aws_rotation_days must be 1-1000"),
+    (None, None, 1001, "aws_rotation_days must be 1-1000"),
+    (None, "rotate-db", None, "aws_rotation_lambda_arn 'rotate-db' is not the ARN of a Lambda"),
+    (None, "arn:aws:iam::123456789012:role/x", None, "is not the ARN of a Lambda"),
+    (False, ARN, None, "aws_rotation_enabled is false but"),
+    (False, None, 30, "aws_rotation_enabled is false but"),
+])
+def test_bad_rotation_options_are_refused_naming_the_option(enabled, arn, days, words):
+    with pytest.raises(errors.InvalidOption, match=words) as caught:
+        aws.rotation_option(enabled, arn, days)
+    assert caught.value.provider == "aws" and caught.value.hint
+
+
+OFF = {"enabled": False, "lambda_arn": None, "days": None}
+ON = {"enabled": True, "lambda_arn": ARN, "days": 30}
+
+
+@pytest.mark.parametrize("current, wanted, target", [
+    (OFF, None, None),
+    (OFF, aws.RotationWanted(True, ARN, 30), ON),
+    (ON, aws.RotationWanted(True, ARN, 30), None),                      # in step: no write
+    (ON, aws.RotationWanted(True, None, 30), None),                     # the Lambda kept when not given
+    (ON, aws.RotationWanted(True, None, 7), dict(ON, days=7)),
+    (ON, aws.RotationWanted(True, ARN + "-v2", None), dict(ON, lambda_arn=ARN + "-v2")),
+    (ON, aws.RotationWanted(False), dict(ON, enabled=False)),
+    (OFF, aws.RotationWanted(False), None),                             # already off
+    (dict(ON, enabled=False), aws.RotationWanted(True), ON),            # cancelled earlier: back on as it was
+])
+def test_rotation_plan(current, wanted, target):
+    assert aws.rotation_plan(current, wanted) == target
+
+
+@pytest.mark.parametrize("wanted, words", [
+    (aws.RotationWanted(True, None, 30), "needs a Lambda function"),
+    (aws.RotationWanted(True, ARN, None), "needs a schedule"),
+])
+def test_rotation_plan_refuses_to_turn_on_without_lambda_or_schedule(wanted, words):
+    with pytest.raises(errors.InvalidOption, match=words):
+        aws.rotation_plan(OFF, wanted)
+
+
+def test_rotation_view_reads_describe_secret():
+    described = {"RotationEnabled": True, "RotationLambdaARN": ARN, "RotationRules": {"AutomaticallyAfterDays": 30}}
+    assert aws.rotation_view(described) == ON
+    assert aws.rotation_view({}) == OFF
+
+
+def test_bad_settings_fail_when_the_backend_is_built_before_any_client(monkeypatch):
+    monkeypatch.setattr(aws, "_sdk", lambda: pytest.fail("the SDK was loaded before the options were checked"))
+    with pytest.raises(errors.InvalidOption, match="aws_rotation_days"):
+        aws.AwsBackend(region="us-east-1", rotation_days=0)
+    with pytest.raises(errors.InvalidOption, match="aws_replica_regions"):
+        aws.AwsBackend(region="us-east-1", replica_regions=["nowhere"])
+
+
+def test_settings_options_are_left_out_of_the_run_cache_key():
+    keys = aws.SPEC.cache_key_options
+    assert "aws_replica_regions" in keys and "aws_region" in keys
+    assert not {"aws_replica_purge", "aws_rotation_lambda_arn", "aws_rotation_days", "aws_rotation_enabled"} & set(keys)
