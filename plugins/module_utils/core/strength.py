@@ -284,8 +284,8 @@ class Enforcer:
 
 
 def warning_text(name: str, found: Sequence[str]) -> str:
-    return (f"secret '{name}' breaks the strength policy ({'; '.join(found)}); written anyway because"
-            " policy_mode is warn")
+    return (f"secret '{name}' breaks the strength policy ({'; '.join(found)}); policy_mode is warn, so it is"
+            " written anyway")
 
 
 def weak_error(name: str, found: Sequence[str], *, provider: Optional[str] = None) -> WeakSecretValue:
@@ -295,3 +295,48 @@ def weak_error(name: str, found: Sequence[str], *, provider: Optional[str] = Non
         hint="Give a stronger value (or generate one with vibebox.secrets.secret_rotate), or relax the policy;"
              " policy_mode: warn writes it with a warning",
     )
+
+
+# collection-wide policy ----------------------------------------------------------------------------------
+
+#: where a policy given once for every call comes from, after the task's own option, in this order
+VARIABLE = "vibebox_secrets_policy"
+MODE_VARIABLE = "vibebox_secrets_policy_mode"
+ENV = "VIBEBOX_SECRETS_POLICY"
+MODE_ENV = "VIBEBOX_SECRETS_POLICY_MODE"
+INI_SECTION = "vibebox_secrets"
+INI_KEY = "policy"
+MODE_INI_KEY = "policy_mode"
+
+
+def _first(candidates: Sequence[Tuple[str, Any]]) -> Tuple[Optional[str], Any]:
+    for source, value in candidates:
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return source, value
+    return None, None
+
+
+def collection_policy(task_args: Mapping[str, Any], variables: Mapping[str, Any], env: Mapping[str, str],
+                      ini: Mapping[str, str]) -> Dict[str, Any]:
+    """The ``policy`` and ``policy_mode`` arguments a writing module gets: the task's own, else the
+    ``vibebox_secrets_policy`` variable, else VIBEBOX_SECRETS_POLICY, else ansible.cfg's
+    ``[vibebox_secrets] policy`` (the same order as every collection-wide option), each one checked here
+    so that a bad one fails naming where it came from, before the module runs.
+
+    Returns only the arguments to add (nothing when the task gives them or nothing is set).
+    """
+    added: Dict[str, Any] = {}
+    if task_args.get("policy") is None:
+        source, value = _first(((VARIABLE, variables.get(VARIABLE)), (ENV, env.get(ENV)),
+                                (f"[{INI_SECTION}] {INI_KEY} in ansible.cfg", ini.get(INI_KEY))))
+        if source is not None:
+            if isinstance(value, str):
+                value = parse_text(value, source)
+            StrengthPolicy.from_options(value, option=source)
+            added["policy"] = dict(value or {})
+    if task_args.get("policy_mode") in (None, ""):
+        source, value = _first(((MODE_VARIABLE, variables.get(MODE_VARIABLE)), (MODE_ENV, env.get(MODE_ENV)),
+                                (f"[{INI_SECTION}] {MODE_INI_KEY} in ansible.cfg", ini.get(MODE_INI_KEY))))
+        if source is not None:
+            added["policy_mode"] = parse_mode(value, source)
+    return added
