@@ -122,6 +122,7 @@ options:
     default: secret
 extends_documentation_fragment:
   - vibebox.secrets.rotation
+  - vibebox.secrets.policy
   - vibebox.secrets.provider
   - vibebox.secrets.local
   - vibebox.secrets.aws

@@ -45,8 +45,8 @@ def test_the_policy_ini_entry_is_read_from_the_runs_ansible_cfg(tmp_path):
     cfg = tmp_path / "ansible.cfg"
     cfg.write_text('[defaults]\nforks = 2\n[vibebox_secrets]\npolicy = {"min_length": 24, "forbidden": ["%s"]}\n'
                    "policy_mode = warn\n")
-    assert base.ini_entries("vibebox_secrets", str(cfg)) == {"policy": '{"min_length": 24, "forbidden": ["%s"]}',
-                                                              "policy_mode": "warn"}
+    expected = {"policy": '{"min_length": 24, "forbidden": ["%s"]}', "policy_mode": "warn"}
+    assert base.ini_entries("vibebox_secrets", str(cfg)) == expected
     assert base.ini_entries("vibebox_secrets", str(tmp_path / "missing.cfg")) == {}
     assert base.ini_entries("nothing", str(cfg)) == {}
 
