@@ -166,7 +166,7 @@ def _whole(value: Any, where: str) -> int:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
         raise InvalidOption(f"{where} must be a number of bits, 0 or more")
     return float(value)
 

@@ -635,7 +635,7 @@ def test_plan_blocks_weak_values_it_would_write_and_warns_in_warn_mode(world):
         assert rows[key].reason.startswith("refused by the strength policy: too short")
     with pytest.raises(mig.MigrationError, match="blocked keys"):
         mig.apply(manager, plan, enforce, None)
-    assert [name for name in manager.list()] == ["api-key"]
+    assert list(manager.list()) == ["api-key"]
     warn = mig.Settings(env_file=world.path, exclude=["APP_NAME"],
                         strength=strength.Enforcer.from_options({"min_length": 20}, "warn"))
     planned = mig.make_plan(manager, warn)
