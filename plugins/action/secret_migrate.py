@@ -13,7 +13,8 @@ result to a dead parent is what left such workers hanging forever.
 A migration writes many secrets and a rollback rewrites or deletes them, so every name the module
 reports as written, restored or deleted (also from a failed step: it may have written some before
 failing) is dropped from the run cache, and a lookup later in the run reads the new value.
-Documented in plugins/modules/secret_migrate.py; this file adds no option.
+Documented in plugins/modules/secret_migrate.py; this file adds no option
+(it fills ``policy`` from the collection-wide sources when the task gives none).
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def controller_process() -> Optional[Process]:
 
 
 class ActionModule(SecretWriteAction):
+    takes_policy = True
+
     def run(self, tmp=None, task_vars=None):
         controller = controller_process()
         if controller is not None and not self._task.args.get("controller"):

@@ -4,7 +4,8 @@
 
 A rotation changes both the current and the previous version, so every cached version of the
 secret is dropped (the run cache forgets all versions of a name at once). Documented in
-plugins/modules/secret_rotate.py; this file adds no option.
+plugins/modules/secret_rotate.py; this file adds no option
+(it fills ``policy`` from the collection-wide sources when the task gives none).
 """
 from __future__ import annotations
 
@@ -12,4 +13,4 @@ from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import Secr
 
 
 class ActionModule(SecretWriteAction):
-    pass
+    takes_policy = True

@@ -13,7 +13,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory as _factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength as _strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
+
+
+#: the strength policy of a writing module (documented by the vibebox.secrets.policy doc fragment); a
+#: free dict, checked by core/strength.py so that the error names the field and the rule
+POLICY_ARGUMENTS: Dict[str, Dict[str, Any]] = dict(
+    policy=dict(type="dict"),
+    policy_mode=dict(type="str", choices=list(_strength.MODES), default=_strength.DEFAULT_MODE),
+)
 
 
 def build_module(own_spec: Dict[str, Dict[str, Any]], **kwargs: Any) -> AnsibleModule:
@@ -47,3 +56,12 @@ def manager_for(module: AnsibleModule, provider: Optional[str] = None) -> Secret
         return _factory.build_manager(resolved)
     except _errors.SecretError as exc:
         fail(module, exc)
+
+
+def enforcer_for(module: AnsibleModule) -> _strength.Enforcer:
+    """The strength policy of the task (``policy``, ``policy_mode``; the action plugin has filled them from
+    the collection-wide sources); fails naming the bad field before any request."""
+    try:
+        return _strength.Enforcer.from_options(module.params.get("policy"), module.params.get("policy_mode"))
+    except _errors.SecretError as exc:
+        fail(module, exc, changed=False)

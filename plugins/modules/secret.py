@@ -101,6 +101,7 @@ options:
         type: bool
         default: false
 extends_documentation_fragment:
+  - vibebox.secrets.policy
   - vibebox.secrets.provider
   - vibebox.secrets.local
   - vibebox.secrets.aws
@@ -221,9 +222,10 @@ results:
   returned: when O(secrets) is given
 """
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import fan_out
-from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+from ansible_collections.vibebox.secrets.plugins.module_utils.module import (
+    POLICY_ARGUMENTS, build_module, enforcer_for, fail, manager_for)
 
 # A change can take several requests (restore, value, description and tags are separate calls for most
 # providers), so a failure can come after part of it was written. Then the task reads the secret back
@@ -261,15 +263,18 @@ def main():
     own = dict(ITEM_SPEC)
     # no_log False: the list holds names too; each item's value is no_log (a suboption), and Ansible masks it
     own["secrets"] = dict(type="list", elements="dict", options=item_spec, no_log=False)
+    own.update(POLICY_ARGUMENTS)
     module = build_module(own, mutually_exclusive=[("name", "secrets")], required_one_of=[("name", "secrets")])
     params = module.params
+    enforcer = enforcer_for(module)
     manager = manager_for(module)
     if params["secrets"] is not None:
-        module.exit_json(**bulk(module, manager, params["secrets"]))
+        module.exit_json(**bulk(module, manager, params["secrets"], enforcer))
     item = {key: params[key] for key in ITEM_SPEC}
     result = dict(changed=False, name=item["name"], provider=manager.provider, version=None, changes=[])
     try:
         prepare(manager, item, result)
+        police(module, manager, enforcer, [item], result)
         apply(module, manager, item, result)
     except WriteFailed as failed:
         fail(module, failed.error, msg=failed.msg, **result)
@@ -286,7 +291,30 @@ class WriteFailed(Exception):
         self.error, self.msg = error, msg
 
 
-def bulk(module, manager, items):
+def police(module, manager, enforcer, items, result):
+    """The strength policy, for every item that gives a value, before any request: in enforce mode a weak
+    value fails the task naming each weak secret and its rules (never a value); in warn mode each is said
+    in a warning and written."""
+    weak = []
+    for item in items:
+        if item["state"] == "present" and item["value"] is not None:
+            found = enforcer.breaks(item["name"], item["value"])
+            if found:
+                weak.append((item["name"], found))
+    for warning in enforcer.warnings:
+        module.warn(warning)
+    del enforcer.warnings[:]
+    if not weak or enforcer.mode != "enforce":
+        return
+    if len(weak) == 1:
+        raise strength.weak_error(weak[0][0], weak[0][1], provider=manager.provider)
+    listed = " | ".join(f"{name}: {'; '.join(found)}" for name, found in weak)
+    error = strength.weak_error(weak[0][0], weak[0][1], provider=manager.provider)
+    fail(module, error, msg=f"{len(weak)} secrets break the strength policy, nothing was written: {listed}",
+         **result)
+
+
+def bulk(module, manager, items, enforcer):
     """Every item of ``secrets`` in one module run: all checks first (bad input fails before any request),
     one read per secret (in one batch request where the provider has one), then the writes, concurrently.
     Each item gets the result a task of its own would return; a failed item does not stop the others,
@@ -304,6 +332,10 @@ def bulk(module, manager, items):
             fail(module, exc, changed=False, results=[])
         names.add(item["name"])
         prepared.append((item, entry))
+    try:
+        police(module, manager, enforcer, [item for item, _entry in prepared], dict(changed=False, results=[]))
+    except errors.SecretError as exc:
+        fail(module, exc, changed=False, results=[])
     wanted = [(item["name"], compared_value(item), needs_metadata(item, manager)) for item, _entry in prepared
               if item["state"] == "present"]
     seen = manager.observe_many(wanted) if wanted else {}

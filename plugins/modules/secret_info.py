@@ -42,10 +42,25 @@ options:
         description: Fewest characters a value may have. Checked only with O(check_values=true).
         type: int
       classes:
-        description: Character classes every value must contain. Checked only with O(check_values=true).
+        description:
+          - Character classes every value must contain. Checked only with O(check_values=true).
+          - C(symbols) is any character that is not an ASCII letter or digit.
         type: list
         elements: str
         choices: [lower, upper, digits, symbols]
+      min_entropy_bits:
+        description:
+          - Fewest estimated bits of entropy a value may have. Checked only with O(check_values=true).
+          - The same estimate and rules as the strength policy of M(vibebox.secrets.secret) (see its O(vibebox.secrets.secret#module:policy)),
+            so a value a write accepted is never reported as too weak; here only the rules given are checked.
+        type: float
+      forbidden:
+        description:
+          - Values no secret may hold (compared without case, and without leading and trailing digits and
+            symbols), and placeholders such as C(<secret-key>). Checked only with O(check_values=true).
+          - The report names the rule, never the value.
+        type: list
+        elements: str
   check_values:
     description:
       - Read each value to measure its strength (length and character classes) against O(policy).
@@ -152,7 +167,9 @@ secrets:
       description: When the secret expires, where the provider records it.
       type: str
     strength:
-      description: Length and character classes (C(lower), C(upper), C(digits), C(symbols)) of the value. Never the value.
+      description:
+        - Length, character classes (C(lower), C(upper), C(digits), C(symbols)) and estimated entropy in bits
+          (C(entropy_bits)) of the value. Never the value.
       type: dict
       returned: when O(check_values=true) and the value could be read
     violations:
@@ -201,7 +218,7 @@ audit:
 
 import datetime
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import compliance, errors, generators
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import compliance, errors, strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import read_tail
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags import grace_state
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
@@ -210,6 +227,8 @@ POLICY_SPEC = dict(
     max_age=dict(type="str"),
     min_length=dict(type="int"),
     classes=dict(type="list", elements="str", choices=list(compliance.CLASS_NAMES)),
+    min_entropy_bits=dict(type="float"),
+    forbidden=dict(type="list", elements="str", no_log=False),
 )
 
 
@@ -224,13 +243,13 @@ def describe(manager, name, with_versions):
     return data, meta
 
 
-def measure(manager, name):
+def measure(manager, name, forbidden):
     """(strength, None) or (None, why): the value is read, measured and dropped right here."""
     try:
         secret = manager.get(name, bypass_cache=True)
     except errors.SecretError as exc:
         return None, f"the value could not be read ({exc.kind})"
-    measured = generators.strength(secret.value)
+    measured = strength.measure(secret.value, forbidden)
     del secret
     return measured, None
 
@@ -238,10 +257,12 @@ def measure(manager, name):
 def check(manager, described, policy, check_values, now):
     """Add the compliance fields to each described secret (a soft-deleted one is only described)."""
     for data, meta in described:
-        strength, why = None, None
+        why = None
         if check_values and meta.deleted_at is None:
-            strength, why = measure(manager, data["name"])
-        data.update(compliance.assess(meta.tags, meta.updated_at, meta.expires_at, policy, now, strength, why,
+            measured, why = measure(manager, data["name"], policy.strength.forbidden)
+        else:
+            measured = None
+        data.update(compliance.assess(meta.tags, meta.updated_at, meta.expires_at, policy, now, measured, why,
                                       rotation=getattr(meta, "rotation", None)))
         data["grace"] = grace_state(meta.tags, now.timestamp())
 
@@ -263,7 +284,8 @@ def main():
     try:
         policy = compliance.Policy.from_options({k: v for k, v in (params["policy"] or {}).items() if v is not None})
         if policy.needs_values and not params["check_values"]:
-            module.warn("policy.min_length and policy.classes are checked only with check_values: true")
+            module.warn("policy.min_length, policy.classes, policy.min_entropy_bits and policy.forbidden are checked"
+                        " only with check_values: true")
         if params["name"]:
             try:
                 described = [describe(manager, params["name"], params["versions"])]

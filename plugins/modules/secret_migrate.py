@@ -17,6 +17,9 @@ description:
     this file's last migration, see O(overwrite)) or C(blocked) (a name or value the provider refuses, two keys
     mapped to one secret, a secret scheduled for deletion, or a write the credentials may not make; with Vault the
     token's capabilities on every target path are checked with C(sys/capabilities-self)).
+  - With a strength policy (O(policy), or the collection-wide C(vibebox_secrets_policy)), a key whose value the run
+    would write (C(create), C(update)) and that breaks it is C(blocked) with the rules it breaks (never the value) when
+    O(policy_mode=enforce), so nothing is written; with O(policy_mode=warn) the plan warns and the value is written.
   - The plan refuses a .env file with a malformed reference (C(${secrte:db}), C(${secret:db), C(${bogus:x})) or
     a key defined twice with different values, naming file, line and column, before anything is written.
   - V(backup) writes one encrypted file with the previous value and metadata of every secret that will change and a
@@ -149,6 +152,7 @@ options:
         Leave it unset.
     type: dict
 extends_documentation_fragment:
+  - vibebox.secrets.policy
   - vibebox.secrets.provider
   - vibebox.secrets.local
   - vibebox.secrets.aws
@@ -315,7 +319,9 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as _migration
 from ansible_collections.vibebox.secrets.plugins.module_utils import target_steps as _steps
-from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength as _strength
+from ansible_collections.vibebox.secrets.plugins.module_utils.module import (
+    POLICY_ARGUMENTS, build_module, enforcer_for, fail, manager_for)
 from ansible_collections.vibebox.secrets.plugins.module_utils.target_steps import backup_dir as _backup_dir
 from ansible_collections.vibebox.secrets.plugins.module_utils.target_steps import backup_key as _key
 
@@ -333,6 +339,7 @@ def _settings(params):
         tags={str(k): str(v) for k, v in params["tags"].items()} if params["tags"] else None,
         rewrite_env=params["rewrite_env"],
         overwrite=params["overwrite"],
+        strength=_strength.Enforcer.from_options(params["policy"], params["policy_mode"]),
     )
 
 
@@ -531,10 +538,12 @@ def main():
             force=dict(type="bool", default=False),
             rollback_to=dict(type="str", default="latest", choices=list(_migration.ROLLBACK_TO)),
             controller=dict(type="dict"),
+            **POLICY_ARGUMENTS,
         ),
         required_if=[("action", action, ["env_file"]) for action in ("plan", "backup", "apply", "validate", "rewrite")],
     )
     started = time.monotonic()
+    enforcer_for(module)  # a bad policy fails here, before the lock and any request
     manager = manager_for(module)
     action = module.params["action"]
     result = dict(changed=False, action=action, provider=manager.provider, prefix=manager.prefix or "", backup=None)

@@ -122,6 +122,7 @@ options:
     default: secret
 extends_documentation_fragment:
   - vibebox.secrets.rotation
+  - vibebox.secrets.policy
   - vibebox.secrets.provider
   - vibebox.secrets.local
   - vibebox.secrets.aws
@@ -267,12 +268,13 @@ destroyed_versions:
   returned: always
 """
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, generators, options
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, generators, options, strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationFailed, RotationPolicy, Rotator
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import transit_rotation
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.transit import TRANSIT_KEY_OPTION, TransitKey
-from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+from ansible_collections.vibebox.secrets.plugins.module_utils.module import (
+    POLICY_ARGUMENTS, build_module, enforcer_for, fail, manager_for)
 
 GENERATOR_SPEC = dict(
     type=dict(type="str", choices=list(generators.GENERATOR_TYPES), default="hex"),
@@ -297,6 +299,7 @@ def main():
             create=dict(type="bool", default=False),
             take_over=dict(type="bool", default=False),
             kind=dict(type="str", choices=["secret", "encryption-key"], default="secret"),
+            **POLICY_ARGUMENTS,
         ),
         mutually_exclusive=[("generator", "value", "rollback_to")],
     )
@@ -304,6 +307,7 @@ def main():
     name = params["name"]
     if params["kind"] == "encryption-key":
         rotate_transit_key(module)
+    enforcer = enforcer_for(module)
     manager = manager_for(module)
     result = dict(changed=False, name=name, provider=manager.provider, rotated=False, due=False)
     try:
@@ -315,11 +319,27 @@ def main():
             policy = RotationPolicy.from_options(params["max_age"], params["grace_period"], params["keep_previous"],
                                                  unless_rotated_since=params["unless_rotated_since"])
             spec = params["generator"] or {}
+            if params["value"] is not None:
+                enforcer.require(name, params["value"], provider=manager.provider)
+            elif enforcer.active and enforcer.mode == "enforce":
+                # a sample, so that check mode (which generates nothing) refuses a generator too weak for
+                # the policy as the real run would
+                found = strength.check(generators.from_spec(spec), enforcer.policy)
+                if found:
+                    raise strength.weak_error(name, [f"the generator makes values that break it ({'; '.join(found)})"],
+                                              provider=manager.provider)
+
+            def generate():
+                # a generated value passes the default policy; one that breaks a stricter policy (a short
+                # generator length) is refused like a given value, before it is written
+                value = generators.from_spec(spec)
+                enforcer.require(name, value, provider=manager.provider)
+                return value
             outcome = rotator.rotate(
                 name,
                 policy,
                 value=params["value"],
-                generator=None if params["value"] is not None else (lambda: generators.from_spec(spec)),
+                generator=None if params["value"] is not None else generate,
                 check_mode=module.check_mode,
                 description=params["description"],
                 create=params["create"],
@@ -333,7 +353,7 @@ def main():
         outcome.warnings.append(
             f"re-encryption required: data encrypted with version {outcome.previous_version} of '{name}' must be"
             " re-encrypted with the new key before a cleanup removes that version")
-    for warning in outcome.warnings:
+    for warning in enforcer.warnings + outcome.warnings:
         module.warn(warning)
     result.update(outcome.to_dict())
     result["changed"] = outcome.rotated or (module.check_mode and outcome.due)

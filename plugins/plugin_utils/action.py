@@ -12,18 +12,27 @@ Two things only the controller knows, so they are done here, around the module:
   invalidates the cached copy: a write made through the modules in a run is seen by every later
   lookup.
 
+- the strength policy given once for every call. Modules do not see Ansible variables nor the
+  controller's ansible.cfg, so a writer that takes ``policy`` (``takes_policy``) gets it here from the
+  ``vibebox_secrets_policy`` variable, ``VIBEBOX_SECRETS_POLICY`` or ``[vibebox_secrets] policy`` when
+  the task gives none (core/strength.py collection_policy); a bad one fails here, naming its source,
+  before the module runs.
+
 Each module's action plugin (plugins/action/<module>.py) is a subclass that says which names a
 result wrote; it adds no option.
 """
 from __future__ import annotations
 
+import configparser
 import os
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Mapping
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength as _strength
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import client as _run_cache
 
 
@@ -35,11 +44,38 @@ def _names(value: Any) -> List[str]:
     return []
 
 
+def ini_entries(section: str, path: Any = None) -> Mapping[str, str]:
+    """The ``[section]`` of the ansible.cfg this run uses (empty when there is none or it cannot be read)."""
+    if path is None:
+        from ansible import constants as C
+
+        path = getattr(C, "CONFIG_FILE", None)
+    if not path:
+        return {}
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return {}
+    return dict(parser.items(section)) if parser.has_section(section) else {}
+
+
 class SecretAction(ActionBase):
     """Run the module as the ``normal`` action would, telling it when the run is automation."""
 
     _supports_check_mode = True
     _supports_async = True
+    #: the module takes ``policy`` and ``policy_mode`` (the strength policy of a write)
+    takes_policy = False
+
+    def policy_arguments(self, task_vars: Dict[str, Any]) -> Dict[str, Any]:
+        """``policy``/``policy_mode`` from the collection-wide sources when the task gives none."""
+        if not self.takes_policy:
+            return {}
+        names = (_strength.VARIABLE, _strength.MODE_VARIABLE)
+        variables = {name: self._templar.template(task_vars[name]) for name in names if name in (task_vars or {})}
+        return _strength.collection_policy(self._task.args, variables, os.environ,
+                                           ini_entries(_strength.INI_SECTION))
 
     def automation_environment(self, task_vars: Dict[str, Any]) -> Dict[str, str]:
         """The module's extra environment: VIBEBOX_AUTOMATION when the controller sees a job."""
@@ -62,6 +98,13 @@ class SecretAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp  # no effect since ansible-core 2.x; kept for the ActionBase signature
+        try:
+            added = self.policy_arguments(task_vars or {})
+        except _errors.SecretError as exc:
+            result.update(failed=True, changed=False, msg=str(exc), error_kind=exc.kind)
+            return result
+        if added:
+            self._task.args = dict(self._task.args, **added)
         wrap_async = self._task.async_val and not self._connection.has_native_async
         result = merge_hash(result, self.execute_module(task_vars or {}, wrap_async))
         if not wrap_async:

@@ -92,6 +92,14 @@ MODULE_CASES: Dict[str, str] = {
     - name: secret - FAILS, a bad name
       vibebox.secrets.secret: {name: "bad name", value: "{{ canary }}-bad"}
       ignore_errors: true
+    - name: secret - FAILS, a value the strength policy refuses (the message names the rule)
+      vibebox.secrets.secret: {name: weak-key, value: "{{ canary }}-weak", policy: {min_length: 500}}
+      ignore_errors: true
+    - name: secret - a weak value written in warn mode (the warning names the rule)
+      vibebox.secrets.secret:
+        secrets: [{name: weak-key, value: "{{ canary }}-weak"}]
+        policy: {min_length: 500}
+        policy_mode: warn
     - name: secret - FAILS, an unreachable Vault (token and value are canaries)
       vibebox.secrets.secret:
         name: jwt-secret
@@ -133,6 +141,9 @@ MODULE_CASES: Dict[str, str] = {
       vibebox.secrets.secret_rotate: {name: jwt-secret, value: "{{ canary }}-rotated", grace_period: 1h, create: true}
     - name: secret_rotate - a generated value
       vibebox.secrets.secret_rotate: {name: session-key, generator: {type: password, length: 40}, create: true}
+    - name: secret_rotate - FAILS, a given value the strength policy refuses
+      vibebox.secrets.secret_rotate: {name: jwt-secret, value: "{{ canary }}-weak", policy: {min_entropy_bits: 5000}}
+      ignore_errors: true
     - name: secret_rotate - FAILS, roll back to a version that does not exist
       vibebox.secrets.secret_rotate: {name: jwt-secret, rollback_to: "999"}
       ignore_errors: true

@@ -6,9 +6,12 @@ as a character class, how a row of the report reads) that must be the same for t
 compliance playbook and any later plugin, and they are pure functions of (metadata, strength,
 policy, clock), so they are unit-tested with a fixed clock and no provider.
 
-The strength of a value is measured by the caller with generators.strength() (length and the
-character classes present) and handed in as that small dict: the value itself never reaches this
-file, so nothing here can put it into a report.
+The strength of a value is measured by the caller with strength.measure() (length, character
+classes, estimated entropy, whether it is a known weak value) and handed in as that small dict: the
+value itself never reaches this file, so nothing here can put it into a report. The strength rules
+are strength.violations(), the same function the writers (secret, secret_rotate, the migration) use
+to refuse a weak value, so a value a write accepted never shows up here as too weak. Unlike a write,
+the report checks only the strength rules its policy gives (no defaults).
 
 The last rotation is the ``vibebox-rotated-at`` tag written by the rotation layer (epoch seconds)
 when the secret has one, because a rollback writes an old value as a new version and the version's
@@ -22,13 +25,14 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.durations import parse_duration
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.generators import CLASSES
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength as _strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import iso
 
 #: the tag the rotation layer writes (rotation.TAG_ROTATED_AT); repeated here so that reading a
 #: report does not import the rotation machinery
 TAG_ROTATED_AT = "vibebox-rotated-at"
-CLASS_NAMES = tuple(CLASSES)
+CLASS_NAMES = _strength.CLASS_NAMES
+FIELDS = ("max_age",) + _strength.KEYS
 DAY = 86400.0
 
 
@@ -37,34 +41,30 @@ class Policy:
     """What a compliant secret looks like; every rule is optional."""
 
     max_age: Optional[int] = None  # seconds
-    min_length: Optional[int] = None
-    classes: List[str] = field(default_factory=list)
+    strength: _strength.StrengthPolicy = field(default_factory=_strength.StrengthPolicy)
 
     @classmethod
     def from_options(cls, options: Optional[Mapping[str, Any]]) -> "Policy":
         """From the module's ``policy`` option; raises InvalidOption naming the bad field."""
         options = dict(options or {})
-        unknown = sorted(set(options) - {"max_age", "min_length", "classes"})
+        unknown = sorted(set(options) - set(FIELDS))
         if unknown:
-            raise InvalidOption(f"policy has unknown fields {unknown}", hint="Use max_age, min_length and classes")
-        max_age = parse_duration(options.get("max_age"), "policy.max_age")
-        min_length = options.get("min_length")
-        if min_length is not None:
-            if isinstance(min_length, bool) or not isinstance(min_length, int) or min_length < 0:
-                raise InvalidOption(f"policy.min_length must be a whole number of characters, 0 or more (got {min_length!r})")
-        classes = options.get("classes") or []
-        if isinstance(classes, str) or not isinstance(classes, (list, tuple)):
-            raise InvalidOption(f"policy.classes must be a list of {', '.join(CLASS_NAMES)}")
-        wrong = [item for item in classes if item not in CLASS_NAMES]
-        if wrong:
-            raise InvalidOption(f"policy.classes has unknown character classes {wrong}",
-                                hint=f"Use {', '.join(CLASS_NAMES)}")
-        return cls(max_age=max_age, min_length=min_length, classes=list(dict.fromkeys(classes)))
+            raise InvalidOption(f"policy has unknown fields {unknown}", hint=f"Use {', '.join(FIELDS)}")
+        max_age = parse_duration(options.pop("max_age", None), "policy.max_age")
+        return cls(max_age=max_age, strength=_strength.StrengthPolicy.from_options(options, defaults=False))
+
+    @property
+    def min_length(self) -> int:
+        return self.strength.min_length
+
+    @property
+    def classes(self) -> List[str]:
+        return list(self.strength.classes)
 
     @property
     def needs_values(self) -> bool:
         """Whether a rule can only be checked by measuring the value (check_values)."""
-        return bool(self.min_length) or bool(self.classes)
+        return not self.strength.empty
 
     @property
     def empty(self) -> bool:
@@ -115,7 +115,7 @@ def assess(
     """Compliance of one secret: age_days, last_rotation, expires_at, strength, who rotates it and
     violations.
 
-    ``strength`` is generators.strength() of the value ({length, classes}) or None when values were
+    ``strength`` is strength.measure() of the value (length, classes, entropy_bits, forbidden) or None when values were
     not checked; ``strength_error`` says why a value could not be measured; ``rotation`` is the
     provider's own rotation (SecretMetadata.rotation) when it has one.
     """
@@ -132,13 +132,7 @@ def assess(
     if expires is not None and expires <= now:
         violations.append(f"expired on {iso(expires)}")
     if strength is not None:
-        length = int(strength.get("length") or 0)
-        present = set(strength.get("classes") or [])
-        if policy.min_length and length < policy.min_length:
-            violations.append(f"too short: {length} characters, min_length is {policy.min_length}")
-        missing = [name for name in policy.classes if name not in present]
-        if missing:
-            violations.append(f"missing character classes: {', '.join(missing)}")
+        violations.extend(_strength.violations(strength, policy.strength))
     elif strength_error and policy.needs_values:
         violations.append(f"strength not checked: {strength_error}")
     result: Dict[str, Any] = {
@@ -152,6 +146,8 @@ def assess(
     if strength is not None:
         result["strength"] = {"length": int(strength.get("length") or 0),
                               "classes": sorted(strength.get("classes") or [])}
+        if strength.get("entropy_bits") is not None:
+            result["strength"]["entropy_bits"] = strength["entropy_bits"]
     return result
 
 
@@ -194,10 +190,7 @@ def report_lines(rows: Iterable[Mapping[str, Any]], policy: Optional[Policy] = N
         rules = []
         if policy.max_age is not None:
             rules.append(f"max_age {_days(policy.max_age)}d")
-        if policy.min_length:
-            rules.append(f"min_length {policy.min_length}")
-        if policy.classes:
-            rules.append(f"classes {','.join(policy.classes)}")
+        rules.extend(policy.strength.describe())
         summary += f" (policy: {', '.join(rules)})"
     lines.append(summary)
     return lines

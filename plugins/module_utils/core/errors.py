@@ -105,6 +105,12 @@ class InvalidSecretValue(SecretError):
     kind = "invalid"
 
 
+class WeakSecretValue(InvalidSecretValue):
+    """A value the strength policy refuses (core/strength.py); the message names the rule, never the value."""
+
+    kind = "weak_value"
+
+
 class InvalidOption(SecretError):
     kind = "invalid"
 

@@ -11,6 +11,7 @@ import string
 import uuid
 from typing import Any, Dict, Optional
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength as _strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption
 
 GENERATOR_TYPES = ("hex", "base64", "urlsafe", "password", "uuid")
@@ -76,8 +77,5 @@ def from_spec(spec: Dict[str, Any]) -> str:
 
 
 def strength(value: str) -> Dict[str, Any]:
-    """Length and character classes present, for compliance reports (no value returned)."""
-    return {
-        "length": len(value),
-        "classes": sorted(name for name, chars in CLASSES.items() if any(ch in chars for ch in value)),
-    }
+    """Length, character classes and estimated entropy (core/strength.py measures; no value returned)."""
+    return _strength.measure(value)

@@ -42,6 +42,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import dotenv as _dotenv
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import names as _names
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import references as _references
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength as _strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     ReadOnlyProvider,
     SecretDeleted,
@@ -109,6 +110,8 @@ class Settings:
     tags: Optional[Mapping[str, str]] = None
     rewrite_env: bool = False
     overwrite: str = "unless-changed"
+    #: the strength policy of the values the migration writes (None: not checked)
+    strength: Optional[_strength.Enforcer] = None
 
     def included(self, key: str) -> bool:
         include = list(self.include or ["*"])
@@ -316,6 +319,7 @@ def make_plan(manager: SecretManager, settings: Settings, keys: Optional[Sequenc
     _compare(manager, [row for row in rows if row.action == "pending"])
     plan = Plan(env, manager.provider, manager.prefix or "", rows, rewrite_env=settings.rewrite_env)
     _keep_changed(manager, settings, rows, history)
+    _police(settings, rows, plan)
     _check_access(manager, settings, plan)
     if history is not None:
         plan.warnings.extend(history.warnings())
@@ -350,6 +354,24 @@ def _row(manager: SecretManager, settings: Settings, env: EnvFile, key: str, ent
         return row
     row.action = "pending"
     return row
+
+
+def _police(settings: Settings, rows: List[Row], plan: "Plan") -> None:
+    """The strength policy on every value the run would write (create, update): in enforce mode such a
+    row is blocked, so the run stops before its first write, naming the rules and never the value; in
+    warn mode the plan warns and the value is written. A value already in the provider is left alone."""
+    enforcer = settings.strength
+    if enforcer is None or not enforcer.active:
+        return
+    for row in rows:
+        if row.action not in ("create", "update") or row.value is None:
+            continue
+        found = enforcer.breaks(row.name or row.key, row.value)
+        if found and enforcer.mode == "enforce":
+            row.action = "blocked"
+            row.reason = f"refused by the strength policy: {'; '.join(found)}"
+    plan.warnings.extend(enforcer.warnings)
+    del enforcer.warnings[:]
 
 
 def _block_shared_names(rows: List[Row]) -> None:

@@ -78,7 +78,7 @@ def test_strength_rules_use_only_the_measurement():
     policy = _policy(min_length=32, classes=["lower", "upper", "digits", "symbols"])
     weak = generators.strength("password1")
     row = compliance.assess({}, NOW, None, policy, NOW, weak)
-    assert row["strength"] == {"length": 9, "classes": ["digits", "lower"]}
+    assert row["strength"] == {"length": 9, "classes": ["digits", "lower"], "entropy_bits": 42.4}
     assert row["violations"] == ["too short: 9 characters, min_length is 32",
                                  "missing character classes: upper, symbols"]
     strong = generators.strength(generators.generate("password", 40))

@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as backup_mod
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as mig
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import ReadOnlyProvider, SecretNotFound
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import TAG_ROTATED_AT
 
@@ -616,3 +617,28 @@ def test_a_backup_that_recorded_the_key_id_of_an_older_store_format_still_matche
                                 {"provider": "local", "path": "/s.db", "store_id": "ab"})
     assert not mig.identity_matches({"provider": "local", "path": "/s.db", "key_id": "0123"},
                                     {"provider": "local", "path": "/t.db", "store_id": "ab"})
+
+
+def test_plan_blocks_weak_values_it_would_write_and_warns_in_warn_mode(world):
+    """Strength policy: in enforce mode every create/update row that breaks it is blocked (so the run stops
+    before its first write), naming the rule; an unchanged weak secret is left alone; warn mode plans the
+    write and warns. No reason or warning holds a value."""
+    manager = world.manager()
+    manager.set("api-key", f"{CANARY}-api")  # unchanged: already in the provider, never refused
+    enforce = mig.Settings(env_file=world.path, exclude=["APP_NAME"],
+                           strength=strength.Enforcer.from_options({"min_length": 20}, "enforce"))
+    plan = mig.make_plan(manager, enforce)
+    rows = {row.key: row for row in plan.rows}
+    assert actions(plan)["API_KEY"] == "unchanged"
+    for key in ("DATABASE_PASSWORD", "JWT_SECRET", "ESCAPED"):
+        assert rows[key].action == "blocked", key
+        assert rows[key].reason.startswith("refused by the strength policy: too short")
+    with pytest.raises(mig.MigrationError, match="blocked keys"):
+        mig.apply(manager, plan, enforce, None)
+    assert list(manager.list()) == ["api-key"]
+    warn = mig.Settings(env_file=world.path, exclude=["APP_NAME"],
+                        strength=strength.Enforcer.from_options({"min_length": 20}, "warn"))
+    planned = mig.make_plan(manager, warn)
+    assert actions(planned)["DATABASE_PASSWORD"] == "create"
+    assert any("secret 'database-password' breaks the strength policy" in text for text in planned.warnings)
+    no_canary([row.to_dict() for row in plan.rows] + planned.warnings)
