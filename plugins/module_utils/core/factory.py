@@ -27,6 +27,11 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
 
 DEFAULT_CACHE_TTL = 300.0
+#: options that change what a name means rather than how a provider is reached, with the values that mean
+#: what every provider does anyway (a static secret). Given to a provider that does not declare them they
+#: would be dropped like any other provider's option, and the read would silently return something else
+#: than was asked for (a stored secret named like a dynamic path, or nothing at all).
+MEANING_OPTIONS: Dict[str, Tuple[str, ...]] = {"engine": ("kv",)}
 
 normalise_provider = _options.normalise_provider
 
@@ -71,6 +76,8 @@ def resolve(raw_options: Mapping[str, Any], env: Optional[Mapping[str, str]] = N
     choice = _options.ProviderChoice(provider) if provider else _options.choose_provider(merged, env)
     # only what reaches the backend, so the key changes with nothing the provider ignores
     own = set(_registry.option_names(choice.provider))
+    if provider is None:
+        _refuse_foreign_meaning(choice, merged, own)
     specific = tuple(sorted((key, value) for key, value in merged.items() if key in own))
     return Resolved(
         provider=choice.provider,
@@ -80,6 +87,27 @@ def resolve(raw_options: Mapping[str, Any], env: Optional[Mapping[str, str]] = N
         options=specific,
         choice=choice,
     )
+
+
+def _refuse_foreign_meaning(choice: _options.ProviderChoice, merged: Mapping[str, Any], own: set) -> None:
+    """InvalidOption, before any request, for a MEANING_OPTIONS option the chosen provider does not have.
+
+    Not checked for a forced provider: a fallback step or the development mode reads the same names from
+    another provider on purpose, and there the option is meant for the first provider only.
+    """
+    for option, neutral in MEANING_OPTIONS.items():
+        value = merged.get(option)
+        if value in (None, "") or option in own or str(value).strip().lower() in neutral:
+            continue
+        owners = [name for name in _registry.PROVIDERS if option in _registry.option_names(name)]
+        how = f" (detected from {choice.detected_from})" if choice.detected_from else ""
+        raise InvalidOption(
+            f"{option}={value} is an option of provider {' or '.join(owners)} only, and the provider of this read"
+            f" is '{choice.provider}'{how}, which would ignore it and read the name as a stored secret",
+            provider=choice.provider,
+            hint=f"Set provider: {owners[0]} to read with {option}={value}, or remove {option}" if owners
+            else f"Remove {option}",
+        )
 
 
 def _prefix(provider: str, merged: Mapping[str, Any], env: Mapping[str, str]) -> Optional[str]:
