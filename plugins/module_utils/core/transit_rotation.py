@@ -66,7 +66,8 @@ def rotate(key: TransitKey, name: str, policy: RotationPolicy, *, check_mode: bo
     meta, versions = as_metadata(state)
     due = check_due(meta, versions, policy, now)
     result = RotationResult(name=name, due=due.due, reason=due.reason, age=due.age, max_age=policy.max_age,
-                            version=meta.version, next_due=due.next_due, already_rotated=due.already_rotated)
+                            version=meta.version, version_before=meta.version, next_due=due.next_due,
+                            already_rotated=due.already_rotated)
     if not due.due:
         return result
     result.previous_version = meta.version
