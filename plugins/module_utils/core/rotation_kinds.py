@@ -184,3 +184,19 @@ def failure(name: str, step: str, error: str, *, before: Optional[str], after: O
     again = f" The rollback failed too: {rollback['msg']}." if rollback.get("msg") else ""
     return (f"{state}{again} It was NOT rolled back: put the old value back with vibebox.secrets.secret_rotate"
             f" (name: {name}, rollback_to: '{before}'), or rotate again.")
+
+
+def cleanup_line(report: Mapping[str, Any]) -> str:
+    """One line for one secret of a cleanup (a Rotator.cleanup report): what was destroyed, what was kept."""
+    name = _name(report)
+    if report.get("skipped"):
+        return f"{name}: skipped, {report['skipped']}"
+    destroyed = ", ".join(map(str, report.get("destroyed") or [])) or "nothing"
+    kept = ", ".join(str(item.get("version")) for item in report.get("kept") or [])
+    grace = f"; grace until {report['grace_until']}" if report.get("grace_until") else ""
+    return f"{name}: destroyed {destroyed}; kept {kept}{grace}"
+
+
+def cleanup_summary(destroyed_count: int, check_mode: bool) -> str:
+    """The first line of a cleanup's report."""
+    return f"destroyed {destroyed_count} old version(s)" + (" (check mode: nothing destroyed)" if check_mode else "")

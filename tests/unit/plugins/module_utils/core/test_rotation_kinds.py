@@ -114,3 +114,16 @@ def test_failure_of_a_transit_rotation_says_whether_the_key_moved():
     moved = _failure(transit_key="app", outcome=dict(rotated=True, previous_version="1", version="2"))
     assert "was rotated from version 1 to version 2" in moved and "no data is lost" in moved
     assert _failure(transit_key="app").endswith("The transit key app was not rotated.")
+
+
+def test_cleanup_lines_say_what_was_destroyed_and_kept():
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_kinds import cleanup_line, cleanup_summary
+
+    report = dict(name="jwt-secret", destroyed=[], kept=[dict(version="2"), dict(version="1")],
+                  grace_until="2026-12-03T12:00:00Z")
+    assert cleanup_line(report) == "jwt-secret: destroyed nothing; kept 2, 1; grace until 2026-12-03T12:00:00Z"
+    assert cleanup_line(dict(name="k", destroyed=["2", "1"], kept=[dict(version="3")])) == "k: destroyed 2, 1; kept 3"
+    assert cleanup_line(dict(name="e", skipped="provider 'env' keeps no old versions")) == (
+        "e: skipped, provider 'env' keeps no old versions")
+    assert cleanup_summary(2, False) == "destroyed 2 old version(s)"
+    assert cleanup_summary(0, True) == "destroyed 0 old version(s) (check mode: nothing destroyed)"
