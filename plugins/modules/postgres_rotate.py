@@ -214,7 +214,8 @@ created_role:
 sessions_before:
   description: Sessions of the role opened with the old password and still open after the rotation (they keep working).
   type: int
-  returned: when rotatedversion_before:
+  returned: when rotated
+version_before:
   description: The version of the secret that was current when the task began (none when it did not exist).
   type: str
   returned: success
@@ -224,8 +225,7 @@ summary:
       made of names, versions and counts only; what the rotate role prints.
   type: str
   returned: success
-  sample: "database-password: new password for role app (version 3); 2 session(s) opened with the old password are
-    still open and keep working; new connections need the new password, so applications must read the secret again"
+  sample: "database-password: new password for role app (version 3); 2 session(s) opened with the old password are still open and keep working; new connections need the new password, so applications must read the secret again"
 """
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, generators, rotation_kinds

@@ -109,7 +109,7 @@ options:
       - What the secret is, which decides what its previous version is still good for and what the result's
         RV(summary) says is left to do. C(secret) (or C(generic)) writes a new version of the secret.
       - C(jwt) is a signing key whose previous version verifies tokens for O(grace_period).
-      - C(jwt_refresh) is a refresh-token key rotated as a hard cut (O(keep_previous=false) by default): tokens signed
+      - C(jwt_refresh) is a refresh-token key rotated as a hard cut (O(keep_previous=false) by default); tokens signed
         with the old key are rejected at once and every user signs in again. O(grace_period) does not apply to it and
         is refused.
       - C(encryption_key) is the same as C(encryption-key).
