@@ -27,11 +27,6 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
 
 DEFAULT_CACHE_TTL = 300.0
-#: options that change what a name means rather than how a provider is reached, with the values that mean
-#: what every provider does anyway (a static secret). Given to a provider that does not declare them they
-#: would be dropped like any other provider's option, and the read would silently return something else
-#: than was asked for (a stored secret named like a dynamic path, or nothing at all).
-MEANING_OPTIONS: Dict[str, Tuple[str, ...]] = {"engine": ("kv",)}
 
 normalise_provider = _options.normalise_provider
 
@@ -76,7 +71,7 @@ def resolve(raw_options: Mapping[str, Any], env: Optional[Mapping[str, str]] = N
     choice = _options.ProviderChoice(provider) if provider else _options.choose_provider(merged, env)
     # only what reaches the backend, so the key changes with nothing the provider ignores
     own = set(_registry.option_names(choice.provider))
-    if provider is None:
+    if provider is None and choice.provider not in _registry.MEANING_PROVIDERS:
         _refuse_foreign_meaning(choice, merged, own)
     specific = tuple(sorted((key, value) for key, value in merged.items() if key in own))
     return Resolved(
@@ -90,23 +85,28 @@ def resolve(raw_options: Mapping[str, Any], env: Optional[Mapping[str, str]] = N
 
 
 def _refuse_foreign_meaning(choice: _options.ProviderChoice, merged: Mapping[str, Any], own: set) -> None:
-    """InvalidOption, before any request, for a MEANING_OPTIONS option the chosen provider does not have.
+    """InvalidOption, before any request, for an option that changes what a name means (a provider's
+    ``meaning_options``, such as Vault's dynamic secrets) given to a provider that does not have it: dropped
+    like any other foreign option, the read would silently return something else than was asked for (a
+    stored secret named like the path, or nothing at all).
 
     Not checked for a forced provider: a fallback step or the development mode reads the same names from
-    another provider on purpose, and there the option is meant for the first provider only.
+    another provider on purpose, and there the option is meant for the first provider only. The providers
+    that declare such options are imported only when one of them is set.
     """
-    for option, neutral in MEANING_OPTIONS.items():
+    foreign = {key for key in _registry.MEANING_OPTIONS if merged.get(key) not in (None, "") and key not in own}
+    if not foreign:
+        return
+    for option, (owner, neutral) in _registry.meaning_options().items():
         value = merged.get(option)
-        if value in (None, "") or option in own or str(value).strip().lower() in neutral:
+        if option not in foreign or str(value).strip().lower() in neutral:
             continue
-        owners = [name for name in _registry.PROVIDERS if option in _registry.option_names(name)]
         how = f" (detected from {choice.detected_from})" if choice.detected_from else ""
         raise InvalidOption(
-            f"{option}={value} is an option of provider {' or '.join(owners)} only, and the provider of this read"
-            f" is '{choice.provider}'{how}, which would ignore it and read the name as a stored secret",
+            f"{option}={value} is an option of provider {owner} only, and the provider of this read is"
+            f" '{choice.provider}'{how}, which would ignore it and read the name as a stored secret",
             provider=choice.provider,
-            hint=f"Set provider: {owners[0]} to read with {option}={value}, or remove {option}" if owners
-            else f"Remove {option}",
+            hint=f"Set provider: {owner} to read with {option}={value}, or remove {option}",
         )
 
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.transit import TRANSIT_KEY_OPTION
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def plan(item: Mapping[str, Any], *, secret: str = "all", force: bool = False, i
     else:
         max_age = "" if force else str(item.get("max_age") or "")
     grace = (grace_period or str(item.get("grace_period") or "")) if kind.grace else ""
-    transit = kind.reencrypt and bool(item.get("vault_transit_key"))
+    transit = kind.reencrypt and bool(item.get(TRANSIT_KEY_OPTION))
     return dict(asdict(kind), kind=kind.name, max_age=max_age, grace_period=grace, transit=transit,
                 module_kind="encryption-key" if transit else kind.name)
 

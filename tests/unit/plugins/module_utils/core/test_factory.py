@@ -89,3 +89,13 @@ def test_engine_kv_anywhere_and_dynamic_for_vault_or_a_forced_step_are_accepted(
     assert dict(factory.resolve({"provider": "vault", "engine": "dynamic"}, env={}).options)["engine"] == "dynamic"
     # a fallback step (or the development mode) forces another provider for the same names on purpose
     assert factory.resolve({"provider": "vault", "engine": "dynamic"}, env={}, forced="env").provider == "env"
+
+
+def test_meaning_providers_lists_exactly_the_providers_that_declare_meaning_options():
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import registry
+
+    declaring = tuple(item.name for item in registry.specs() if item.meaning_options)
+    assert declaring == registry.MEANING_PROVIDERS
+    assert sorted(registry.meaning_options()) == sorted(registry.MEANING_OPTIONS)
+    for option, (owner, _neutral) in registry.meaning_options().items():
+        assert option in registry.option_names(owner), f"{owner} declares {option} but has no such option"
