@@ -225,7 +225,9 @@ summary:
       made of names, versions and counts only; what the rotate role prints.
   type: str
   returned: success
-  sample: "database-password: new password for role app (version 3); 2 session(s) opened with the old password are still open and keep working; new connections need the new password, so applications must read the secret again"
+  sample: >-
+    database-password: new password for role app (version 3); 2 session(s) opened with the old password are still open
+    and keep working; new connections need the new password, so applications must read the secret again
 """
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, generators, rotation_kinds

@@ -68,10 +68,10 @@ def test_summaries_say_what_each_kind_leaves_to_do():
     assert summary(ROTATED, "encryption_key").endswith("RE-ENCRYPTION REQUIRED: re-encrypt the data with the new key,"
                                                        " then run cleanup")
     assert "(rotate_reencrypt_command automates it)" in summary(ROTATED, "encryption_key", reencrypt_command_ran=False)
-    assert "RE-ENCRYPTION REQUIRED: the re-encryption command ran" in summary(ROTATED, "encryption_key",
-                                                                             reencrypt_command_ran=True)
-    assert "2 session(s) opened with the old password" in summary(dict(ROTATED, username="app", sessions_before=2),
-                                                                 "database")
+    ran = summary(ROTATED, "encryption_key", reencrypt_command_ran=True)
+    assert "RE-ENCRYPTION REQUIRED: the re-encryption command ran" in ran
+    database = summary(dict(ROTATED, username="app", sessions_before=2), "database")
+    assert "2 session(s) opened with the old password" in database
 
 
 def test_transit_summaries_say_whether_the_data_was_rewrapped():
