@@ -189,6 +189,8 @@ options:
         for nine tenths of the lease, whatever O(cache_ttl) says (O(cache_ttl=0) or C(bypass_cache) read a new lease).
         Without the run cache (C(VIBEBOX_RUN_CACHE=false)) each fork makes its own lease.
       - Dynamic secrets are read-only; renew or revoke their leases with M(vibebox.secrets.vault_lease).
+      - C(dynamic) with any provider other than C(vault) is refused before any request (it would otherwise be ignored
+        and the path read as a stored secret); a O(fallback) step may still be another provider.
     type: str
     choices: [kv, dynamic]
   vault_dynamic_mount:
@@ -513,6 +515,8 @@ options:
         out for nine tenths of the lease, whatever O(cache_ttl) says (O(cache_ttl=0) or C(bypass_cache) read a new
         lease). Without the run cache (C(VIBEBOX_RUN_CACHE=false)) each fork makes its own lease.
       - Dynamic secrets are read-only; renew or revoke their leases with M(vibebox.secrets.vault_lease).
+      - C(dynamic) with any provider other than C(vault) is refused before any request (it would otherwise be ignored
+        and the path read as a stored secret); a O(fallback) step may still be another provider.
     type: str
     choices:
       - kv

@@ -215,9 +215,22 @@ sessions_before:
   description: Sessions of the role opened with the old password and still open after the rotation (they keep working).
   type: int
   returned: when rotated
+version_before:
+  description: The version of the secret that was current when the task began (none when it did not exist).
+  type: str
+  returned: success
+summary:
+  description:
+    - One line saying what the task did (the role whose password changed, the sessions still open with the old one),
+      made of names, versions and counts only; what the rotate role prints.
+  type: str
+  returned: success
+  sample: >-
+    database-password: new password for role app (version 3); 2 session(s) opened with the old password are still open
+    and keep working; new connections need the new password, so applications must read the secret again
 """
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, generators
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, generators, rotation_kinds
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationFailed, RotationPolicy, Rotator
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
 from ansible_collections.vibebox.secrets.plugins.module_utils.postgres import (
@@ -302,6 +315,7 @@ def main():
     for warning in outcome.rotation.warnings:
         module.warn(warning)
     result.update(outcome.to_dict())
+    result["summary"] = rotation_kinds.summary(result, "database")
     result["changed"] = outcome.rotation.rotated or (module.check_mode and outcome.rotation.due)
     module.exit_json(**result)
 

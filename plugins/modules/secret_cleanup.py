@@ -101,9 +101,18 @@ secrets:
     skipped:
       description: Why the secret was not cleaned, if it was not.
       type: str
+    summary:
+      description: One line for this secret (versions destroyed and kept, the grace end), what the rotate role prints.
+      type: str
+      sample: "jwt-secret: destroyed 1; kept 3, 2; grace until 2026-12-03T12:00:00Z"
+summary:
+  description: One line for the whole cleanup (how many versions were, or in check mode would be, destroyed).
+  type: str
+  returned: success
+  sample: destroyed 2 old version(s)
 """
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, rotation_kinds
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import Rotator
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
 
@@ -129,6 +138,7 @@ def main():
         rotator = Rotator(manager)
         for name in names:
             report = rotator.cleanup(name, keep_for.get(name, keep), check_mode=module.check_mode)
+            report["summary"] = rotation_kinds.cleanup_line(report)
             result["secrets"].append(report)
             result["destroyed_count"] += len(report["destroyed"])
             for warning in report.get("warnings") or []:
@@ -136,6 +146,7 @@ def main():
     except errors.SecretError as exc:
         fail(module, exc, **result)
     result["changed"] = result["destroyed_count"] > 0
+    result["summary"] = rotation_kinds.cleanup_summary(result["destroyed_count"], module.check_mode)
     module.exit_json(**result)
 
 

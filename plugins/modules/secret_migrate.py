@@ -407,7 +407,7 @@ def run_backup(step, result):
     path = _migration.write_backup(plan, _backup_dir(params), key, path=params["backup"], identity=step.identity)
     _backup.record_event(path, "started", durable=True, owner=step.lock.owner.to_dict() if step.lock else None)
     _backup.write_undo(path, step.undo_variables(path, key))
-    result.update(backup=path, undo_file=path + _backup.UNDO_SUFFIX,
+    result.update(backup=path, undo_file=_backup.undo_path(path),
                   backup_key_from="file" if os.path.isabs(key.source) else key.source)
     result["msg"] = f"backup written to {path}"
 

@@ -503,7 +503,7 @@ def run_plan(step, result):
     plan = step.plan()
     _plan_result(plan, result)
     result.update(rename_map=plan.rename_map(), target=dict(step.identity),
-                  backup_stem=_backup.file_name(step.label, "STAMP").split("STAMP")[0])
+                  backup_stem=_backup.stem(step.label))
     counts = plan.counts()
     result["msg"] = ", ".join(f"{counts[action]} {action}" for action in _move.ACTIONS)
 
@@ -526,7 +526,7 @@ def run_backup(step, result):
                               source_identity=step.source_identity)
     _backup.record_event(path, "started", durable=True, owner=step.lock.owner.to_dict() if step.lock else None)
     _backup.write_undo(path, step.undo_variables(path, key))
-    result.update(backup=path, undo_file=path + _backup.UNDO_SUFFIX)
+    result.update(backup=path, undo_file=_backup.undo_path(path))
     result["msg"] = f"backup written to {path}"
 
 

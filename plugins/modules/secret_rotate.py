@@ -77,8 +77,9 @@ options:
     description:
       - V(false) makes a hard cut; every version older than the new one is destroyed where the provider allows
         it. Use it when the old value must stop working at once (a refresh-token key, a leaked credential).
+      - Defaults to what O(kind) means; V(true) for every kind but C(jwt_refresh), which is a hard cut and refuses
+        V(true).
     type: bool
-    default: true
   description:
     description: Description stored with the secret. Left as it is when not given.
     type: str
@@ -105,7 +106,13 @@ options:
     default: false
   kind:
     description:
-      - What the secret is. C(secret) writes a new version of the secret.
+      - What the secret is, which decides what its previous version is still good for and what the result's
+        RV(summary) says is left to do. C(secret) (or C(generic)) writes a new version of the secret.
+      - C(jwt) is a signing key whose previous version verifies tokens for O(grace_period).
+      - C(jwt_refresh) is a refresh-token key rotated as a hard cut (O(keep_previous=false) by default); tokens signed
+        with the old key are rejected at once and every user signs in again. O(grace_period) does not apply to it and
+        is refused.
+      - C(encryption_key) is the same as C(encryption-key).
       - "C(encryption-key) is a key that encrypts data. With the vault provider option O(vault_transit_key) set, the
         Vault or OpenBao transit key it names (on O(vault_transit_mount)) is rotated instead. A new key version
         encrypts from now on, older versions still decrypt, and M(vibebox.secrets.transit_rewrap) re-wraps the
@@ -118,7 +125,7 @@ options:
       - C(encryption-key) without O(vault_transit_key) rotates the secret like C(secret) and warns that the data
         encrypted with the previous version must be re-encrypted before a cleanup removes it.
     type: str
-    choices: [secret, encryption-key]
+    choices: [secret, generic, jwt, jwt_refresh, encryption-key, encryption_key]
     default: secret
 extends_documentation_fragment:
   - vibebox.secrets.rotation
@@ -266,11 +273,24 @@ destroyed_versions:
   type: list
   elements: str
   returned: always
+version_before:
+  description:
+    - The version that was current when the task began, whatever the task then did (none when the secret or the
+      transit key did not exist). For a transit key, the key version before the rotation.
+  type: str
+  returned: success
+summary:
+  description:
+    - One line saying what the task did and what is left to do (a grace period, a forced sign-in, data to
+      re-encrypt or re-wrap), made of names, versions and dates only; what the rotate role prints.
+  type: str
+  returned: success
+  sample: "jwt-secret: rotated to version 4; version 3 stays readable as 'previous' until 2026-12-03T12:00:00Z (grace period)"
 """
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, generators, options, strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationFailed, RotationPolicy, Rotator
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import transit_rotation
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import rotation_kinds, transit_rotation
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.transit import TRANSIT_KEY_OPTION, TransitKey
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import (
@@ -293,20 +313,26 @@ def main():
             max_age=dict(type="str"),
             unless_rotated_since=dict(type="str"),
             grace_period=dict(type="str"),
-            keep_previous=dict(type="bool", default=True),
+            keep_previous=dict(type="bool"),
             description=dict(type="str"),
             rollback_to=dict(type="str"),
             create=dict(type="bool", default=False),
             take_over=dict(type="bool", default=False),
-            kind=dict(type="str", choices=["secret", "encryption-key"], default="secret"),
+            kind=dict(type="str", choices=["secret", "generic", "jwt", "jwt_refresh", "encryption-key", "encryption_key"],
+                      default="secret"),
             **POLICY_ARGUMENTS,
         ),
         mutually_exclusive=[("generator", "value", "rollback_to")],
     )
     params = module.params
     name = params["name"]
-    if params["kind"] == "encryption-key":
-        rotate_transit_key(module)
+    kind = rotation_kinds.kind_of(params["kind"])
+    try:
+        params["keep_previous"] = keep_previous_for(kind, params["keep_previous"], params["grace_period"])
+    except errors.SecretError as exc:
+        fail(module, exc, name=name, rotated=False, due=False)
+    if kind.reencrypt:
+        rotate_transit_key(module, kind)
     enforcer = enforcer_for(module)
     manager = manager_for(module)
     result = dict(changed=False, name=name, provider=manager.provider, rotated=False, due=False)
@@ -349,13 +375,14 @@ def main():
         fail(module, exc, rolled_back=exc.rolled_back, version=exc.version, **result)
     except errors.SecretError as exc:
         fail(module, exc, **result)
-    if params["kind"] == "encryption-key" and outcome.rotated and outcome.previous_version is not None:
+    if kind.reencrypt and outcome.rotated and outcome.previous_version is not None:
         outcome.warnings.append(
             f"re-encryption required: data encrypted with version {outcome.previous_version} of '{name}' must be"
             " re-encrypted with the new key before a cleanup removes that version")
     for warning in enforcer.warnings + outcome.warnings:
         module.warn(warning)
     result.update(outcome.to_dict())
+    result["summary"] = rotation_kinds.summary(result, kind)
     result["changed"] = outcome.rotated or (module.check_mode and outcome.due)
     if module._diff and result["changed"]:
         result["diff"] = dict(
@@ -366,7 +393,20 @@ def main():
     module.exit_json(**result)
 
 
-def rotate_transit_key(module):
+def keep_previous_for(kind, given, grace_period):
+    """keep_previous as the kind means it; InvalidOption when the options contradict a hard-cut kind."""
+    if kind.keep_previous:
+        return True if given is None else given
+    if given:
+        raise errors.InvalidOption(f"kind {kind.name} is a hard cut: keep_previous: true contradicts it",
+                                   hint="Leave keep_previous out, or choose another kind")
+    if grace_period:
+        raise errors.InvalidOption(f"kind {kind.name} is a hard cut: a grace_period does not apply to it",
+                                   hint="Leave grace_period out; tokens signed with the old key stop working at once")
+    return False
+
+
+def rotate_transit_key(module, kind):
     """kind=encryption-key with a transit key named: rotate that key and exit; return when none is named
     (the key is then a secret of the collection, rotated like any other)."""
     params = module.params
@@ -398,6 +438,7 @@ def rotate_transit_key(module):
         if key is not None:
             key.close()
     result.update(outcome.to_dict())
+    result["summary"] = rotation_kinds.summary(result, kind, transit_key=key_options[TRANSIT_KEY_OPTION])
     result["changed"] = outcome.rotated or (module.check_mode and outcome.due)
     if module._diff and result["changed"]:
         result["diff"] = dict(before=dict(version=outcome.previous_version),

@@ -57,6 +57,11 @@ options:
       - With O(retire), how long after a rotation the older key versions must still decrypt, for example C(7d).
         Counted from the creation of the newest key version. Empty retires at once.
     type: str
+  label:
+    description:
+      - What RV(summary) calls the key, before the key's own name (for example C(encryption-key), the rotate role's name
+        for it). Only the summary uses it.
+    type: str
 extends_documentation_fragment:
   - vibebox.secrets.provider
   - vibebox.secrets.local
@@ -155,6 +160,13 @@ retired:
   description: With O(retire), the cleanup report (C(destroyed) lists the versions that no longer decrypt, C(kept) the others and why).
   type: dict
   returned: when O(retire=true)
+summary:
+  description:
+    - One line saying what was re-wrapped (or, with O(retire), which key versions no longer decrypt), by key name, count
+      and version; what the rotate role prints.
+  type: str
+  returned: success
+  sample: "transit key app: versions 1 no longer decrypt; version 2 is current"
 """
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, options, transit_rotation
@@ -170,6 +182,7 @@ def main():
             batch_size=dict(type="int", default=250),
             retire=dict(type="bool", default=False),
             grace_period=dict(type="str"),
+            label=dict(type="str"),
         ),
     )
     params = module.params
@@ -213,6 +226,7 @@ def main():
         if key is not None:
             key.close()
     result["changed"] = result["rewrapped"] > 0 or bool((result.get("retired") or {}).get("destroyed"))
+    result["summary"] = transit_rotation.summary(result, params["label"])
     module.exit_json(**result)
 
 

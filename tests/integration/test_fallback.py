@@ -70,6 +70,20 @@ READS = """
       register: nowhere_result
       ignore_errors: true
 
+    - name: engine=dynamic belongs to Vault; with another provider it is refused, not ignored (and never falls back)
+      ansible.builtin.set_fact:
+        dynamic: "{{ lookup('vibebox.secrets.get', 'database/creds/app', provider='local', engine='dynamic', fallback=['env']) }}"
+      register: dynamic_result
+      ignore_errors: true
+
+    - name: the refusal names the option, the provider of the read and what to do
+      ansible.builtin.assert:
+        that:
+          - dynamic_result is failed
+          - "'engine=dynamic is an option of provider vault only' in dynamic_result.msg"
+          - '"provider of this read is ''local''" in dynamic_result.msg'
+          - "'provider: vault' in dynamic_result.msg"
+
     - name: compare without printing
       ansible.builtin.assert:
         that:

@@ -158,11 +158,15 @@ def test_named_secrets_are_rewrapped_by_the_rotate_role_and_max_age_is_idempoten
              "rotate_secrets": [{"name": "encryption-key", "kind": "encryption_key", "vault_transit_key": "app",
                                  "vault_transit_mount": options["vault_transit_mount"], "max_age": "365d",
                                  "rewrap_names": sorted(secrets)}]}
-    run = run_playbook(ROTATE, state_env(tmp_path), "-vvvv", "-e", "rotate_secret=encryption-key", extra_vars=extra)
+    run = run_playbook(ROTATE, state_env(tmp_path, {"ANSIBLE_SHOW_CUSTOM_STATS": "1"}), "-vvvv",
+                       "-e", "rotate_secret=encryption-key", extra_vars=extra)
     assert run.rc == 0, run.output[-4000:]
     assert key.state().latest_version == 2
     assert "transit key app rotated to version 2" in run.output
     assert "Re-wrapped 2 of 2 ciphertext(s) to version 2" in run.output
+    # what AWX hands to the next node: the key version before the rotation too, not null
+    stats, _end = json.JSONDecoder().raw_decode(run.stdout[run.stdout.rindex("\tRUN: ") + 6:])
+    assert stats["vibebox_rotate"]["versions"]["encryption-key"] == {"before": "1", "after": "2", "grace_until": None}
     for name, plaintext in secrets.items():
         stored = manager.get(name, bypass_cache=True).value
         assert stored.startswith("vault:v2:")

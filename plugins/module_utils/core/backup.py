@@ -175,8 +175,25 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text).strip("._") or "env"
 
 
+def stem(label: str) -> str:
+    """The start of the file names of one .env file's (or one move's) backups, before the timestamp."""
+    return f"migrate-{_safe(os.path.basename(label))}-"
+
+
 def file_name(env_file: str, stamp: Optional[str] = None) -> str:
-    return f"migrate-{_safe(os.path.basename(env_file))}-{stamp or timestamp()}{SUFFIX}"
+    return f"{stem(env_file)}{stamp or timestamp()}{SUFFIX}"
+
+
+def planned_path(backup_dir: str, label: Optional[str] = None, *, stem_text: Optional[str] = None,
+                 stamp: Optional[str] = None) -> str:
+    """The path of a new backup in ``backup_dir``: named after ``label`` (an env file, a move's label) or given
+    ``stem_text`` (what a move's plan returns), then the timestamp. The roles choose the path before the backup
+    step with this, so it never depends on a module result that Ansible may have masked, and every backup path
+    has one spelling however it is made (later moves and rollbacks find backups by it)."""
+    if (label is None) == (stem_text is None):
+        raise ValueError("give exactly one of label or stem_text")
+    start = stem(label) if label is not None else stem_text
+    return os.path.join(os.path.abspath(os.path.expanduser(backup_dir)), f"{start}{stamp or timestamp()}{SUFFIX}")
 
 
 def write(backup_dir: str, env_file: str, header: Dict[str, Any], payload: Dict[str, Any], key: BackupKey,
@@ -318,6 +335,11 @@ def journal_path(backup_path: str) -> str:
     return backup_path + JOURNAL_SUFFIX
 
 
+def undo_path(backup_path: str) -> str:
+    """``<backup>.undo.yml``: the extra vars of the rollback of the run that wrote ``backup_path``."""
+    return backup_path + UNDO_SUFFIX
+
+
 def record_event(backup_path: str, event: str, durable: bool = False, **fields: Any) -> None:
     """Append one event; ``durable`` fsyncs it (the events that end a run)."""
     entry = dict(fields, event=event, ts=round(_dt.datetime.now(_dt.timezone.utc).timestamp(), 3))
@@ -372,7 +394,7 @@ def write_undo(backup_path: str, variables: Dict[str, Any]) -> str:
     the provider and the options that address the target as this run resolved them. Never a
     credential: those come from the environment, as they did for the migration.
     """
-    path = backup_path + UNDO_SUFFIX
+    path = undo_path(backup_path)
     text = ("# Extra vars that undo the migration of this backup:\n"
             "#   ansible-playbook vibebox.secrets.migrate -e @" + path + "\n"
             + json.dumps(variables, sort_keys=True, indent=2) + "\n")

@@ -71,6 +71,8 @@ def resolve(raw_options: Mapping[str, Any], env: Optional[Mapping[str, str]] = N
     choice = _options.ProviderChoice(provider) if provider else _options.choose_provider(merged, env)
     # only what reaches the backend, so the key changes with nothing the provider ignores
     own = set(_registry.option_names(choice.provider))
+    if provider is None and choice.provider not in _registry.MEANING_PROVIDERS:
+        _refuse_foreign_meaning(choice, merged, own)
     specific = tuple(sorted((key, value) for key, value in merged.items() if key in own))
     return Resolved(
         provider=choice.provider,
@@ -80,6 +82,32 @@ def resolve(raw_options: Mapping[str, Any], env: Optional[Mapping[str, str]] = N
         options=specific,
         choice=choice,
     )
+
+
+def _refuse_foreign_meaning(choice: _options.ProviderChoice, merged: Mapping[str, Any], own: set) -> None:
+    """InvalidOption, before any request, for an option that changes what a name means (a provider's
+    ``meaning_options``, such as Vault's dynamic secrets) given to a provider that does not have it: dropped
+    like any other foreign option, the read would silently return something else than was asked for (a
+    stored secret named like the path, or nothing at all).
+
+    Not checked for a forced provider: a fallback step or the development mode reads the same names from
+    another provider on purpose, and there the option is meant for the first provider only. The providers
+    that declare such options are imported only when one of them is set.
+    """
+    foreign = {key for key in _registry.MEANING_OPTIONS if merged.get(key) not in (None, "") and key not in own}
+    if not foreign:
+        return
+    for option, (owner, neutral) in _registry.meaning_options().items():
+        value = merged.get(option)
+        if option not in foreign or str(value).strip().lower() in neutral:
+            continue
+        how = f" (detected from {choice.detected_from})" if choice.detected_from else ""
+        raise InvalidOption(
+            f"{option}={value} is an option of provider {owner} only, and the provider of this read is"
+            f" '{choice.provider}'{how}, which would ignore it and read the name as a stored secret",
+            provider=choice.provider,
+            hint=f"Set provider: {owner} to read with {option}={value}, or remove {option}",
+        )
 
 
 def _prefix(provider: str, merged: Mapping[str, Any], env: Mapping[str, str]) -> Optional[str]:

@@ -42,6 +42,10 @@ Warn = Callable[[str], None]
 _NAME = r"[A-Za-z0-9_.+=/-]+"
 _VERSION = r"[A-Za-z0-9_.:+=-]+"
 _SECRET_BODY = re.compile(rf"secret:(?P<name>{_NAME})(?:@(?P<version>{_VERSION}))?(?:#(?P<key>[^}}]+))?")
+#: the same with a trailing ``|FUNC``: the External Secrets Operator's template function applied to the value,
+#: which only the external_secrets role's templates allow (``parse(..., pipes=True)``)
+_PIPED_SECRET_BODY = re.compile(
+    rf"secret:(?P<name>{_NAME})(?:@(?P<version>{_VERSION}))?(?:#(?P<key>[^}}|]+))?(?:\|(?P<pipe>[A-Za-z_][A-Za-z0-9_]*))?")
 _ENV_BODY = re.compile(r"env:(?P<var>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -98,6 +102,8 @@ class Reference:
     source: Optional[str] = None
     line: int = 1
     column: int = 1
+    #: ``|FUNC`` after a secret reference, where the caller allows it (parse(..., pipes=True))
+    pipe: Optional[str] = None
 
     @property
     def item(self) -> Item:
@@ -192,11 +198,12 @@ def _syntax_error(body: str, source: Optional[str], line: int, column: int) -> R
                                 source=source, line=line, column=column, hint=hint)
 
 
-def parse(text: str, source: Optional[str] = None, line: int = 1, column: int = 1) -> Template:
+def parse(text: str, source: Optional[str] = None, line: int = 1, column: int = 1, pipes: bool = False) -> Template:
     """Cut ``text`` into literals and references; raises ReferenceSyntaxError with the position.
 
     ``line``/``column`` are where ``text`` starts in ``source`` (a dotenv value starts mid-line), so
-    positions in errors point into the file the user edits.
+    positions in errors point into the file the user edits. ``pipes`` allows ``${secret:NAME|FUNC}``
+    (a template function of the External Secrets Operator), which the lookups and the filter refuse.
     """
     if not isinstance(text, str):
         raise TypeError(f"references can only be parsed in text, not {type(text).__name__}")
@@ -232,7 +239,7 @@ def parse(text: str, source: Optional[str] = None, line: int = 1, column: int = 
                 "references cannot be nested", source=source, line=ref_line, column=ref_column,
                 hint="A default of ${env:VAR:-DEFAULT} is literal text",
             )
-        reference = _reference(body, text[dollar:end + 1], source, ref_line, ref_column)
+        reference = _reference(body, text[dollar:end + 1], source, ref_line, ref_column, pipes)
         if literal_text:
             parts.append("".join(literal_text))
             literal_text = []
@@ -243,11 +250,11 @@ def parse(text: str, source: Optional[str] = None, line: int = 1, column: int = 
     return Template(tuple(part for part in parts if part != ""))
 
 
-def _reference(body: str, raw: str, source: Optional[str], line: int, column: int) -> Reference:
-    match = _SECRET_BODY.fullmatch(body)
+def _reference(body: str, raw: str, source: Optional[str], line: int, column: int, pipes: bool = False) -> Reference:
+    match = (_PIPED_SECRET_BODY if pipes else _SECRET_BODY).fullmatch(body)
     if match:
         return Reference("secret", match["name"], raw, version=match["version"], json_key=match["key"],
-                         source=source, line=line, column=column)
+                         source=source, line=line, column=column, pipe=match["pipe"] if pipes else None)
     match = _ENV_BODY.fullmatch(body)
     if match:
         return Reference("env", match["var"], raw, default=match["default"], source=source, line=line, column=column)

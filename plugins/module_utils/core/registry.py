@@ -19,6 +19,11 @@ PROVIDERS: Tuple[str, ...] = ("aws", "gcp", "azure", "vault", "kubernetes", "env
 DEFAULT_PROVIDER = "local"
 #: the providers an environment variable selects when no provider is set, in the original scripts' order
 DETECTION_ORDER: Tuple[str, ...] = ("vault", "aws", "gcp", "azure", "kubernetes")
+#: the options some provider's SPEC declares as meaning_options, and the providers that declare them (a unit
+#: test keeps both in step with the specs): a read of another provider is checked for them without importing
+#: any provider's file unless one of them is set
+MEANING_OPTIONS: Tuple[str, ...] = ("engine",)
+MEANING_PROVIDERS: Tuple[str, ...] = ("vault",)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,10 @@ class ProviderSpec:
     location_option: Optional[str] = None
     #: the pip package(s) its SDK comes from ('' for none)
     package: str = ""
+    #: options that change what a name means rather than how the provider is reached, each with the values
+    #: that mean what every provider does anyway (a stored secret); given with another provider they are
+    #: refused instead of dropped (factory.resolve). A provider that declares any is listed in MEANING_PROVIDERS
+    meaning_options: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
 
     def build(self, options: Mapping[str, Any]) -> Any:
         """A backend for these (resolved) options."""
@@ -183,3 +192,9 @@ class Detection(Sequence):
 
     def __len__(self) -> int:
         return len(self._pairs())
+
+
+def meaning_options() -> Dict[str, Tuple[str, Tuple[str, ...]]]:
+    """option -> (its provider, its neutral values), for every option some provider declares as changing what
+    a name means (imports the MEANING_PROVIDERS' files, not their SDKs)."""
+    return {option: (name, neutral) for name in MEANING_PROVIDERS for option, neutral in spec(name).meaning_options}

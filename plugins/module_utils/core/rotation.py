@@ -314,6 +314,9 @@ class RotationResult:
     max_age: Optional[int] = None
     version: Optional[str] = None
     previous_version: Optional[str] = None
+    #: the version that was current when the task began (None: the secret or key did not exist), whatever
+    #: the task then did: what a report's "before" says, also when nothing was rotated
+    version_before: Optional[str] = None
     grace_until: Optional[float] = None
     next_due: Optional[float] = None
     rolled_back: bool = False
@@ -332,6 +335,7 @@ class RotationResult:
             max_age=self.max_age,
             version=self.version,
             previous_version=self.previous_version,
+            version_before=self.version_before,
             grace_until=to_moment(self.grace_until),
             grace_until_epoch=None if self.grace_until is None else int(self.grace_until),
             next_rotation=to_moment(self.next_due),
@@ -475,7 +479,8 @@ class Rotator:
         now = self.clock()
         result = RotationResult(
             name=name, due=due.due, reason=due.reason, age=due.age, max_age=policy.max_age,
-            version=due.version, next_due=due.next_due, warnings=list(notes), already_rotated=due.already_rotated,
+            version=due.version, version_before=due.version, next_due=due.next_due, warnings=list(notes),
+            already_rotated=due.already_rotated,
         )
         if meta is None and not create:
             raise missing_error(self.manager, name)
@@ -634,7 +639,8 @@ class Rotator:
                                  provider_name=self.manager.provider_name(name))
         target = self.manager.get(name, version=self.manager.any_version(to_version), bypass_cache=True)
         current = self.manager.get(name, bypass_cache=True)
-        result = RotationResult(name=name, version=meta.version, reason=f"rollback to version {target.metadata.version}")
+        result = RotationResult(name=name, version=meta.version, version_before=meta.version,
+                                reason=f"rollback to version {target.metadata.version}")
         if current.value == target.value:
             result.reason = f"the current value is already the value of version {target.metadata.version}"
             return result

@@ -15,7 +15,7 @@ does at once), and a ciphertext of an older version no longer decrypts.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import SecretMetadata, VersionInfo
@@ -66,7 +66,8 @@ def rotate(key: TransitKey, name: str, policy: RotationPolicy, *, check_mode: bo
     meta, versions = as_metadata(state)
     due = check_due(meta, versions, policy, now)
     result = RotationResult(name=name, due=due.due, reason=due.reason, age=due.age, max_age=policy.max_age,
-                            version=meta.version, next_due=due.next_due, already_rotated=due.already_rotated)
+                            version=meta.version, version_before=meta.version, next_due=due.next_due,
+                            already_rotated=due.already_rotated)
     if not due.due:
         return result
     result.previous_version = meta.version
@@ -123,6 +124,25 @@ def retire(key: TransitKey, name: str, grace_period: Any = None, *, check_mode: 
         _audit(audit, name, ok=True, before=str(state.min_decryption_version), after=str(latest),
                outcome=f"versions below {latest} no longer decrypt", destroyed=report["destroyed"])
     return report
+
+
+def summary(result: Mapping[str, Any], label: Optional[str] = None) -> str:
+    """One line for a transit_rewrap result: what was retired (with ``retire``) or re-wrapped, by key and version;
+    ``label`` (what the caller calls the key, such as the rotate role's item name) comes first when given."""
+    return (f"{label}: " if label else "") + _summary(result)
+
+
+def _summary(result: Mapping[str, Any]) -> str:
+    key = result.get("key") or {}
+    retired = result.get("retired")
+    if retired is None:
+        return (f"transit key {key.get('name')}: re-wrapped {result.get('rewrapped', 0)} of {result.get('total', 0)}"
+                f" ciphertext(s) to version {key.get('latest_version')} ({result.get('already_current', 0)} already on it)")
+    versions = retired.get("destroyed") or []
+    what = f"versions {', '.join(map(str, versions))} no longer decrypt" if versions else "nothing retired"
+    grace = f"; grace until {retired['grace_until']}" if retired.get("grace_until") else ""
+    rewrapped = f"; re-wrapped {result['rewrapped']} secret(s)" if result.get("rewrapped") else ""
+    return f"transit key {key.get('name')}: {what}; version {key.get('latest_version')} is current{grace}{rewrapped}"
 
 
 def _audit(audit: Any, name: str, *, ok: bool, before: Optional[str], after: Optional[str], outcome: str,

@@ -1492,6 +1492,8 @@ SPEC = ProviderSpec(
     detected_by="VAULT_ADDR",
     prefix_env="VAULT_PREFIX",
     package=PACKAGE,
+    # engine: dynamic turns the name into the path of a secret Vault makes on each read; kv is a stored secret
+    meaning_options=(("engine", ("kv",)),),
 )
 
 

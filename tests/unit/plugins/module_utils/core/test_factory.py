@@ -68,3 +68,34 @@ def test_build_manager_uses_the_resolved_options_as_they_are(tmp_path):
     assert manager.cache.ttl == 7.0 and manager.audit.path is None
     # raw options are resolved first: what modules, scripts and tests pass
     assert factory.build_manager({"provider": "env", "audit_log": "false"}, env={}).provider == "env"
+
+
+@pytest.mark.parametrize("provider", ["aws", "local", "env", "gcp"])
+def test_engine_dynamic_for_a_provider_without_it_is_refused_naming_both(provider):
+    with pytest.raises(errors.InvalidOption) as caught:
+        factory.resolve({"provider": provider, "engine": "dynamic", "local_path": "/x/s.db"}, env={})
+    message = str(caught.value)
+    assert f"provider of this read is '{provider}'" in message and "engine=dynamic" in message
+    assert "option of provider vault only" in message and "provider: vault" in (caught.value.hint or "")
+
+
+def test_engine_dynamic_refusal_says_when_detection_chose_the_provider():
+    with pytest.raises(errors.InvalidOption, match=r"'aws' \(detected from AWS_SECRET_MANAGER_REGION\)"):
+        factory.resolve({"engine": "dynamic"}, env={"AWS_SECRET_MANAGER_REGION": "eu-west-1"})
+
+
+def test_engine_kv_anywhere_and_dynamic_for_vault_or_a_forced_step_are_accepted():
+    assert factory.resolve({"provider": "aws", "engine": "kv"}, env={}).provider == "aws"
+    assert dict(factory.resolve({"provider": "vault", "engine": "dynamic"}, env={}).options)["engine"] == "dynamic"
+    # a fallback step (or the development mode) forces another provider for the same names on purpose
+    assert factory.resolve({"provider": "vault", "engine": "dynamic"}, env={}, forced="env").provider == "env"
+
+
+def test_meaning_providers_lists_exactly_the_providers_that_declare_meaning_options():
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import registry
+
+    declaring = tuple(item.name for item in registry.specs() if item.meaning_options)
+    assert declaring == registry.MEANING_PROVIDERS
+    assert sorted(registry.meaning_options()) == sorted(registry.MEANING_OPTIONS)
+    for option, (owner, _neutral) in registry.meaning_options().items():
+        assert option in registry.option_names(owner), f"{owner} declares {option} but has no such option"

@@ -172,3 +172,16 @@ def test_cleanup_retires_old_versions_only_after_the_grace_period():
     assert retired["destroyed"] == ["1"] and key.min_decryption == 2
     again = transit_rotation.retire(key, "encryption-key", "12h", clock=lambda: NOW)
     assert again["destroyed"] == []
+
+
+def test_the_rewrap_summary_says_what_was_retired_or_rewrapped():
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core.transit_rotation import summary
+
+    key = dict(name="app", latest_version=2)
+    retired = dict(key=key, rewrapped=2, retired=dict(destroyed=["1"], grace_until=None))
+    assert summary(retired, "encryption-key") == (
+        "encryption-key: transit key app: versions 1 no longer decrypt; version 2 is current; re-wrapped 2 secret(s)")
+    kept = dict(key=key, rewrapped=0, retired=dict(destroyed=[], grace_until="2026-12-04T00:00:00Z"))
+    assert summary(kept) == "transit key app: nothing retired; version 2 is current; grace until 2026-12-04T00:00:00Z"
+    assert summary(dict(key=key, rewrapped=3, total=5, already_current=2)) == (
+        "transit key app: re-wrapped 3 of 5 ciphertext(s) to version 2 (2 already on it)")
