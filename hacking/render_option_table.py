@@ -38,6 +38,11 @@ def render() -> str:
     lines += [")", "", "#: other names users may type for a provider -> its name", "ALIASES = {"]
     lines += [f"    {alias!r}: {name!r}," for alias, name in aliases.items()]
     lines += ["}", ""]
+    meaning = [(item.name, option) for item in registry.specs() for option, _neutral in item.meaning_options]
+    lines += ["#: options that change what a name means, which a read of another provider must refuse (their",
+              "#: neutral values are in the provider's SPEC), and the providers that declare them",
+              f"MEANING_OPTIONS = {tuple(sorted({option for _name, option in meaning}))!r}",
+              f"MEANING_PROVIDERS = {tuple(dict.fromkeys(name for name, _option in meaning))!r}", ""]
     body = "\n".join(lines)
     return HEADER + body
 

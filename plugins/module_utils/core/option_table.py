@@ -70,3 +70,8 @@ ALIASES = {
     'k8s': 'kubernetes',
     'environment': 'env',
 }
+
+#: options that change what a name means, which a read of another provider must refuse (their
+#: neutral values are in the provider's SPEC), and the providers that declare them
+MEANING_OPTIONS = ('engine',)
+MEANING_PROVIDERS = ('vault',)

@@ -19,11 +19,6 @@ PROVIDERS: Tuple[str, ...] = ("aws", "gcp", "azure", "vault", "kubernetes", "env
 DEFAULT_PROVIDER = "local"
 #: the providers an environment variable selects when no provider is set, in the original scripts' order
 DETECTION_ORDER: Tuple[str, ...] = ("vault", "aws", "gcp", "azure", "kubernetes")
-#: the options some provider's SPEC declares as meaning_options, and the providers that declare them (a unit
-#: test keeps both in step with the specs): a read of another provider is checked for them without importing
-#: any provider's file unless one of them is set
-MEANING_OPTIONS: Tuple[str, ...] = ("engine",)
-MEANING_PROVIDERS: Tuple[str, ...] = ("vault",)
 
 
 @dataclass(frozen=True)
@@ -197,4 +192,16 @@ class Detection(Sequence):
 def meaning_options() -> Dict[str, Tuple[str, Tuple[str, ...]]]:
     """option -> (its provider, its neutral values), for every option some provider declares as changing what
     a name means (imports the MEANING_PROVIDERS' files, not their SDKs)."""
-    return {option: (name, neutral) for name in MEANING_PROVIDERS for option, neutral in spec(name).meaning_options}
+    return {option: (name, neutral) for name in __getattr__("MEANING_PROVIDERS") for option, neutral in spec(name).meaning_options}
+
+
+def __getattr__(attribute: str) -> Tuple[str, ...]:
+    """``MEANING_OPTIONS`` (options some provider's SPEC declares as changing what a name means) and
+    ``MEANING_PROVIDERS`` (the providers that declare them), from the generated option table: a read of
+    another provider is checked for them without importing any provider's file unless one is set. Read
+    lazily so that hacking/render_option_table.py can import this file to write a table that lacks them."""
+    if attribute in ("MEANING_OPTIONS", "MEANING_PROVIDERS"):
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import option_table
+
+        return tuple(getattr(option_table, attribute, ()))
+    raise AttributeError(attribute)
