@@ -1,9 +1,10 @@
 """Keep each doc fragment's LOOKUP text in step with its DOCUMENTATION.
 
 Lookups take every provider option from more places than modules do (a ``vibebox_secrets_<option>``
-variable, the seed's environment variable, ansible.cfg). ansible-test wants doc fragments to be plain
-string literals, so the lookup form cannot be computed at import time: this script writes it out.
-Each fragment keeps a module-level ``LOOKUP_ENV`` dict (option -> environment variables).
+variable, the environment variables the provider's SPEC declares, ansible.cfg). ansible-test wants doc
+fragments to be plain string literals, so the lookup form cannot be computed at import time: this
+script writes it out from each option's one description (``DOCUMENTATION``) and the registry, so
+neither the description nor the environment variables are written twice.
 
     python hacking/render_lookup_fragments.py          # rewrite
     python hacking/render_lookup_fragments.py --check  # fail if any fragment is out of date
@@ -42,15 +43,20 @@ def _literal(text: str) -> str:
     return 'r"""\n' + text + '"""'
 
 
-def render(path: str) -> str:
+def registry_env() -> Dict[str, List[str]]:
+    """option -> the environment variables a lookup reads it from, as the providers' SPECs declare them."""
+    sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import options
+
+    return {option.name: list(option.env) for option in options._all_options() if option.env}
+
+
+def render(path: str, env: Dict[str, List[str]]) -> str:
     source = open(path, encoding="utf-8").read()
     tree = ast.parse(source)
-    env_node = None
     lookup_node = None
     documentation = None
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "LOOKUP_ENV" for t in node.targets):
-            env_node = node
         if isinstance(node, ast.ClassDef):
             for item in node.body:
                 if isinstance(item, ast.Assign) and isinstance(item.targets[0], ast.Name):
@@ -61,39 +67,21 @@ def render(path: str) -> str:
     if documentation is None or lookup_node is None:
         return source
     lines = source.splitlines(keepends=True)
-    if isinstance(lookup_node.value, ast.Call):  # LOOKUP = lookup_form(DOCUMENTATION, {...})
-        env_source = ast.get_source_segment(source, lookup_node.value.args[1])
-        env = ast.literal_eval(env_source)
-    else:
-        if env_node is None:
-            raise SystemExit(f"{path}: LOOKUP is a literal but there is no module-level LOOKUP_ENV")
-        env = ast.literal_eval(env_node.value)
-        env_source = None
     new_lookup = "    LOOKUP = " + _literal(lookup_text(documentation, env)) + "\n"
-    start, end = lookup_node.lineno - 1, lookup_node.end_lineno
-    lines[start:end] = [new_lookup]
-    text = "".join(lines)
-    if env_source is not None:
-        class_at = text.index("\nclass ModuleDocFragment")
-        header = "\n\n# option -> environment variables a lookup reads it from (rendered into LOOKUP)\nLOOKUP_ENV = "
-        text = text[:class_at] + header + env_source + "\n\n" + text[class_at:]
-        text = text.replace(
-            "from ansible_collections.vibebox.secrets.plugins.doc_fragments.provider import lookup_form\n", ""
-        )
-    while "\n\n\n\n" in text:
-        text = text.replace("\n\n\n\n", "\n\n\n")
-    return text
+    lines[lookup_node.lineno - 1:lookup_node.end_lineno] = [new_lookup]
+    return "".join(lines)
 
 
 def main(argv: List[str]) -> int:
     check = "--check" in argv
     stale = []
+    env = registry_env()
     for name in sorted(os.listdir(FRAGMENTS)):
         if not name.endswith(".py"):
             continue
         path = os.path.join(FRAGMENTS, name)
         current = open(path, encoding="utf-8").read()
-        wanted = render(path)
+        wanted = render(path, env)
         if wanted != current:
             stale.append(name)
             if not check:

@@ -3,15 +3,6 @@
 from __future__ import annotations
 
 
-# option -> environment variables a lookup reads it from (rendered into LOOKUP)
-LOOKUP_ENV = {
-    "aws_replica_regions": ["AWS_SECRET_REPLICA_REGIONS"],
-    "aws_region": ["AWS_SECRET_MANAGER_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
-    "aws_profile": ["AWS_PROFILE"],
-    "aws_endpoint_url": ["AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL"],
-}
-
-
 class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:

@@ -3,18 +3,6 @@
 from __future__ import annotations
 
 
-# option -> environment variables a lookup reads it from (rendered into LOOKUP)
-LOOKUP_ENV = {
-    "azure_vault_url": ["AZURE_KEYVAULT_URL"],
-    "azure_auth": ["AZURE_AUTH"],
-    "azure_tenant_id": ["AZURE_TENANT_ID"],
-    "azure_client_id": ["AZURE_CLIENT_ID"],
-    "azure_client_secret": ["AZURE_CLIENT_SECRET"],
-    "azure_authority_host": ["AZURE_AUTHORITY_HOST"],
-    "azure_ca_cert": ["AZURE_CA_CERT"],
-}
-
-
 class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:

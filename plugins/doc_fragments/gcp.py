@@ -3,17 +3,6 @@
 from __future__ import annotations
 
 
-# option -> environment variables a lookup reads it from (rendered into LOOKUP)
-LOOKUP_ENV = {
-    "gcp_project": ["GCP_PROJECT_ID", "GOOGLE_CLOUD_PROJECT"],
-    "gcp_credentials": ["GOOGLE_APPLICATION_CREDENTIALS"],
-    "gcp_access_token": ["GCP_ACCESS_TOKEN"],
-    "gcp_endpoint": ["GCP_SECRET_MANAGER_ENDPOINT"],
-    "gcp_ca_cert": ["GCP_CA_CERT", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"],
-    "gcp_replication": ["GCP_SECRET_REPLICATION"],
-}
-
-
 class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:

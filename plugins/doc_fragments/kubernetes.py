@@ -3,15 +3,6 @@
 from __future__ import annotations
 
 
-# option -> environment variables a lookup reads it from (rendered into LOOKUP)
-LOOKUP_ENV = {
-    "k8s_namespace": ["K8S_SECRET_NAMESPACE"],
-    "k8s_secret_name": ["K8S_SECRET_NAME"],
-    "kubeconfig": ["KUBECONFIG"],
-    "k8s_context": ["K8S_CONTEXT"],
-}
-
-
 class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 
-# option -> environment variables a lookup reads it from (rendered into LOOKUP)
-LOOKUP_ENV = {"local_path": ["VIBEBOX_LOCAL_PATH"], "local_key_file": ["VIBEBOX_LOCAL_KEY_FILE"]}
-
-
 class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:

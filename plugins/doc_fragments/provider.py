@@ -2,31 +2,12 @@
 """Options every vibebox.secrets module and lookup shares.
 
 ``DOCUMENTATION`` is the module form. ``LOOKUP`` is the same text with the places a lookup may also
-take each option from: an Ansible variable ``vibebox_secrets_<option>``, the seed's environment
-variable, and the ``[vibebox_secrets]`` section of ansible.cfg, in that order after the task's own
-option. Per-provider fragments
-build their LOOKUP form with ``lookup_form`` so that both forms always list the same options.
+take each option from: an Ansible variable ``vibebox_secrets_<option>``, the environment variables the
+option's provider declares, and the ``[vibebox_secrets]`` section of ansible.cfg, in that order after the
+task's own option. hacking/render_lookup_fragments.py writes every LOOKUP from DOCUMENTATION and the
+registry, so each option is described once.
 """
 from __future__ import annotations
-
-from typing import Dict, Sequence
-
-import yaml
-
-
-def lookup_form(documentation: str, env: Dict[str, Sequence[str]]) -> str:
-    """The module documentation with vars/env/ini sources added to every option."""
-    doc = yaml.safe_load(documentation)
-    for name, spec in doc.get("options", {}).items():
-        spec["vars"] = [{"name": f"vibebox_secrets_{name}"}]
-        if env.get(name):
-            spec["env"] = [{"name": variable} for variable in env[name]]
-        spec["ini"] = [{"section": "vibebox_secrets", "key": name}]
-    return yaml.safe_dump(doc, sort_keys=False)
-
-
-# option -> environment variables a lookup reads it from (rendered into LOOKUP)
-LOOKUP_ENV = {"provider": ["SECRET_PROVIDER"], "audit_log": ["VIBEBOX_AUDIT_LOG"]}
 
 
 class ModuleDocFragment:

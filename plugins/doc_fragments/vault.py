@@ -3,32 +3,6 @@
 from __future__ import annotations
 
 
-# option -> environment variables a lookup reads it from (rendered into LOOKUP)
-LOOKUP_ENV = {
-    "vault_addr": ["VAULT_ADDR"],
-    "vault_token": ["VAULT_TOKEN"],
-    "vault_role_id": ["VAULT_ROLE_ID"],
-    "vault_secret_id": ["VAULT_SECRET_ID"],
-    "vault_namespace": ["VAULT_NAMESPACE"],
-    "vault_mount": ["VAULT_PATH"],
-    "vault_kv_version": ["VAULT_KV_VERSION"],
-    "vault_ca_cert": ["VAULT_CACERT"],
-    "vault_timeout": ["VAULT_CLIENT_TIMEOUT"],
-    "vault_auth_method": ["VAULT_AUTH_METHOD"],
-    "vault_auth_mount": ["VAULT_AUTH_MOUNT"],
-    "vault_username": ["VAULT_USERNAME"],
-    "vault_password": ["VAULT_PASSWORD"],
-    "vault_role": ["VAULT_ROLE"],
-    "vault_jwt": ["VAULT_JWT"],
-    "vault_jwt_file": ["VAULT_JWT_FILE"],
-    "vault_kubernetes_token_file": ["VAULT_KUBERNETES_TOKEN_FILE"],
-    "vault_client_cert": ["VAULT_CLIENT_CERT"],
-    "vault_client_key": ["VAULT_CLIENT_KEY"],
-    "vault_transit_mount": ["VAULT_TRANSIT_MOUNT"],
-    "vault_transit_key": ["VAULT_TRANSIT_KEY"],
-}
-
-
 class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
