@@ -8,31 +8,22 @@ A server that cannot start is an error, never a skip.
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import pkgutil
-import sys
 
 import pytest
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-CONTRACT_PROVIDERS = []
-
-
-def _is_fixture(value: object) -> bool:
-    return type(value).__name__ == "FixtureFunctionDefinition" or hasattr(value, "_pytestfixturefunction")
-
-
-for _info in sorted(pkgutil.iter_modules([os.path.join(_HERE, "fixtures")]), key=lambda i: i.name):
-    _spec = importlib.util.spec_from_file_location(
-        f"vibebox_fixtures_{_info.name}", os.path.join(_HERE, "fixtures", _info.name + ".py")
-    )
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = _module  # dataclasses and pickling look their module up here
-    _spec.loader.exec_module(_module)
-    globals().update({k: v for k, v in vars(_module).items() if not k.startswith("_") and _is_fixture(v)})
-    if getattr(_module, "PROVIDER", None) and getattr(_module, "IN_CONTRACT", True):
-        CONTRACT_PROVIDERS.append(_module.PROVIDER)
+#: every module of fixtures/, registered as a pytest plugin (tests/integration is on sys.path: pytest puts a
+#: conftest's folder there when the folder is no package)
+pytest_plugins = [f"fixtures.{info.name}" for info in sorted(pkgutil.iter_modules([os.path.join(_HERE, "fixtures")]),
+                                                            key=lambda info: info.name)]
+#: the providers whose fixture module takes part in the contract suite (read here, before pytest imports the
+#: plugins, so their asserts are rewritten as a plugin's would be)
+pytest.register_assert_rewrite("fixtures")
+CONTRACT_PROVIDERS = [module.PROVIDER for module in map(importlib.import_module, pytest_plugins)
+                      if getattr(module, "PROVIDER", None) and getattr(module, "IN_CONTRACT", True)]
 
 
 @pytest.fixture(params=CONTRACT_PROVIDERS)

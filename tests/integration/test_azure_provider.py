@@ -7,7 +7,6 @@ there, saying so). Raw SDK checks use the client the backend built.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import uuid
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import RetryPolicy
 from ansible_collections.vibebox.secrets.plugins.module_utils.providers import azure
+import servers
 
 CANARY = "canary-" + uuid.uuid4().hex
 
@@ -228,7 +228,7 @@ def test_challenge_resource_is_verified_by_default(azure_server):
 
 def test_untrusted_certificate_fails_at_once_with_a_hint(azure_server, tmp_path):
     azure_server.need_fake()
-    other_ca = importlib.import_module("vibebox_azure_fake").make_certificates(str(tmp_path))[2]
+    other_ca = servers.load("azure_fake").make_certificates(str(tmp_path))[2]
     options = {**azure_server.options, "provider": "azure", "audit_log": "false", "azure_ca_cert": other_ca}
     manager = factory.build_manager(options, env={})
     try:

@@ -10,17 +10,16 @@ was given with.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import uuid
 from typing import Any, Dict, Tuple
 from urllib.parse import urlsplit
 
 import pytest
 
-from ansible_run import REPO, run_playbook, state_env, write_playbook
+from ansible_run import run_playbook, state_env, write_playbook
+import servers
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, network
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
@@ -32,13 +31,7 @@ KINDS = {"refused": network.REFUSED, "dns": network.DNS, "tls": network.TLS, "ti
 
 
 def _fault_proxy():
-    name = "vibebox_servers_fault_proxy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tests", "servers", "fault_proxy.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return servers.load("fault_proxy")
 
 
 @pytest.fixture(scope="module")

@@ -10,26 +10,19 @@ resolve filter); these tests only drive it through ansible-playbook, as a user d
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
-import sys
 import uuid
 
 import pytest
 
-from ansible_run import REPO, run_playbook, state_env, write_playbook
+from ansible_run import run_playbook, state_env, write_playbook
+import servers
 
 CANARY = "CANARY-fallback-" + uuid.uuid4().hex
 
 
 def _closed_port() -> int:
-    name = "vibebox_fault_proxy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tests", "servers", "fault_proxy.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name].closed_port()
+    return servers.load("fault_proxy").closed_port()
 
 
 def _sha(text: str) -> str:

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -34,6 +32,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from ansible_run import REPO, run_playbook, state_env, write_playbook
+import servers
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import THROTTLED_ATTEMPTS
@@ -51,13 +50,7 @@ _FIGURES = os.path.join(REPO, "tests", "output", "faults.json")
 
 def _load_proxy_module():
     """tests/servers/fault_proxy.py by path (tests/servers is not a package)."""
-    name = "vibebox_fault_proxy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tests", "servers", "fault_proxy.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return servers.load("fault_proxy")
 
 
 fault_proxy = _load_proxy_module()

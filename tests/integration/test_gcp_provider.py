@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import RetryPolicy
 from ansible_collections.vibebox.secrets.plugins.module_utils.providers import gcp
+import servers
 
 CANARY = "canary-" + uuid.uuid4().hex
 
@@ -228,9 +229,8 @@ def test_tls_roots_from_the_standard_grpc_variable(gcp_server, tmp_path):
 
 def test_untrusted_certificate_fails_at_once_with_a_hint(gcp_server, tmp_path):
     fake = gcp_server.need_fake()
-    import importlib
 
-    other_ca = importlib.import_module("vibebox_gcp_fake").make_certificates(str(tmp_path))[2]
+    other_ca = servers.load("gcp_fake").make_certificates(str(tmp_path))[2]
     manager = factory.build_manager(
         {"provider": "gcp", "audit_log": "false", "gcp_project": fake.project,
          "gcp_endpoint": fake.endpoint, "gcp_ca_cert": other_ca}, env={})

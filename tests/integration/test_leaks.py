@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.server
-import importlib.util
 import json
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
 import threading
 import uuid
@@ -34,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import pytest
 
 from ansible_run import REPO, PlaybookRun, run_playbook, state_env, write_playbook
+import servers
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, registry
 
@@ -45,13 +44,7 @@ VERBOSE = ("-vvvv",)
 
 
 def _closed_port() -> int:
-    name = "vibebox_fault_proxy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tests", "servers", "fault_proxy.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name].closed_port()
+    return servers.load("fault_proxy").closed_port()
 
 
 DEAD_VAULT = f"http://127.0.0.1:{_closed_port()}"
@@ -641,7 +634,7 @@ def test_sdk_errors_that_echo_the_request_body_do_not_reach_messages(provider, r
     if server is None:
         pytest.skip("needs the local server behind the echoing proxy")
     upstream = server.url if provider == "aws" else server.addr
-    proxy_module = sys.modules["vibebox_fault_proxy"]
+    proxy_module = servers.load("fault_proxy")
     with proxy_module.FaultProxy(upstream, fault_rate=1.0, answer=_echoing_answer,
                                  exempt=lambda seen: not seen.is_write) as proxy:
         endpoint = {"aws": "aws_endpoint_url", "vault": "vault_addr"}[provider]

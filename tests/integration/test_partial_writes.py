@@ -8,14 +8,12 @@ server really holds afterwards is read from the server itself, not from the modu
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import sys
 import uuid
 from typing import Any, Dict
 
-from ansible_run import REPO, run_playbook, state_env, write_playbook
+from ansible_run import run_playbook, state_env, write_playbook
+import servers
 
 CANARY = "CANARY-partial-" + uuid.uuid4().hex
 
@@ -64,13 +62,7 @@ def _run(tmp_path, options: Dict[str, Any], **extra: Any) -> Dict[str, Any]:
 
 
 def _proxy_module():
-    name = "vibebox_servers_fault_proxy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tests", "servers", "fault_proxy.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return servers.load("fault_proxy")
 
 
 # Vault: a token that may write data but not metadata ---------------------------------------------------

@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -23,19 +22,14 @@ import uuid
 import pytest
 
 from ansible_run import REPO, run_playbook, state_env, write_playbook
+import servers
 
 CANARY = "CANARY-choice-" + uuid.uuid4().hex
 NOTICE = "vibebox.secrets: no provider is set;"
 
 
 def _closed_port() -> int:
-    name = "vibebox_servers_fault_proxy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tests", "servers", "fault_proxy.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name].closed_port()
+    return servers.load("fault_proxy").closed_port()
 
 
 # 13: automation ------------------------------------------------------------------------------------------

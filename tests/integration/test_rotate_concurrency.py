@@ -16,11 +16,9 @@ cleanup would destroy one that was current for a moment.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sqlite3
-import sys
 import threading
 import time
 import uuid
@@ -30,6 +28,7 @@ import pytest
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 from ansible_run import REPO, run_playbook, state_env
+import servers
 
 ROTATE = os.path.join(REPO, "playbooks", "rotate.yml")
 CLEANUP = os.path.join(REPO, "playbooks", "cleanup.yml")
@@ -39,13 +38,7 @@ CANARY = "CANARY-race-" + uuid.uuid4().hex
 
 
 def _load_proxy_module():
-    name = "vibebox_fault_proxy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tests", "servers", "fault_proxy.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return servers.load("fault_proxy")
 
 
 fault_proxy = _load_proxy_module()

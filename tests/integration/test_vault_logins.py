@@ -18,11 +18,9 @@ own OpenBao with a TLS listener and a client CA made by the test. ``none`` reads
 """
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -31,6 +29,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from ansible_run import run_playbook, state_env, write_playbook
+import servers
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
 
@@ -65,7 +64,7 @@ def _sha(text: str) -> str:
 
 
 def _launcher():
-    return sys.modules["vibebox_servers_openbao"]
+    return servers.load("openbao")
 
 
 @pytest.fixture
@@ -309,39 +308,7 @@ def test_kubernetes_token_unknown_to_the_cluster_names_method_mount_and_role(
 # TLS certificates -------------------------------------------------------------------------------------------
 def _client_ca(folder: str, name: str) -> Tuple[str, str, str]:
     """A CA made here and a client certificate it signed (clientAuth); returns (ca, cert, key) paths."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    start = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(minutes=5)
-    end = start + _dt.timedelta(days=1)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} client CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ansible")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    paths = tuple(os.path.join(folder, f"{name}-{item}") for item in ("ca.pem", "client.pem", "client.key"))
-    with open(paths[0], "wb") as handle:
-        handle.write(ca.public_bytes(serialization.Encoding.PEM))
-    with open(paths[1], "wb") as handle:
-        handle.write(leaf.public_bytes(serialization.Encoding.PEM))
-    with open(paths[2], "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    os.chmod(paths[2], 0o600)
-    return paths  # type: ignore[return-value]
+    return servers.load("certificates").issue_client(folder, name)
 
 
 @pytest.fixture(scope="module")
@@ -442,15 +409,7 @@ def _echo_login(request):
 
 @pytest.mark.parametrize("method", ["userpass", "jwt", "approle"])
 def test_a_refusal_that_echoes_the_request_never_shows_the_credential(server, method, tmp_path):
-    proxies = sys.modules.get("vibebox_fault_proxy")
-    if proxies is None:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(
-            "vibebox_fault_proxy", os.path.join(os.path.dirname(os.path.dirname(__file__)), "servers", "fault_proxy.py"))
-        proxies = importlib.util.module_from_spec(spec)
-        sys.modules["vibebox_fault_proxy"] = proxies
-        spec.loader.exec_module(proxies)
+    proxies = servers.load("fault_proxy")
     credential = f"{CANARY}-" + "x" * 600  # longer than the 300 characters a message keeps
     options = {"userpass": {"vault_username": "someone", "vault_password": credential},
                "jwt": {"vault_role": "deploy", "vault_jwt": credential},

@@ -6,7 +6,6 @@ server's configuration (policies, roles, mounts) need the local test server and 
 """
 from __future__ import annotations
 
-import sys
 import threading
 import uuid
 
@@ -15,6 +14,7 @@ import pytest
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import RetryPolicy
 from ansible_collections.vibebox.secrets.plugins.module_utils.providers import vault
+import servers
 
 CANARY = "canary-" + uuid.uuid4().hex
 
@@ -221,7 +221,7 @@ def test_namespace_header_reaches_the_namespace(server, vault_manager):
 
 def _launcher():
     """The launcher module the session fixture loaded (tests/servers/openbao.py)."""
-    return sys.modules["vibebox_servers_openbao"]
+    return servers.load("openbao")
 
 
 @pytest.fixture(scope="module")
