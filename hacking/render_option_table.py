@@ -1,4 +1,5 @@
-"""Write plugins/module_utils/core/option_table.py from every provider's SPEC.
+"""Write plugins/module_utils/core/option_table.py and playbooks/vars/provider_options.yml from every
+provider's SPEC.
 
 A module's argument spec must hold every provider's options (their types and which are no_log)
 before it knows which provider the task chose. Reading them from the provider files meant importing
@@ -16,6 +17,21 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, "plugins", "module_utils", "core", "option_table.py")
+PLAYBOOK_VARS = os.path.join(ROOT, "playbooks", "vars", "provider_options.yml")
+
+PLAYBOOK_HEADER = """\
+---
+# Written by hacking/render_option_table.py from the collection's options (core/options.py and each
+# provider's SPEC); edit those, then run it. The playbooks take every provider option as an extra var of
+# the same name (-e provider=vault -e vault_addr=...); provider_options_given holds the ones that are set,
+# for module_defaults of the action group.
+provider_option_names:
+"""
+PLAYBOOK_FOOTER = """\
+provider_options_given: >-
+  {{ dict(provider_option_names | zip(query('ansible.builtin.vars', *provider_option_names, default='')))
+     | dict2items | rejectattr('value', 'equalto', '') | items2dict }}
+"""
 
 HEADER = '''\
 # Internal module_utils of vibebox.secrets: not part of the public API, may change without notice.
@@ -47,18 +63,32 @@ def render() -> str:
     return HEADER + body
 
 
+def render_playbook_vars() -> str:
+    """The playbooks' list of provider options: the common ones, then each provider's, in registry order."""
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import options, registry
+
+    lines = ["  # core"] + [f"  - {name}" for name in options.COMMON_OPTIONS]
+    for item in registry.specs():
+        if item.options:
+            lines += [f"  # {item.name}"] + [f"  - {option.name}" for option in item.options]
+    return PLAYBOOK_HEADER + "\n".join(lines) + "\n" + PLAYBOOK_FOOTER
+
+
 def main(argv: list) -> int:
-    text = render()
-    current = open(TABLE, encoding="utf-8").read() if os.path.exists(TABLE) else ""
-    if "--check" in argv:
-        if current != text:
-            print(f"{os.path.relpath(TABLE, ROOT)} is out of date: run python hacking/render_option_table.py")
-            return 1
-        return 0
-    if current != text:
-        with open(TABLE, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        print(f"wrote {os.path.relpath(TABLE, ROOT)}")
+    stale = []
+    for path, text in ((TABLE, render()), (PLAYBOOK_VARS, render_playbook_vars())):
+        current = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+        if current == text:
+            continue
+        stale.append(os.path.relpath(path, ROOT))
+        if "--check" not in argv:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+    if "--check" in argv and stale:
+        print(f"out of date: {', '.join(stale)}: run python hacking/render_option_table.py")
+        return 1
+    for path in stale:
+        print(f"wrote {path}")
     return 0
 
 
