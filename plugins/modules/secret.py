@@ -212,17 +212,34 @@ metadata:
   description: Metadata of the secret after the task; never the value.
   type: dict
   returned: when the secret exists
+outcome:
+  description:
+    - What the task did to the secret, in one word - C(created), C(restored) (it was deleted and still
+      recoverable), C(changed), C(unchanged), C(deleted) or C(absent) (it was already gone). In check mode, what it
+      would do.
+  type: str
+  returned: success, when O(name) is given (else in RV(results))
+  sample: changed
+summary:
+  description:
+    - One line saying what the task did, made of the name, the fields changed and the version (never a value).
+    - With O(secrets), how many secrets, and how many of each RV(outcome); each entry of RV(results) has its own
+      line.
+  type: str
+  returned: success
+  sample: "database-password: changed value, tags (version 4)"
 results:
   description:
     - With O(secrets), one entry per item in the given order, each with what a task of its own returns
-      (C(name), C(changed), C(changes), C(version), C(provider_name), C(metadata), and for a failed item C(failed),
-      C(msg), C(not_written)).
+      (C(name), C(changed), C(changes), C(version), C(provider_name), C(metadata), C(outcome), C(summary), and for a
+      failed item C(failed), C(msg), C(not_written)).
   type: list
   elements: dict
   returned: when O(secrets) is given
 """
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, strength
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries as _lines
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import (
     POLICY_ARGUMENTS, build_module, enforcer_for, fail, manager_for)
@@ -354,9 +371,12 @@ def bulk(module, manager, items, enforcer):
         return None
     problems = fan_out(one, list(range(len(prepared))))
     results = [entry for _item, entry in prepared]
-    summary = dict(changed=any(entry["changed"] for entry in results), provider=manager.provider, results=results)
+    outcome = dict(changed=any(entry["changed"] for entry in results), provider=manager.provider, results=results)
+    outcome["summary"] = _lines.secrets_line([entry["outcome"] for entry in results if "outcome" in entry],
+                                             failed=sum(1 for problem in problems.values() if problem),
+                                             check_mode=module.check_mode)
     if module._diff:
-        summary["diff"] = dict(before={e["name"]: e["diff"]["before"] for e in results if "diff" in e},
+        outcome["diff"] = dict(before={e["name"]: e["diff"]["before"] for e in results if "diff" in e},
                                after={e["name"]: e["diff"]["after"] for e in results if "diff" in e})
     failed = [(prepared[index][0]["name"], problem) for index, problem in sorted(problems.items()) if problem]
     if failed:
@@ -364,8 +384,8 @@ def bulk(module, manager, items, enforcer):
             if problem:
                 prepared[index][1].update(failed=True, msg=problem[1], error_kind=getattr(problem[0], "kind", "error"))
         message = "; ".join(f"{name}: {problem[1]}" for name, problem in failed)
-        fail(module, failed[0][1][0], msg=f"{len(failed)} of {len(results)} secrets failed. {message}", **summary)
-    return summary
+        fail(module, failed[0][1][0], msg=f"{len(failed)} of {len(results)} secrets failed. {message}", **outcome)
+    return outcome
 
 
 def prepare(manager, item, result):
@@ -405,8 +425,17 @@ def apply(module, manager, item, result, observed=False):
     present(module, manager, item, observed, result)
 
 
+def tell(module, item, result, restored=False):
+    """What the task did to the secret, in one word (``outcome``, counted by a task of many) and one line."""
+    result["outcome"] = _lines.secret_outcome(item["state"], result["changes"], restored)
+    result["summary"] = _lines.secret_line(item["name"], result["outcome"], changes=result["changes"],
+                                           version=result.get("version"), check_mode=module.check_mode,
+                                           recovery_days=item["recovery_days"], force=item["force"])
+
+
 def absent(module, manager, item, current, result):
     if current is None or (current.deleted_at is not None and not item["force"]):
+        tell(module, item, result)
         return  # already gone (a soft-deleted secret is purged only when force is asked)
     result.update(changed=True, changes=["state"])
     if module._diff:
@@ -416,6 +445,7 @@ def absent(module, manager, item, current, result):
             manager.delete(item["name"], recovery_days=item["recovery_days"], force=item["force"])
         except errors.SecretError as exc:
             report_failed_write(module, manager, exc, result, ["state"], item)
+    tell(module, item, result)
 
 
 def plan(manager, item, observed):
@@ -471,6 +501,7 @@ def present(module, manager, item, observed, result):
     if module.check_mode or not changes:
         if current is not None:
             result.update(version=current.version, metadata=current.to_dict())
+        tell(module, item, result, restoring)
         return
     try:
         meta = write(manager, item, changes, restoring, observed) if set(changes) - settings_fields(settings) else None
@@ -480,6 +511,7 @@ def present(module, manager, item, observed, result):
     except errors.SecretError as exc:
         report_failed_write(module, manager, exc, result, changes, item)
     result.update(version=meta.version, metadata=meta.to_dict())
+    tell(module, item, result, restoring)
 
 
 def settings_fields(settings):

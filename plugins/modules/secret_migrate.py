@@ -306,6 +306,18 @@ env_restored:
   description: With rollback, what happened to the .env file (restored, unchanged).
   type: str
   returned: with rollback
+summary:
+  description:
+    - One line saying what the step did, made of names, counts, versions and paths only (never a value); what the
+      C(vibebox.secrets.migrate) role prints.
+    - With plan, the count per action (and, when keys are blocked, each with its reason and that nothing was written);
+      with backup, where the previous values went; with apply, the secrets written with their new version; with
+      validate, how many secrets match the .env file (also when the validation fails); with rewrite, what became of
+      the .env file; with finish, the backup to keep; with rollback, how many secrets were rolled back, left alone, and
+      what became of the .env file.
+  type: str
+  returned: success, and with a validation that found a difference or a rollback that left secrets alone
+  sample: "Plan for /srv/app/.env -> vault (prefix vibebox/): 6 keys; create: 3, update: 1, unchanged: 1, skip: 1, blocked: 0"
 elapsed:
   description: Seconds the step took.
   type: float
@@ -318,6 +330,7 @@ import time
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as _backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as _migration
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries as _lines
 from ansible_collections.vibebox.secrets.plugins.module_utils import target_steps as _steps
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength as _strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import (
@@ -380,6 +393,20 @@ def _plan_result(plan, result):
                   env_rewrite=plan.env_changes)
 
 
+def _target(result):
+    return _lines.place(result["provider"], result["prefix"])
+
+
+def _plan_summary(plan, result):
+    """The plan's line, and when keys are blocked, why the run stops before any write."""
+    line = _lines.plan_line(plan.env.path, _target(result), len(plan.rows), "keys", plan.counts(), _migration.ACTIONS,
+                            env_rewrite=plan.env_changes)
+    if plan.blocked:
+        rows = [row.to_dict() for row in plan.blocked]
+        line += ". " + _lines.stop_line(rows, "keys", "migrated", "Fix them or leave them out with migrate_exclude.")
+    return line
+
+
 def run_plan(step, result):
     step.peek_lock()
     plan = step.plan()
@@ -387,6 +414,7 @@ def run_plan(step, result):
     result["target"] = dict(step.identity)
     counts = plan.counts()
     result["msg"] = ", ".join(f"{counts[action]} {action}" for action in _migration.ACTIONS)
+    result["summary"] = _plan_summary(plan, result)
 
 
 def run_backup(step, result):
@@ -396,6 +424,8 @@ def run_backup(step, result):
     if plan.blocked:
         raise _migration.MigrationError("blocked keys: " + ", ".join(row.key for row in plan.blocked),
                                         hint="Fix or exclude them (migrate_exclude); the plan says why for each")
+    result["summary"] = _lines.backup_line(None, len(plan.changes), check_mode=module.check_mode,
+                                           env_file=plan.changed)
     if not plan.changed:
         result["msg"] = "nothing will change: no backup needed"
         return
@@ -410,6 +440,7 @@ def run_backup(step, result):
     result.update(backup=path, undo_file=_backup.undo_path(path),
                   backup_key_from="file" if os.path.isabs(key.source) else key.source)
     result["msg"] = f"backup written to {path}"
+    result["summary"] = _lines.backup_line(path, len(plan.changes), check_mode=False, env_file=True)
 
 
 def run_apply(step, result):
@@ -438,6 +469,7 @@ def run_apply(step, result):
         raise
     result["changed"] = started > 0
     result["msg"] = f"{started} written" if not module.check_mode else f"{started} would be written"
+    result["summary"] = _lines.written_line(result["written"], _target(result), check_mode=module.check_mode)
 
 
 def run_validate(step, result):
@@ -448,6 +480,7 @@ def run_validate(step, result):
     result["validation"] = checks
     bad = [item for item in checks if item["status"] != "ok"]
     result["msg"] = f"{len(checks) - len(bad)} of {len(checks)} secrets match the .env file"
+    result["summary"] = _lines.validation_line(plan.env.path, _target(result), checks, "the .env file")
     if bad:
         result.pop("msg")
         details = "; ".join(f"{item['key']} ({item['name']}): {item['status']}" for item in bad)
@@ -462,6 +495,7 @@ def run_rewrite(step, result):
     _plan_result(plan, result)
     result["changed"] = _migration.rewrite_env(step.manager, plan, check_mode=step.module.check_mode)
     result["msg"] = "the .env file now holds references" if result["changed"] else "the .env file already holds the references"
+    result["summary"] = _lines.rewrite_line(plan.env.path, result["changed"], check_mode=step.module.check_mode)
 
 
 def run_finish(step, result):
@@ -472,6 +506,7 @@ def run_finish(step, result):
         _backup.record_event(path, "complete", durable=True)
         result["backup"] = path
     result["msg"] = "migration complete" + (f"; backup {path}" if path else "")
+    result["summary"] = _lines.finish_line("migration", path if not step.module.check_mode else None)
 
 
 def run_rollback(step, result):
@@ -504,6 +539,7 @@ def run_rollback(step, result):
     result["changed"] = bool(acted) or env_state == "restored"
     conflicts = [row for row in rows if row["action"] == "conflict"]
     runs = f" ({len(chain)} runs)" if len(chain) > 1 else ""
+    result["summary"] = _lines.rollback_line(paths[0], rows, env_state, runs=len(chain), check_mode=module.check_mode)
     result["msg"] = (f"{len(acted)} secret{'' if len(acted) == 1 else 's'} rolled back{runs}, .env file {env_state}"
                      + (f", {len(conflicts)} left alone" if conflicts else ""))
     if conflicts:

@@ -407,6 +407,17 @@ source_backup:
   description: With delete_source, the backup of the source written before deleting.
   type: str
   returned: with delete_source
+summary:
+  description:
+    - One line saying what the step did, made of names, counts, versions and paths only (never a value); what the
+      C(vibebox.secrets.migrate) role prints.
+    - With plan, the count per action (and, when names are refused, each with its reason and the O(name_map) that
+      fixes them); with backup, where the target's previous values went; with apply, the secrets written with their
+      new version; with validate, how many secrets match the source (also when the validation fails); with
+      delete_source, how many source secrets were deleted and the source's backup; with finish, the backup to keep.
+  type: str
+  returned: success, and with a validation that found a difference
+  sample: "Plan for local -> vault (prefix vibebox/): 3 secrets; create: 2, update: 1, unchanged: 0, skip: 0, refused: 0"
 elapsed:
   description: Seconds the step took.
   type: float
@@ -422,6 +433,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import factor
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as _migration
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import provider_move as _move
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries as _lines
 from ansible_collections.vibebox.secrets.plugins.module_utils import target_steps as _steps
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
 from ansible_collections.vibebox.secrets.plugins.module_utils.target_steps import backup_dir as _backup_dir
@@ -498,6 +510,24 @@ def _plan_result(plan, result):
     result.update(plan=[row.to_dict() for row in plan.rows], counts=plan.counts(), source_prefix=plan.source_prefix)
 
 
+def _source(result):
+    return _lines.place(result["source"], result.get("source_prefix"))
+
+
+def _target(result):
+    return _lines.place(result["provider"], result["prefix"])
+
+
+def _plan_summary(plan, result):
+    """The plan's line, and when names are refused, why the move stops before any write and the name map that
+    fixes them."""
+    line = _lines.plan_line(_source(result), _target(result), len(plan.rows), "secrets", plan.counts(), _move.ACTIONS)
+    if plan.refused:
+        rows = [row.to_dict() for row in plan.refused]
+        line += ". " + _lines.stop_line(rows, "secrets", "moved", _lines.rename_hint(plan.rename_map()))
+    return line
+
+
 def run_plan(step, result):
     step.peek_lock()
     plan = step.plan()
@@ -506,6 +536,7 @@ def run_plan(step, result):
                   backup_stem=_backup.stem(step.label))
     counts = plan.counts()
     result["msg"] = ", ".join(f"{counts[action]} {action}" for action in _move.ACTIONS)
+    result["summary"] = _plan_summary(plan, result)
 
 
 def run_backup(step, result):
@@ -514,6 +545,7 @@ def run_backup(step, result):
     if plan.refused:
         raise _move.MoveError("refused secrets: " + ", ".join(row.key for row in plan.refused),
                               hint="Rename them (migrate_name_map) or leave them out (migrate_exclude)")
+    result["summary"] = _lines.backup_line(None, len(plan.changes), check_mode=step.module.check_mode)
     if not plan.changed:
         result["msg"] = "nothing will change: no backup needed"
         return
@@ -528,6 +560,7 @@ def run_backup(step, result):
     _backup.write_undo(path, step.undo_variables(path, key))
     result.update(backup=path, undo_file=_backup.undo_path(path))
     result["msg"] = f"backup written to {path}"
+    result["summary"] = _lines.backup_line(path, len(plan.changes), check_mode=False)
 
 
 def run_apply(step, result):
@@ -551,6 +584,7 @@ def run_apply(step, result):
     result["changed"] = bool(plan.changes)
     count = len(plan.changes)
     result["msg"] = f"{count} written" if not module.check_mode else f"{count} would be written"
+    result["summary"] = _lines.written_line(result["written"], _target(result), check_mode=module.check_mode)
 
 
 def run_validate(step, result):
@@ -559,6 +593,7 @@ def run_validate(step, result):
     checks = _move.validate(step.source, step.target, plan)
     result["validation"] = checks
     bad = [item for item in checks if item["status"] != "ok"]
+    result["summary"] = _lines.validation_line(_source(result), _target(result), checks, "the source")
     if bad:
         details = "; ".join(f"{item['key']} -> {item['name']}: {item['status']}" for item in bad)
         step.module.fail_json(msg=f"validation failed for {len(bad)} of {len(checks)} secrets: {details}",
@@ -576,6 +611,7 @@ def run_delete_source(step, result):
                                       check_mode=step.module.check_mode, path=params["source_backup"])
     result.update(deleted=done, source_backup=saved, changed=bool(done))
     result["msg"] = f"{len(done)} deleted from the source" + (f"; its backup is {saved}" if saved else "")
+    result["summary"] = _lines.deleted_line(_source(result), done, saved, check_mode=step.module.check_mode)
 
 
 def run_finish(step, result):
@@ -585,6 +621,7 @@ def run_finish(step, result):
         _backup.record_event(path, "complete", durable=True)
         result["backup"] = path
     result["msg"] = "move complete" + (f"; backup {path}" if path else "")
+    result["summary"] = _lines.finish_line("move", path if not step.module.check_mode else None)
 
 
 STEPS = {"plan": run_plan, "backup": run_backup, "apply": run_apply, "validate": run_validate,

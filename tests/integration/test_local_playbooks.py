@@ -137,9 +137,21 @@ def test_lookup_versions_defaults_and_policies(tmp_path, env):
   gather_facts: false
   tasks:
     - vibebox.secrets.secret: {name: api-key, value: first}
+      register: first
     - vibebox.secrets.secret: {name: api-key, value: second}
+      register: second
+    - name: many secrets in one task, each with its own line and a count of them
+      vibebox.secrets.secret:
+        secrets:
+          - {name: api-key, value: second}
+          - {name: db-key, value: third}
+      register: many
     - ansible.builtin.assert:
         that:
+          - "first.summary == 'api-key: created as version 1' and first.outcome == 'created'"
+          - "second.summary == 'api-key: changed value (version 2)' and second.outcome == 'changed'"
+          - "many.summary == '2 secrets: 1 created, 1 unchanged'"
+          - "many.results | map(attribute='summary') | list == ['api-key: unchanged (version 2)', 'db-key: created as version 1']"
           - lookup('vibebox.secrets.get', 'api-key') == 'second'
           - lookup('vibebox.secrets.get', 'api-key', version='previous') == 'first'
           - lookup('vibebox.secrets.get', 'api-key', version='1') == 'first'
