@@ -17,8 +17,8 @@ import pytest
 _HERE = os.path.dirname(os.path.abspath(__file__))
 #: every module of fixtures/, registered as a pytest plugin (tests/integration is on sys.path: pytest puts a
 #: conftest's folder there when the folder is no package)
-pytest_plugins = [f"fixtures.{info.name}" for info in sorted(pkgutil.iter_modules([os.path.join(_HERE, "fixtures")]),
-                                                            key=lambda info: info.name)]
+_FIXTURE_MODULES = sorted(info.name for info in pkgutil.iter_modules([os.path.join(_HERE, "fixtures")]))
+pytest_plugins = [f"fixtures.{name}" for name in _FIXTURE_MODULES]
 #: the providers whose fixture module takes part in the contract suite (read here, before pytest imports the
 #: plugins, so their asserts are rewritten as a plugin's would be)
 pytest.register_assert_rewrite("fixtures")
