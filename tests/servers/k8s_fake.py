@@ -664,6 +664,9 @@ def make_certificates(folder: str) -> Tuple[str, str, str]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # eight forks connect at once in the concurrency tests; socketserver's queue of 5 made the sixth wait
+    # for a SYN retry, long enough on a loaded machine for the client's TLS handshake to give up
+    request_queue_size = 64
     fake: "K8sFake"
     tls_context: Optional[ssl.SSLContext] = None
 
