@@ -45,7 +45,11 @@ def _literal(text: str) -> str:
 
 def registry_env() -> Dict[str, List[str]]:
     """option -> the environment variables a lookup reads it from, as the providers' SPECs declare them."""
-    sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
+    # the one way the hacking scripts find the collection (ansible-test's copy or the link make builds)
+    from render_option_definitions import _collections_path
+
+    if _collections_path() not in sys.path:
+        sys.path.insert(0, _collections_path())
     from ansible_collections.vibebox.secrets.plugins.module_utils.core import options
 
     return {option.name: list(option.env) for option in options._all_options() if option.env}

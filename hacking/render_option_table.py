@@ -43,7 +43,11 @@ AnsiballZ ships no bytecode, and compiling the unused provider files cost about 
 
 
 def render() -> str:
-    sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
+    # the one way the hacking scripts find the collection (ansible-test's copy or the link make builds)
+    from render_option_definitions import _collections_path
+
+    if _collections_path() not in sys.path:
+        sys.path.insert(0, _collections_path())
     from ansible_collections.vibebox.secrets.plugins.module_utils.core import registry
 
     options = tuple((item.name, option.name, dict(option.spec), tuple(option.env))
