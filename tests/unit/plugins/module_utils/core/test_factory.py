@@ -8,6 +8,26 @@ import pytest
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory
 
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, "local"),
+    ({"VAULT_ADDR": "http://x"}, "vault"),
+    ({"AWS_SECRET_MANAGER_REGION": "eu-west-1"}, "aws"),
+    ({"GCP_PROJECT_ID": "p"}, "gcp"),
+    ({"AZURE_KEYVAULT_URL": "https://x.vault.azure.net"}, "azure"),
+    ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "kubernetes"),
+    ({"SECRET_PROVIDER": "k8s", "VAULT_ADDR": "http://x"}, "kubernetes"),
+])
+def test_provider_detection_order(env, expected):
+    assert factory.resolve({}, env).provider == expected
+
+
+def test_unknown_provider_is_a_clear_error():
+    with pytest.raises(errors.InvalidOption) as caught:
+        factory.normalise_provider("aws-secrets")
+    assert "aws-secrets" in str(caught.value) and "vault" in str(caught.value)
+
+
 CANARY = "CANARY-" + uuid.uuid4().hex
 
 

@@ -1,13 +1,11 @@
-"""core/status.py and core/status_page.py: states, due dates and counts with a fixed clock; a page that is
-escaped, self-contained and holds only the fields it names."""
+"""core/status.py: states, due dates and counts with a fixed clock."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import status, status_page
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import status
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -78,16 +76,3 @@ def test_same_report_ignores_only_the_time():
     assert status.same_report(first, again)
     assert not status.same_report(first, status.build([_source(_secret("a", 2))], NOW))
     assert not status.same_report(None, first)
-
-
-def test_page_escapes_names_and_allows_only_its_own_style_and_script():
-    report = status.build([_source(_secret('<img src="http://x.invalid/a.png">', 40))], NOW, default_max_age="30d")
-    page = status_page.render(report)
-    assert '<img src="http' not in page and "&lt;img src=&quot;http://x.invalid/a.png&quot;&gt;" in page
-    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
-    assert "default-src &#x27;none&#x27;" in csp and "unsafe-inline" not in csp
-    assert status_page._sha256(status_page.STYLE).replace("'", "&#x27;") in csp
-    assert status_page._sha256(status_page.SCRIPT).replace("'", "&#x27;") in csp
-    assert f"<style>{status_page.STYLE}</style>" in page and f"<script>{status_page.SCRIPT}</script>" in page
-    assert 'id="count-overdue" class=hot><b>1</b>' in page
-    assert page.count("<tr data-provider=") == 1

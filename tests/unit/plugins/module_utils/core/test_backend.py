@@ -1,7 +1,5 @@
-"""Retry under injected faults: one level (the request), bounded, and every retry reported.
-
-The integration tests (tests/integration/test_faults.py) throttle real servers; these pin the rules
-they rely on with a fake clock and a backend that fails on command.
+"""core/backend.py: every request goes through ``request()``, which retries it and reports the retries, and the
+thread-pool fan-out keeps order and bounds its pool (a backend that fails on command, no server).
 """
 from __future__ import annotations
 
@@ -17,67 +15,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend impor
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import (
-    THROTTLED_ATTEMPTS,
     RetryPolicy,
-    default_policy,
 )
-
-
-def _failing(times: int, error=errors.ProviderThrottled):
-    calls = []
-
-    def operation():
-        calls.append(1)
-        if len(calls) <= times:
-            raise error("slow down")
-        return "ok"
-
-    return operation, calls
-
-
-def test_throttling_gets_more_attempts_than_other_transient_errors():
-    policy = default_policy()
-    policy.sleep = lambda _s: None
-    assert policy.throttled_attempts == THROTTLED_ATTEMPTS and policy.attempts < THROTTLED_ATTEMPTS
-    operation, calls = _failing(THROTTLED_ATTEMPTS - 1)
-    assert policy.call(operation) == "ok" and len(calls) == THROTTLED_ATTEMPTS
-    operation, calls = _failing(THROTTLED_ATTEMPTS)
-    with pytest.raises(errors.ProviderThrottled):
-        policy.call(operation)
-    assert len(calls) == THROTTLED_ATTEMPTS
-    operation, calls = _failing(99, errors.ProviderUnavailable)  # e.g. connection refused: the service is gone
-    with pytest.raises(errors.ProviderUnavailable):
-        policy.call(operation)
-    assert len(calls) == policy.attempts
-    # a policy built by hand keeps its old meaning: attempts covers throttling too
-    plain = RetryPolicy(attempts=3, sleep=lambda _s: None)
-    operation, calls = _failing(99)
-    with pytest.raises(errors.ProviderThrottled):
-        plain.call(operation)
-    assert len(calls) == 3
-
-
-def test_the_deadline_bounds_the_time_whatever_the_attempts():
-    now = [0.0]
-    policy = RetryPolicy(attempts=100, base_delay=10, max_delay=10, deadline=30, sleep=lambda s: now.__setitem__(0, now[0] + s),
-                         clock=lambda: now[0])
-    operation, calls = _failing(1000)
-    with pytest.raises(errors.ProviderThrottled):
-        policy.call(operation)
-    assert now[0] <= 30 and len(calls) < 100
-
-
-def test_each_retry_is_reported_to_the_caller():
-    policy = RetryPolicy(attempts=4, sleep=lambda _s: None)
-    reported = []
-    operation, calls = _failing(2)
-    assert policy.call(operation, on_retry=lambda: reported.append(1)) == "ok"
-    assert (len(calls), len(reported), policy.retries) == (3, 2, 2)
-    operation, calls = _failing(99)
-    with pytest.raises(errors.ProviderThrottled) as caught:
-        policy.call(operation, on_retry=lambda: reported.append(1))
-    assert len(calls) == 4 and len(reported) == 2 + 3
-    assert not hasattr(caught.value, "exhausted"), "a request that gave up is not marked for another level"
 
 
 def test_retries_on_fan_out_threads_are_counted_per_name():

@@ -1,25 +1,17 @@
-"""Run cache: single-flight, batching, TTL, invalidation, the helper process, and no values on disk."""
+"""run_cache/server.py: the helper's CacheState: single-flight, batching, TTL, invalidation, errors that never
+leak their text, the starting fork's hand-over, and leased secrets (one lease per run, kept for the
+lease, offered back at the end).
+"""
 from __future__ import annotations
 
-import os
-import socket
-import stat
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
 
-import pytest
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import client as run_cache
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import server as run_cache_server
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import start as run_cache_start
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import wire as run_cache_outcomes
 
 CANARY = "CANARY-" + uuid.uuid4().hex
 
@@ -80,12 +72,6 @@ def state_with(manager, clock=None):
         return manager
 
     return run_cache_server.CacheState(build=build, clock=clock or Clock())
-
-
-def decoded(client, options, items):
-    """client.fetch with the answers decoded, as reading.Outcomes does on access."""
-    provider, answers = client.fetch(options, None, items)
-    return provider, {item: run_cache_outcomes.decode_outcome(answer) for item, answer in zip(items, answers)}
 
 
 def get(state, options, items, bypass=False):
@@ -254,33 +240,6 @@ def test_unexpected_exceptions_never_leak_their_text():
     assert CANARY not in str(out[("a", None)])
 
 
-# wire format -----------------------------------------------------------------------------------
-
-def test_outcomes_survive_the_wire():
-    meta = SecretMetadata(name="a", version="3", tags={"t": "1"}, stages=["current"])
-    back = run_cache_outcomes.decode_outcome(run_cache_outcomes.encode_outcome(Secret(CANARY, meta)))
-    assert back.value == CANARY and back.metadata.version == "3" and back.metadata.tags == {"t": "1"}
-    error = errors.SecretDenied("denied", provider="aws", name="a", provider_name="vibebox/a", hint="ask")
-    again = run_cache_outcomes.decode_outcome(run_cache_outcomes.encode_outcome(error))
-    assert again.__class__.__name__ == "SecretDenied" and str(again) == str(error)
-    missing = run_cache_outcomes.decode_outcome(run_cache_outcomes.encode_outcome(errors.ProviderNotInstalled("aws", "boto3")))
-    assert isinstance(missing, errors.ProviderNotInstalled) and missing.package == "boto3"
-
-
-def test_switch():
-    # by default only inside Ansible's worker forks; true forces it anywhere, false turns it off
-    assert not run_cache.enabled({})
-    assert run_cache.enabled({}, worker=True)
-    assert not run_cache.enabled({"VIBEBOX_RUN_CACHE": "false"}, worker=True)
-    assert not run_cache.enabled({"VIBEBOX_RUN_CACHE": "0"}, worker=True)
-    assert run_cache.enabled({"VIBEBOX_RUN_CACHE": "true"})
-
-
-def test_requests_carry_only_the_environment_that_resolves_options():
-    env = {"VAULT_ADDR": "http://v", "AWS_REGION": "x", "SECRET_PROVIDER": "vault", "PATH": "/bin", "TERM": "xterm"}
-    assert run_cache.relevant_environment(env) == {"VAULT_ADDR": "http://v", "AWS_REGION": "x", "SECRET_PROVIDER": "vault"}
-
-
 def test_the_helper_resolves_options_with_the_askers_environment():
     seen = []
 
@@ -299,147 +258,6 @@ def test_the_helper_resolves_options_with_the_askers_environment():
 
 
 # the helper process ----------------------------------------------------------------------------
-
-@pytest.fixture
-def short_dir():
-    # Unix socket paths are limited to ~100 bytes, pytest's tmp_path can be longer
-    path = tempfile.mkdtemp(prefix="vbrc-")
-    yield path
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def store(short_dir):
-    options = {
-        "provider": "local",
-        "local_path": os.path.join(short_dir, "store", "secrets.db"),
-        "local_key_file": os.path.join(short_dir, "store", "secrets.key"),
-        "audit_log": "false",
-        "cache_ttl": 300.0,
-    }
-    manager = factory.build_manager(options, env={})
-    manager.set("canary", CANARY)
-    manager.set("other", "x")
-    return options
-
-
-@pytest.fixture
-def helper(short_dir):
-    clients = []
-
-    def make(owner_pid=None):
-        client = run_cache.RunCacheClient(owner_pid=owner_pid, directory=os.path.join(short_dir, "rc"))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.shutdown()
-
-
-def test_helper_serves_and_shares_one_read_between_processes(store, helper):
-    client = helper()
-    provider, first = decoded(client, store, [("canary", None), ("other", None), ("nope", None)])
-    assert provider == "local"
-    assert first[("canary", None)].value == CANARY
-    assert isinstance(first[("nope", None)], errors.SecretNotFound)
-    # another process of the same run (a fork) gets the value without a backend read
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import client as rc;"
-        "import json;"
-        "c = rc.RunCacheClient(owner_pid=int(sys.argv[2]), directory=sys.argv[3]);"
-        "out = c.fetch(json.loads(sys.argv[4]), None, [('canary', None)])[1];"
-        "print(out[0]['value'] == sys.argv[5])"
-    )
-    import json
-
-    root = run_cache_start.collections_root()
-    done = subprocess.run([sys.executable, "-c", code, root, str(client.owner_pid), client.base, json.dumps(store), CANARY],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.stdout.strip() == "True", done.stderr
-    stats = client.stats()
-    assert stats["fetched"] == 3 and stats["hits"] == 1
-
-
-def test_helper_directory_and_socket_are_private(store, helper):
-    client = helper()
-    client.fetch(store, None, [("other", None)])
-    for path in (client.base, client.folder):
-        info = os.lstat(path)
-        assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.getuid()
-    assert stat.S_IMODE(os.lstat(client.socket_path).st_mode) & 0o077 == 0
-
-
-def test_a_directory_open_to_others_is_refused(short_dir):
-    base = os.path.join(short_dir, "open")
-    os.mkdir(base)
-    os.chmod(base, 0o755)
-    client = run_cache.RunCacheClient(directory=base)
-    with pytest.raises(run_cache.RunCacheUnavailable, match="accessible to other users"):
-        client.fetch(OPTIONS, None, [("a", None)])
-
-
-def test_invalidate_never_starts_a_helper(short_dir):
-    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
-    assert client.invalidate(["a"]) is False
-    assert not os.path.exists(client.socket_path)
-
-
-def test_helper_exits_with_the_run_and_leaves_nothing(store, helper):
-    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        client = helper(owner_pid=owner.pid)
-        client.fetch(store, None, [("canary", None)])
-        assert client.running()
-    finally:
-        owner.kill()
-        owner.wait()
-    deadline = time.monotonic() + 10
-    while os.path.exists(client.folder) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not os.path.exists(client.folder), "the run's directory is removed when the run ends"
-
-
-def test_helper_writes_no_value_to_disk(store, helper, short_dir):
-    client = helper()
-    before = time.time()
-    assert decoded(client, store, [("canary", None)])[1][("canary", None)].value == CANARY
-    pid = client._exchange({"op": "ping"}, start=False)["pid"]
-    # nothing the helper has open for writing is a regular file (no spill, no log, no swap file)
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            flags = open(f"/proc/{pid}/fdinfo/{fd}").read().split("flags:")[1].split()[0]
-        except OSError:
-            continue
-        writable = int(flags, 8) & 0o3 != 0
-        if target.startswith("/") and os.path.isfile(target):
-            assert not writable, f"helper holds {target} open for writing"
-    # and no file under the run folder, the store folder or /tmp written since holds the value
-    for top in (short_dir, tempfile.gettempdir()):
-        for folder, _dirs, files in os.walk(top):
-            for name in files:
-                path = os.path.join(folder, name)
-                try:
-                    if os.path.getmtime(path) < before - 1 or os.path.getsize(path) > 10_000_000:
-                        continue
-                    with open(path, "rb") as handle:
-                        assert CANARY.encode() not in handle.read(), f"value found in {path}"
-                except (OSError, PermissionError):
-                    continue
-
-
-def test_a_helper_that_cannot_start_is_reported_once_per_run(store, short_dir, monkeypatch):
-    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
-    monkeypatch.setattr(run_cache_start, "_BOOTSTRAP", "import sys; sys.exit(3)")
-    with pytest.raises(run_cache.RunCacheUnavailable, match="exited at start"):
-        client.fetch(store, None, [("a", None)])
-    with pytest.raises(run_cache.RunCacheUnavailable, match="exited at start"):
-        run_cache.RunCacheClient(directory=client.base).fetch(store, None, [("a", None)])
-    assert os.path.exists(os.path.join(client.folder, "failed"))
 
 
 # the fork that starts the helper reads its own secrets (run_cache_start.py) ------------------------
@@ -483,59 +301,125 @@ def test_an_invalidation_before_the_hand_over_wins():
     assert len(manager.batches) == 1
 
 
-def test_a_starting_fork_that_exits_without_handing_over_lets_requests_in(store, short_dir):
-    """The helper waits for the fork reading for it only while that fork lives."""
-    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
-    run_cache_start.private_dir(client.base)
-    run_cache_start.private_dir(client.folder)
-    reader = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.0)"])
-    try:
-        process = run_cache_start._spawn(client, reader_pid=reader.pid)
-        run_cache_start._wait_until_serving(client, process)
-        started = time.monotonic()
-        provider, found = decoded(client, store, [("canary", None)])
-        waited = time.monotonic() - started
-        assert found[("canary", None)].value == CANARY and provider == "local"
-        assert reader.poll() is not None and waited < run_cache_server.PREFETCH_TIMEOUT
-        assert client.stats()["prefetched"] == 0
-    finally:
-        reader.wait(10)
-        client.shutdown()
+LEASE_OPTIONS = {"provider": "local", "cache_ttl": 60.0}
 
 
-def test_a_fork_waits_for_room_in_a_full_connection_queue(tmp_path):
-    """A listener whose backlog is full answers EAGAIN; the fork waits for it to accept instead of
-    reading the backend itself (which would cost a request, or a lease of a dynamic secret)."""
-    path = str(tmp_path / "s")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(0)
-    waiting = []
-    for _attempt in range(8):  # fill the backlog (its size is the kernel's, at least one)
-        filler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        filler.setblocking(False)
-        try:
-            filler.connect(path)
-        except BlockingIOError:
-            filler.close()
-            break
-        waiting.append(filler)
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(5)
-    with pytest.raises(BlockingIOError):
-        probe.connect(path)  # what a plain connect does with a full queue
-    probe.close()
+ITEM = ("database/creds/app", None)
 
-    def accept_later():
-        time.sleep(0.3)
-        for _waiting in range(len(waiting) + 1):
-            listener.accept()[0].close()
 
-    threading.Thread(target=accept_later, daemon=True).start()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(5)
-    run_cache._connect_when_accepted(sock, path)
-    sock.close()
-    for filler in waiting:
-        filler.close()
-    listener.close()
+class LeasingBackend:
+    def __init__(self):
+        self.released = []
+
+    def release_leases(self, lease_ids):
+        self.released.append(list(lease_ids))
+
+
+class LeasingManager:
+    """Each read is a new lease, as Vault's database engine does."""
+
+    provider = "local"
+
+    def __init__(self, duration=3600, gate=None):
+        self.duration = duration
+        self.reads = 0
+        self.gate = gate
+        self.backend = LeasingBackend()
+        self.lock = threading.Lock()
+
+    def get_many(self, names, bypass_cache=False):
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        with self.lock:
+            self.reads += 1
+            number = self.reads
+        value = {"username": f"v-app-{number}", "password": f"{CANARY}-{number}", "lease_id": f"database/creds/app/L{number}",
+                 "lease_duration": self.duration, "renewable": True}
+        return {name: Secret(value, SecretMetadata(name=name)) for name in names}
+
+    def close(self):
+        pass
+
+
+def lease_state(manager, clock):
+    return run_cache_server.CacheState(build=lambda resolved: manager, clock=clock)
+
+
+def read(state):
+    return state.fetch(LEASE_OPTIONS, None, [ITEM])[1][ITEM]
+
+
+def test_a_lease_is_handed_out_for_most_of_its_life_whatever_cache_ttl_says():
+    clock, manager = Clock(), LeasingManager(duration=3600)
+    state = lease_state(manager, clock)
+    first = read(state)
+    clock.now += 3000  # far beyond cache_ttl (60 s), within nine tenths of the lease
+    assert read(state).value["lease_id"] == first.value["lease_id"]
+    assert manager.reads == 1
+    clock.now += 300  # 3300 s: past 0.9 x 3600
+    assert read(state).value["lease_id"] != first.value["lease_id"]
+    assert manager.reads == 2
+
+
+def test_a_short_lease_is_not_handed_out_after_it_ends_even_if_cache_ttl_is_longer():
+    clock, manager = Clock(), LeasingManager(duration=30)
+    state = lease_state(manager, clock)
+    read(state)
+    clock.now += 28
+    read(state)
+    assert manager.reads == 2
+
+
+def test_many_askers_at_once_share_one_lease():
+    gate = threading.Event()
+    clock, manager = Clock(), LeasingManager(gate=gate)
+    state = lease_state(manager, clock)
+    got = []
+    askers = [threading.Thread(target=lambda: got.append(read(state).value["lease_id"])) for _asker in range(20)]
+    for asker in askers:
+        asker.start()
+    gate.set()
+    for asker in askers:
+        asker.join(10)
+    assert len(got) == 20 and len(set(got)) == 1
+    assert manager.reads == 1
+
+
+def test_the_leases_handed_out_are_offered_back_once_at_the_end():
+    clock, manager = Clock(), LeasingManager(duration=100)
+    state = lease_state(manager, clock)
+    read(state)
+    clock.now += 95
+    read(state)
+    assert state.release_leases() == 2
+    assert manager.backend.released == [["database/creds/app/L1", "database/creds/app/L2"]]
+    assert state.release_leases() == 0
+
+
+def test_a_helper_that_handed_out_a_lease_says_so():
+    clock, manager = Clock(), LeasingManager()
+    state = lease_state(manager, clock)
+    assert not state.holds_leases()
+    read(state)
+    assert state.holds_leases()
+    state.release_leases()
+    assert not state.holds_leases()
+
+
+def test_a_lease_the_starting_fork_read_is_offered_back_too():
+    clock, manager = Clock(), LeasingManager()
+    state = lease_state(manager, clock)
+    handed = manager.get_many([ITEM[0]])
+    state.put(LEASE_OPTIONS, None, {ITEM: handed[ITEM[0]]})
+    assert read(state).value["lease_id"] == "database/creds/app/L1"
+    state.release_leases()
+    assert manager.backend.released == [["database/creds/app/L1"]]
+
+
+def test_invalidating_a_lease_id_drops_the_entry_holding_it():
+    clock, manager = Clock(), LeasingManager()
+    state = lease_state(manager, clock)
+    first = read(state).value["lease_id"]
+    assert state.invalidate(["database/creds/app/other"]) == 0
+    assert state.invalidate([first]) == 1
+    assert read(state).value["lease_id"] != first

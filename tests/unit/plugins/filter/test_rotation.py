@@ -6,7 +6,6 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.vibebox.secrets.plugins.filter.rotation import FilterModule
 
-
 FILTERS = FilterModule().filters()
 
 

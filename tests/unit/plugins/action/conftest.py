@@ -1,0 +1,31 @@
+"""What every action plugin test builds: the plugin with only the task's arguments (and check mode) set."""
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+
+import pytest
+
+
+def build_action(module: str, check_mode: bool = False, **args):
+    """The action plugin of ``module`` without Ansible's task machinery: only what its decisions read."""
+    cls = importlib.import_module(f"ansible_collections.vibebox.secrets.plugins.action.{module}").ActionModule
+    plugin = object.__new__(cls)
+    plugin._task = SimpleNamespace(args=args, action=f"vibebox.secrets.{module}", environment=None)
+    plugin._play_context = SimpleNamespace(check_mode=check_mode)
+    return plugin
+
+
+@pytest.fixture
+def action():
+    return build_action
+
+
+@pytest.fixture
+def dropped(monkeypatch):
+    """The names the action plugins drop from the run cache (no helper process is started)."""
+    from ansible_collections.vibebox.secrets.plugins.plugin_utils import action as base
+
+    names = []
+    monkeypatch.setattr(base._run_cache, "invalidate", lambda given: names.append(list(given)))
+    return names

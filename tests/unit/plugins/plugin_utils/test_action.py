@@ -1,0 +1,73 @@
+"""plugins/plugin_utils/action.py: the base of the action plugins: the ansible.cfg section it reads, the
+automation marker a module gets in its environment, the collection-wide policy, and what a write drops
+from the run cache. Each plugin's own decisions are tested in tests/unit/plugins/action/.
+"""
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+
+import pytest
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import action as base
+
+
+def plugin(cls=base.SecretWriteAction, environment=None, **args):
+    made = object.__new__(cls)
+    made._task = SimpleNamespace(args=args, environment=environment, async_val=0)
+    return made
+
+
+def test_the_policy_ini_entry_is_read_from_the_runs_ansible_cfg(tmp_path):
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text('[defaults]\nforks = 2\n[vibebox_secrets]\npolicy = {"min_length": 24, "forbidden": ["%s"]}\n'
+                   "policy_mode = warn\n")
+    expected = {"policy": '{"min_length": 24, "forbidden": ["%s"]}', "policy_mode": "warn"}
+    assert base.ini_entries("vibebox_secrets", str(cfg)) == expected
+    assert base.ini_entries("vibebox_secrets", str(tmp_path / "missing.cfg")) == {}
+    assert base.ini_entries("nothing", str(cfg)) == {}
+
+
+def test_a_broken_ansible_cfg_reads_as_empty(tmp_path):
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text("no section header\n")
+    assert base.ini_entries("vibebox_secrets", str(cfg)) == {}
+
+
+@pytest.mark.parametrize("module, takes", [("secret", True), ("secret_rotate", True), ("secret_migrate", True),
+                                           ("secret_info", False), ("secret_cleanup", False)])
+def test_which_modules_take_the_collection_wide_policy(module, takes):
+    cls = importlib.import_module(f"ansible_collections.vibebox.secrets.plugins.action.{module}").ActionModule
+    assert cls.takes_policy is takes
+
+
+def test_the_written_names_are_the_tasks_and_the_results_once():
+    assert list(plugin(name="a").written_names({"name": "a"})) == ["a"]
+    assert list(plugin(name=["a", "b", 3]).written_names({"name": "c"})) == ["a", "b", "c"]
+    assert list(plugin().written_names({})) == []
+
+
+def test_a_module_hears_of_automation_before_the_tasks_own_environment(monkeypatch):
+    monkeypatch.delenv("VIBEBOX_AUTOMATION", raising=False)
+    monkeypatch.delenv("JOB_ID", raising=False)
+    seen = []
+    made = plugin(environment={"TEAM": "core"})
+    made._execute_module = lambda task_vars, wrap_async: seen.append(made._task.environment) or {}
+    made.execute_module({"awx_job_id": 7}, False)
+    made.execute_module({}, False)
+    assert seen == [[{"VIBEBOX_AUTOMATION": "awx_job_id"}, {"TEAM": "core"}], {"TEAM": "core"}]
+    assert made._task.environment == {"TEAM": "core"}  # put back after the run
+
+
+def test_a_bad_collection_policy_fails_before_the_module_runs(monkeypatch):
+    monkeypatch.setattr(ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
+    monkeypatch.setenv("VIBEBOX_SECRETS_POLICY", "{not json")
+    monkeypatch.setattr(base, "ini_entries", lambda section: {})
+    made = plugin(base.SecretWriteAction, name="jwt")
+    made.takes_policy = True
+    made._templar = SimpleNamespace(template=lambda value: value)
+    made._execute_module = lambda **kwargs: pytest.fail("the module ran")
+    result = made.run(task_vars={})
+    assert result["failed"] is True and result["changed"] is False
+    assert "VIBEBOX_SECRETS_POLICY" in result["msg"] and "not json" not in result["msg"]
