@@ -1,0 +1,60 @@
+"""core/keyfile.py: keys decoded from base64 or hex with errors that never show the text, key files written
+private and read back, and files others could change refused (as ssh refuses such keys)."""
+from __future__ import annotations
+
+import base64
+import os
+import stat
+
+import pytest
+
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import keyfile
+
+KEY = bytes(range(32))
+
+
+def test_a_key_decodes_from_base64_or_hex():
+    assert keyfile.decode_key(base64.b64encode(KEY).decode()) == KEY
+    assert keyfile.decode_key(KEY.hex() + "\n") == KEY
+    assert keyfile.decode_key(keyfile.encode_key(KEY).decode()) == KEY
+
+
+@pytest.mark.parametrize("text,says", [("", "is empty"), ("CANARY-not-a-key!", "17 characters"),
+                                       (base64.b64encode(b"short").decode(), "decodes to 5 bytes")])
+def test_a_bad_key_says_what_is_wrong_never_what_it_holds(text, says):
+    with pytest.raises(keyfile.KeyFileError) as caught:
+        keyfile.decode_key(text)
+    assert says in str(caught.value) and (not text or text not in str(caught.value))
+
+
+def test_ids_and_checks_tell_keys_apart_and_depend_on_the_label():
+    other = bytes(32)
+    assert len(keyfile.key_id(KEY, b"a")) == 16
+    assert keyfile.key_id(KEY, b"a") != keyfile.key_id(other, b"a") != keyfile.key_id(KEY, b"b")
+    assert keyfile.key_check(KEY, b"a") != keyfile.key_check(KEY, b"b")
+    assert len(keyfile.random_key()) == keyfile.KEY_BYTES and keyfile.random_key() != keyfile.random_key()
+
+
+def test_a_created_key_file_is_private_and_reads_back(tmp_path):
+    folder = tmp_path / "keys"
+    keyfile.make_private_folder(str(folder), what="key folder")
+    path = str(folder / "store.key")
+    made = keyfile.create_key_file(path, what="key file")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert keyfile.read_key_file(path, what="key file") == made and len(made) == 32
+
+
+def test_a_key_file_others_may_write_is_refused(tmp_path):
+    folder = tmp_path / "keys"
+    keyfile.make_private_folder(str(folder), what="key folder")
+    path = folder / "store.key"
+    path.write_bytes(keyfile.encode_key(KEY))
+    os.chmod(path, 0o666)
+    with pytest.raises(keyfile.SecretError) as caught:
+        keyfile.read_key_file(str(path), what="key file")
+    assert str(path) in str(caught.value) and base64.b64encode(KEY).decode() not in str(caught.value)
+
+
+def test_a_missing_key_file_is_left_to_the_caller(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        keyfile.read_key_file(str(tmp_path / "missing.key"), what="key file")
