@@ -2,7 +2,7 @@
 
 One playbook run covers: create with a replica and rotation, an unchanged re-run, a check-mode change
 with its diff, adding and purging regions on the existing secret, changing and turning off the rotation,
-and bad input refused (every rule of the decisions is unit-tested in test_aws_unit.py; here the few
+and bad input refused (every rule of the decisions is unit-tested in tests/unit/plugins/module_utils/providers/test_aws.py; here the few
 module runs that prove the server path). The server's request log then proves which writes each step made (so check mode
 and the unchanged re-runs sent none, and bad input failed before any write).
 

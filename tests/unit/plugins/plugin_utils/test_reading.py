@@ -1,5 +1,5 @@
-"""plugins/plugin_utils/reading.py: the one read path (direct reads here; the run cache in test_run_cache.py
-and test_lookup_fast_path.py) and the get lookup's policies."""
+"""plugins/plugin_utils/reading.py: the one read path (direct reads here; the run cache in run_cache/test_server.py
+and test_lookup.py) and the get lookup's policies."""
 from __future__ import annotations
 
 import pytest
