@@ -9,9 +9,9 @@ def test_only_rewrapped_names_are_dropped(action):
 
 def test_rewrapped_items_replace_theirs_and_the_others_stay(action, dropped):
     given = ["vault:v1:AAA", "vault:v2:BBB", "vault:v1:CCC"]
-    result = {"changed": True, "rewrapped_items": [{"index": 0, "ciphertext": "vault:v2:aaa"},
-                                                    {"index": 2, "ciphertext": "vault:v2:ccc"},
-                                                    {"index": 9, "ciphertext": "vault:v2:out-of-range"}]}
+    items = [{"index": 0, "ciphertext": "vault:v2:aaa"}, {"index": 2, "ciphertext": "vault:v2:ccc"},
+             {"index": 9, "ciphertext": "vault:v2:out-of-range"}]
+    result = {"changed": True, "rewrapped_items": items}
     action("transit_rewrap", ciphertexts=given).after(result)
     assert result["ciphertexts"] == ["vault:v2:aaa", "vault:v2:BBB", "vault:v2:ccc"]
 

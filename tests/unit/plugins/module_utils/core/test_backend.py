@@ -14,32 +14,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, SecretMetadata
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import (
-    RetryPolicy,
-)
-
-
-def test_retries_on_fan_out_threads_are_counted_per_name():
-    backend = FlakyBackend(throttle=2)
-    backend.retry_policy = RetryPolicy(sleep=lambda _s: None)
-    backend.data = {name: name.upper() for name in ("a", "b", "c")}
-    found = backend.get_many(["a", "b", "c"])
-    assert {name: secret.value for name, secret in found.items()} == {"a": "A", "b": "B", "c": "C"}
-    assert [backend.take_retries(name) for name in ("a", "b", "c")] == [2, 2, 2]
-    assert backend.take_retries("a") == 0, "taking the count resets it"
-
-
-def test_fan_out_keeps_the_order_and_bounds_the_pool():
-    seen = []
-
-    def work(item):
-        seen.append(threading.get_ident())
-        return item * 2
-
-    items = list(range(20))
-    assert backend_module.fan_out(work, items) == {item: item * 2 for item in items}
-    assert len(set(seen)) <= backend_module.FAN_OUT_WORKERS
-    assert backend_module.fan_out(work, []) == {}
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.retry import RetryPolicy
 
 
 class FlakyBackend(SecretBackend):
@@ -85,6 +60,29 @@ def _manager(tmp_path, backend):
     manager = SecretManager(backend, cache_ttl=0, audit=AuditLog(str(tmp_path / "audit.log"), "aws"))
     manager.retry.sleep = lambda _s: None
     return manager
+
+
+def test_retries_on_fan_out_threads_are_counted_per_name():
+    backend = FlakyBackend(throttle=2)
+    backend.retry_policy = RetryPolicy(sleep=lambda _s: None)
+    backend.data = {name: name.upper() for name in ("a", "b", "c")}
+    found = backend.get_many(["a", "b", "c"])
+    assert {name: secret.value for name, secret in found.items()} == {"a": "A", "b": "B", "c": "C"}
+    assert [backend.take_retries(name) for name in ("a", "b", "c")] == [2, 2, 2]
+    assert backend.take_retries("a") == 0, "taking the count resets it"
+
+
+def test_fan_out_keeps_the_order_and_bounds_the_pool():
+    seen = []
+
+    def work(item):
+        seen.append(threading.get_ident())
+        return item * 2
+
+    items = list(range(20))
+    assert backend_module.fan_out(work, items) == {item: item * 2 for item in items}
+    assert len(set(seen)) <= backend_module.FAN_OUT_WORKERS
+    assert backend_module.fan_out(work, []) == {}
 
 
 def test_retries_are_written_to_the_audit_log(tmp_path):

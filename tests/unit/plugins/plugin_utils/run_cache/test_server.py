@@ -257,9 +257,6 @@ def test_the_helper_resolves_options_with_the_askers_environment():
     assert len(seen) == 2
 
 
-# the helper process ----------------------------------------------------------------------------
-
-
 # the fork that starts the helper reads its own secrets (run_cache_start.py) ------------------------
 
 def _no_manager(resolved):
