@@ -15,7 +15,9 @@ def test_it_takes_the_collection_wide_policy(action):
     assert action("secret_migrate").takes_policy is True
 
 
-def test_the_controller_is_the_parent_of_this_process():
+def test_the_controller_is_the_parent_of_this_process(monkeypatch):
     controller = secret_migrate.controller_process()
     assert controller is not None and controller.pid == os.getppid()
     assert controller.alive() is True
+    monkeypatch.setattr(os, "getppid", lambda: 1)  # orphaned: adopted by init, which is no controller
+    assert secret_migrate.controller_process() is None

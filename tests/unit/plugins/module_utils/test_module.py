@@ -62,7 +62,7 @@ def test_fail_carries_the_message_and_kind_of_the_error():
 
 def test_a_detected_provider_is_said_once_and_a_chosen_one_is_not(clean_env, tmp_path):
     clean_env.setenv("VAULT_ADDR", "http://127.0.0.1:9")
-    detected = fake_module(vault_token="t")
+    detected = fake_module(vault_token="t", audit_log="false")
     common.manager_for(detected).close()
     assert len(detected.warnings) == 1 and "VAULT_ADDR" in detected.warnings[0]
     chosen = fake_module(provider="local", local_path=str(tmp_path / "s.db"), local_key_file=str(tmp_path / "s.key"),
@@ -74,7 +74,8 @@ def test_a_detected_provider_is_said_once_and_a_chosen_one_is_not(clean_env, tmp
 
 def test_the_throwaway_store_of_a_job_is_refused_before_any_write(clean_env, tmp_path):
     clean_env.setenv("VIBEBOX_AUTOMATION", "awx_job_id")
-    clean_env.setenv("HOME", str(tmp_path))
+    for name in ("HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        clean_env.setenv(name, str(tmp_path))
     with pytest.raises(Failed) as caught:
         common.manager_for(fake_module())
     assert "awx_job_id" in caught.value.args[0]["msg"] and caught.value.args[0]["error_kind"] == "invalid"
