@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend, fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     scrub,
@@ -671,6 +672,7 @@ class VaultKV2Backend(VaultBackend):
             created_at=parse_time(metadata.get("created_time")),
             updated_at=parse_time(info.get("created_time") or metadata.get("updated_time")),
             tags=tags_from_custom(custom),
+            expires_at=expiry.from_tags(tags_from_custom(custom)),
             description=custom.get(DESCRIPTION_KEY),
             stages=["current"] if current else [],
             provider_name=name,
@@ -718,6 +720,7 @@ class VaultKV2Backend(VaultBackend):
             version=str(info.get("version")) if info.get("version") else None,
             updated_at=parse_time(info.get("created_time")),
             tags=tags_from_custom(custom),
+            expires_at=expiry.from_tags(tags_from_custom(custom)),
             description=custom.get(DESCRIPTION_KEY),
             stages=[stage] if stage else [],
             provider_name=name,
@@ -771,6 +774,7 @@ class VaultKV2Backend(VaultBackend):
             created_at=parse_time((metadata or {}).get("created_time") or written.get("created_time")),
             updated_at=parse_time(written.get("created_time")),
             tags=tags_from_custom(wanted),
+            expires_at=expiry.from_tags(tags_from_custom(wanted)),
             description=wanted.get(DESCRIPTION_KEY),
             stages=["current"],
             provider_name=name,
@@ -906,6 +910,7 @@ class VaultKV2Backend(VaultBackend):
             version=str(number) if number else None,
             updated_at=parse_time(written.get("created_time") or info.get("created_time")),
             tags=tags_from_custom(wanted),
+            expires_at=expiry.from_tags(tags_from_custom(wanted)),
             description=wanted.get(DESCRIPTION_KEY),
             stages=["current"],
             provider_name=name,
@@ -946,6 +951,7 @@ class VaultKV1Backend(VaultBackend):
             name=name,
             version=None,
             tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
+            expires_at=expiry.from_tags(tags if isinstance(tags, dict) else None),
             description=data.get(DESCRIPTION_KEY),
             stages=["current"],
             provider_name=name,
