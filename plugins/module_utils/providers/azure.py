@@ -565,7 +565,7 @@ class AzureBackend(SecretBackend):
             new_tags[PREVIOUS_TAG] = current.version
         content_type = description if description is not None else (current.content_type if current else None)
         if expires_at is None and current is not None:
-            expires_at = current.expires_on  # a new value keeps the secret's expiry, as it keeps its tags
+            expires_at = getattr(current, "expires_on", None)  # a new value keeps the secret's expiry, as it keeps its tags
         secret = self._call(name, lambda c: c.set_secret(
             name, value, tags=new_tags or None, content_type=content_type or None, expires_on=expires_at))
         if expect_version is not None:
