@@ -23,7 +23,7 @@ CANARY = "CANARY-" + uuid.uuid4().hex[:20]
 READS_CARRY_EXPIRY = {"local", "vault", "kubernetes", "azure"}
 
 
-def test_each_provider_stores_the_expiry_and_returns_it(manager):
+def test_each_provider_stores_the_expiry_and_returns_it(manager, manager_factory):
     moment = dt.datetime(2099, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
     manager.set("expiring", CANARY + "-1", tags={"team": "core"})
     manager.set_expiry("expiring", moment)
@@ -40,6 +40,15 @@ def test_each_provider_stores_the_expiry_and_returns_it(manager):
     expected = later if manager.provider in READS_CARRY_EXPIRY else None
     assert read.metadata.expires_at == expected
     assert CANARY not in repr(described) and CANARY not in repr(read)
+    if manager.provider == "vault":  # asked for, Vault also deletes versions at the expiry
+        deleting = manager_factory(vault_delete_version_after=True)
+        deleting.set("deleting", CANARY, tags={"team": "core"})
+        deleting.set_expiry("deleting", later)
+        raw = deleting.backend._metadata(deleting.provider_name("deleting"))
+        assert raw["delete_version_after"] not in ("0s", "", None)
+        deleting.update_metadata("deleting", tags={"team": "ops"})  # new tags keep the expiry
+        assert deleting.describe("deleting").expires_at == later
+        deleting.close()
 
 
 PLAY = """
