@@ -303,7 +303,8 @@ ITEM_SPEC = dict(
 def _view(meta, value_marker):
     if meta is None:
         return {}
-    return {"description": meta.description, "tags": dict(meta.tags or {}), "value": value_marker}
+    # the expiry tag (where the provider keeps the expiry as a tag) shows as expires_at, not among the tags
+    return {"description": meta.description, "tags": expiry.without_tag(meta.tags), "value": value_marker}
 
 
 def main():
