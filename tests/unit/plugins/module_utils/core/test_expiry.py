@@ -1,7 +1,7 @@
 """core/expiry.py: parsing and checking expires_at / expires_in before any request, the decision of what a
 write stores (idempotence of both options), the tag of tag-based providers, and what a read does with an
-expired secret (on_expired), including the lookups' check in plugin_utils/reading.py. No text ever holds a
-value."""
+expired secret (on_expired; the lookups' check is in tests/unit/plugins/plugin_utils/test_reading_expiry.py).
+No text ever holds a value."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +10,6 @@ import pytest
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry, factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import InvalidOption, SecretExpired
-from ansible_collections.vibebox.secrets.plugins.plugin_utils import reading
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 6, 1, 12, 0, 0, 500000, tzinfo=UTC)
@@ -110,7 +109,7 @@ def test_judge_read_errors_warns_or_ignores_naming_the_secret_and_time_only():
     assert expiry.on_expired_option(None) == "warn"
 
 
-# the tag-based default of set_expiry, and the lookups' check, on the local store (no server) -------------
+# the tag-based default of set_expiry on the local store (no server) ----------------------------------------
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
@@ -118,7 +117,6 @@ def store(tmp_path, monkeypatch):
     monkeypatch.setenv("VIBEBOX_RUN_CACHE", "false")
     opts = {"provider": "local", "local_path": str(tmp_path / "s.db"), "local_key_file": str(tmp_path / "s.key"),
             "audit_log": "false"}
-    reading._warned_expired.clear()
     return opts, factory.build_manager(opts, env={})
 
 
@@ -131,25 +129,3 @@ def test_set_expiry_keeps_the_other_tags_and_describe_and_get_return_it(store):
     assert manager.describe("api-key").expires_at == moment
     assert manager.describe("api-key").tags["team"] == "a"
     assert manager.get("api-key", bypass_cache=True).metadata.expires_at == moment
-
-
-def test_reads_follow_on_expired_without_showing_the_value(store):
-    opts, manager = store
-    manager.set("old-key", CANARY, tags={expiry.EXPIRY_TAG: "2020-01-01T00:00:00Z"})
-    manager.set("old-key", CANARY + "-2")  # version 2 keeps the tags, so the secret is still expired
-    manager.set("fresh-key", CANARY, tags={expiry.EXPIRY_TAG: "2999-01-01T00:00:00Z"})
-    said = []
-    found = reading.read(dict(opts, on_expired="warn"), [("old-key", None), ("fresh-key", None)], warn=said.append)
-    reading.read(dict(opts, on_expired="warn"), [("old-key", None)], warn=said.append)  # warned once only
-    assert found.value(("old-key", None)) == CANARY + "-2"
-    assert len(said) == 1 and "'old-key' expired at 2020-01-01T00:00:00Z" in said[0] and CANARY not in said[0]
-    with pytest.raises(SecretExpired, match="expired at 2020-01-01T00:00:00Z") as caught:
-        reading.read(dict(opts, on_expired="error"), [("old-key", None)])
-    assert CANARY not in str(caught.value)
-    quiet = []
-    reading._warned_expired.clear()
-    reading.read(dict(opts, on_expired="ignore"), [("old-key", None)], warn=quiet.append)
-    reading.read(dict(opts, on_expired="error"), [("old-key", "previous")], warn=quiet.append)  # not the current
-    assert quiet == []
-    with pytest.raises(InvalidOption, match="on_expired"):
-        reading.read(dict(opts, on_expired="explode"), [("fresh-key", None)])
