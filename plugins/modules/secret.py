@@ -55,7 +55,7 @@ options:
         same time reports no change).
       - Stored where the provider has an expiry of its own (Azure Key Vault C(exp), GCP Secret Manager C(expire_time),
         which deletes the secret at that time), else as the tag C(vibebox-expires-at) (AWS tag, Vault KV
-        custom_metadata, Kubernetes and local metadata). RV(metadata.expires_at), M(vibebox.secrets.secret_info) and
+        custom_metadata, Kubernetes and local metadata). C(expires_at) in RV(metadata), M(vibebox.secrets.secret_info) and
         the compliance report show it; the lookups follow their C(on_expired) option for an expired secret.
       - Mutually exclusive with O(expires_in). Not removed when the option is left out.
     type: str
