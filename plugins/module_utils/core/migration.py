@@ -769,7 +769,9 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
             else:
                 meta = manager.write_observed(row.name, row.value, None, None, row.observed)
             if settings.expires_at is not None and (row.action != "create" or manager.native_expiry):
-                meta.expires_at = manager.set_expiry(row.name, settings.expires_at).expires_at
+                seen = row.observed.metadata if row.observed is not None and row.observed.metadata_known else None
+                known_tags = dict(seen.tags or {}) if seen is not None and row.action != "create" else None
+                meta.expires_at = manager.set_expiry(row.name, settings.expires_at, known_tags).expires_at
         except SecretError as exc:
             manager.audit.operation(AUDIT_MIGRATE, [row.name], ok=False, error=exc,
                                     versions={row.name: {"before": _version_of(row.current)}})
