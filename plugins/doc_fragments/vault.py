@@ -180,6 +180,13 @@ options:
       - Only for lookups through the run cache. Leave it off when the credentials must outlive the run (a service
         configured with them); revoke a lease yourself with M(vibebox.secrets.vault_lease) instead. Defaults to false.
     type: bool
+  vault_delete_version_after:
+    description:
+      - KV version 2 only. When a write gives an expiry (C(expires_at) or C(expires_in)), also set the secret's
+        C(delete_version_after) to the time left until it, so Vault deletes each version that long after its creation.
+        The expiry is then written in one metadata request of its own. Without it the expiry is only recorded (the
+        custom_metadata key C(vibebox-expires-at)). Defaults to false.
+    type: bool
 """
 
     LOOKUP = r"""
@@ -523,4 +530,16 @@ options:
     ini:
       - section: vibebox_secrets
         key: vault_revoke_leases_at_end
+  vault_delete_version_after:
+    description:
+      - KV version 2 only. When a write gives an expiry (C(expires_at) or C(expires_in)), also set the secret's
+        C(delete_version_after) to the time left until it, so Vault deletes each version that long after its creation.
+        The expiry is then written in one metadata request of its own. Without it the expiry is only recorded (the
+        custom_metadata key C(vibebox-expires-at)). Defaults to false.
+    type: bool
+    vars:
+      - name: vibebox_secrets_vault_delete_version_after
+    ini:
+      - section: vibebox_secrets
+        key: vault_delete_version_after
 """

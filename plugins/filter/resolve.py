@@ -19,7 +19,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import option
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import references as _references
 from ansible_collections.vibebox.secrets.plugins.plugin_utils import reading as _reading
 
-_OWN = ("strict", "bypass_cache", "ignore_grace")
+_OWN = ("strict", "bypass_cache", "ignore_grace", "on_expired")
 
 
 def _text(value: Any, where: str) -> str:
@@ -44,13 +44,14 @@ def _resolve_in_template(context: Any, data: Any, strict: bool = True, bypass_ca
 def resolve_with(variables: Optional[Mapping[str, Any]], data: Any, strict: bool = True, bypass_cache: bool = False,
                  ignore_grace: bool = False, **options: Any) -> Any:
     """``resolve``, with the variables of the template (None outside a template)."""
-    unknown = sorted(set(options) - set(_options.OPTION_NAMES))
+    unknown = sorted(set(options) - set(_options.OPTION_NAMES) - {"on_expired"})
     if unknown:
         raise AnsibleFilterError(
             f"vibebox.secrets.resolve: unknown option(s) {', '.join(unknown)}; the filter accepts strict, bypass_cache,"
-            " ignore_grace and the provider options (provider, prefix, cache_ttl, aws_region, vault_addr, ...)"
+            " ignore_grace, on_expired and the provider options (provider, prefix, cache_ttl, aws_region, vault_addr, ...)"
         )
     raw: Dict[str, Any] = {name: options.get(name) for name in _options.OPTION_NAMES}
+    raw["on_expired"] = options.get("on_expired")
     if isinstance(strict, str):
         strict = strict.strip().lower() not in ("0", "false", "no", "off")
     seen = {"provider": ""}

@@ -48,6 +48,24 @@ options:
         generated values so a second run does not change the secret.
     type: bool
     default: true
+  expires_at:
+    description:
+      - When the secret expires, as an ISO 8601 time (V(2027-01-31T12:00:00Z), V(2027-01-31T13:00:00+01:00), V(2027-01-31));
+        a time without a time zone is UTC. It must be in the future. Kept in step on every run (a second run with the
+        same time reports no change).
+      - Stored where the provider has an expiry of its own (Azure Key Vault C(exp), GCP Secret Manager C(expire_time),
+        which deletes the secret at that time), else as the tag C(vibebox-expires-at) (AWS tag, Vault KV
+        custom_metadata, Kubernetes and local metadata). C(expires_at) in RV(metadata), M(vibebox.secrets.secret_info) and
+        the compliance report show it; the lookups follow their C(on_expired) option for an expired secret.
+      - Mutually exclusive with O(expires_in). Not removed when the option is left out.
+    type: str
+  expires_in:
+    description:
+      - When the secret expires, as a duration from now (V(90d), V(12h), V(4w) or seconds); more than zero.
+      - Applied only when the task writes a new value (creation, a changed value, a restore) or when the secret has
+        no expiry yet; an unchanged value keeps its expiry, so a re-run reports no change instead of moving the date
+        forward on every run. Stored like O(expires_at); mutually exclusive with it.
+    type: str
   recovery_days:
     description:
       - With O(state=absent), how many days the deleted secret stays recoverable where the provider supports it
@@ -93,6 +111,12 @@ options:
         description: When V(false), an existing secret keeps its value (see O(overwrite)).
         type: bool
         default: true
+      expires_at:
+        description: When the secret expires, an ISO 8601 time (see O(expires_at)).
+        type: str
+      expires_in:
+        description: When the secret expires, a duration from now (see O(expires_in)).
+        type: str
       recovery_days:
         description: With O(secrets[].state=absent), days the deleted secret stays recoverable (see O(recovery_days)).
         type: int
@@ -156,6 +180,12 @@ EXAMPLES = r"""
         tags:
           team: platform
     provider: vault
+
+- name: An API key that expires in 90 days (the date moves only when the value changes)
+  vibebox.secrets.secret:
+    name: partner-api-key
+    value: "{{ partner_api_key }}"
+    expires_in: 90d
 
 - name: Remove an old key, recoverable for 7 days
   vibebox.secrets.secret:
@@ -238,7 +268,7 @@ results:
   returned: when O(secrets) is given
 """
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, strength
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, expiry, strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries as _lines
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import (
@@ -265,13 +295,16 @@ ITEM_SPEC = dict(
     overwrite=dict(type="bool", default=True),
     recovery_days=dict(type="int"),
     force=dict(type="bool", default=False),
+    expires_at=dict(type="str"),
+    expires_in=dict(type="str"),
 )
 
 
 def _view(meta, value_marker):
     if meta is None:
         return {}
-    return {"description": meta.description, "tags": dict(meta.tags or {}), "value": value_marker}
+    # the expiry tag (where the provider keeps the expiry as a tag) shows as expires_at, not among the tags
+    return {"description": meta.description, "tags": expiry.without_tag(meta.tags), "value": value_marker}
 
 
 def main():
@@ -281,7 +314,8 @@ def main():
     # no_log False: the list holds names too; each item's value is no_log (a suboption), and Ansible masks it
     own["secrets"] = dict(type="list", elements="dict", options=item_spec, no_log=False)
     own.update(POLICY_ARGUMENTS)
-    module = build_module(own, mutually_exclusive=[("name", "secrets")], required_one_of=[("name", "secrets")])
+    module = build_module(own, mutually_exclusive=[("name", "secrets"), ("expires_at", "expires_in")],
+                          required_one_of=[("name", "secrets")])
     params = module.params
     enforcer = enforcer_for(module)
     manager = manager_for(module)
@@ -397,6 +431,10 @@ def prepare(manager, item, result):
         manager.check_value(item["name"], item["value"])
     if item["state"] == "absent" and item["recovery_days"] is not None and item["recovery_days"] < 0:
         raise errors.InvalidOption("recovery_days must be 0 or more", provider=manager.provider, name=item["name"])
+    try:
+        item["_expiry"] = expiry.wanted(item["expires_at"], item["expires_in"])
+    except errors.SecretError as exc:
+        raise exc.with_context(provider=manager.provider, name=item["name"])
 
 
 def compared_value(item):
@@ -408,7 +446,8 @@ def needs_metadata(item, manager=None):
     """Whether the read before the write must carry the metadata: description or tags to compare, or
     provider-side settings (replicas, the provider's own rotation) that the provider options manage."""
     managed = manager is not None and manager.manages_settings
-    return item["description"] is not None or item["tags"] is not None or managed
+    asks_expiry = item.get("_expiry") is not None
+    return item["description"] is not None or item["tags"] is not None or asks_expiry or managed
 
 
 def apply(module, manager, item, result, observed=False):
@@ -460,6 +499,8 @@ def plan(manager, item, observed):
     if observed is None:
         settings = manager.settings_changes(name, None, creating=True)
         fields = ["state", "value"] + [f for f in ("description", "tags") if item[f] is not None]
+        item["_expiry_write"] = expiry.to_write(item.get("_expiry"), None, new_value=True)
+        fields += ["expires_at"] if item["_expiry_write"] is not None else []
         return fields + [change.field for change in settings], False, None, settings
     if needs_metadata(item) and not observed.metadata_known:
         observed.metadata = manager.describe(name)  # the provider's read did not carry them
@@ -477,8 +518,12 @@ def plan(manager, item, observed):
                 changes.append("value")
     if item["description"] is not None and item["description"] != (current.description or None):
         changes.append("description")
-    if item["tags"] is not None and item["tags"] != dict(current.tags or {}):
+    if item["tags"] is not None and item["tags"] != expiry.without_tag(current.tags):
         changes.append("tags")
+    item["_expiry_write"] = expiry.to_write(item.get("_expiry"), current.expires_at,
+                                            new_value=restoring or "value" in changes)
+    if item["_expiry_write"] is not None:
+        changes.append("expires_at")
     settings = manager.settings_changes(name, observed)
     return changes + [change.field for change in settings], restoring, current, settings
 
@@ -495,6 +540,9 @@ def present(module, manager, item, observed, result):
             after["description"] = item["description"]
         if "tags" in changes:
             after["tags"] = item["tags"]
+        if "expires_at" in changes:  # a date, never a value
+            before["expires_at"] = expiry.show(current.expires_at) if current is not None else None
+            after["expires_at"] = expiry.show(item["_expiry_write"])
         for change in settings:  # provider-side settings: region lists, rotation schedules, never a value
             before[change.field], after[change.field] = change.before, change.after
         result["diff"] = dict(before=before, after=after)
@@ -518,22 +566,47 @@ def settings_fields(settings):
     return {change.field for change in settings}
 
 
+def written_tags(manager, item, observed):
+    """The tags the write sends. Where the expiry is a tag (the provider has no expiry field), it rides along
+    with them: the new date, or the stored one kept when the task's ``tags`` replace the others."""
+    target = item.get("_expiry_write")
+    if manager.native_expiry or (item["tags"] is None and target is None):
+        return item["tags"]
+    current = observed.metadata if observed is not None else None
+    base = item["tags"] if item["tags"] is not None else expiry.without_tag(current.tags if current else None)
+    return expiry.with_tag(base, target or (current.expires_at if current is not None else None))
+
+
 def write(manager, item, changes, restoring, observed):
     """The requests of the change, in order; returns the metadata after it."""
+    meta = write_fields(manager, item, changes, restoring, observed)
+    target = item.get("_expiry_write")
+    if target is not None and manager.native_expiry:  # the provider's own expiry field: one more request
+        stored = manager.set_expiry(item["name"], target)
+        meta = meta or (observed.metadata if observed is not None else stored)
+        meta.expires_at = stored.expires_at or target
+    return meta
+
+
+def write_fields(manager, item, changes, restoring, observed):
+    """Value, description and tags (with the expiry tag where the provider has no expiry field)."""
     name = item["name"]
+    tags = written_tags(manager, item, observed)
     if restoring:  # rare: the restore changes the version, so the write reads again
         manager.restore(name)
         if "value" in changes:
-            return manager.set(name, item["value"], item["description"], item["tags"])
-        return manager.update_metadata(name, item["description"], item["tags"])
+            return manager.set(name, item["value"], item["description"], tags)
+        return manager.update_metadata(name, item["description"], tags)
     if "value" in changes:
-        return manager.write_observed(name, item["value"], item["description"], item["tags"], observed)
+        return manager.write_observed(name, item["value"], item["description"], tags, observed)
+    if not ({"description", "tags"} & set(changes)) and (tags is None or manager.native_expiry):
+        return None  # only the expiry changes, and the provider keeps it in a field of its own
     try:
-        return manager.write_observed(name, None, item["description"], item["tags"], observed)
+        return manager.write_observed(name, None, item["description"], tags, observed)
     except errors.UnsupportedOperation:
         value = observed.value if observed is not None and observed.value is not None else (
             manager.get(name, bypass_cache=True).value)
-        return manager.set(name, value, item["description"], item["tags"])
+        return manager.set(name, value, item["description"], tags)
 
 
 def observe(manager, name, planned, params):
@@ -556,7 +629,9 @@ def observe(manager, name, planned, params):
             elif field == "description":
                 done[field] = exists and (meta.description or None) == params["description"]
             elif field == "tags":
-                done[field] = exists and dict(meta.tags or {}) == params["tags"]
+                done[field] = exists and expiry.without_tag(meta.tags) == params["tags"]
+            elif field == "expires_at":
+                done[field] = exists and meta.expires_at == params.get("_expiry_write")
         if exists and set(planned) - set(done):  # provider-side settings: still differing means not written
             differing = {change.field for change in manager.settings_changes(name)}
             done.update({field: field not in differing for field in planned if field not in done})

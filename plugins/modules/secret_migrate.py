@@ -80,6 +80,16 @@ options:
   tags:
     description: Tags of the secrets the migration creates. Existing secrets keep theirs.
     type: dict
+  expires_at:
+    description:
+      - When the secrets the migration writes (creates or updates) expire, an ISO 8601 time in the future
+        (V(2027-01-31T12:00:00Z)); without a time zone it is UTC. Stored like the M(vibebox.secrets.secret) option of
+        the same name. Secrets the plan leaves unchanged keep their expiry. Mutually exclusive with O(expires_in).
+    type: str
+  expires_in:
+    description:
+      - When the secrets the migration writes expire, as a duration from the write (V(90d)); more than zero.
+    type: str
   rewrite_env:
     description:
       - With V(plan) and V(backup), whether the run will rewrite the .env file to references, so that the plan
@@ -329,6 +339,7 @@ import time
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as _backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry as _expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as _migration
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries as _lines
 from ansible_collections.vibebox.secrets.plugins.module_utils import target_steps as _steps
@@ -353,7 +364,14 @@ def _settings(params):
         rewrite_env=params["rewrite_env"],
         overwrite=params["overwrite"],
         strength=_strength.Enforcer.from_options(params["policy"], params["policy_mode"]),
+        expires_at=_expiry_moment(params),
     )
+
+
+def _expiry_moment(params):
+    """When the values this step writes expire (None: no expiry asked); expires_in counts from this step."""
+    asked = _expiry.wanted(params["expires_at"], params["expires_in"])
+    return asked.moment if asked is not None else None
 
 
 class Step(_steps.TargetSteps):
@@ -563,6 +581,8 @@ def main():
             name_map=dict(type="dict", default={}),
             description=dict(type="str", default=_migration.DEFAULT_DESCRIPTION),
             tags=dict(type="dict"),
+            expires_at=dict(type="str"),
+            expires_in=dict(type="str"),
             rewrite_env=dict(type="bool", default=False),
             overwrite=dict(type="str", default="unless-changed", choices=list(_migration.OVERWRITE)),
             keys=dict(type="list", elements="str", no_log=False),
@@ -577,9 +597,14 @@ def main():
             **POLICY_ARGUMENTS,
         ),
         required_if=[("action", action, ["env_file"]) for action in ("plan", "backup", "apply", "validate", "rewrite")],
+        mutually_exclusive=[("expires_at", "expires_in")],
     )
     started = time.monotonic()
     enforcer_for(module)  # a bad policy fails here, before the lock and any request
+    try:  # a past expires_at or a bad expires_in too
+        _expiry.wanted(module.params["expires_at"], module.params["expires_in"])
+    except errors.SecretError as exc:
+        fail(module, exc, changed=False, action=module.params["action"])
     manager = manager_for(module)
     action = module.params["action"]
     result = dict(changed=False, action=action, provider=manager.provider, prefix=manager.prefix or "", backup=None)

@@ -215,6 +215,9 @@ options:
       vault_revoke_leases_at_end:
         description: The provider option C(vault_revoke_leases_at_end) of the source.
         type: bool
+      vault_delete_version_after:
+        description: The provider option C(vault_delete_version_after) of the source.
+        type: bool
       k8s_namespace:
         description: The provider option C(k8s_namespace) of the source.
         type: str

@@ -73,6 +73,19 @@ options:
       - How long the previous version must stay readable as C(version=previous), for example C(2h).
       - Recorded in the secret's metadata; cleanup does not destroy the previous version before it ends.
     type: str
+  expires_at:
+    description:
+      - When the new version expires, an ISO 8601 time in the future (V(2027-01-31T12:00:00Z)); without a time zone it is
+        UTC. Stored like the M(vibebox.secrets.secret) option of the same name (the provider's own expiry where it has
+        one, else the tag C(vibebox-expires-at)). Mutually exclusive with O(expires_in).
+      - Without O(expires_at) and O(expires_in) the secret keeps the expiry it has.
+      - Applies only when the task rotates; a run that is not due changes nothing.
+    type: str
+  expires_in:
+    description:
+      - When the new version expires, as a duration from the rotation (V(90d)); more than zero. A scheduled rotation
+        with O(max_age) and O(expires_in) gives each new value its own expiry.
+    type: str
   keep_previous:
     description:
       - V(false) makes a hard cut; every version older than the new one is destroyed where the provider allows
@@ -252,6 +265,11 @@ grace_until:
   type: str
   returned: always
   sample: "2024-05-01T14:00:00Z"
+expires_at:
+  description: When the new version expires (ISO 8601, UTC), with O(expires_at) or O(expires_in); none without them.
+  type: str
+  returned: always
+  sample: "2027-01-31T12:00:00Z"
 grace_until_epoch:
   description: RV(grace_until) in epoch seconds, as stored in the tag C(vibebox-grace-until).
   type: int
@@ -288,7 +306,7 @@ summary:
   sample: "jwt-secret: rotated to version 4; version 3 stays readable as 'previous' until 2026-12-03T12:00:00Z (grace period)"
 """
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, factory, generators, options, strength
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, expiry, factory, generators, options, strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationFailed, RotationPolicy, Rotator
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import rotation_kinds, transit_rotation
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.audit import AuditLog
@@ -313,6 +331,8 @@ def main():
             max_age=dict(type="str"),
             unless_rotated_since=dict(type="str"),
             grace_period=dict(type="str"),
+            expires_at=dict(type="str"),
+            expires_in=dict(type="str"),
             keep_previous=dict(type="bool"),
             description=dict(type="str"),
             rollback_to=dict(type="str"),
@@ -322,13 +342,14 @@ def main():
                       default="secret"),
             **POLICY_ARGUMENTS,
         ),
-        mutually_exclusive=[("generator", "value", "rollback_to")],
+        mutually_exclusive=[("generator", "value", "rollback_to"), ("expires_at", "expires_in")],
     )
     params = module.params
     name = params["name"]
     kind = rotation_kinds.kind_of(params["kind"])
     try:
         params["keep_previous"] = keep_previous_for(kind, params["keep_previous"], params["grace_period"])
+        wanted_expiry = expiry.wanted(params["expires_at"], params["expires_in"])
     except errors.SecretError as exc:
         fail(module, exc, name=name, rotated=False, due=False)
     if kind.reencrypt:
@@ -370,6 +391,7 @@ def main():
                 description=params["description"],
                 create=params["create"],
                 take_over=params["take_over"],
+                expires_at=wanted_expiry.moment if wanted_expiry is not None else None,
             )
     except RotationFailed as exc:
         fail(module, exc, rolled_back=exc.rolled_back, version=exc.version, **result)
@@ -390,6 +412,8 @@ def main():
             after=dict(version=outcome.version if outcome.rotated else "(new)", value="(changed)",
                        grace_until=result["grace_until"]),
         )
+        if result.get("expires_at"):
+            result["diff"]["after"]["expires_at"] = result["expires_at"]
     module.exit_json(**result)
 
 

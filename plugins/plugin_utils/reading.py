@@ -16,6 +16,7 @@ mode or a direct read.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import os
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
@@ -167,14 +168,15 @@ def _direct(options: Mapping[str, Any], forced: Optional[str], items: List[Item]
 
 def read(options: Mapping[str, Any], items: Iterable[Tuple[str, Optional[str]]], bypass: bool = False, *,
          forced: Optional[str] = None, variables: Optional[Mapping[str, Any]] = None,
-         warn: Optional[Warn] = None) -> Outcomes:
+         warn: Optional[Warn] = None, judge_expiry: bool = True) -> Outcomes:
     """(name, version) -> Secret or SecretError for every item: the run cache, else the provider from
     this process, then the ``fallback`` chain for what is missing or unreachable.
 
     ``options`` are the caller's (a lookup's ``_options``, the filter's keyword arguments); keys that
     are not provider options are ignored. ``forced`` names the provider outright (a fallback step).
     Raises core errors only for options that cannot work at all (unknown provider, bad cache_ttl, the
-    throwaway local store of an automation job); a secret's own failure is its outcome.
+    throwaway local store of an automation job); a secret's own failure is its outcome. An expired secret
+    follows ``options['on_expired']`` (check_expiry); a fallback step is judged once, by the read that asked it.
     """
     wanted = list(dict.fromkeys((str(name), version_key(version)) for name, version in items))
     if not wanted:
@@ -190,6 +192,8 @@ def read(options: Mapping[str, Any], items: Iterable[Tuple[str, Optional[str]]],
         found = _direct(options, forced, wanted, bypass)
     if options.get("fallback"):
         _fall_through(options, found, bypass, warn)
+    if judge_expiry:
+        check_expiry(found, options.get("on_expired"), warn)
     return found
 
 
@@ -204,13 +208,66 @@ def _fall_through(options: Mapping[str, Any], found: Outcomes, bypass: bool, war
         pending = [item for item in found if not found.has_value(item) and isinstance(found[item], falls_through)]
         if not pending:
             break
-        answered = read(step_options, pending, bypass, forced=provider, warn=warn)
+        answered = read(step_options, pending, bypass, forced=provider, warn=warn, judge_expiry=False)
         for item in pending:
             if answered.has_value(item):
                 (warn or display.warning)(
                     f"vibebox.secrets: '{item[0]}' was read from provider '{label}' because"
                     f" provider '{found.provider}' said: {type(found[item]).__name__}")
                 found.replace(item, answered[item])
+
+
+# expired secrets ----------------------------------------------------------------------------------
+
+#: (provider, name) already warned about in this process: a lookup in a loop warns once per secret
+_warned_expired: set = set()
+
+
+def _expiry_text(outcomes: Outcomes, item: Item) -> Optional[str]:
+    """The expiry the read returned with the value of ``item`` (ISO text), without decoding the answer."""
+    outcome = outcomes._found[item]
+    if isinstance(outcome, dict):
+        return (outcome.get("metadata") or {}).get("expires_at") or None
+    moment = getattr(getattr(outcome, "metadata", None), "expires_at", None)
+    return moment.isoformat() if moment is not None else None
+
+
+def _passed(text: str, now: _dt.datetime) -> bool:
+    try:
+        moment = _dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return False  # an unreadable date never blocks a read
+    return (moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)) <= now
+
+
+def check_expiry(outcomes: Outcomes, on_expired: Any, warn: Optional[Warn] = None) -> None:
+    """``on_expired`` for every current value read whose metadata says it has expired: ``error`` raises
+    SecretExpired (the name and the time, never the value), ``warn`` warns once per secret, ``ignore`` says
+    nothing. Only what the read already returned is judged: no request is added per read, so providers whose
+    value read carries no expiry (AWS, GCP) are judged by secret_info and the compliance report instead.
+    The core is imported only when a secret has expired or the option is not one of its words."""
+    choice = str(on_expired).strip().lower() if on_expired not in (None, "") else "warn"
+    if choice not in ("error", "warn", "ignore"):
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry as _expiry
+
+        _expiry.on_expired_option(on_expired)  # raises InvalidOption naming the option
+    if choice == "ignore":
+        return
+    now = _dt.datetime.now(_dt.timezone.utc)
+    for item in outcomes:
+        if item[1] is not None or not outcomes.has_value(item):
+            continue  # only the current value: an older version's expiry is not the secret's
+        text = _expiry_text(outcomes, item)
+        if not text or not _passed(text, now):
+            continue
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry as _expiry
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import parse_iso
+
+        message = _expiry.judge_read(item[0], parse_iso(text), choice, provider=outcomes.provider or None, now=now)
+        key = (outcomes.provider, item[0])
+        if message and key not in _warned_expired:
+            _warned_expired.add(key)
+            (warn or display.warning)(message)
 
 
 # what the get lookup makes of it --------------------------------------------------------------------

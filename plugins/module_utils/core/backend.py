@@ -7,10 +7,12 @@ only core errors, never SDK exceptions, so that SecretManager and the plugins st
 from __future__ import annotations
 
 import abc
+import datetime as _dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     ReadOnlyProvider,
     SecretDeleted,
@@ -69,6 +71,9 @@ class SecretBackend(abc.ABC):
     #: whether the manager puts its prefix before a name; False where a name is an API path the user
     #: gives whole (a dynamic secret's ``database/creds/app``), so no prefix can misdirect it
     uses_prefix = True
+    #: whether the service keeps an expiry date of its own (Azure ``exp``, GCP ``expire_time``); otherwise the
+    #: expiry is the tag expiry.EXPIRY_TAG, written with the tags (see set_expiry)
+    native_expiry = False
 
     def request(self, send: Callable[[], T], key: Optional[str] = None) -> T:
         """Send one request to the service, retried alone under the manager's policy.
@@ -138,6 +143,16 @@ class SecretBackend(abc.ABC):
     ) -> SecretMetadata:
         """Change description and/or tags without adding a version."""
         raise UnsupportedOperation(f"provider '{self.name}' cannot change metadata without a new value")
+
+    def set_expiry(self, name: str, expires_at: _dt.datetime,
+                   tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+        """Store when the secret expires. The default writes the tag expiry.EXPIRY_TAG with the tags: ``tags``
+        are the secret's current ones when the caller knows them (saves a read). A provider whose service
+        has an expiry field (``native_expiry``) overrides this to write it there; every provider's
+        describe() returns the date as ``expires_at`` from where it stored it."""
+        if tags is None:
+            tags = self.describe(name).tags
+        return self.update_metadata(name, None, expiry.with_tag(tags, expires_at))
 
     @abc.abstractmethod
     def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:

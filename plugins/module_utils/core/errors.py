@@ -97,6 +97,12 @@ class SecretDeleted(SecretError):
     kind = "deleted"
 
 
+class SecretExpired(SecretError):
+    """A read found the secret past the expiry stored with it, and ``on_expired: error`` was asked."""
+
+    kind = "expired"
+
+
 class InvalidSecretName(SecretError):
     kind = "invalid"
 

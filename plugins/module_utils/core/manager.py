@@ -6,6 +6,7 @@ can forget a step and no provider has to repeat them.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -260,6 +261,21 @@ class SecretManager:
         provider_name = self.provider_name(name)
         try:
             meta = self._run("update", name, lambda pn: self.backend.update_metadata(pn, description, tags))
+        finally:
+            self.cache.invalidate(provider_name)
+        meta.name = name
+        return meta
+
+    @property
+    def native_expiry(self) -> bool:
+        """Whether the provider keeps an expiry of its own (else it is a tag, written with the tags)."""
+        return self.backend.native_expiry
+
+    def set_expiry(self, name: str, expires_at: _dt.datetime, tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+        """Store when the secret expires (SecretBackend.set_expiry), audited as an ``update``."""
+        provider_name = self.provider_name(name)
+        try:
+            meta = self._run("update", name, lambda pn: self.backend.set_expiry(pn, expires_at, tags))
         finally:
             self.cache.invalidate(provider_name)
         meta.name = name

@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as _backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import dotenv as _dotenv
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry as _expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import names as _names
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import references as _references
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength as _strength
@@ -112,6 +113,8 @@ class Settings:
     overwrite: str = "unless-changed"
     #: the strength policy of the values the migration writes (None: not checked)
     strength: Optional[_strength.Enforcer] = None
+    #: when the values the migration writes expire (None: no expiry is written; unchanged secrets keep theirs)
+    expires_at: Optional[_dt.datetime] = None
 
     def included(self, key: str) -> bool:
         include = list(self.include or ["*"])
@@ -759,10 +762,16 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
         try:
             # the write alone, conditional on what the plan read (KV v2: check-and-set on its version)
             if row.action == "create":
-                meta = manager.write_observed(row.name, row.value, settings.describe(row.key),
-                                              dict(settings.tags) if settings.tags else None, None)
+                tags = dict(settings.tags) if settings.tags else None
+                if settings.expires_at is not None and not manager.native_expiry:
+                    tags = _expiry.with_tag(tags, settings.expires_at)  # the tag rides along: no extra request
+                meta = manager.write_observed(row.name, row.value, settings.describe(row.key), tags, None)
             else:
                 meta = manager.write_observed(row.name, row.value, None, None, row.observed)
+            if settings.expires_at is not None and (row.action != "create" or manager.native_expiry):
+                seen = row.observed.metadata if row.observed is not None and row.observed.metadata_known else None
+                known_tags = dict(seen.tags or {}) if seen is not None and row.action != "create" else None
+                meta.expires_at = manager.set_expiry(row.name, settings.expires_at, known_tags).expires_at
         except SecretError as exc:
             manager.audit.operation(AUDIT_MIGRATE, [row.name], ok=False, error=exc,
                                     versions={row.name: {"before": _version_of(row.current)}})

@@ -55,6 +55,7 @@ OPTIONS = (
     ('vault', 'engine', {'type': 'str', 'choices': ['kv', 'dynamic']}, ()),
     ('vault', 'vault_dynamic_mount', {'type': 'str'}, ()),
     ('vault', 'vault_revoke_leases_at_end', {'type': 'bool'}, ()),
+    ('vault', 'vault_delete_version_after', {'type': 'bool'}, ()),
     ('kubernetes', 'k8s_namespace', {'type': 'str'}, ('K8S_SECRET_NAMESPACE',)),
     ('kubernetes', 'k8s_secret_name', {'type': 'str'}, ('K8S_SECRET_NAME',)),
     ('kubernetes', 'kubeconfig', {'type': 'path'}, ('KUBECONFIG',)),

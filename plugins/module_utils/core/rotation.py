@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry as _expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.durations import parse_duration
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     InvalidOption,
@@ -323,6 +324,8 @@ class RotationResult:
     already_rotated: bool = False
     destroyed_versions: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+    #: the expiry the new version was given (or would be, in check mode); None when the task asked for none
+    expires_at: Optional[_dt.datetime] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """Module result fields; holds no value by construction."""
@@ -342,6 +345,7 @@ class RotationResult:
             rolled_back=self.rolled_back,
             already_rotated=self.already_rotated,
             destroyed_versions=list(self.destroyed_versions),
+            expires_at=_expiry.show(self.expires_at),
         )
 
 
@@ -464,8 +468,13 @@ class Rotator:
         verify: Optional[Callable[[Secret], None]] = None,
         create: bool = False,
         take_over: bool = False,
+        expires_at: Optional[_dt.datetime] = None,
     ) -> RotationResult:
         """Write a new version when due; roll back when a step after the write fails.
+
+        ``expires_at``: when the new value expires (written with the rotation tags where the provider keeps it
+        as a tag, else in the provider's own field right after the write). Without it the secret keeps the
+        expiry it has, as it keeps its other tags.
 
         The old value is read before the write and kept in memory only, so the rollback works even
         when the provider keeps no previous version (and even with keep_previous: false, whose
@@ -506,6 +515,7 @@ class Rotator:
         if policy.grace_period and meta is not None:
             result.grace_until = float(int(now) + policy.grace_period)
         result.previous_version = meta.version if meta is not None else None
+        result.expires_at = expires_at
         if check_mode:
             result.next_due = None if policy.max_age is None else now + policy.max_age
             return result
@@ -513,6 +523,8 @@ class Rotator:
         new_value = value if value is not None else generator()  # type: ignore[misc]
         self.manager.check_value(name, new_value)
         tags = rotation_tags(meta.tags if meta else None, now, policy, result.previous_version)
+        if expires_at is not None and not self.manager.native_expiry:
+            tags = _expiry.with_tag(tags, expires_at)
         expected = NEW_SECRET if meta is None else meta.version
         try:
             written = self.manager.set(name, new_value, description, tags, expect_version=expected)
@@ -540,6 +552,8 @@ class Rotator:
                 )
             if verify is not None:
                 verify(readback)
+            if expires_at is not None and self.manager.native_expiry:
+                self.manager.set_expiry(name, expires_at)
         except Exception as exc:  # any failing step after the write must leave the old value in place
             self._undo(name, old, meta, written, result, exc)
         if not policy.keep_previous and meta is not None:

@@ -20,6 +20,9 @@ Why it is written this way:
 - AWS cannot delete one version. ``delete_version`` removes every staging label from it, which makes it
   *deprecated*; AWS removes deprecated versions in the background. Until then this provider refuses to
   read a version that carries no label, so a cleaned-up version is gone for every user of the collection.
+- Secrets Manager has no expiry date: it is the tag ``vibebox-expires-at`` (core/expiry.py), which
+  DescribeSecret returns as ``expires_at``. GetSecretValue carries no tags, so a lookup cannot judge
+  an expiry on AWS without one more request per secret, and does not.
 - Reading many names uses BatchGetSecretValue, 20 names per call; when the caller may not use that API
   it falls back to one GetSecretValue per name.
 - ``delete`` takes a recovery window of 7-30 days (checked before any call; 0 means force). A primary
@@ -43,6 +46,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     scrub,
@@ -610,6 +614,7 @@ class AwsBackend(SecretBackend):
             version=current,
             created_at=utc(described.get("CreatedDate")),
             updated_at=utc(described.get("LastChangedDate")),
+            expires_at=expiry.from_tags(self._tags(described)),
             tags=self._tags(described),
             description=described.get("Description") or None,
             stages=["current"] if current else [],
@@ -794,7 +799,8 @@ class AwsBackend(SecretBackend):
                 raise self._conflict(name, "another writer created it first") from None
             return SecretMetadata(
                 name=name, version=answer.get("VersionId") or params["ClientRequestToken"], tags=dict(tags or {}),
-                description=description or None, stages=["current"], provider_name=name, versions_count=1,
+                expires_at=expiry.from_tags(tags), description=description or None, stages=["current"],
+                provider_name=name, versions_count=1,
             )
         if described is None:
             raise self._conflict(name, "it no longer exists")
@@ -823,6 +829,7 @@ class AwsBackend(SecretBackend):
             version=version_id,
             created_at=utc(described.get("CreatedDate")),
             tags=dict(tags) if tags is not None else self._tags(described),
+            expires_at=expiry.from_tags(tags if tags is not None else self._tags(described)),
             description=description if description is not None else (described.get("Description") or None),
             stages=["current"],
             provider_name=described.get("Name") or name,
@@ -862,7 +869,8 @@ class AwsBackend(SecretBackend):
                 ) from None
             return SecretMetadata(
                 name=name, version=answer.get("VersionId") or token, tags=dict(tags or {}),
-                description=description or None, stages=["current"], provider_name=name, versions_count=1,
+                expires_at=expiry.from_tags(tags), description=description or None, stages=["current"],
+                provider_name=name, versions_count=1,
             )
         if described.get("DeletedDate"):
             raise self._deleted(name, described)
@@ -883,6 +891,7 @@ class AwsBackend(SecretBackend):
             version=version_id,
             created_at=utc(described.get("CreatedDate")),
             tags=dict(tags) if tags is not None else self._tags(described),
+            expires_at=expiry.from_tags(tags if tags is not None else self._tags(described)),
             description=description if description is not None else (described.get("Description") or None),
             stages=["current"],
             provider_name=described.get("Name") or name,
@@ -938,6 +947,7 @@ class AwsBackend(SecretBackend):
             meta.description = description or None
         if tags is not None:
             meta.tags = dict(tags)
+            meta.expires_at = expiry.from_tags(tags)
         return meta
 
     def update_metadata(self, name: str, description: Optional[str] = None,

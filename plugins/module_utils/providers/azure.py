@@ -11,8 +11,9 @@ Model mapping, because Key Vault's is not the collection's:
 - Tags and the content type belong to one *version* in Key Vault. The description is stored as the
   content type (Key Vault has no description field; 255 characters). A new value without tags or
   description carries the current version's over, so writing a value never drops metadata.
-- ``expires_at`` is Key Vault's ``exp`` attribute of the current version (``set`` and
-  ``update_metadata`` take it as an optional keyword). A new version starts without one.
+- ``expires_at`` is Key Vault's ``exp`` attribute of the current version (``set``,
+  ``update_metadata`` and ``set_expiry`` write it). A new value written by ``set`` carries the current
+  version's ``exp`` over, as it carries tags over, so writing a value never drops the secret's expiry.
 - Soft delete is the vault's own: ``delete`` waits on the poller until the secret is in the deleted
   collection (so an immediate restore or purge works); ``recovery_days`` cannot be chosen per
   secret (the vault's retention applies); ``force`` or ``recovery_days: 0`` also purges and waits
@@ -303,6 +304,7 @@ class AzureBackend(SecretBackend):
     name = PROVIDER
     supports_versions = True
     supports_restore = True
+    native_expiry = True  # the current version's ``exp`` (set_expiry)
 
     def __init__(
         self,
@@ -562,6 +564,8 @@ class AzureBackend(SecretBackend):
         if current is not None and current.version:
             new_tags[PREVIOUS_TAG] = current.version
         content_type = description if description is not None else (current.content_type if current else None)
+        if expires_at is None and current is not None:
+            expires_at = getattr(current, "expires_on", None)  # a new value keeps the secret's expiry, as it keeps its tags
         secret = self._call(name, lambda c: c.set_secret(
             name, value, tags=new_tags or None, content_type=content_type or None, expires_on=expires_at))
         if expect_version is not None:
@@ -633,6 +637,11 @@ class AzureBackend(SecretBackend):
             return self._meta(name, current, ["current"])
         props = self._call(name, lambda c: c.update_secret_properties(name, current.version, **kwargs))
         return self._meta(name, props, ["current"])
+
+    def set_expiry(self, name: str, expires_at: _dt.datetime,
+                   tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+        """Key Vault's own ``exp`` on the current version (one request; a later value starts without one)."""
+        return self.update_metadata(name, expires_at=expires_at)
 
     def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
         """Soft delete and wait until it is in the deleted collection; purge too when forced."""

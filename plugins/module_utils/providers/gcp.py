@@ -13,6 +13,9 @@ Model mapping, because Secret Manager's is not the collection's:
   annotations are meant for exactly this kind of tool-owned metadata.
 - Values carry a CRC32C both ways: sent with AddSecretVersion (the service rejects a corrupted
   upload) and checked on every access (a corrupted download is retried, never returned).
+- ``expires_at`` is the Secret's own ``expire_time`` (``set_expiry``; Secret Manager deletes the
+  secret at that time). A value read (AccessSecretVersion) does not carry it, so the lookups judge an
+  expiry on GCP only where describe() is called (secret_info, the compliance report, the writers).
 - Secret Manager has no soft delete: ``delete`` removes the secret and all versions at once, guarded
   by the secret's etag; ``recovery_days`` is ignored and ``supports_restore`` is False.
 - ``delete_version`` disables, then destroys, an old version (disabling first makes it unreadable at
@@ -357,6 +360,7 @@ class GcpBackend(SecretBackend):
     name = PROVIDER
     supports_versions = True
     supports_restore = False  # Secret Manager deletes at once; there is nothing to restore
+    native_expiry = True  # the Secret's expire_time (set_expiry)
 
     def __init__(
         self,
@@ -701,6 +705,15 @@ class GcpBackend(SecretBackend):
         description = check_description(description)
         secret = self._update_if_changed(name, self._get_secret(name), labels, description)
         return self._meta(name, secret, self._list_versions(name))
+
+    def set_expiry(self, name: str, expires_at: _dt.datetime,
+                   tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+        """The Secret's own ``expire_time`` (Secret Manager deletes the secret then), guarded by the etag."""
+        secret = self._get_secret(name)
+        body = {"name": secret.name, "etag": secret.etag, "expire_time": expires_at}
+        updated = self._call(name, lambda c: c.update_secret(
+            request={"secret": body, "update_mask": {"paths": ["expire_time"]}}, retry=None, timeout=CALL_TIMEOUT))
+        return self._meta(name, updated)
 
     def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:
         """Delete for good (Secret Manager has no recovery window), guarded by the etag just read."""

@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend, fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     scrub,
@@ -135,13 +136,14 @@ def tags_from_custom(custom: Optional[Mapping[str, Any]]) -> Dict[str, str]:
 def merge_custom(
     current: Optional[Mapping[str, Any]], description: Optional[str], tags: Optional[Mapping[str, str]]
 ) -> Dict[str, str]:
-    """The custom_metadata to write: None for description or tags means 'leave that part as it is'."""
+    """The custom_metadata to write: None for description or tags means 'leave that part as it is'. Tags that
+    replace the others keep the expiry (expiry.EXPIRY_TAG) unless they give one: no option removes an expiry."""
     merged: Dict[str, str] = {str(k): str(v) for k, v in (current or {}).items()}
     if tags is not None:
-        kept_description = merged.get(DESCRIPTION_KEY)
+        kept = {key: merged[key] for key in (DESCRIPTION_KEY, expiry.EXPIRY_TAG) if key in merged}
         merged = {str(k): str(v) for k, v in tags.items()}
-        if kept_description is not None:
-            merged[DESCRIPTION_KEY] = kept_description
+        for key, item in kept.items():
+            merged.setdefault(key, item)
     if description is not None:
         if description == "":
             merged.pop(DESCRIPTION_KEY, None)
@@ -362,7 +364,17 @@ class VaultBackend(SecretBackend):
             ca_cert=options.get("vault_ca_cert"),
             timeout=options.get("vault_timeout"),
             login=VaultLogin.from_options(options),
-        )
+        ).with_expiry_deletion(options.get("vault_delete_version_after"))
+
+    def with_expiry_deletion(self, asked: Any) -> "VaultBackend":
+        """``vault_delete_version_after: true`` (KV v2 only): an expiry is also Vault's own
+        ``delete_version_after``, so the expiry is written by set_expiry (native_expiry) in one metadata request."""
+        if str(asked).strip().lower() in ("true", "1", "yes", "on"):
+            if self.KV_VERSION != 2:
+                raise InvalidOption("vault_delete_version_after needs a KV version 2 mount (KV v1 keeps no versions)",
+                                    provider=PROVIDER, hint="Leave vault_delete_version_after out on a KV v1 mount")
+            self.native_expiry = True
+        return self
 
     # transport -------------------------------------------------------------------------------------
     def _send(self, method: str, api_path: str, body: Optional[dict] = None,
@@ -671,12 +683,26 @@ class VaultKV2Backend(VaultBackend):
             created_at=parse_time(metadata.get("created_time")),
             updated_at=parse_time(info.get("created_time") or metadata.get("updated_time")),
             tags=tags_from_custom(custom),
+            expires_at=expiry.from_tags(tags_from_custom(custom)),
             description=custom.get(DESCRIPTION_KEY),
             stages=["current"] if current else [],
             provider_name=name,
             deleted_at=deleted,
             versions_count=len([v for v in versions.values() if not v.get("destroyed")]),
         )
+
+    def set_expiry(self, name: str, expires_at: _dt.datetime,
+                   tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+        """The tag in custom_metadata; with vault_delete_version_after also ``delete_version_after`` (the time
+        left until the expiry, which Vault counts from each version's creation), in the same request."""
+        if not self.native_expiry:
+            return super().set_expiry(name, expires_at, tags)
+        metadata = self._metadata(name) or {}
+        custom = expiry.with_tag(metadata.get("custom_metadata") or {}, expires_at)
+        left = max(int((expires_at - _dt.datetime.now(_dt.timezone.utc)).total_seconds()), 1)
+        self._call("POST", self._path("metadata", name), name=name, capability="update",
+                   body={"custom_metadata": custom, "delete_version_after": f"{left}s"})
+        return self._meta_from_metadata(name, {**metadata, "custom_metadata": custom})
 
     def _write_custom(self, name: str, custom: Dict[str, str]) -> None:
         self._call("POST", self._path("metadata", name), name=name, capability="update",
@@ -718,6 +744,7 @@ class VaultKV2Backend(VaultBackend):
             version=str(info.get("version")) if info.get("version") else None,
             updated_at=parse_time(info.get("created_time")),
             tags=tags_from_custom(custom),
+            expires_at=expiry.from_tags(tags_from_custom(custom)),
             description=custom.get(DESCRIPTION_KEY),
             stages=[stage] if stage else [],
             provider_name=name,
@@ -771,6 +798,7 @@ class VaultKV2Backend(VaultBackend):
             created_at=parse_time((metadata or {}).get("created_time") or written.get("created_time")),
             updated_at=parse_time(written.get("created_time")),
             tags=tags_from_custom(wanted),
+            expires_at=expiry.from_tags(tags_from_custom(wanted)),
             description=wanted.get(DESCRIPTION_KEY),
             stages=["current"],
             provider_name=name,
@@ -906,6 +934,7 @@ class VaultKV2Backend(VaultBackend):
             version=str(number) if number else None,
             updated_at=parse_time(written.get("created_time") or info.get("created_time")),
             tags=tags_from_custom(wanted),
+            expires_at=expiry.from_tags(tags_from_custom(wanted)),
             description=wanted.get(DESCRIPTION_KEY),
             stages=["current"],
             provider_name=name,
@@ -946,6 +975,7 @@ class VaultKV1Backend(VaultBackend):
             name=name,
             version=None,
             tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
+            expires_at=expiry.from_tags(tags if isinstance(tags, dict) else None),
             description=data.get(DESCRIPTION_KEY),
             stages=["current"],
             provider_name=name,
@@ -1484,6 +1514,7 @@ SPEC = ProviderSpec(
         Option("engine", dict(type="str", choices=list(ENGINES))),
         Option("vault_dynamic_mount", dict(type="str")),
         Option("vault_revoke_leases_at_end", dict(type="bool")),
+        Option("vault_delete_version_after", dict(type="bool")),
     ),
     # Vault reads the provider-side name as a path: 'a/./b' would be written to 'a/b'
     name_rule=NameRule(r"[A-Za-z0-9_.@+=-]+(/[A-Za-z0-9_.@+=-]+)*", 512, "path segments of letters, digits and _.@+=-",

@@ -4,6 +4,7 @@ changes, no value in any result or message)."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 import stat
@@ -642,3 +643,20 @@ def test_plan_blocks_weak_values_it_would_write_and_warns_in_warn_mode(world):
     assert actions(planned)["DATABASE_PASSWORD"] == "create"
     assert any("secret 'database-password' breaks the strength policy" in text for text in planned.warnings)
     no_canary([row.to_dict() for row in plan.rows] + planned.warnings)
+
+
+def test_the_expiry_goes_on_every_secret_written_and_unchanged_ones_keep_theirs(world):
+    first = dt.datetime(2098, 1, 1, tzinfo=dt.timezone.utc)
+    plan, path = migrate(world, expires_at=first)
+    finished(path)
+    manager = world.manager()
+    created = [row.name for row in plan.changes]
+    assert created and all(manager.describe(name).expires_at == first for name in created)
+    manager.set("api-key", "changed elsewhere")  # the next run updates it (overwrite: always)
+    later = dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc)
+    again, _path = migrate(world, expires_at=later, overwrite="always")
+    updated = {row.name for row in again.changes}
+    assert updated == {"api-key"}
+    assert manager.describe("api-key").expires_at == later
+    assert manager.describe("api-key").tags.get("vibebox-expires-at") == "2099-01-01T00:00:00Z"
+    assert all(manager.describe(name).expires_at == first for name in created if name not in updated)
