@@ -59,6 +59,25 @@ def same_python(interpreter: Any, executable: Optional[str] = None) -> bool:
         return False
 
 
+def missing_internals() -> Optional[str]:
+    """What this ansible-core lacks of the non-public names the worker path relies on (None: nothing).
+
+    They are stable from 2.17 to 2.21 (the version matrix runs the comparison test on each); a release
+    that renames one gets the module run, with no error, instead of a half-working shortcut.
+    """
+    from ansible.module_utils import basic
+    from ansible.module_utils.common import warnings as _warnings
+    from ansible.plugins.action import ActionBase
+
+    for owner, names in ((basic, ("_ANSIBLE_ARGS",)), (_warnings, ("_global_warnings", "_global_deprecations")),
+                         (ActionBase, ("_is_pipelining_enabled", "_low_level_execute_command",
+                                       "_compute_environment_string", "_execute_module"))):
+        for name in names:
+            if not hasattr(owner, name):
+                return f"this ansible-core has no {owner.__name__}.{name}"
+    return None
+
+
 def refusal(*, connection: str, become: bool, is_async: bool, interpreter: Any,
             variables: Mapping[str, Any], environ: Mapping[str, str]) -> Optional[str]:
     """Why the module must run as usual (None when it may run in the worker)."""
@@ -74,7 +93,7 @@ def refusal(*, connection: str, become: bool, is_async: bool, interpreter: Any,
         return "the task is async"
     if not same_python(interpreter):
         return "the target's Python is not the controller's"
-    return None
+    return missing_internals()
 
 
 def module_path_of(action_module: str) -> str:
