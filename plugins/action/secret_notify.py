@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import os
 
-from ansible.plugins.action import ActionBase
+from typing import Any, Dict
+
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import SecretAction
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.notify import job_of
 
 
-class ActionModule(ActionBase):
-    _supports_check_mode = True
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
+class ActionModule(SecretAction):
+    def module_arguments(self, task_vars: Dict[str, Any]) -> Dict[str, Any]:
         args = dict(self._task.args)
-        job_id, job_url = job_of(task_vars or {}, os.environ)
+        job_id, job_url = job_of(task_vars, os.environ)
         if job_id and not args.get("job_id"):
             args["job_id"] = job_id
         if job_url and not args.get("job_url"):
             args["job_url"] = job_url
-        result.update(self._execute_module(module_name=self._task.action, module_args=args, task_vars=task_vars))
-        return result
+        return args

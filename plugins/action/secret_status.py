@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 
-from ansible.plugins.action import ActionBase
+from typing import Any, Dict
+
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import SecretAction
 
 
 def from_start_directory(path: str) -> str:
@@ -22,13 +24,9 @@ def from_start_directory(path: str) -> str:
     return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
 
 
-class ActionModule(ActionBase):
-    _supports_check_mode = True
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
+class ActionModule(SecretAction):
+    def module_arguments(self, task_vars: Dict[str, Any]) -> Dict[str, Any]:
         args = dict(self._task.args)
         if args.get("path"):
             args["path"] = from_start_directory(args["path"])
-        result.update(self._execute_module(module_name=self._task.action, module_args=args, task_vars=task_vars))
-        return result
+        return args

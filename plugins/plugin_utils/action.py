@@ -18,6 +18,10 @@ Two things only the controller knows, so they are done here, around the module:
   the task gives none (core/strength.py collection_policy); a bad one fails here, naming its source,
   before the module runs.
 
+- where the module runs. On the controller itself, with the controller's own Python, the module's
+  ``main()`` runs inside the task's worker instead of a new interpreter (plugin_utils/in_process.py
+  says when and how); the result is the same, without the half second a new Python costs per task.
+
 Each module's action plugin (plugins/action/<module>.py) is a subclass that says which names a
 result wrote; it adds no option.
 """
@@ -25,15 +29,19 @@ from __future__ import annotations
 
 import configparser
 import os
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength as _strength
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import in_process as _in_process
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import client as _run_cache
+
+display = Display()
 
 
 def _names(value: Any) -> List[str]:
@@ -67,6 +75,43 @@ class SecretAction(ActionBase):
     _supports_async = True
     #: the module takes ``policy`` and ``policy_mode`` (the strength policy of a write)
     takes_policy = False
+    #: the arguments of the module run that is answered in this worker (None: run it as usual)
+    _arguments_here: Optional[Dict[str, Any]] = None
+
+    def in_process_refusal(self, task_vars: Dict[str, Any]) -> Optional[str]:
+        """Why the module cannot run in this worker (None when it can): see plugin_utils/in_process.py."""
+        use_vars = task_vars
+        if self._task.delegate_to:
+            use_vars = (task_vars.get("ansible_delegated_vars") or {}).get(self._task.delegate_to) or task_vars
+        interpreter = use_vars.get("ansible_python_interpreter")
+        if interpreter is not None:
+            interpreter = self._templar.template(interpreter)
+        variables = {}
+        if _in_process.VARIABLE in task_vars:
+            variables[_in_process.VARIABLE] = self._templar.template(task_vars[_in_process.VARIABLE])
+        return _in_process.refusal(
+            connection=str(getattr(self._connection, "transport", "") or ""),
+            become=bool(self._play_context.become), is_async=bool(self._task.async_val),
+            interpreter=interpreter, variables=variables, environ=os.environ)
+
+    def _is_pipelining_enabled(self, module_style: str, wrap_async: bool = False) -> bool:
+        # a module answered here needs no temporary files on the target: Ansible then builds the
+        # command without them, and _low_level_execute_command below answers it
+        if self._arguments_here is not None:
+            return True
+        return super()._is_pipelining_enabled(module_style, wrap_async)
+
+    def _low_level_execute_command(self, cmd: str, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+        arguments = self._arguments_here
+        if arguments is None:
+            return super()._low_level_execute_command(cmd, *args, **kwargs)
+        self._arguments_here = None  # the module's command only; anything else goes to the connection
+        environment: Dict[str, Any] = {}
+        self._compute_environment_string(environment)
+        module_path = _in_process.module_path_of(type(self).__module__)
+        display.vvv(f"vibebox.secrets: {module_path.rpartition('.')[2]} runs in this worker (the controller's own Python)",
+                    host=self._play_context.remote_addr)
+        return _in_process.run_module(module_path, arguments, environment)
 
     def policy_arguments(self, task_vars: Dict[str, Any]) -> Dict[str, Any]:
         """``policy``/``policy_mode`` from the collection-wide sources when the task gives none."""
@@ -82,17 +127,27 @@ class SecretAction(ActionBase):
         marker = _options.automation_marker(task_vars or {}, os.environ)
         return {_options.AUTOMATION_ENV: marker} if marker else {}
 
-    def execute_module(self, task_vars: Dict[str, Any], wrap_async: bool) -> Dict[str, Any]:
+    def module_arguments(self, task_vars: Dict[str, Any]) -> Dict[str, Any]:
+        """The module's arguments: the task's (a subclass adds what only the controller knows)."""
+        return self._task.args
+
+    def execute_module(self, task_vars: Dict[str, Any], wrap_async: bool,
+                       arguments: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         extra = self.automation_environment(task_vars)
-        if not extra:
-            return self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
         saved = self._task.environment
-        # first, so that an `environment:` the task or play sets wins over it
-        given = saved if isinstance(saved, list) else [saved] if saved else []
-        self._task.environment = [extra] + list(given)
+        if extra:
+            # first, so that an `environment:` the task or play sets wins over it
+            given = saved if isinstance(saved, list) else [saved] if saved else []
+            self._task.environment = [extra] + list(given)
+        if arguments is None:
+            arguments = self._task.args
+        if not wrap_async and self.in_process_refusal(task_vars) is None:
+            # the same dict Ansible completes with its own arguments (check mode, diff, no_log ...)
+            self._arguments_here = arguments
         try:
-            return self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
+            return self._execute_module(module_args=arguments, task_vars=task_vars, wrap_async=wrap_async)
         finally:
+            self._arguments_here = None
             self._task.environment = saved
 
     def run(self, tmp=None, task_vars=None):
@@ -106,7 +161,8 @@ class SecretAction(ActionBase):
         if added:
             self._task.args = dict(self._task.args, **added)
         wrap_async = self._task.async_val and not self._connection.has_native_async
-        result = merge_hash(result, self.execute_module(task_vars or {}, wrap_async))
+        arguments = self.module_arguments(task_vars or {})
+        result = merge_hash(result, self.execute_module(task_vars or {}, wrap_async, arguments))
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         self.after(result)

@@ -507,7 +507,10 @@ def _run_modules(mode: Tuple[str, ...]) -> Tuple[PlaybookRun, str, List[str]]:
     play = write_playbook(base, _module_play(), name="modules.yml")
     extra = {"canary": CANARY, "dead_vault": DEAD_VAULT, "dead_port": _closed_port(), "env_file": ctx.env_file(),
              "backup_dir": str(base / "backups"), "hook_url": HOOK_URL}
-    env = state_env(base, {"VIBEBOX_RUN_CACHE_DIR": str(base / "rc")})
+    # the diff run has the modules run in the controller's worker (the default on localhost), the check run
+    # has them run as a new Python (the path a remote host gets): both ways are swept at no extra run
+    in_process = "false" if "--check" in mode else "true"
+    env = state_env(base, {"VIBEBOX_RUN_CACHE_DIR": str(base / "rc"), "VIBEBOX_SECRETS_IN_PROCESS": in_process})
     # one play with every module case (about 60 module runs at -vvvv, two modes at once): a hang guard, not a limit
     run = run_playbook(play, env, *VERBOSE, *mode, extra_vars=extra, timeout=1200)
     return run, root, ctx.inputs

@@ -260,6 +260,8 @@ def _parked_env(tmp_path, at: int):
     return state_env(tmp_path, {
         "PYTHONPATH": str(hook) + os.pathsep + os.environ.get("PYTHONPATH", ""),
         "VIBEBOX_TEST_PARK_AT_WRITE": str(at),
+        # the hook patches the module's own interpreter (AnsiballZ): the module path, not the worker
+        "VIBEBOX_SECRETS_IN_PROCESS": "false",
         "VIBEBOX_TEST_PARK_COUNTER": str(tmp_path / "writes.txt"),
         "VIBEBOX_TEST_PARK_RELEASE": str(tmp_path / "release"),
         "VIBEBOX_TEST_PARKED": str(tmp_path / "parked"),

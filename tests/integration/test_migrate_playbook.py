@@ -351,6 +351,8 @@ def test_a_fault_at_the_third_write_is_rolled_back(tmp_path, request, provider):
     env = state_env(tmp_path, {
         "PYTHONPATH": str(hook) + os.pathsep + os.environ.get("PYTHONPATH", ""),
         "VIBEBOX_TEST_FAULT_AT_WRITE": "3",
+        # the hook patches the module's own interpreter (AnsiballZ): the module path, not the worker
+        "VIBEBOX_SECRETS_IN_PROCESS": "false",
         "VIBEBOX_TEST_FAULT_COUNTER": str(tmp_path / "writes.txt"),
     })
     run = run_playbook(PLAYBOOK, env, "-vvvv", extra_vars=_extra(tmp_path, env_file, options))

@@ -22,9 +22,12 @@ workers=${PYTEST_WORKERS:-2}
 
 # The playbook-level tests of the lookups, modules and roles on the local store and OpenBao (their
 # AWS cases need moto, which the matrix does not install: the full suite runs them once), the option
-# definitions the lookups register through a non-public API, and every plugin's documentation.
+# definitions the lookups register through a non-public API, the modules run in the controller's worker
+# (which answers a step of ActionBase._execute_module, also not public) compared with the module run, and
+# every plugin's documentation.
 TESTS=(
   tests/integration/test_option_definitions.py
+  tests/integration/test_in_process.py
   tests/integration/test_local_playbooks.py
   tests/integration/test_dotenv_lookup.py
   tests/integration/test_server_playbooks.py
@@ -35,6 +38,8 @@ TESTS=(
 # the releases between the bounds (third column `core` of versions.txt): what depends on ansible-core itself
 CORE_TESTS=(
   tests/integration/test_option_definitions.py
+  tests/integration/test_in_process.py
+  tests/integration/test_in_process.py
   tests/integration/test_local_playbooks.py
   tests/integration/test_plugin_docs.py
 )
