@@ -5,6 +5,7 @@ from the run cache. Each plugin's own decisions are tested in tests/unit/plugins
 from __future__ import annotations
 
 import importlib
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -53,7 +54,8 @@ def test_a_module_hears_of_automation_before_the_tasks_own_environment(monkeypat
     monkeypatch.delenv("JOB_ID", raising=False)
     seen = []
     made = plugin(environment={"TEAM": "core"})
-    made._execute_module = lambda task_vars, wrap_async: seen.append(made._task.environment) or {}
+    made.in_process_refusal = lambda task_vars: "not tested here"
+    made._execute_module = lambda module_args, task_vars, wrap_async: seen.append(made._task.environment) or {}
     made.execute_module({"awx_job_id": 7}, False)
     made.execute_module({}, False)
     assert seen == [[{"VIBEBOX_AUTOMATION": "awx_job_id"}, {"TEAM": "core"}], {"TEAM": "core"}]
@@ -71,3 +73,30 @@ def test_a_bad_collection_policy_fails_before_the_module_runs(monkeypatch):
     result = made.run(task_vars={})
     assert result["failed"] is True and result["changed"] is False
     assert "VIBEBOX_SECRETS_POLICY" in result["msg"] and "not json" not in result["msg"]
+
+
+def _placed(monkeypatch, delegate_to=None, transport="local", become=False, **task_vars):
+    monkeypatch.delenv("VIBEBOX_SECRETS_IN_PROCESS", raising=False)
+    made = plugin(base.SecretAction)
+    made._task.delegate_to = delegate_to
+    made._templar = SimpleNamespace(template=lambda value: value.replace("{{ ansible_playbook_python }}", sys.executable))
+    made._connection = SimpleNamespace(transport=transport)
+    made._play_context = SimpleNamespace(become=become)
+    return made.in_process_refusal(task_vars)
+
+
+def test_a_task_on_the_controller_with_its_python_runs_in_the_worker(monkeypatch):
+    assert _placed(monkeypatch, ansible_python_interpreter="{{ ansible_playbook_python }}") is None
+    delegated = {"ansible_delegated_vars": {"localhost": {"ansible_python_interpreter": sys.executable}},
+                 "ansible_python_interpreter": "/usr/bin/python3.6"}
+    assert _placed(monkeypatch, delegate_to="localhost", **delegated) is None
+
+
+def test_another_host_python_user_or_a_false_switch_keeps_the_module_run(monkeypatch):
+    here = {"ansible_python_interpreter": sys.executable}
+    assert "ssh" in _placed(monkeypatch, transport="ssh", **here)
+    assert "become" in _placed(monkeypatch, become=True, **here)
+    assert "Python" in _placed(monkeypatch, ansible_python_interpreter="/opt/other/python3")
+    delegated = {"ansible_delegated_vars": {"db1": {"ansible_python_interpreter": "/usr/bin/python3.6"}}, **here}
+    assert "Python" in _placed(monkeypatch, delegate_to="db1", **delegated)
+    assert "vibebox_secrets_in_process" in _placed(monkeypatch, vibebox_secrets_in_process="no", **here)
