@@ -22,7 +22,8 @@ description:
   - V(backup) writes the target's previous state of every secret that will change to one encrypted file, in the
     format of M(vibebox.secrets.secret_migrate), so its V(rollback) step (and C(migrate_action=rollback)) undoes a
     move. Beside it go the journal and the undo file. Nothing is written when nothing will change.
-  - V(apply) writes what the plan says, batch by batch with O(keys) - the current value, description and tags, and
+  - V(apply) writes what the plan says, batch by batch with O(keys) - the current value, description, tags and expiry
+    (into the target's own expiry field where it has one), and
     with O(versions=all) every older readable version first, oldest first, so C(previous) still answers. The
     rotation tags keep their meaning (the grace tag names the target's version id).
   - V(validate) reads both sides again and compares every moved secret by SHA-256 (never shown).

@@ -5,10 +5,12 @@ Kubernetes fakes), each side a manager of the fixtures with a prefix (or Secret)
 For each ordered pair: the dry run (check mode) writes nothing to either side, the move creates,
 updates and keeps older versions so ``previous`` still answers, a second run changes nothing, and
 a run interrupted at its second write is rolled back exactly from its backup by the .env
-migration's rollback. Values are canaries, compared by the test only.
+migration's rollback. Values are canaries, compared by the test only. An expiry travels with the secret,
+from wherever the source keeps it (its own field or the expiry tag) to wherever the target does.
 """
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import uuid
 from typing import Dict, Tuple
@@ -17,6 +19,7 @@ import pytest
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as _backup
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry as _expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as _migration
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import provider_move as _move
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
@@ -25,6 +28,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.providers.env impo
 WRITABLE = ["local", "vault", "aws", "gcp", "azure", "kubernetes"]
 PAIRS = list(itertools.permutations(WRITABLE, 2))
 CANARY = "CANARY-" + uuid.uuid4().hex
+#: the api-key's expiry in every source
+EXPIRES = _expiry.whole_seconds(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30))
 
 
 def _make(request, provider: str):
@@ -49,6 +54,7 @@ def _seed(source: SecretManager) -> None:
     source.set("database-password", f"{CANARY}-db")
     source.set("jwt-secret", f"{CANARY}-jwt", None, {"team": "auth"})
     source.set("api-key", f"{CANARY}-api")
+    source.set_expiry("api-key", EXPIRES)
 
 
 def _run(source, target, settings, tmp_path, fault_at=None):
@@ -125,6 +131,10 @@ def test_move_pair(request, tmp_path, source_provider, target_provider):
         assert target.get("database-password", version="previous", bypass_cache=True).value == f"{CANARY}-db-old"
     tags = target.describe("database-password").tags
     assert tags.get("team") == "payments" and tags.get("moved-by") == "test"
+    moved = target.describe("api-key")
+    assert moved.expires_at is not None and _expiry.whole_seconds(moved.expires_at) == EXPIRES
+    assert (_expiry.EXPIRY_TAG in moved.tags) is not target.native_expiry  # the target's own field, or the tag
+    assert target.describe("database-password").expires_at is None
 
     # a second run: nothing to write, no backup
     again, path, written = _run(source, target, settings, tmp_path)

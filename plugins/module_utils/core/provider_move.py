@@ -37,6 +37,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
     SecretError,
     SecretNotFound,
 )
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry as _expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret, VersionInfo
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags import (
@@ -127,6 +128,8 @@ class MoveRow:
     source_version: Optional[str] = None
     description: Optional[str] = None
     tags: Dict[str, str] = field(default_factory=dict)
+    #: when the source secret expires (its provider's own field or the expiry tag), carried to the target
+    expires_at: Optional[_dt.datetime] = None
     current: Optional[Secret] = field(default=None, repr=False)
 
     @property
@@ -323,6 +326,7 @@ def _read_source(source: SecretManager, target: SecretManager, rows: List[MoveRo
                 meta = outcome.metadata
         row.description = meta.description
         row.tags = {str(k): str(v) for k, v in (meta.tags or {}).items()}
+        row.expires_at = meta.expires_at or _expiry.from_tags(row.tags)
         try:
             target.check_value(row.name, row.value)
         except SecretError as exc:
@@ -456,6 +460,27 @@ def _final_tags(row: MoveRow, settings: MoveSettings, mapped: Mapping[str, str])
     return tags
 
 
+def _expiry_for(target: SecretManager, row: MoveRow, tags: Dict[str, str]) -> Optional[_dt.datetime]:
+    """Carry the source's expiry over: the date to write into the target's own expiry field (None: nothing to do).
+
+    A provider without an expiry field keeps the date as the expiry tag (put into ``tags`` here, whatever
+    the source kept it in). Azure and GCP (and Vault with vault_delete_version_after) get it in their own
+    field, by set_expiry after the write, and the tag is left out. A date already past stays a tag there:
+    GCP would delete the secret at once and Key Vault would refuse to return it, so the move would destroy
+    what it copies.
+    """
+    if row.expires_at is None:
+        return None
+    if not target.native_expiry:
+        tags[_expiry.EXPIRY_TAG] = _expiry.show(row.expires_at) or ""
+        return None
+    if row.expires_at <= _expiry.utcnow():
+        tags[_expiry.EXPIRY_TAG] = _expiry.show(row.expires_at) or ""
+        return None
+    tags.pop(_expiry.EXPIRY_TAG, None)
+    return _expiry.whole_seconds(row.expires_at)
+
+
 def apply(source: SecretManager, target: SecretManager, plan: MovePlan, settings: MoveSettings,
           saved: Optional[_backup.Backup], check_mode: bool = False,
           progress: Optional[Callable[[int, int, str], None]] = None) -> List[Dict[str, Any]]:
@@ -482,7 +507,10 @@ def apply(source: SecretManager, target: SecretManager, plan: MovePlan, settings
                 if meta.version is not None:
                     mapped[source_version] = str(meta.version)
             tags = _final_tags(row, settings, mapped)
+            native_expiry = _expiry_for(target, row, tags)
             meta = target.set(row.name, row.value or "", row.description, tags or None)
+            if native_expiry is not None:
+                meta = target.set_expiry(row.name, native_expiry, tags)
         except SecretError as exc:
             target.audit.operation(AUDIT_MOVE, [row.name], ok=False, error=exc,
                                    versions={row.name: {"before": _migration._version_of(row.current)}})

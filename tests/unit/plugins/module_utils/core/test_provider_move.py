@@ -3,9 +3,12 @@ move writes (the rotation's grace follows the version it protects), and the refu
 read of a value. The moves themselves run against real servers in tests/integration/test_provider_move.py."""
 from __future__ import annotations
 
+import datetime as dt
+from types import SimpleNamespace
+
 import pytest
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import provider_move as move
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.manager import SecretManager
 from ansible_collections.vibebox.secrets.plugins.module_utils.providers.env import EnvBackend
@@ -68,3 +71,21 @@ def test_source_options_document_every_provider_option():
     for name, rules in spec.items():
         assert documented[name]["type"] == rules.get("type", "str"), name
         assert (documented[name].get("choices") or None) == (rules.get("choices") or None), name
+
+
+@pytest.mark.parametrize("native, days, field, tag", [
+    (False, 30, False, True),   # a tag-based target keeps the date as the tag, whatever the source had
+    (True, 30, True, False),    # Azure/GCP: their own field, and no stale tag
+    (True, -1, False, True),    # a past date stays a tag: the field would delete or hide the copy
+    (False, -1, False, True),
+])
+def test_the_expiry_of_a_moved_secret_goes_where_the_target_keeps_it(native, days, field, tag):
+    moment = expiry.whole_seconds(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days))
+    row = move.MoveRow(key="api-key", name="api-key", expires_at=moment)
+    tags = {"team": "a", expiry.EXPIRY_TAG: "stale"}
+    to_field = move._expiry_for(SimpleNamespace(native_expiry=native), row, tags)
+    assert (to_field == moment) if field else to_field is None
+    assert (tags.get(expiry.EXPIRY_TAG) == expiry.show(moment)) if tag else expiry.EXPIRY_TAG not in tags
+    assert tags["team"] == "a"
+    none = move.MoveRow(key="x", name="x")
+    assert move._expiry_for(SimpleNamespace(native_expiry=True), none, {}) is None
