@@ -60,30 +60,18 @@ options:
     type: str
     default: error
     choices: [error, warn, skip]
-  on_expired:
-    description:
-      - What to do when a secret's current value is past the expiry stored with it (the C(expires_at) or C(expires_in)
-        option of M(vibebox.secrets.secret)). V(error) fails naming the secret and the expiry time (never the value),
-        V(warn) returns the value and warns once per secret, V(ignore) returns it silently.
-      - Judged only where the provider's value read returns the expiry (local, Vault/OpenBao, Kubernetes, Azure), so a
-        read costs no extra request; on AWS and GCP the expiry shows in M(vibebox.secrets.secret_info) and the
-        compliance report instead.
-    type: str
-    choices: [error, warn, ignore]
-    default: warn
-    vars:
-      - name: vibebox_secrets_on_expired
-    env:
-      - name: VIBEBOX_ON_EXPIRED
-    ini:
-      - section: vibebox_secrets
-        key: on_expired
   bypass_cache:
     description: Read from the provider even when a cached value is fresh.
     type: bool
     default: false
+  on_expired:
+    # the rest of this option comes from the vibebox.secrets.expiry fragment, written once for the lookups and
+    # the resolve filter
+    env:
+      - name: VIBEBOX_ON_EXPIRED
 extends_documentation_fragment:
   - vibebox.secrets.provider.lookup
+  - vibebox.secrets.expiry.lookup
   - vibebox.secrets.local.lookup
   - vibebox.secrets.aws.lookup
   - vibebox.secrets.gcp.lookup
