@@ -464,8 +464,8 @@ def _expiry_for(target: SecretManager, row: MoveRow, tags: Dict[str, str]) -> Op
     """Carry the source's expiry over: the date to write into the target's own expiry field (None: nothing to do).
 
     A provider without an expiry field keeps the date as the expiry tag (put into ``tags`` here, whatever
-    the source kept it in). Azure and GCP (and Vault with vault_delete_version_after) get it in their own
-    field, by set_expiry after the write, and the tag is left out. A date already past stays a tag there:
+    the source kept it in). A provider with an expiry of its own (``native_expiry``: Azure, GCP, and Vault
+    when asked to delete versions at the expiry) gets it there, by set_expiry after the write, without the tag. A date already past stays a tag there:
     GCP would delete the secret at once and Key Vault would refuse to return it, so the move would destroy
     what it copies.
     """
