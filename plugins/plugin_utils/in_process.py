@@ -30,19 +30,19 @@ import sys
 import traceback
 from typing import Any, Dict, Mapping, Optional
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 #: the variable and environment variable that turn the in-process path off (the module path is then
 #: used for every task, as on a remote host)
 VARIABLE = "vibebox_secrets_in_process"
 ENV = "VIBEBOX_SECRETS_IN_PROCESS"
-_FALSE = ("0", "false", "no", "off", "n", "f")
 #: the serialization profile of a module without metadata (all of this collection's)
 _PROFILE = "legacy"
 
 
 def _is_false(value: Any) -> bool:
-    if isinstance(value, bool):
-        return not value
-    return str(value).strip().lower() in _FALSE
+    """Ansible's own reading of a boolean; anything it does not read as true keeps the module path."""
+    return not boolean(value, strict=False)
 
 
 def same_python(interpreter: Any, executable: Optional[str] = None) -> bool:

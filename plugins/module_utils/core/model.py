@@ -7,6 +7,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry as _expiry
+
 #: versions a caller may ask for besides a provider's own version id
 CURRENT = "current"
 PREVIOUS = "previous"
@@ -75,6 +77,12 @@ class SecretMetadata:
     #: the provider's own rotation of this secret when it has one, e.g. {"by": "aws-lambda",
     #: "lambda": ARN, "next": ISO time}; None when the provider does not rotate it
     rotation: Optional[Dict[str, Any]] = None
+
+    def __post_init__(self) -> None:
+        # a provider without an expiry field of its own keeps it as the expiry tag (core/expiry.py): every
+        # metadata built from tags answers expires_at from them, so no provider has to remember to
+        if self.expires_at is None and self.tags:
+            self.expires_at = _expiry.from_tags(self.tags)
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-friendly form for module results; holds no value by construction."""

@@ -326,7 +326,7 @@ def _read_source(source: SecretManager, target: SecretManager, rows: List[MoveRo
                 meta = outcome.metadata
         row.description = meta.description
         row.tags = {str(k): str(v) for k, v in (meta.tags or {}).items()}
-        row.expires_at = meta.expires_at or _expiry.from_tags(row.tags)
+        row.expires_at = meta.expires_at
         try:
             target.check_value(row.name, row.value)
         except SecretError as exc:

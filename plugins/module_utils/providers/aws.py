@@ -614,7 +614,6 @@ class AwsBackend(SecretBackend):
             version=current,
             created_at=utc(described.get("CreatedDate")),
             updated_at=utc(described.get("LastChangedDate")),
-            expires_at=expiry.from_tags(self._tags(described)),
             tags=self._tags(described),
             description=described.get("Description") or None,
             stages=["current"] if current else [],
@@ -799,7 +798,7 @@ class AwsBackend(SecretBackend):
                 raise self._conflict(name, "another writer created it first") from None
             return SecretMetadata(
                 name=name, version=answer.get("VersionId") or params["ClientRequestToken"], tags=dict(tags or {}),
-                expires_at=expiry.from_tags(tags), description=description or None, stages=["current"],
+                description=description or None, stages=["current"],
                 provider_name=name, versions_count=1,
             )
         if described is None:
@@ -829,7 +828,6 @@ class AwsBackend(SecretBackend):
             version=version_id,
             created_at=utc(described.get("CreatedDate")),
             tags=dict(tags) if tags is not None else self._tags(described),
-            expires_at=expiry.from_tags(tags if tags is not None else self._tags(described)),
             description=description if description is not None else (described.get("Description") or None),
             stages=["current"],
             provider_name=described.get("Name") or name,
@@ -869,7 +867,7 @@ class AwsBackend(SecretBackend):
                 ) from None
             return SecretMetadata(
                 name=name, version=answer.get("VersionId") or token, tags=dict(tags or {}),
-                expires_at=expiry.from_tags(tags), description=description or None, stages=["current"],
+                description=description or None, stages=["current"],
                 provider_name=name, versions_count=1,
             )
         if described.get("DeletedDate"):
@@ -891,7 +889,6 @@ class AwsBackend(SecretBackend):
             version=version_id,
             created_at=utc(described.get("CreatedDate")),
             tags=dict(tags) if tags is not None else self._tags(described),
-            expires_at=expiry.from_tags(tags if tags is not None else self._tags(described)),
             description=description if description is not None else (described.get("Description") or None),
             stages=["current"],
             provider_name=described.get("Name") or name,

@@ -52,7 +52,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
     InvalidOption,
@@ -530,7 +529,6 @@ class KubernetesBackend(SecretBackend):
             created_at=parse_iso(entry.created_at),
             updated_at=parse_iso(entry.previous_updated_at if previous else entry.updated_at),
             tags=dict(entry.tags),
-            expires_at=expiry.from_tags(entry.tags),
             description=entry.description,
             stages=[which],
             provider_name=name,

@@ -31,7 +31,6 @@ import urllib.parse
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import keyfile as _keyfile
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import SecretBackend
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (
@@ -653,7 +652,6 @@ class LocalBackend(SecretBackend):
             created_at=_moment(row["created_at"]),
             updated_at=_moment(created[0] if created else row["updated_at"]),
             tags=json.loads(row["tags"] or "{}"),
-            expires_at=expiry.from_tags(json.loads(row["tags"] or "{}")),
             description=row["description"],
             stages=stages,
             provider_name=row["name"],

@@ -3,70 +3,12 @@ max_age and the grace period are measured on the key's own version creation time
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
-
 import pytest
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, transit_rotation
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationPolicy
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.transit import (
-    KeyState,
-    TransitKey,
-)
-
-DAY = 86400.0
-
-
-NOW = 1_800_000_000.0
-
-
-class FakeKey(TransitKey):
-    """A TransitKey whose requests are answered from memory; counts the rewrap requests."""
-
-    def __init__(self, versions: Optional[Dict[int, float]] = None, exists: bool = True) -> None:
-        super().__init__(None, "app", "transit")
-        self.versions: Dict[int, float] = dict(versions or {1: NOW - 400 * DAY})
-        self.exists = exists
-        self.min_decryption = 1
-        self.batches: List[int] = []
-
-    def state(self, missing_ok: bool = False) -> Optional[KeyState]:
-        if not self.exists:
-            if missing_ok:
-                return None
-            raise errors.SecretNotFound(f"the {self.label} does not exist", provider="vault")
-        kept = {number: born for number, born in self.versions.items() if number >= self.min_decryption}
-        return KeyState("app", max(self.versions), self.min_decryption, 0, kept)
-
-    def create(self) -> KeyState:
-        self.exists = True
-        self.versions = {1: NOW}
-        return self.state()
-
-    def rotate(self) -> KeyState:
-        self.versions[max(self.versions) + 1] = NOW
-        return self.state()
-
-    def raise_min_decryption_version(self, version: int) -> KeyState:
-        self.min_decryption = max(self.min_decryption, version)
-        return self.state()
-
-    def _call(self, call, api, capability, explain=None, suffix=""):
-        assert api == "rewrap"
-
-        fake = self
-
-        class Transit:
-            def rewrap_data(self, name, ciphertext, batch_input, mount_point):
-                fake.batches.append(len(batch_input))
-                latest = max(fake.versions)
-                return {"data": {"batch_results": [
-                    {"ciphertext": f"vault:v{latest}:" + item["ciphertext"].split(":", 2)[2]} for item in batch_input]}}
-
-        class Client:
-            secrets = type("S", (), {"transit": Transit()})()
-
-        return call(Client())
+# the in-memory key is the one core/transit.py's own tests use
+from ansible_collections.vibebox.secrets.tests.unit.plugins.module_utils.core.test_transit import DAY, NOW, FakeKey
 
 
 def test_rotation_honours_max_age_check_mode_and_unless_rotated_since():
