@@ -2,7 +2,7 @@
 
 The copy has what a clone has (tracked files and new ones not ignored), no .venv, no .build and nothing
 beside it; the environment is the machine's, without anything this test run set up (no venv on PATH,
-no collections path). What a new user is promised: the demo installs only requirements.txt, ends by
+no collections path), plus a VAULT_ADDR and a KUBERNETES_SERVICE_HOST the demo must ignore. What a new user is promised: the demo installs only requirements.txt, ends by
 printing the one command that sets up the shell, and after it every command of the README's "After
 make demo" block works, ansible-doc included.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 
@@ -63,9 +64,19 @@ def demo(tmp_path_factory):
     fresh_copy(clone)
     env = machine_env()
     python = getattr(sys, "_base_executable", None) or sys.executable
-    done = subprocess.run(["make", "demo", f"PYTHON={python}"], cwd=clone, env=env, capture_output=True, text=True,
-                          timeout=1200, check=False)
+    done = subprocess.run(["make", "demo", f"PYTHON={python}"], cwd=clone, env=dict(env, **_elsewhere()),
+                          capture_output=True, text=True, timeout=1200, check=False)
     return clone, env, done
+
+
+def _elsewhere() -> dict:
+    """A developer's exported VAULT_ADDR and a pod's KUBERNETES_SERVICE_HOST, pointing at a port nobody listens
+    on: the demo pins the local store, so neither may be reached or even named."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return {"VAULT_ADDR": f"http://127.0.0.1:{port}", "VAULT_TOKEN": "not-a-real-token",
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(port)}
 
 
 def test_make_demo_succeeds_and_prints_the_shell_setup(demo):
@@ -74,6 +85,9 @@ def test_make_demo_succeeds_and_prints_the_shell_setup(demo):
     assert ". .build/env.sh" in done.stdout
     assert os.path.isfile(os.path.join(clone, ".build", "env.sh"))
     assert os.path.isfile(os.path.join(clone, "demo-state", "data", "vibebox", "secrets.db"))
+    # VAULT_ADDR and KUBERNETES_SERVICE_HOST were exported: the demo stayed on its local store
+    assert "vibebox.secrets: no provider is set;" not in done.stdout + done.stderr
+    assert "cannot reach" not in done.stdout + done.stderr
 
 
 def test_make_demo_installs_only_requirements_txt(demo):
