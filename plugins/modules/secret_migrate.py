@@ -109,7 +109,11 @@ options:
     default: unless-changed
     choices: [unless-changed, always, never]
   keys:
-    description: With V(apply) and V(validate), only these keys of the .env file (the role applies in batches).
+    description:
+      - With V(backup), V(apply) and V(validate), only these keys of the .env file (the role applies in batches).
+      - With V(backup), the backup covers only these keys (the role gives the keys its plan will write, so that the
+        secrets the plan found unchanged are not read again); V(apply) refuses to write a key the backup does not
+        cover.
     type: list
     elements: str
   references:
@@ -456,7 +460,7 @@ def run_plan(step, result):
 
 def run_backup(step, result):
     module, params = step.module, step.params
-    plan = step.plan()
+    plan = step.plan(keys=params["keys"])
     _plan_result(plan, result)
     if plan.blocked:
         raise _migration.MigrationError("blocked keys: " + ", ".join(row.key for row in plan.blocked),
