@@ -33,7 +33,8 @@ description:
     (O(controller)) and that the lock is still its own, and stops writing otherwise.
   - V(apply) writes the secrets to create or update, after checking that the backup covers each of them and that
     the provider still holds what the backup saved. Without O(backup) it writes a backup first.
-  - V(validate) reads every migrated secret back and compares it with the .env file.
+  - V(validate) reads every migrated secret back and compares it with the .env file (with O(reuse_writes), all but
+    those the run's own V(apply) wrote).
   - V(finish) records in the run's journal that the migration completed and gives the lock back.
   - V(rewrite) replaces each migrated value in the .env file by its C(${secret:name}) reference, keeping comments,
     order and layout, only when each secret holds that value.
@@ -108,11 +109,29 @@ options:
     default: unless-changed
     choices: [unless-changed, always, never]
   keys:
-    description: With V(apply) and V(validate), only these keys of the .env file (the role applies in batches).
+    description:
+      - With V(backup), V(apply) and V(validate), only these keys of the .env file (the role applies in batches).
+      - With V(backup), the backup covers only these keys (the role gives the keys its plan will write, so that the
+        secrets the plan found unchanged are not read again); V(apply) refuses to write a key the backup does not
+        cover.
     type: list
     elements: str
   references:
     description: With V(validate), also check that every C(${secret:...}) reference already in the file can be read.
+    type: bool
+    default: false
+  reuse_writes:
+    description:
+      - With V(validate) and V(rewrite) and the run's O(backup), do not read back the secrets the V(apply) of that run
+        wrote with the value the .env file holds now; the C(vibebox.secrets.migrate) role sets it for the steps after
+        its V(apply).
+      - Each such write was conditional on what the plan read (check-and-set on the version, or create only when
+        absent) and the provider answered it with the version it stored, which the run's journal records beside the
+        digest of the value sent, in the backup; so one request per written secret is saved. A write answered without
+        a version (Vault KV version 1) is read back, as is everything else, and nothing is reused from a run that was
+        rolled back. A backup of another target or another .env file is refused.
+      - A secret changed by somebody else after the write is not seen by this validation; the next plan sees it (by
+        its version) and leaves it alone. Without this option every secret is read back.
     type: bool
     default: false
   backup:
@@ -305,6 +324,10 @@ validation:
   type: list
   elements: dict
   returned: with validate
+reused:
+  description: With O(reuse_writes), how many secrets the run's V(apply) wrote and so were not read back.
+  type: int
+  returned: with validate and rewrite, when O(reuse_writes) and O(backup) are set
 rollback:
   description:
     - With rollback, one row per secret of the backup with C(action) deleted, restored, unchanged, absent or conflict,
@@ -395,9 +418,9 @@ class Step(_steps.TargetSteps):
             found.unfinished = [path for path in found.unfinished if path != own]
         return found
 
-    def plan(self, keys=None, own_backup=None, settings=None):
+    def plan(self, keys=None, own_backup=None, settings=None, written=None):
         plan = _migration.make_plan(self.manager, settings or _settings(self.params), keys=keys,
-                                    history=self.history(own_backup))
+                                    history=self.history(own_backup), written=written)
         for warning in plan.warnings:
             self.module.warn(warning)
         return plan
@@ -437,7 +460,7 @@ def run_plan(step, result):
 
 def run_backup(step, result):
     module, params = step.module, step.params
-    plan = step.plan()
+    plan = step.plan(keys=params["keys"])
     _plan_result(plan, result)
     if plan.blocked:
         raise _migration.MigrationError("blocked keys: " + ", ".join(row.key for row in plan.blocked),
@@ -490,9 +513,20 @@ def run_apply(step, result):
     result["summary"] = _lines.written_line(result["written"], _target(result), check_mode=module.check_mode)
 
 
+def _run_writes(step, result):
+    """With reuse_writes, what the apply of this run (its backup) wrote, so that it is not read back."""
+    params = step.params
+    if not (params["reuse_writes"] and params["backup"]):
+        return None
+    saved = _backup.read(params["backup"], _key(params, create=False))
+    written = _migration.run_writes(step.manager, saved, os.path.realpath(params["env_file"]))
+    result["reused"] = len(written)
+    return written
+
+
 def run_validate(step, result):
     module, params = step.module, step.params
-    plan = step.plan(keys=params["keys"], own_backup=params["backup"])
+    plan = step.plan(keys=params["keys"], own_backup=params["backup"], written=_run_writes(step, result))
     _plan_result(plan, result)
     checks = _migration.validate(step.manager, plan, references=params["references"])
     result["validation"] = checks
@@ -509,7 +543,7 @@ def run_validate(step, result):
 def run_rewrite(step, result):
     settings = _settings(step.params)
     settings.rewrite_env = True
-    plan = step.plan(own_backup=step.params["backup"], settings=settings)
+    plan = step.plan(own_backup=step.params["backup"], settings=settings, written=_run_writes(step, result))
     _plan_result(plan, result)
     result["changed"] = _migration.rewrite_env(step.manager, plan, check_mode=step.module.check_mode)
     result["msg"] = "the .env file now holds references" if result["changed"] else "the .env file already holds the references"
@@ -587,6 +621,7 @@ def main():
             overwrite=dict(type="str", default="unless-changed", choices=list(_migration.OVERWRITE)),
             keys=dict(type="list", elements="str", no_log=False),
             references=dict(type="bool", default=False),
+            reuse_writes=dict(type="bool", default=False),
             backup=dict(type="path"),
             backup_dir=dict(type="path"),
             backup_key=dict(type="str", no_log=True),

@@ -141,6 +141,8 @@ class Row:
     current: Optional[Secret] = field(default=None, repr=False)
     #: what the plan's read saw, for a write that needs no read of its own (None: absent or not read)
     observed: Optional[Observed] = field(default=None, repr=False)
+    #: the version this run's apply wrote the row's value as (run_writes), so its validation needs no read
+    proven: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return {"key": self.key, "name": self.name, "provider_name": self.provider_name,
@@ -293,12 +295,14 @@ def entries_by_key(env: EnvFile) -> Dict[str, _dotenv.DotenvEntry]:
 # plan --------------------------------------------------------------------------------------------
 
 def make_plan(manager: SecretManager, settings: Settings, keys: Optional[Sequence[str]] = None,
-              history: Optional["History"] = None) -> Plan:
+              history: Optional["History"] = None, written: Optional[Mapping[str, "RunWrite"]] = None) -> Plan:
     """Every key with its target name and action, from one batch read of the provider.
 
     ``history`` (earlier runs of this file into this target) lets the plan skip secrets that
     changed since they were migrated; the capability check of the provider (Vault) turns a write
     the credentials may not make into a blocked key, so the run stops before its first write.
+    ``written`` (run_writes: what this run's apply wrote) makes a row whose .env value is the one
+    written ``unchanged`` without reading it; only a step of the same run after its apply gives it.
     """
     if manager.backend.read_only:
         raise ReadOnlyProvider("this provider is read-only, so nothing can be migrated into it",
@@ -319,6 +323,7 @@ def make_plan(manager: SecretManager, settings: Settings, keys: Optional[Sequenc
     for key, entry in entries.items():
         rows.append(_row(manager, settings, env, key, entry))
     _block_shared_names(rows)
+    _take_proven(rows, written)
     _compare(manager, [row for row in rows if row.action == "pending"])
     plan = Plan(env, manager.provider, manager.prefix or "", rows, rewrite_env=settings.rewrite_env)
     _keep_changed(manager, settings, rows, history)
@@ -357,6 +362,14 @@ def _row(manager: SecretManager, settings: Settings, env: EnvFile, key: str, ent
         return row
     row.action = "pending"
     return row
+
+
+def _take_proven(rows: List[Row], written: Optional[Mapping[str, "RunWrite"]]) -> None:
+    """Rows this run wrote with the value the .env file holds now: unchanged, and not read again."""
+    for row in rows:
+        record = written.get(row.name or "") if written else None
+        if row.action == "pending" and record is not None and same(row.value, record.sha256):
+            row.action, row.proven = "unchanged", record.version
 
 
 def _police(settings: Settings, rows: List[Row], plan: "Plan") -> None:
@@ -827,6 +840,49 @@ def _check_covered(plan: Plan, saved: _backup.Backup) -> None:
                              hint="Nothing was written; run the migration again for a fresh plan and backup")
 
 
+# what this run wrote ------------------------------------------------------------------------------
+
+@dataclass
+class RunWrite:
+    """One secret the apply of a run wrote: the version the provider answered, the digest of the value sent."""
+
+    version: str
+    sha256: str = field(repr=False)
+
+
+#: journal events after which the run's writes may have been undone
+_UNDOING = ("rolled-back", "rollback-incomplete")
+
+
+def run_writes(manager: SecretManager, saved: _backup.Backup, env_path: str) -> Dict[str, RunWrite]:
+    """name -> what the apply of the run of ``saved`` wrote, for the steps of that run after it.
+
+    Each write of ``apply`` is conditional on what the plan read (KV v2 check-and-set on its
+    version, create only when absent) and the provider answers it with the version it stored; the
+    journal records that version, the backup's sealed part the digest of the value sent. So the
+    validation of the same run knows what the provider holds without reading it back. A write
+    answered without a version (KV v1) proves nothing and is read back, and nothing is taken from
+    a run that was rolled back, whole or in part. Refused for another target or another .env file.
+    """
+    _check_target(manager, saved)
+    if saved.header.get("env_file") != env_path:
+        raise MigrationError(f"the backup {saved.path} is of {saved.header.get('env_file')}, not of {env_path}")
+    journal = _backup.events(saved.path) or []
+    if any(event.get("event") in _UNDOING for event in journal):
+        return {}
+    sealed = {str(entry.get("name")): str(entry.get("new_sha256") or "") for entry in saved.entries}
+    found: Dict[str, RunWrite] = {}
+    for event in journal:  # the last write of a name is what the provider holds
+        name, version = str(event.get("name") or ""), event.get("version")
+        if event.get("event") != "written":
+            continue
+        if sealed.get(name) and version not in (None, ""):
+            found[name] = RunWrite(str(version), sealed[name])
+        else:
+            found.pop(name, None)
+    return found
+
+
 # validate ----------------------------------------------------------------------------------------
 
 def validate(manager: SecretManager, plan: Plan, references: bool = False) -> List[Dict[str, Any]]:
@@ -834,6 +890,9 @@ def validate(manager: SecretManager, plan: Plan, references: bool = False) -> Li
 
     With ``references``, a ``${secret:NAME}`` already in the file is checked too (it must be
     readable), so a validation after ``migrate_rewrite_env`` still means something.
+
+    A row of a plan made with ``written`` (``proven``: this run wrote that value, and the provider
+    answered with the version it stored) is not read back; every other row is.
     """
     checks: List[Tuple[Row, Optional[str]]] = [(row, row.name) for row in plan.migrated]
     if references:
@@ -851,7 +910,9 @@ def validate(manager: SecretManager, plan: Plan, references: bool = False) -> Li
     # rows the plan could not read, are read here.
     outcomes: Dict[str, object] = {}
     for row in plan.rows:
-        if row.name and row.current is not None:
+        if row.name and row.proven is not None:
+            outcomes[row.name] = row
+        elif row.name and row.current is not None:
             outcomes[row.name] = row.current
         elif row.name and row.action == "create":
             outcomes[row.name] = SecretNotFound("the plan found no secret", name=row.name)
@@ -862,7 +923,9 @@ def validate(manager: SecretManager, plan: Plan, references: bool = False) -> Li
     for row, name in checks:
         outcome = outcomes.get(name)
         result = {"key": row.key, "name": name, "status": "ok", "reason": ""}
-        if isinstance(outcome, Secret):
+        if isinstance(outcome, Row):  # this run wrote the value the .env file holds: see run_writes()
+            pass
+        elif isinstance(outcome, Secret):
             if row.action in MIGRATED and not hmac.compare_digest(digest(outcome.value), digest(row.value)):
                 result.update(status="mismatch", reason="the provider holds another value than the .env file")
         elif isinstance(outcome, SecretDeleted):

@@ -249,6 +249,55 @@ def test_validate_reports_mismatch_and_missing_without_values(world):
     no_canary(mig.validate(manager, plan, references=True))
 
 
+def _counting(manager, reads):
+    """The manager, recording each name it is asked to read (the plan's reads and the validation's)."""
+    observe_many, get_many = manager.observe_many, manager.get_many
+    manager.observe_many = lambda wanted: reads.extend(item[0] for item in wanted) or observe_many(wanted)
+    manager.get_many = lambda names, **kw: reads.extend(names) or get_many(names, **kw)
+    return manager
+
+
+def test_the_validation_of_the_same_run_reads_back_only_what_its_apply_did_not_write(world):
+    world.manager().set("api-key", f"{CANARY}-api")  # unchanged: this run does not write it
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    written = mig.run_writes(world.manager(), saved, world.path)
+    assert set(written) == {"database-password", "jwt-secret", "escaped"}
+    assert all(item.version for item in written.values())
+    assert CANARY not in repr(written)
+    reads = []
+    manager = _counting(world.manager(), reads)
+    plan = mig.make_plan(manager, world.settings(), written=written)
+    assert plan.counts()["unchanged"] == 4 and not plan.changed
+    assert [item["status"] for item in mig.validate(manager, plan)] == ["ok"] * 4
+    assert reads == ["api-key"]
+    # without what the run wrote (the standalone validation) every secret is read back
+    del reads[:]
+    mig.validate(manager, mig.make_plan(manager, world.settings()))
+    assert sorted(reads) == ["api-key", "database-password", "escaped", "jwt-secret"]
+    # a value of the .env file that is no longer the one written is read, and its mismatch reported
+    with open(world.path, "r+", encoding="utf-8") as handle:
+        text = handle.read().replace(f"{CANARY}-jwt", "edited-after-the-apply")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(text)
+    del reads[:]
+    plan = mig.make_plan(manager, world.settings(), written=written)
+    assert sorted(reads) == ["api-key", "jwt-secret"]
+    assert {item["key"]: item["status"] for item in mig.validate(manager, plan)}["JWT_SECRET"] == "mismatch"
+
+
+def test_no_write_is_reused_without_a_version_after_a_rollback_or_from_another_file(world, tmp_path):
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    backup_mod.record_event(path, "written", name="escaped", version=None)  # answered without a version
+    assert "escaped" not in mig.run_writes(world.manager(), saved, world.path)
+    with pytest.raises(mig.MigrationError, match="not of"):
+        mig.run_writes(world.manager(), saved, str(tmp_path / "other.env"))
+    backup_mod.record_event(path, "rollback-incomplete")
+    assert mig.run_writes(world.manager(), saved, world.path) == {}
+
+
 # rewrite -------------------------------------------------------------------------------------
 
 def test_rewrite_only_after_the_secrets_hold_the_values(world):
