@@ -1,19 +1,24 @@
 """Write benchmark: N secrets written to OpenBao and to AWS Secrets Manager (moto), every way the collection offers.
 
-For each provider it runs, side by side and interleaved (``--runs`` times, medians printed):
+For each provider it runs, side by side and interleaved (``--runs`` rounds, medians printed):
 
 - ``ping loop``: ``ansible.builtin.ping`` in a ``loop`` of N, what Ansible costs per module run: the **floor**;
 - ``module loop``: ``vibebox.secrets.secret`` in a ``loop`` of N, on a fresh prefix (every secret is new),
   then the same run again (nothing changes);
 - ``bulk task``: ``vibebox.secrets.secret`` with ``secrets:`` (the N secrets in one module run), new then again;
 - ``migrate.yml``: ``playbooks/migrate.yml`` with an N-line .env file, new then again;
-- the anchors, when installed in .build/collections (``community.hashi_vault.vault_kv2_write`` on OpenBao,
-  ``community.aws.secretsmanager_secret`` on AWS), else it says they are not installed;
+- the anchors, ``community.hashi_vault.vault_kv2_write`` (``read_before_write: true``, the idempotent way) on
+  OpenBao and ``community.aws.secretsmanager_secret`` on AWS, in a ``loop``, new then again, when installed in
+  .build/collections or .build/bench-collections (``make bench`` fetches them there); otherwise their row says
+  "not installed";
 - ``sdk``: hvac or botocore directly in this process, read-compare-write per secret: what the service costs.
 
-Requests are counted by the servers (OpenBao's file audit device, moto's request log), never by our code.
+The ping floor and the anchors start a Python per item and take most of the time; ``--loop-runs`` runs them in
+fewer rounds than the others. Requests are counted by the servers (OpenBao's file audit device, moto's request
+log), never by our code.
 
-    python bench/writes.py [--secrets 200] [--runs 3] [--providers vault,aws] [--only bulk,migrate.yml,sdk]
+    python bench/writes.py [--secrets 200] [--runs 5] [--loop-runs 3] [--providers vault,aws]
+                           [--only ping,module,bulk,migrate.yml,community,sdk]
 """
 from __future__ import annotations
 
@@ -107,9 +112,16 @@ BENCH_COLLECTIONS = os.path.join(REPO, ".build", "bench-collections")
 
 
 def installed(paths: List[str], namespace: str, name: str, plugin: str) -> bool:
-    """Whether a module of an anchor collection is in one of the collections paths."""
+    """Whether a module of an anchor collection is in one of the collections paths, or in the Python's
+    site-packages (``pip install -r bench/requirements.txt``), where Ansible finds collections too."""
+    try:
+        import ansible_collections  # pylint: disable=import-outside-toplevel
+
+        roots = [os.path.dirname(folder) for folder in ansible_collections.__path__]
+    except ImportError:
+        roots = []
     return any(os.path.isfile(os.path.join(path, "ansible_collections", namespace, name, "plugins", "modules",
-                                           plugin + ".py")) for path in paths)
+                                           plugin + ".py")) for path in [*paths, *roots])
 
 
 class Target:
