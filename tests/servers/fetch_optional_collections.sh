@@ -9,6 +9,8 @@
 #   - tests/integration/test_awx_files.py  (awx.awx: syntax check of playbooks/awx_configure.yml)
 #   - bench/fleet.py                        (amazon.aws: the side-by-side benchmark)
 #   - roles/external_secrets                (kubernetes.core: external_secrets_apply)
+#   - bench/writes.py                       (community.hashi_vault, community.aws: the anchors, fetched by
+#                                            make bench into .build/bench-collections, a path no test uses)
 #
 # Idempotent: a collection already extracted from the same ansible release is left alone, and the
 # wheel is downloaded once into a cache folder. Only the named collections are extracted, never
