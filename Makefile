@@ -183,7 +183,7 @@ servers: test-venv
 	$(BIN)/python tests/servers/run_all.py
 
 bench: test-venv collection optional-collections
-	$(BIN)/python bench/fleet.py
+	status=0; $(BIN)/python bench/fleet.py --shape small --runs 5 || status=1; $(BIN)/python bench/fleet.py --shape large --runs 5 --no-anchor || status=1; exit $$status
 	$(BIN)/python bench/writes.py
 
 clean:
