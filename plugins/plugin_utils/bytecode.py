@@ -5,7 +5,7 @@ Ansible's collection loader compiles every collection module it imports from sou
 fork, and keeps no ``.pyc`` (the lookup file itself is loaded by path and does get one). A lookup in a
 ``set_fact`` runs in one fork per host, so the code it imports is compiled once per host: measured on the
 fleet benchmark, compiling ``plugin_utils`` (lookup, reading, the run cache client and its wire format)
-was about 16 ms of the 34 ms of CPU a fork spends on the ``get`` lookup, and the fork that reads the
+was about 16 ms of the 38 ms of CPU a fork spent loading and calling the ``get`` lookup, and the fork that reads the
 provider itself compiles about 100 ms of core and provider code.
 
 ``install()`` puts a finder in front of Ansible's that answers only for plain ``.py`` files under this
