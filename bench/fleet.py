@@ -113,8 +113,10 @@ def run_once(playbook: str, inventory: str, env: Dict[str, str], extra: str) -> 
     elapsed = time.perf_counter() - started
     cpu = _children_cpu() - cpu
     if done.returncode != 0:
-        tail = (done.stdout + done.stderr)[-3000:]
-        raise SystemExit(f"{os.path.basename(playbook)} failed (rc={done.returncode}):\n{tail}")
+        output = done.stdout + done.stderr
+        failures = [line for line in output.splitlines() if line.startswith(("fatal:", "failed:", "ERROR", "[ERROR]"))]
+        shown = "\n".join(failures[:20]) or output[-3000:]
+        raise SystemExit(f"{os.path.basename(playbook)} failed (rc={done.returncode}):\n{shown}")
     return elapsed, cpu
 
 
