@@ -14,7 +14,8 @@ this is meant for a shared machine) for:
 
 ``compile`` is counted wherever it happens, also inside ``import`` and ``run``; ``set_options`` is inside ``run``.
 
-The first fork starts the helper and reads the provider itself (botocore). The forks after it alternate between
+The first fork starts the helper and reads the provider itself (botocore; moto runs in this process, so
+botocore is already imported and the first fork's figure leaves that import out). The forks after it alternate between
 the collection's bytecode finder (plugins/plugin_utils/bytecode.py, as in a real worker) and none (every
 collection module compiled from source, as Ansible's loader does), so both are measured under the same load;
 the table shows the first fork and the median of each kind.
