@@ -87,7 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         _AnsibleCollectionFinder(paths=[collections])._install()
         import ansible.executor.playbook_executor  # noqa: F401
-        import ansible.executor.process.worker as worker
+        from ansible.executor.process import worker
         import ansible.executor.task_executor  # noqa: F401
         import ansible.plugins.strategy.linear  # noqa: F401
         from ansible.parsing.dataloader import DataLoader
