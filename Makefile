@@ -38,7 +38,7 @@ help:
 	@echo "make docs    - regenerate docs/docsite/rst from the Markdown guides in docs/"
 	@echo "make changelog - rebuild the current release's notes from changelogs/fragments, and CHANGELOG.md"
 	@echo "make ee      - the execution environment's build context in .build/ee (ansible-builder build needs podman)"
-	@echo "make bench   - fleet benchmark (50 hosts x 10 secrets) against moto, then writes of 200 secrets (OpenBao, moto)"
+	@echo "make bench   - fleet reads (50 hosts x 10 secrets, 200 x 50) against moto, then writes of 200 secrets (OpenBao, moto)"
 	@echo "               side by side with the anchors (make bench-writes for the writes only; BENCH_WRITES_ARGS=...)"
 
 # --- environments -----------------------------------------------------------------------------------
@@ -201,8 +201,11 @@ servers: test-venv
 	$(BIN)/python tests/servers/run_all.py
 
 bench: test-venv collection optional-collections
-	$(BIN)/python bench/fleet.py
-	$(MAKE) --no-print-directory bench-writes
+	@status=0; \
+	$(BIN)/python bench/fleet.py --shape small --runs 5 || status=1; \
+	$(BIN)/python bench/fleet.py --shape large --runs 5 --no-anchor || status=1; \
+	$(MAKE) --no-print-directory bench-writes || status=1; \
+	exit $$status
 
 # the writes benchmark's anchors (community.hashi_vault, and community.aws, which needs the amazon.aws of
 # optional-collections), from the same cached wheel, into a collections path that only bench/writes.py adds:

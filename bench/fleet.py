@@ -8,9 +8,11 @@ server's own request log) and the median wall time of three runs:
 - ``amazon.aws`` ``lookup('amazon.aws.secretsmanager_secret', ...)``, when the collection is importable.
 
 Then the per-term overhead of a lookup with a warm run cache, measured in this process.
-Targets: vibebox sends <= M requests (1 with BatchGetSecretValue) and takes <= 1.3x the floor.
+Targets: vibebox sends <= ceil(M/20) requests (BatchGetSecretValue takes 20 names) and takes <= 1.15x the
+floor at 50 hosts x 10 secrets, <= 1.2x at 200 hosts x 50 secrets.
 
-    python bench/fleet.py [--hosts 50] [--secrets 10] [--forks 10] [--runs 3]
+    python bench/fleet.py [--shape small|large] [--hosts 50] [--secrets 10] [--forks 10] [--runs 3]
+      [--no-anchor]
 """
 from __future__ import annotations
 
@@ -33,7 +35,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 PREFIX = "vibebox/bench/"
 READS = ("GetSecretValue", "BatchGetSecretValue")
-RATIO_TARGET = 1.3
+#: names per BatchGetSecretValue call (the AWS limit for a list of ids)
+BATCH = 20
+#: the shapes `make bench` prints: hosts, secrets, forks and the wall-time target against the floor
+SHAPES = {
+    "small": {"hosts": 50, "secrets": 10, "forks": 10, "target": 1.15},
+    "large": {"hosts": 200, "secrets": 50, "forks": 20, "target": 1.2},
+}
 
 
 def moto_launcher():
@@ -105,8 +113,10 @@ def run_once(playbook: str, inventory: str, env: Dict[str, str], extra: str) -> 
     elapsed = time.perf_counter() - started
     cpu = _children_cpu() - cpu
     if done.returncode != 0:
-        tail = (done.stdout + done.stderr)[-3000:]
-        raise SystemExit(f"{os.path.basename(playbook)} failed (rc={done.returncode}):\n{tail}")
+        output = done.stdout + done.stderr
+        failures = [line for line in output.splitlines() if line.startswith(("fatal:", "failed:", "ERROR", "[ERROR]"))]
+        shown = "\n".join(failures[:20]) or output[-3000:]
+        raise SystemExit(f"{os.path.basename(playbook)} failed (rc={done.returncode}):\n{shown}")
     return elapsed, cpu
 
 
@@ -142,11 +152,19 @@ print(json.dumps({"per_call": elapsed / repeat, "per_term": elapsed / repeat / l
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--hosts", type=int, default=50)
-    parser.add_argument("--secrets", type=int, default=10)
-    parser.add_argument("--forks", type=int, default=10)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="small",
+                        help="small: 50 hosts x 10 secrets, forks 10 (target 1.15x); large: 200 x 50, forks 20 (1.2x)")
+    parser.add_argument("--hosts", type=int, help="overrides the shape's")
+    parser.add_argument("--secrets", type=int, help="overrides the shape's")
+    parser.add_argument("--forks", type=int, help="overrides the shape's")
+    parser.add_argument("--target", type=float, help="wall time against the floor; overrides the shape's")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-anchor", action="store_true",
+                        help="leave amazon.aws out (at 200 x 50 it sends 10,000 requests per run)")
     args = parser.parse_args(argv)
+    for key, value in SHAPES[args.shape].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request otherwise
     collections = collections_dir()
@@ -178,7 +196,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             XDG_DATA_HOME=os.path.join(folder, "data"),
             SECRET_PROVIDER="aws",
         )
-        for variable in ("VAULT_ADDR", "ENABLE_SECRET_MANAGER", "VIBEBOX_RUN_CACHE"):
+        # PYTHONDONTWRITEBYTECODE: a user's ansible-playbook writes bytecode caches; a sandbox that turns
+        # them off would make every variant compile what it imports from source in every fork
+        for variable in ("VAULT_ADDR", "ENABLE_SECRET_MANAGER", "VIBEBOX_RUN_CACHE", "PYTHONDONTWRITEBYTECODE"):
             env.pop(variable, None)
         extra = os.path.join(folder, "vars.json")
         with open(extra, "w", encoding="utf-8") as handle:
@@ -187,7 +207,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         inventory, plays = write_files(folder, args.hosts, names, values)
 
         variants = ["literal", "vibebox"]
-        if amazon_aws_available(env):
+        if args.no_anchor:
+            print("amazon.aws left out (--no-anchor)")
+        elif amazon_aws_available(env):
             variants.append("amazon.aws")
         else:
             print("amazon.aws not installed, skipped (pip install ansible to compare)")
@@ -226,13 +248,13 @@ def main(argv: Optional[List[str]] = None) -> int:
               f" {len(names)} terms; {warm_requests} backend request for the first lookup, none after)")
 
         most = max(requests["vibebox"])
-        ok_requests = most <= args.secrets
+        allowed = -(-args.secrets // BATCH)
+        ok_requests = most <= allowed
         ratio = median["vibebox"] / floor
-        ok_ratio = ratio <= RATIO_TARGET
+        ok_ratio = ratio <= args.target
         print()
-        print(f"target requests <= {args.secrets} (1 with batch): {'met' if ok_requests else 'MISSED'}"
-              f" ({most}{', one batch' if most == 1 else ''})")
-        print(f"target wall <= {RATIO_TARGET}x floor: {'met' if ok_ratio else 'MISSED'} ({ratio:.2f}x;"
+        print(f"target requests <= ceil({args.secrets}/{BATCH}) = {allowed}: {'met' if ok_requests else 'MISSED'} ({most})")
+        print(f"target wall <= {args.target}x floor: {'met' if ok_ratio else 'MISSED'} ({ratio:.2f}x;"
               f" cpu {median_cpu['vibebox'] / floor_cpu:.2f}x)")
         return 0 if ok_requests and ok_ratio else 1
     finally:

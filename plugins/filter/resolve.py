@@ -14,6 +14,10 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 from jinja2 import pass_context
 
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import bytecode
+
+bytecode.install()  # before the collection's other imports: worker forks load them from __pycache__
+
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import options as _options
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import references as _references

@@ -110,6 +110,10 @@ from typing import Dict, List
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import bytecode
+
+bytecode.install()  # before the collection's other imports: worker forks load them from __pycache__
+
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import dotenv as _dotenv
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors as _errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import references as _references

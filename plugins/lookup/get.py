@@ -126,6 +126,10 @@ import json
 
 from ansible.errors import AnsibleLookupError
 
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import bytecode
+
+bytecode.install()  # before the collection's other imports: worker forks load them from __pycache__
+
 from ansible_collections.vibebox.secrets.plugins.plugin_utils import reading
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.lookup import SecretLookupBase
 

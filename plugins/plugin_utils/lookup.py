@@ -3,8 +3,8 @@
 
 Reading is not here: the lookups call reading.read and reading.apply_policies, the one read path
 they share with the resolve filter. Ansible imports a lookup afresh in every worker fork (one per
-host and task) and compiles collection code from source each time, so this file imports neither the
-collection's core nor a provider.
+host and task) and loads the collection code it imports each time (from bytecode.py's cache, or
+compiled from source by Ansible's loader), so this file imports neither the collection's core nor a provider.
 """
 from __future__ import annotations
 

@@ -7,8 +7,9 @@ for what is still missing or unreachable. ``apply_policies`` turns what was read
 lookup's values (``default``, ``on_missing``, ``on_denied``, ``on_deleted``); the dotenv lookup and
 the resolve filter hand ``read`` to core.references.Resolver instead.
 
-Ansible imports a lookup afresh in every worker fork and compiles collection code from source each
-time, so what a fork imports is paid for by every host. In the common case (the run cache is on and
+Ansible imports a lookup afresh in every worker fork and loads the collection code it imports each
+time (from bytecode.py's cache, or compiled from source by Ansible's loader), so what a fork imports is
+paid for by every host. In the common case (the run cache is on and
 has every secret) a fork therefore runs only this file and the run cache client: the answers stay
 as they came over the socket (``Outcomes``) and the core (errors, options, factory, a provider SDK)
 is imported only when something has to be decided about a failure, a fallback, the development

@@ -10,8 +10,8 @@ idea as ``ansible-connection`` keeping a persistent connection per run. docs/run
 reasoning and the alternatives that were rejected.
 
 This file is the client side, imported by every worker fork (with wire.py, the socket's format).
-Ansible compiles collection code from source in every fork (no .pyc), so it is kept small and imports
-neither the core nor a provider: the helper (server.py) resolves the options and builds the manager,
+Every fork loads what it imports afresh (from bytecode.py's cache, or compiled from source by Ansible's
+loader), so it is kept small and imports neither the core nor a provider: the helper (server.py) resolves the options and builds the manager,
 once per run; starting the helper (start.py) is imported only by the fork that finds none running.
 
 Security: the directory is ours and 0700 (checked, not assumed), the server checks the peer's uid
