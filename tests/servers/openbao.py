@@ -146,12 +146,18 @@ class OpenBaoServer:
         return answer["data"]["secret_id"]
 
     def audit_entries(self, kind: str = "request") -> List[Dict[str, Any]]:
-        """Entries of the file audit device (``request`` or ``response``), oldest first."""
+        """Entries of the file audit device (``request`` or ``response``), oldest first.
+
+        Read while the server runs, the last line may be one it is still writing: only lines that end
+        with their newline are entries (a complete line that is not JSON still fails loudly).
+        """
         if not self.audit_log or not os.path.exists(self.audit_log):
             return []
         entries = []
         with open(self.audit_log, "r", encoding="utf-8") as handle:
             for line in handle:
+                if not line.endswith("\n"):
+                    break
                 line = line.strip()
                 if line:
                     entry = json.loads(line)
