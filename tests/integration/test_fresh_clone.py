@@ -2,9 +2,10 @@
 
 The copy has what a clone has (tracked files and new ones not ignored), no .venv, no .build and nothing
 beside it; the environment is the machine's, without anything this test run set up (no venv on PATH,
-no collections path), plus a VAULT_ADDR and a KUBERNETES_SERVICE_HOST the demo must ignore. What a new user is promised: the demo installs only requirements.txt, ends by
-printing the one command that sets up the shell, and after it every command of the README's "After
-make demo" block works, ansible-doc included.
+no collections path), plus a VAULT_ADDR and a KUBERNETES_SERVICE_HOST the demo must ignore. What a
+new user is promised: the demo installs only requirements.txt, ends by printing the one command that
+sets up the shell, and after it every command of the README's "After make demo" block works,
+ansible-doc included.
 """
 from __future__ import annotations
 
