@@ -89,6 +89,8 @@ CREATE TABLE IF NOT EXISTS store_meta (
 );
 """
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+#: how long a store that looks cut short is given before it is called damaged (a checkpoint in another process)
+_RECHECK_DELAY = 0.2
 
 
 class LocalStoreError(SecretError):
@@ -289,9 +291,26 @@ class LocalBackend(SecretBackend):
             return "absent"
         if info.st_size == 0:
             return "sqlite" if self._wal_has_frames() else "empty"
+        short = self._short_by()
+        if short is not None:
+            # another process may be checkpointing: it writes the header (page 1) before the pages that grow
+            # the file, then empties the WAL. A store that is still short a moment later is really cut short.
+            time.sleep(_RECHECK_DELAY)
+            short = self._short_by()
+        if short is not None:
+            raise self._damaged(f"the file is truncated ({short[0]} bytes, its header says {short[1]})")
+        return "sqlite"
+
+    def _short_by(self) -> Optional[Tuple[int, int]]:
+        """(size, size the header gives) when the file is shorter than its header says and no WAL holds the rest.
+
+        The header is read first and the size after it, on the same open file: a store that grew in between
+        (a write by another process) is then not mistaken for a cut one.
+        """
         try:
             with open(self.path, "rb") as handle:
                 head = handle.read(100)
+                size = os.fstat(handle.fileno()).st_size
         except OSError as exc:
             raise LocalStoreError(f"cannot read the local store {self.path}: {exc.strerror}", provider=PROVIDER,
                                   hint="It should belong to this user, mode 600")
@@ -301,9 +320,9 @@ class LocalBackend(SecretBackend):
         page_size = 65536 if page_size == 1 else page_size
         pages = int.from_bytes(head[28:32], "big")
         header_valid = head[24:28] == head[92:96]  # SQLite's own test for the in-header page count
-        if header_valid and pages and info.st_size < pages * page_size and not self._wal_has_frames():
-            raise self._damaged(f"the file is truncated ({info.st_size} bytes, its header says {pages * page_size})")
-        return "sqlite"
+        if header_valid and pages and size < pages * page_size and not self._wal_has_frames():
+            return size, pages * page_size
+        return None
 
     def _folder_writable(self) -> bool:
         return os.access(self.folder, os.W_OK)

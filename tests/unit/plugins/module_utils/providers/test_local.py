@@ -340,6 +340,27 @@ def test_a_truncated_store_is_named_as_such(store):
     assert "is truncated" in _assert_names_file_and_no_new_key(caught.value, store.path)
 
 
+def test_a_store_that_grows_back_while_it_is_checked_is_not_called_damaged(store, monkeypatch):
+    """Another process checkpointing writes the header before the pages that grow the file: a reader that
+    catches it in between sees a file shorter than its header. Whole again a moment later, it is not damaged."""
+    for index in range(40):
+        store.set(f"s{index}", "v" * 500)
+    with open(store.path, "rb") as handle:
+        whole = handle.read()
+    with open(store.path, "r+b") as handle:
+        handle.truncate(len(whole) // 2)
+    waited = []
+
+    def checkpoint_finishes(seconds):
+        waited.append(seconds)
+        with open(store.path, "wb") as handle:
+            handle.write(whole)
+
+    monkeypatch.setattr(local_mod.time, "sleep", checkpoint_finishes)
+    assert store.get("s1").value == "v" * 500
+    assert waited == [local_mod._RECHECK_DELAY]
+
+
 @pytest.mark.parametrize("content, reason", [
     (b"\xff\xfe\x00garbage", "is not text: it holds a non-ASCII byte at offset 0"),
     (b"c2hvcnQ=\n", "it decodes to 5 bytes"),
