@@ -25,11 +25,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import socket
-import sys
 import threading
 import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.bytecode import in_ansible_worker
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.wire import PROTOCOL, Item, peer_uid, recv, send
 
 #: VIBEBOX_RUN_CACHE: unset/auto = on in Ansible worker forks; true = also elsewhere; false = off
@@ -78,14 +78,6 @@ class RunCacheUnavailable(Exception):
     """The helper cannot be used; callers fall back to reading the backend directly."""
 
 
-def in_ansible_worker() -> bool:
-    """True in a fork made by ansible-playbook's strategy (WorkerProcess sets current_worker)."""
-    worker = sys.modules.get("ansible.executor.process.worker")
-    if worker is None:
-        return False
-    if hasattr(worker, "current_worker"):
-        return worker.current_worker is not None
-    return multiprocessing.parent_process() is not None  # an ansible-core without current_worker
 
 
 def enabled(env: Optional[Mapping[str, str]] = None, worker: Optional[bool] = None) -> bool:
