@@ -78,8 +78,6 @@ class RunCacheUnavailable(Exception):
     """The helper cannot be used; callers fall back to reading the backend directly."""
 
 
-
-
 def enabled(env: Optional[Mapping[str, str]] = None, worker: Optional[bool] = None) -> bool:
     """Whether reads go through the helper.
 
