@@ -3,6 +3,9 @@
 # store and OpenBao) and `ansible-test units`, on every ansible-core release of versions.txt.
 #
 #   tests/matrix/run.sh [RELEASE ...]      e.g. tests/matrix/run.sh 2.17 2.21; default: every row
+#   tests/matrix/run.sh --check [RELEASE ...]    only find the Pythons (fails at once when one is missing)
+#   tests/matrix/run.sh --prepare [RELEASE ...]  only make the venvs (make test does this in the background,
+#                                                niced, while the suites before the matrix run)
 #
 # Each release gets its own virtualenv, .build/matrix/ansible-core-<release>/venv, made with the
 # Python that versions.txt pairs with it and installed from the project's own files (requirements.txt,
@@ -94,7 +97,12 @@ digest_of() {  # what a venv was made from; a change makes it again
 make_venv() {  # make_venv RELEASE PYTHON VENV
   local release=$1 python=$2 venv=$3 wanted
   wanted=$(digest_of "$release" "$python")
+  # one maker at a time (make test's background --prepare and a matrix run started by hand)
+  mkdir -p "$(dirname "$venv")"
+  exec 9> "$venv.lock"
+  flock 9
   if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.vibebox-matrix" 2>/dev/null)" = "$wanted" ]; then
+    exec 9>&-
     return 0
   fi
   say "ansible-core $release: making $venv with $python"
@@ -110,6 +118,7 @@ make_venv() {  # make_venv RELEASE PYTHON VENV
   # pip warns about each index location of a machine's configuration that does not exist: noise
   grep -v 'is ignored: it is neither a file nor a directory' "$log" || true
   echo "$wanted" > "$venv/.vibebox-matrix"
+  exec 9>&-
 }
 
 # the tree ansible-test wants: a copy of the repository under ansible_collections/vibebox/secrets
@@ -155,6 +164,12 @@ run_release() {  # run_release RELEASE PYTHON_VERSION [all|core]
   say "ansible-core $installed on Python $want: passed ($((SECONDS - started)) s)"
 }
 
+mode=run
+case ${1:-} in
+  --check|--prepare) mode=${1#--}; shift ;;
+  -*) die "unknown option $1 (--check, --prepare, or release numbers)" ;;
+esac
+
 mapfile -t rows < <(grep -vE '^\s*(#|$)' "$table")
 [ ${#rows[@]} -gt 0 ] || die "no release in $table"
 wanted=("$@")
@@ -182,6 +197,7 @@ for row in "${selected[@]}"; do
   read -r release python_version _scope <<< "$row"
   require_python "$release" "$python_version" >/dev/null
 done
+[ "$mode" != check ] || { say "every Python found"; exit 0; }
 ran=()
 for row in "${selected[@]}"; do
   read -r release python_version scope <<< "$row"
@@ -189,7 +205,15 @@ for row in "${selected[@]}"; do
     say "ansible-core $release: covered by the full suite on $MATRIX_COVERED_BY"
     continue
   fi
-  run_release "$release" "$python_version" "$scope"
+  if [ "$mode" = prepare ]; then
+    make_venv "$release" "$(require_python "$release" "$python_version")" "$build/ansible-core-$release/venv"
+  else
+    run_release "$release" "$python_version" "$scope"
+  fi
   ran+=("$release")
 done
-say "passed on ansible-core ${ran[*]:-(none)}${covered:+ (and $covered in the full suite)}"
+if [ "$mode" = prepare ]; then
+  say "venvs ready for ansible-core ${ran[*]:-(none)}"
+else
+  say "passed on ansible-core ${ran[*]:-(none)}${covered:+ (and $covered in the full suite)}"
+fi
