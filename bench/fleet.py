@@ -5,7 +5,11 @@ server's own request log) and the median wall time of three runs:
 
 - ``literal``    the secrets as a literal list: what Ansible itself costs (the floor);
 - ``vibebox``    ``query('vibebox.secrets.get', ...)`` through the run cache;
-- ``amazon.aws`` ``lookup('amazon.aws.secretsmanager_secret', ...)``, when the collection is importable.
+- ``amazon.aws`` ``lookup('amazon.aws.secretsmanager_secret', ...)``, when the collection is importable;
+- ``builtin.env`` ``query('ansible.builtin.env', ...)`` of M variables: what any lookup plugin costs in every
+  fork (Ansible finds, loads and calls it), with no secret behind it;
+- ``vibebox local`` ``query('vibebox.secrets.get', ...)`` on the embedded local store: the collection's cost
+  in every fork without the AWS SDK (the first fork does not import botocore or build a client).
 
 Then the per-term overhead of a lookup with a warm run cache, measured in this process.
 Targets: vibebox sends <= ceil(M/20) requests (BatchGetSecretValue takes 20 names) and takes <= 1.15x the
@@ -76,6 +80,8 @@ EXPRESSIONS = {
     "literal": "{literal}",
     "vibebox": "\"{{{{ query('vibebox.secrets.get', *secret_names) }}}}\"",
     "amazon.aws": "\"{{{{ query('amazon.aws.secretsmanager_secret', *full_names, endpoint_url=endpoint, region=region) }}}}\"",
+    "builtin.env": "\"{{{{ query('ansible.builtin.env', *env_names) }}}}\"",
+    "vibebox local": "\"{{{{ query('vibebox.secrets.get', *secret_names) }}}}\"",
 }
 
 
@@ -87,7 +93,7 @@ def write_files(folder: str, hosts: int, names: List[str], values: Dict[str, str
     plays = {}
     literal = json.dumps([values[name] for name in names])
     for variant, template in EXPRESSIONS.items():
-        path = os.path.join(folder, f"{variant}.yml")
+        path = os.path.join(folder, f"{variant.replace(' ', '-')}.yml")
         expression = template.format(literal=literal)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(PLAY.format(expression=expression, count=len(names)))
@@ -98,6 +104,20 @@ def write_files(folder: str, hosts: int, names: List[str], values: Dict[str, str
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def fill_local_store(env: Dict[str, str], values: Dict[str, str]) -> None:
+    """The secrets of the run in an embedded local store, for the ``vibebox local`` variant."""
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
+
+    manager = factory.build_manager({"provider": "local", "local_path": env["VIBEBOX_LOCAL_PATH"],
+                                     "local_key_file": env["VIBEBOX_LOCAL_KEY_FILE"], "audit_log": "false",
+                                     "cache_ttl": 0}, env={})
+    try:
+        for name, value in values.items():
+            manager.set(name, value)
+    finally:
+        manager.close()
 
 
 def run_once(playbook: str, inventory: str, env: Dict[str, str], extra: str) -> Tuple[float, float]:
@@ -203,10 +223,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         extra = os.path.join(folder, "vars.json")
         with open(extra, "w", encoding="utf-8") as handle:
             json.dump({"secret_names": names, "full_names": [PREFIX + name for name in names],
+                       "env_names": ["HOME"] * len(names),
                        "endpoint": server.url, "region": launcher.REGION}, handle)
         inventory, plays = write_files(folder, args.hosts, names, values)
 
-        variants = ["literal", "vibebox"]
+        local_env = dict(env, SECRET_PROVIDER="local", VIBEBOX_LOCAL_PATH=os.path.join(folder, "local", "secrets.db"),
+                         VIBEBOX_LOCAL_KEY_FILE=os.path.join(folder, "local", "secrets.key"))
+        fill_local_store(local_env, values)
+        envs = {"vibebox local": local_env}
+        variants = ["literal", "builtin.env", "vibebox", "vibebox local"]
         if args.no_anchor:
             print("amazon.aws left out (--no-anchor)")
         elif amazon_aws_available(env):
@@ -223,7 +248,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for _round in range(args.runs):
             for variant in variants:  # interleaved, so a busy moment of the machine hits every variant
                 server.requests.clear()
-                wall, cpu = run_once(plays[variant], inventory, env, extra)
+                wall, cpu = run_once(plays[variant], inventory, envs.get(variant, env), extra)
                 times[variant].append(wall)
                 cpus[variant].append(cpu)
                 requests[variant].append(sum(1 for action in server.requests.actions() if action in READS))
@@ -232,11 +257,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         floor, floor_cpu = median["literal"], median_cpu["literal"]
         print()
-        print(f"{'variant':<12} {'requests':>12} {'wall (median)':>14} {'x floor':>8} {'cpu (median)':>13} {'x floor':>8}   wall runs")
+        print(f"{'variant':<14} {'requests':>12} {'wall (median)':>14} {'x floor':>8} {'cpu (median)':>13} {'x floor':>8}   wall runs")
         for variant in variants:
             shown = "/".join(str(count) for count in requests[variant])
             runs = ", ".join(f"{value:.2f}" for value in times[variant])
-            print(f"{variant:<12} {shown:>12} {median[variant]:>13.2f}s {median[variant] / floor:>7.2f}x"
+            print(f"{variant:<14} {shown:>12} {median[variant]:>13.2f}s {median[variant] / floor:>7.2f}x"
                   f" {median_cpu[variant]:>12.2f}s {median_cpu[variant] / floor_cpu:>7.2f}x   {runs}")
         print(f"(load average now: {', '.join(f'{value:.1f}' for value in os.getloadavg())} on {os.cpu_count()} CPUs)")
 
