@@ -98,18 +98,20 @@ demo: venv env
 # each suite in turn, timed: the last lines say where the minutes went (the budget is 25 on 2 cores).
 # The version matrix's venvs (pip: mostly waiting on the disk and the index) are made in the background at
 # the lowest priority while the suites before it run, so they take only the time those leave idle; a missing
-# Python fails at once, before any suite.
+# Python fails at once, before any suite. The venv maker runs in a process group of its own (setsid: an
+# interrupt of make does not reach it), so make test stops it, pip included, when it ends early or is interrupted.
 SUITES := pytest unit sanity lint molecule build-install docsite matrix
 MATRIX_PREPARE_LOG := $(BUILD)/matrix-prepare.log
 test: test-venv env optional-collections
 	bash tests/servers/ensure_postgres.sh
 	bash tests/servers/ensure_chromium.sh
 	@rm -f $(BUILD)/test-times; prepare=; \
+	stop_prepare() { [ -z "$$prepare" ] || kill -- -$$prepare 2>/dev/null; }; \
+	trap stop_prepare EXIT; trap 'exit 130' INT TERM; \
 	case " $(SUITES) " in *" matrix "*) \
 	  bash tests/matrix/run.sh --check $(MATRIX) || exit 1; \
 	  MATRIX_COVERED_BY=$(if $(MATRIX),,$(BIN)/python) setsid nice -n 19 bash tests/matrix/run.sh --prepare $(MATRIX) \
 	    > $(MATRIX_PREPARE_LOG) 2>&1 & prepare=$$!; \
-	  trap '[ -z "$$prepare" ] || kill -- -$$prepare 2>/dev/null' EXIT; \
 	  echo "make test: the version matrix's venvs are made in the background (log: .build/matrix-prepare.log)";; \
 	esac; \
 	for suite in $(SUITES); do \
