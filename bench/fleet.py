@@ -33,7 +33,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
-from benchlib import collections_dir, load_test_server
+from benchlib import collections_dir, fill_local_store, load_test_server
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -81,8 +81,8 @@ EXPRESSIONS = {
     "vibebox": "\"{{{{ query('vibebox.secrets.get', *secret_names) }}}}\"",
     "amazon.aws": "\"{{{{ query('amazon.aws.secretsmanager_secret', *full_names, endpoint_url=endpoint, region=region) }}}}\"",
     "builtin.env": "\"{{{{ query('ansible.builtin.env', *env_names) }}}}\"",
-    "vibebox local": "\"{{{{ query('vibebox.secrets.get', *secret_names) }}}}\"",
 }
+EXPRESSIONS["vibebox local"] = EXPRESSIONS["vibebox"]  # the same lookup; its run points it at the local store
 
 
 def write_files(folder: str, hosts: int, names: List[str], values: Dict[str, str]) -> Tuple[str, Dict[str, str]]:
@@ -104,20 +104,6 @@ def write_files(folder: str, hosts: int, names: List[str], values: Dict[str, str
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def fill_local_store(env: Dict[str, str], values: Dict[str, str]) -> None:
-    """The secrets of the run in an embedded local store, for the ``vibebox local`` variant."""
-    from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
-
-    manager = factory.build_manager({"provider": "local", "local_path": env["VIBEBOX_LOCAL_PATH"],
-                                     "local_key_file": env["VIBEBOX_LOCAL_KEY_FILE"], "audit_log": "false",
-                                     "cache_ttl": 0}, env={})
-    try:
-        for name, value in values.items():
-            manager.set(name, value)
-    finally:
-        manager.close()
 
 
 def run_once(playbook: str, inventory: str, env: Dict[str, str], extra: str) -> Tuple[float, float]:
@@ -227,9 +213,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                        "endpoint": server.url, "region": launcher.REGION}, handle)
         inventory, plays = write_files(folder, args.hosts, names, values)
 
-        local_env = dict(env, SECRET_PROVIDER="local", VIBEBOX_LOCAL_PATH=os.path.join(folder, "local", "secrets.db"),
-                         VIBEBOX_LOCAL_KEY_FILE=os.path.join(folder, "local", "secrets.key"))
-        fill_local_store(local_env, values)
+        local = {"provider": "local", "local_path": os.path.join(folder, "local", "secrets.db"),
+                 "local_key_file": os.path.join(folder, "local", "secrets.key")}
+        fill_local_store(local, values.items())
+        local_env = dict(env, SECRET_PROVIDER="local", VIBEBOX_LOCAL_PATH=local["local_path"],
+                         VIBEBOX_LOCAL_KEY_FILE=local["local_key_file"])
         envs = {"vibebox local": local_env}
         variants = ["literal", "builtin.env", "vibebox", "vibebox local"]
         if args.no_anchor:

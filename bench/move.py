@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import collections_dir, load_test_server
+from benchlib import collections_dir, fill_local_store, load_test_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -65,11 +65,9 @@ def main() -> int:
     try:
         local = {"provider": "local", "local_path": os.path.join(work, "store", "secrets.db"),
                  "local_key_file": os.path.join(work, "store", "secrets.key")}
-        source = factory.build_manager({**local, "audit_log": "false"}, env={})
         started = time.monotonic()
-        for index in range(args.secrets):
-            source.set(f"app/secret-{index:05d}", os.urandom(24).hex(), "bench", {"team": "bench"})
-        source.close()
+        fill_local_store(local, ((f"app/secret-{index:05d}", os.urandom(24).hex()) for index in range(args.secrets)),
+                         "bench", {"team": "bench"})
         print(f"seeded {args.secrets} secrets into the local store in {time.monotonic() - started:.1f} s")
         prefix = "vibebox/bench/"
         extra = {"migrate_from": "local", "migrate_from_options": {k: v for k, v in local.items() if k != "provider"},

@@ -94,6 +94,10 @@ digest_of() {  # what a venv was made from; a change makes it again
   { cat "$root/requirements.txt" "$root/requirements-matrix.txt"; echo "ansible-core==$1.*"; "$2" -VV; } | sha256sum | cut -d' ' -f1
 }
 
+venv_of() {  # venv_of RELEASE -> where that release's virtualenv lives
+  echo "$build/ansible-core-$1/venv"
+}
+
 make_venv() {  # make_venv RELEASE PYTHON VENV
   local release=$1 python=$2 venv=$3 wanted
   wanted=$(digest_of "$release" "$python")
@@ -142,7 +146,7 @@ require_python() {  # require_python RELEASE PYTHON_VERSION -> path, or a failur
 run_release() {  # run_release RELEASE PYTHON_VERSION [all|core]
   local release=$1 want=$2 scope=${3:-all} python venv tree started installed tests
   python=$(require_python "$release" "$want")
-  venv="$build/ansible-core-$release/venv"
+  venv=$(venv_of "$release")
   tree="$build/ansible-core-$release/tree/ansible_collections/vibebox/secrets"
   make_venv "$release" "$python" "$venv"
   installed=$("$venv/bin/python" -c 'from ansible.release import __version__; print(__version__)')
@@ -206,7 +210,7 @@ for row in "${selected[@]}"; do
     continue
   fi
   if [ "$mode" = prepare ]; then
-    make_venv "$release" "$(require_python "$release" "$python_version")" "$build/ansible-core-$release/venv"
+    make_venv "$release" "$(require_python "$release" "$python_version")" "$(venv_of "$release")"
   else
     run_release "$release" "$python_version" "$scope"
   fi
