@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from ansible.utils.display import Display
 
+from ansible_collections.vibebox.secrets.plugins.plugin_utils import bytecode
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import client as _run_cache
 
 display = Display()
@@ -179,6 +180,7 @@ def read(options: Mapping[str, Any], items: Iterable[Tuple[str, Optional[str]]],
     throwaway local store of an automation job); a secret's own failure is its outcome. An expired secret
     follows ``options['on_expired']`` (check_expiry); a fallback step is judged once, by the read that asked it.
     """
+    bytecode.install()  # a lookup loaded by the controller (the run_cache callback) did not install it
     wanted = list(dict.fromkeys((str(name), version_key(version)) for name, version in items))
     if not wanted:
         return Outcomes("", {})

@@ -112,3 +112,12 @@ def test_action_group_lists_every_module():
 
     for name in NO_PROVIDER:
         assert not set(capture_spec(name)) & set(OPTION_NAMES), f"{name} takes provider options: put it in the group"
+
+
+def test_callback_docs_render_and_say_how_to_enable_it():
+    doc = ansible_doc("callback", "run_cache")["doc"]
+    assert doc["type"] == "aggregate"
+    assert "callbacks_enabled = vibebox.secrets.run_cache" in " ".join(doc["requirements"])
+    plugin = importlib.import_module("ansible_collections.vibebox.secrets.plugins.callback.run_cache")
+    assert plugin.CallbackModule.CALLBACK_NEEDS_ENABLED, "an opt-in: never on without the user asking"
+    assert plugin.CallbackModule.CALLBACK_NAME == "vibebox.secrets.run_cache"

@@ -161,3 +161,35 @@ def test_without_the_run_cache_every_fork_reads_for_itself(tmp_path, fleet, moto
     })
     assert result.rc == 0, result.output[-4000:]
     assert _reads(moto_server) == ["BatchGetSecretValue"] * 3  # the switch works: one batch per host
+
+
+def test_the_run_cache_callback_starts_the_helper_with_the_playbook(tmp_path, fleet, moto_server, aws_options, run_dir):
+    """vibebox.secrets.run_cache (opt-in) prepares the run in the controller; what is read, and with how
+    many requests, stays the same, and nothing secret is printed."""
+    env, values = fleet
+    env["ANSIBLE_CALLBACKS_ENABLED"] = "vibebox.secrets.run_cache"
+    play = write_playbook(tmp_path, FLEET_PLAY.replace("FLEET_PREFIX", env["AWS_SECRET_PREFIX"]))
+    result = run_playbook(play, env, "-vvvv", inventory=_inventory(tmp_path, 20), extra_vars={
+        "secret_names": SECRETS, "expected_hashes": [_sha(values[name]) for name in SECRETS],
+    })
+    assert result.rc == 0, result.output[-4000:]
+    assert result.recap("host19")["ok"] == 2
+    assert "the run cache helper started with the playbook" in result.output
+    assert "vibebox.secrets.run_cache:" not in result.output.replace(
+        "vibebox.secrets.run_cache: the run cache helper started with the playbook", ""), "no warning"
+    assert _reads(moto_server) == ["BatchGetSecretValue"], "one batch call serves the whole fleet"
+    assert CANARY not in result.output
+    assert _helper_gone(run_dir), "the helper exits with the run and removes its directory"
+
+
+def test_the_run_cache_callback_starts_nothing_when_the_run_cache_is_off(tmp_path, fleet, moto_server, run_dir):
+    env, values = fleet
+    env.update(ANSIBLE_CALLBACKS_ENABLED="vibebox.secrets.run_cache", VIBEBOX_RUN_CACHE="false")
+    play = write_playbook(tmp_path, FLEET_PLAY.replace("FLEET_PREFIX", env["AWS_SECRET_PREFIX"]))
+    result = run_playbook(play, env, "-vvv", inventory=_inventory(tmp_path, 3), extra_vars={
+        "secret_names": SECRETS, "expected_hashes": [_sha(values[name]) for name in SECRETS],
+    })
+    assert result.rc == 0, result.output[-4000:]
+    assert "started with the playbook" not in result.output
+    assert _reads(moto_server) == ["BatchGetSecretValue"] * 3
+    assert os.listdir(run_dir) == [], "no helper directory: nothing was started"

@@ -137,6 +137,17 @@ def build_backend(provider: str, options: Mapping[str, Any]) -> Any:
     return spec(provider).build(options)
 
 
+def import_sdk(provider: str) -> None:
+    """Import the SDK of ``provider`` (canonical name) now; ProviderNotInstalled names the pip package.
+
+    Every provider module names its lazy import ``_sdk``; one that needs no SDK has none. Used where an
+    import can be made ahead of the first read (the run cache helper started with the playbook).
+    """
+    load_sdk = getattr(_load(provider), "_sdk", None)
+    if load_sdk is not None:
+        load_sdk()
+
+
 def max_value_bytes(provider: str) -> Optional[int]:
     return spec(provider).max_value_bytes if provider in PROVIDERS else None
 

@@ -422,12 +422,34 @@ def _no_core_dumps() -> None:
         pass
 
 
+def prepare_provider(env: Mapping[str, str]) -> Optional[str]:
+    """Import the SDK of the provider ``env`` selects (the run's default provider), before any fork asks.
+
+    Only an import: no client, no login, no request, so a run that never reads a secret costs the
+    import and nothing else. Returns the provider, or None when ``env`` selects none that resolves or
+    its SDK is missing (the first read then reports that, with the pip package, as it always does).
+    """
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import registry
+
+    try:
+        provider = resolve({}, None, env).provider
+        registry.import_sdk(provider)
+    except Exception:
+        return None
+    return provider
+
+
 def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
-          state: Optional[CacheState] = None, reader_pid: int = 0) -> None:
+          state: Optional[CacheState] = None, reader_pid: int = 0,
+          prepare_env: Optional[Mapping[str, str]] = None, start_lock: Optional[int] = None) -> None:
     """Run the helper until the run ends, it is idle for ``idle`` seconds, or it is told to stop.
 
     ``reader_pid``: the fork that started the helper and is reading its first secrets itself; requests
-    wait for its ``put`` (or its exit, or PREFETCH_TIMEOUT).
+    wait for its ``put`` (or its exit, or PREFETCH_TIMEOUT). ``prepare_env``: import the SDK of the
+    provider it selects while already serving (a helper started with the playbook, before any fork).
+    ``start_lock``: the descriptor of the run's start lock, held for this helper by the process that
+    started it without waiting (start.start_with_playbook); closed once the socket listens, or when
+    the helper exits, which lets the forks waiting on it in.
     """
     _no_core_dumps()
     folder = os.path.dirname(socket_path)
@@ -440,6 +462,8 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
         server = _Server(socket_path, _Handler)
     finally:
         os.umask(old_umask)
+    if start_lock is not None:
+        os.close(start_lock)  # the socket listens: forks that wait to start a helper find this one
     server.state = state or CacheState()
     server.last_request = time.monotonic()
     reader_start = process_start(reader_pid) if reader_pid else "0"
@@ -458,6 +482,8 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
         server.shutdown()
 
     threading.Thread(target=watch, daemon=True).start()
+    if prepare_env is not None:
+        threading.Thread(target=prepare_provider, args=(prepare_env,), daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
@@ -478,11 +504,19 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
 
 
 def main(argv: Sequence[str]) -> int:
-    """Entry point of the helper: ``socket_path owner_pid owner_start idle [reader_pid]``."""
+    """Entry point of the helper: ``socket_path owner_pid owner_start idle [reader_pid] [prepare] [lock=FD]``.
+
+    ``prepare``: import the SDK of the provider this process's environment selects (prepare_provider);
+    ``lock=FD``: the start lock, held for this helper until it serves (see serve).
+    """
     socket_path, owner_pid, owner_start, idle = argv[0], int(argv[1]), argv[2], float(argv[3])
     reader_pid = int(argv[4]) if len(argv) > 4 else 0
+    flags = list(argv[5:])
+    prepare_env = dict(os.environ) if "prepare" in flags else None
+    start_lock = next((int(flag[5:]) for flag in flags if flag.startswith("lock=")), None)
     try:
-        serve(socket_path, owner_pid, owner_start, idle, reader_pid=reader_pid)
+        serve(socket_path, owner_pid, owner_start, idle, reader_pid=reader_pid, prepare_env=prepare_env,
+              start_lock=start_lock)
     except BaseException as exc:  # tell the spawner why, without any value (there is none yet)
         try:
             with open(os.path.join(os.path.dirname(socket_path), "error"), "w", encoding="utf-8") as handle:

@@ -16,12 +16,13 @@ now they wait for one fork's own read.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.client import (
     START_TIMEOUT,
@@ -83,49 +84,78 @@ def collections_root() -> str:
     return os.sep.join(parts[:-7]) or os.sep
 
 
-def start(client: RunCacheClient, first: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
-    """Start the helper of ``client``'s run unless another fork just did; raises RunCacheUnavailable.
-
-    Returns the reply to ``first`` (a ``get`` this process read itself while the helper started), or
-    None when another fork started the helper or ``first`` is not a read.
-    """
+@contextlib.contextmanager
+def _start_lock(client: RunCacheClient) -> Iterator[Tuple[str, Any]]:
+    """Held while one process decides whether to start the run's helper; yields the path of the note
+    a failed start leaves for later forks, and the lock file. Forks start at the same moment: the
+    lock file in the run's 0700 directory serialises them."""
     import fcntl
 
     private_dir(client.base)
     private_dir(client.folder)
     if len(client.socket_path.encode()) > 100:
         raise RunCacheUnavailable(f"the socket path {client.socket_path} is too long for a Unix socket")
-    failed = os.path.join(client.folder, "failed")
-    reader = first if first is not None and first.get("op") == "get" else None
-    answered = None
     with open(os.path.join(client.folder, "lock"), "a", encoding="utf-8") as lock:
         os.chmod(lock.name, 0o600)
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
-            if os.path.exists(failed):
-                with open(failed, encoding="utf-8") as handle:
-                    raise RunCacheUnavailable(handle.read().strip() or "the run cache could not start earlier in this run")
-            if client.running():
-                return None
-            try:
-                process = _spawn(client, reader_pid=os.getpid() if reader is not None else 0)
-                if reader is not None:
-                    answered = read_here(reader)
-                _wait_until_serving(client, process)
-            except RunCacheUnavailable as exc:
-                # later forks of this run go straight to direct reads instead of waiting again
-                with open(failed, "w", encoding="utf-8") as handle:
-                    handle.write(str(exc))
-                raise
-            if reader is not None:
-                _hand_over(client, reader, answered)
+            yield os.path.join(client.folder, "failed"), lock
         finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            if not lock.closed:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def start(client: RunCacheClient, first: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
+    """Start the helper of ``client``'s run unless another fork just did; raises RunCacheUnavailable.
+
+    Returns the reply to ``first`` (a ``get`` this process read itself while the helper started), or
+    None when another fork started the helper or ``first`` is not a read.
+    """
+    reader = first if first is not None and first.get("op") == "get" else None
+    answered = None
+    with _start_lock(client) as (failed, _lock):
+        if os.path.exists(failed):
+            with open(failed, encoding="utf-8") as handle:
+                raise RunCacheUnavailable(handle.read().strip() or "the run cache could not start earlier in this run")
+        if client.running():
+            return None
+        try:
+            process = _spawn(client, reader_pid=os.getpid() if reader is not None else 0)
+            if reader is not None:
+                answered = read_here(reader)
+            _wait_until_serving(client, process)
+        except RunCacheUnavailable as exc:
+            # later forks of this run go straight to direct reads instead of waiting again
+            with open(failed, "w", encoding="utf-8") as handle:
+                handle.write(str(exc))
+            raise
+        if reader is not None:
+            _hand_over(client, reader, answered)
     sweep(client.base, keep=client.folder)
     return answered
 
 
-def _spawn(client: RunCacheClient, reader_pid: int = 0) -> Any:
+def start_with_playbook(client: RunCacheClient) -> bool:
+    """Start the run's helper from the controller when the playbook starts (the run_cache callback).
+
+    The helper then imports the SDK of the provider the controller's environment selects while the
+    controller parses the play and forks its first workers, so those find it serving and its SDK
+    loaded instead of one of them starting it and reading first while the others wait. The controller
+    does not wait for it: the helper is handed the start lock and lets go of it once it serves, so a
+    fork that asks sooner waits on the lock as for any start, and starts a helper itself if this one
+    died. True when this call started it, False when the run already has one (a second playbook of
+    the same command) or a fork's start already failed; raises RunCacheUnavailable.
+    """
+    with _start_lock(client) as (failed, lock):
+        if os.path.exists(failed) or client.running():
+            return False
+        _spawn(client, prepare=True, start_lock=lock.fileno())
+        lock.close()  # not unlocked: the helper holds the same lock now, until it serves or exits
+    sweep(client.base, keep=client.folder)
+    return True
+
+
+def _spawn(client: RunCacheClient, reader_pid: int = 0, prepare: bool = False, start_lock: Optional[int] = None) -> Any:
     error_file = os.path.join(client.folder, "error")
     try:
         os.unlink(error_file)
@@ -133,10 +163,14 @@ def _spawn(client: RunCacheClient, reader_pid: int = 0) -> Any:
         pass
     command = [sys.executable, "-c", _BOOTSTRAP, collections_root(), client.socket_path,
                str(client.owner_pid), client.owner_start, str(client.idle), str(reader_pid)]
+    if prepare:
+        command.append("prepare")
+    if start_lock is not None:
+        command.append(f"lock={start_lock}")
     try:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=True, start_new_session=True,
+            close_fds=True, start_new_session=True, pass_fds=() if start_lock is None else (start_lock,),
         )
     except OSError as exc:
         raise RunCacheUnavailable(f"cannot start the run cache helper: {exc}") from None

@@ -70,3 +70,52 @@ def test_a_starting_fork_that_exits_without_handing_over_lets_requests_in(store,
     finally:
         reader.wait(10)
         client.shutdown()
+
+
+# the helper started with the playbook (the run_cache callback) -----------------------------------
+
+def test_a_helper_started_with_the_playbook_serves_the_run_without_another_start(store, short_dir):
+    """The controller does not wait for the helper: a fork that asks before it serves waits on the
+    start lock the helper holds, then uses it; nobody starts a second one."""
+    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
+    spawned = len(run_cache_start._SPAWNED)
+    try:
+        assert run_cache_start.start_with_playbook(client) is True
+        provider, found = decoded(client, store, [("canary", None)])
+        assert provider == "local" and found[("canary", None)].value == CANARY
+        assert len(run_cache_start._SPAWNED) == spawned + 1, "the asking process started no helper of its own"
+        assert client.stats()["prefetched"] == 0  # the helper read the secret itself: no fork read first
+        assert run_cache_start.start_with_playbook(client) is False  # a second playbook of the same run
+    finally:
+        client.shutdown()
+
+
+def test_a_helper_started_with_the_playbook_that_dies_does_not_hold_up_the_run(store, short_dir, monkeypatch):
+    """Its exit releases the start lock; the first fork then starts a helper as without the callback."""
+    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
+    bootstrap = run_cache_start._BOOTSTRAP
+    monkeypatch.setattr(run_cache_start, "_BOOTSTRAP", "import sys, time; time.sleep(0.3); sys.exit(3)")
+    try:
+        assert run_cache_start.start_with_playbook(client) is True
+        monkeypatch.setattr(run_cache_start, "_BOOTSTRAP", bootstrap)
+        provider, found = decoded(client, store, [("canary", None)])
+        assert provider == "local" and found[("canary", None)].value == CANARY
+        assert not os.path.exists(os.path.join(client.folder, "failed"))
+    finally:
+        client.shutdown()
+
+
+def test_preparing_imports_the_sdk_of_the_provider_the_environment_selects():
+    """Only the import (checked in a fresh interpreter); a provider that does not resolve is left alone."""
+    root = run_cache_start.collections_root()
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import server;"
+        "before = 'botocore.session' in sys.modules;"
+        "provider = server.prepare_provider({'SECRET_PROVIDER': 'aws'});"
+        "print(before, provider, 'botocore.session' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, root], capture_output=True, text=True, check=False)
+    assert done.stdout.split() == ["False", "aws", "True"], done.stderr[-2000:]
+    assert run_cache_server.prepare_provider({"SECRET_PROVIDER": "no-such-provider"}) is None
+    assert run_cache_server.prepare_provider({"SECRET_PROVIDER": "local"}) == "local"
