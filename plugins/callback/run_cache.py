@@ -30,6 +30,8 @@ requirements:
     C(ANSIBLE_CALLBACKS_ENABLED=vibebox.secrets.run_cache). Add it to the list when you enable other callbacks.
 """
 
+import os
+
 from ansible.plugins.callback import CallbackBase
 
 #: the lookups every worker fork would otherwise load afresh
@@ -55,8 +57,9 @@ class CallbackModule(CallbackBase):
         if not client.enabled(worker=True):
             return
         try:
-            started = start.start_with_playbook(client.client())
-        except (client.RunCacheUnavailable, OSError) as exc:
+            # this process is the run: its forks name their parent as the run's owner, whatever started it
+            started = start.start_with_playbook(client.RunCacheClient(owner_pid=os.getpid()))
+        except Exception as exc:  # an optimisation only: never the reason a playbook fails
             self._display.warning(f"vibebox.secrets.run_cache: the run cache helper did not start with the playbook ({exc});"
                                   " forks that read a secret start it themselves, or read the provider directly if it cannot start")
             return

@@ -145,6 +145,13 @@ def base_dir(env: Optional[Mapping[str, str]] = None) -> str:
     return os.path.join(tempfile.gettempdir(), f"vibebox-{os.getuid()}")
 
 
+def _idle_from_environment() -> float:
+    try:
+        return float(os.environ.get(ENV_IDLE) or DEFAULT_IDLE)
+    except ValueError:
+        raise RunCacheUnavailable(f"{ENV_IDLE} is not a number of seconds") from None
+
+
 # the client (every worker) -------------------------------------------------------------------------
 
 class RunCacheClient:
@@ -157,7 +164,7 @@ class RunCacheClient:
         self.base = directory or base_dir()
         self.folder = os.path.join(self.base, f"run-{self.owner_pid}-{self.owner_start}")
         self.socket_path = os.path.join(self.folder, "s")
-        self.idle = idle if idle is not None else float(os.environ.get(ENV_IDLE) or DEFAULT_IDLE)
+        self.idle = idle if idle is not None else _idle_from_environment()
 
     def start(self, first: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
         """Start the helper unless another fork just did; raises RunCacheUnavailable.

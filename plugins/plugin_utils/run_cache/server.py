@@ -18,7 +18,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import leases as _leases
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.client import REQUEST_TIMEOUT, process_start
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.start import process_alive
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.start import HANDED_NOTE, process_alive
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.wire import (
     PROTOCOL,
     Item,
@@ -463,6 +463,10 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
     finally:
         os.umask(old_umask)
     if start_lock is not None:
+        try:
+            os.unlink(os.path.join(folder, HANDED_NOTE))
+        except FileNotFoundError:
+            pass
         os.close(start_lock)  # the socket listens: forks that wait to start a helper find this one
     server.state = state or CacheState()
     server.last_request = time.monotonic()

@@ -84,6 +84,11 @@ def collections_root() -> str:
     return os.sep.join(parts[:-7]) or os.sep
 
 
+#: the note the controller leaves when it hands the start lock to the helper it started with the playbook
+#: ("<pid> <start> <deadline>"): how a fork waiting on that lock tells a helper that never came up
+HANDED_NOTE = "starting"
+
+
 @contextlib.contextmanager
 def _start_lock(client: RunCacheClient) -> Iterator[Tuple[str, Any]]:
     """Held while one process decides whether to start the run's helper; yields the path of the note
@@ -91,18 +96,67 @@ def _start_lock(client: RunCacheClient) -> Iterator[Tuple[str, Any]]:
     lock file in the run's 0700 directory serialises them."""
     import fcntl
 
+    if len(client.socket_path.encode()) > 100:  # before any directory is made: nothing to leave behind
+        raise RunCacheUnavailable(f"the socket path {client.socket_path} is too long for a Unix socket")
     private_dir(client.base)
     private_dir(client.folder)
-    if len(client.socket_path.encode()) > 100:
-        raise RunCacheUnavailable(f"the socket path {client.socket_path} is too long for a Unix socket")
     with open(os.path.join(client.folder, "lock"), "a", encoding="utf-8") as lock:
         os.chmod(lock.name, 0o600)
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        _acquire(lock, os.path.join(client.folder, HANDED_NOTE))
         try:
             yield os.path.join(client.folder, "failed"), lock
         finally:
             if not lock.closed:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _acquire(lock: Any, handed_note: str) -> None:
+    """Take the start lock. While the helper started with the playbook holds it (its note exists), wait by
+    polling, and end that helper once it has not served within START_TIMEOUT of its start: a stopped or hung
+    helper would otherwise hold every fork of the run. Its end lets go of the lock, and the fork that takes
+    it starts a helper itself, as it would without the callback."""
+    import fcntl
+
+    if not os.path.exists(handed_note):
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        return
+    while True:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _end_if_stalled(handed_note)
+            time.sleep(0.002)
+            continue
+        try:
+            os.unlink(handed_note)  # whoever wrote it holds the lock no more
+        except FileNotFoundError:
+            pass
+        return
+
+
+def _end_if_stalled(handed_note: str) -> None:
+    import signal
+
+    try:
+        with open(handed_note, encoding="utf-8") as handle:
+            pid, started, deadline = handle.read().split()
+        if time.time() < float(deadline) or not process_alive(int(pid), started):
+            return
+        os.kill(int(pid), signal.SIGKILL)
+    except (OSError, ValueError):
+        return
+    from ansible.utils.display import Display
+
+    Display().warning(f"vibebox.secrets: the run cache helper started with the playbook did not serve within"
+                      f" {START_TIMEOUT:.0f} s and was ended; a fork starts another")
+
+
+def _write_handed_note(client: RunCacheClient, pid: int) -> None:
+    path = os.path.join(client.folder, HANDED_NOTE)
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(f"{pid} {process_start(pid)} {time.time() + START_TIMEOUT}")
+    os.replace(path + ".new", path)
 
 
 def start(client: RunCacheClient, first: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
@@ -143,13 +197,14 @@ def start_with_playbook(client: RunCacheClient) -> bool:
     loaded instead of one of them starting it and reading first while the others wait. The controller
     does not wait for it: the helper is handed the start lock and lets go of it once it serves, so a
     fork that asks sooner waits on the lock as for any start, and starts a helper itself if this one
-    died. True when this call started it, False when the run already has one (a second playbook of
+    died, or ends it and starts one if it has not served within START_TIMEOUT (_acquire). True when this call started it, False when the run already has one (a second playbook of
     the same command) or a fork's start already failed; raises RunCacheUnavailable.
     """
     with _start_lock(client) as (failed, lock):
         if os.path.exists(failed) or client.running():
             return False
-        _spawn(client, prepare=True, start_lock=lock.fileno())
+        process = _spawn(client, prepare=True, start_lock=lock.fileno())
+        _write_handed_note(client, process.pid)  # before any fork exists: every fork that waits sees it
         lock.close()  # not unlocked: the helper holds the same lock now, until it serves or exits
     sweep(client.base, keep=client.folder)
     return True

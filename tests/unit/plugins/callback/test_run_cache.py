@@ -5,6 +5,7 @@ plugin_utils/run_cache/test_start.py; a playbook with the callback in tests/inte
 """
 from __future__ import annotations
 
+import os
 from typing import List
 
 import pytest
@@ -46,6 +47,7 @@ def test_the_playbook_start_loads_the_lookups_and_starts_the_helper(controller):
     callback.v2_playbook_on_start(None)
     assert loaded == ["vibebox.secrets.get", "vibebox.secrets.dotenv"]
     assert len(starts) == 1 and isinstance(starts[0], run_cache_client.RunCacheClient)
+    assert starts[0].owner_pid == os.getpid(), "the controller owns the run, even as a multiprocessing child"
     assert display.verbose == ["vibebox.secrets.run_cache: the run cache helper started with the playbook"]
     assert display.warnings == []
 
@@ -82,3 +84,20 @@ def test_a_lookup_that_cannot_be_loaded_ahead_is_a_warning(controller, monkeypat
     assert [message.split(":")[1].strip() for message in display.warnings] == [
         "could not load vibebox.secrets.get ahead of the forks", "could not load vibebox.secrets.dotenv ahead of the forks"]
     assert len(starts) == 1, "the helper still starts"
+
+
+def test_a_bad_setting_or_an_unexpected_error_is_a_warning_not_a_failed_playbook(controller, monkeypatch):
+    callback, display, _loaded, starts = controller
+    monkeypatch.setenv("VIBEBOX_RUN_CACHE_IDLE", "garbage")
+    callback.v2_playbook_on_start(None)
+    assert starts == [] and len(display.warnings) == 1
+    assert "VIBEBOX_RUN_CACHE_IDLE is not a number of seconds" in display.warnings[0]
+
+    monkeypatch.delenv("VIBEBOX_RUN_CACHE_IDLE")
+
+    def unexpected(client):
+        raise RuntimeError("something nobody planned for")
+
+    monkeypatch.setattr(run_cache_start, "start_with_playbook", unexpected)
+    callback.v2_playbook_on_start(None)
+    assert len(display.warnings) == 2 and "something nobody planned for" in display.warnings[1]

@@ -41,6 +41,12 @@ def test_switch():
     assert run_cache.enabled({"VIBEBOX_RUN_CACHE": "true"})
 
 
+def test_an_idle_time_that_is_no_number_is_a_clear_refusal(monkeypatch):
+    monkeypatch.setenv("VIBEBOX_RUN_CACHE_IDLE", "garbage")
+    with pytest.raises(run_cache.RunCacheUnavailable, match="VIBEBOX_RUN_CACHE_IDLE is not a number of seconds"):
+        run_cache.RunCacheClient()
+
+
 def test_requests_carry_only_the_environment_that_resolves_options():
     env = {"VAULT_ADDR": "http://v", "AWS_REGION": "x", "SECRET_PROVIDER": "vault", "PATH": "/bin", "TERM": "xterm"}
     assert run_cache.relevant_environment(env) == {"VAULT_ADDR": "http://v", "AWS_REGION": "x", "SECRET_PROVIDER": "vault"}

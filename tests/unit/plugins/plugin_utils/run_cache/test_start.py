@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -119,3 +120,35 @@ def test_preparing_imports_the_sdk_of_the_provider_the_environment_selects():
     assert done.stdout.split() == ["False", "aws", "True"], done.stderr[-2000:]
     assert run_cache_server.prepare_provider({"SECRET_PROVIDER": "no-such-provider"}) is None
     assert run_cache_server.prepare_provider({"SECRET_PROVIDER": "local"}) == "local"
+
+
+def test_a_helper_started_with_the_playbook_that_hangs_is_ended_and_replaced(store, short_dir, monkeypatch):
+    """A helper that never serves (stopped, stuck in an import) would hold the start lock, and with it every
+    fork of the run; once START_TIMEOUT has passed the waiting fork ends it and starts a helper itself."""
+    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
+    bootstrap = run_cache_start._BOOTSTRAP
+    monkeypatch.setattr(run_cache_start, "START_TIMEOUT", 1.0)
+    monkeypatch.setattr(run_cache_start, "_BOOTSTRAP", "import time; time.sleep(120)")
+    try:
+        assert run_cache_start.start_with_playbook(client) is True
+        stalled = run_cache_start._SPAWNED[-1]
+        monkeypatch.setattr(run_cache_start, "_BOOTSTRAP", bootstrap)
+        answers = []
+        asking = threading.Thread(target=lambda: answers.append(decoded(client, store, [("canary", None)])), daemon=True)
+        asking.start()
+        asking.join(60)  # a guard, not a measurement: without the fix the fork waits as long as the helper hangs
+        assert not asking.is_alive(), "the fork was never let in"
+        provider, found = answers[0]
+        assert provider == "local" and found[("canary", None)].value == CANARY
+        assert stalled.wait(10) == -9, "the stalled helper was ended"
+        assert not os.path.exists(os.path.join(client.folder, run_cache_start.HANDED_NOTE))
+    finally:
+        client.shutdown()
+
+
+def test_a_socket_path_that_is_too_long_leaves_no_directory(short_dir):
+    base = os.path.join(short_dir, "x" * 90)
+    client = run_cache.RunCacheClient(directory=base)
+    with pytest.raises(run_cache.RunCacheUnavailable, match="too long for a Unix socket"):
+        run_cache_start.start_with_playbook(client)
+    assert not os.path.exists(base)
