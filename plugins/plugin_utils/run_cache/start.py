@@ -102,7 +102,7 @@ def _start_lock(client: RunCacheClient) -> Iterator[Tuple[str, Any]]:
     private_dir(client.folder)
     with open(os.path.join(client.folder, "lock"), "a", encoding="utf-8") as lock:
         os.chmod(lock.name, 0o600)
-        _acquire(lock, os.path.join(client.folder, HANDED_NOTE))
+        _acquire(lock, client)
         try:
             yield os.path.join(client.folder, "failed"), lock
         finally:
@@ -110,13 +110,14 @@ def _start_lock(client: RunCacheClient) -> Iterator[Tuple[str, Any]]:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def _acquire(lock: Any, handed_note: str) -> None:
+def _acquire(lock: Any, client: RunCacheClient) -> None:
     """Take the start lock. While the helper started with the playbook holds it (its note exists), wait by
     polling, and end that helper once it has not served within START_TIMEOUT of its start: a stopped or hung
     helper would otherwise hold every fork of the run. Its end lets go of the lock, and the fork that takes
     it starts a helper itself, as it would without the callback."""
     import fcntl
 
+    handed_note = os.path.join(client.folder, HANDED_NOTE)
     if not os.path.exists(handed_note):
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         return
@@ -124,7 +125,7 @@ def _acquire(lock: Any, handed_note: str) -> None:
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            _end_if_stalled(handed_note)
+            _end_if_stalled(handed_note, client)
             time.sleep(0.002)
             continue
         try:
@@ -134,13 +135,16 @@ def _acquire(lock: Any, handed_note: str) -> None:
         return
 
 
-def _end_if_stalled(handed_note: str) -> None:
+def _end_if_stalled(handed_note: str, client: RunCacheClient) -> None:
+    """End the helper the note names if its deadline has passed, it is that very process (pid and start
+    time) and nothing listens on the run's socket: never a helper that listens (it lets go of the lock right
+    after it starts to)."""
     import signal
 
     try:
         with open(handed_note, encoding="utf-8") as handle:
             pid, started, deadline = handle.read().split()
-        if time.time() < float(deadline) or not process_alive(int(pid), started):
+        if time.time() < float(deadline) or not process_alive(int(pid), started) or _listening(client.socket_path):
             return
         os.kill(int(pid), signal.SIGKILL)
     except (OSError, ValueError):
@@ -149,6 +153,23 @@ def _end_if_stalled(handed_note: str) -> None:
 
     Display().warning(f"vibebox.secrets: the run cache helper started with the playbook did not serve within"
                       f" {START_TIMEOUT:.0f} s and was ended; a fork starts another")
+
+
+def _listening(path: str) -> bool:
+    """Something accepts connections on ``path`` (a stale socket file refuses them); never waits."""
+    import socket
+
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        probe.connect(path)
+    except BlockingIOError:
+        return True  # its queue of connections is full: it listens
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def _write_handed_note(client: RunCacheClient, pid: int) -> None:
@@ -197,8 +218,9 @@ def start_with_playbook(client: RunCacheClient) -> bool:
     loaded instead of one of them starting it and reading first while the others wait. The controller
     does not wait for it: the helper is handed the start lock and lets go of it once it serves, so a
     fork that asks sooner waits on the lock as for any start, and starts a helper itself if this one
-    died, or ends it and starts one if it has not served within START_TIMEOUT (_acquire). True when this call started it, False when the run already has one (a second playbook of
-    the same command) or a fork's start already failed; raises RunCacheUnavailable.
+    died, or ends it and starts one if it has not served within START_TIMEOUT (_acquire). True when
+    this call started it, False when the run already has one (a second playbook of the same command)
+    or a fork's start already failed; raises RunCacheUnavailable.
     """
     with _start_lock(client) as (failed, lock):
         if os.path.exists(failed) or client.running():

@@ -152,3 +152,18 @@ def test_a_socket_path_that_is_too_long_leaves_no_directory(short_dir):
     with pytest.raises(run_cache.RunCacheUnavailable, match="too long for a Unix socket"):
         run_cache_start.start_with_playbook(client)
     assert not os.path.exists(base)
+
+
+def test_only_a_listening_socket_counts_as_a_helper_that_came_up(short_dir):
+    """A stale socket file (its helper killed with -9) must not keep a fork from ending a stalled helper."""
+    import socket
+
+    path = os.path.join(short_dir, "s")
+    assert not run_cache_start._listening(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    assert not run_cache_start._listening(path), "bound but not listening: refuses, like a stale file"
+    listener.listen(1)
+    assert run_cache_start._listening(path)
+    listener.close()
+    assert os.path.exists(path) and not run_cache_start._listening(path)
