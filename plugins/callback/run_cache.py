@@ -23,8 +23,8 @@ description:
     import in the helper (0.1 to 0.3 seconds of CPU) and nothing else.
   - Nothing is started when the run cache is off (C(VIBEBOX_RUN_CACHE=false)). When the helper cannot be
     started (its private directory fails the checks, the process cannot be created), the plugin prints a warning
-    (never a value); a helper that stops before it serves leaves the run as without the plugin, where the first fork
-    that reads a secret starts one.
+    (never a value). A helper that exits before it serves, or has not served within 15 seconds (a fork then ends
+    it), leaves the run as without the plugin, where the first fork that reads a secret starts one.
 requirements:
   - Enable it in C(ansible.cfg) (C(callbacks_enabled = vibebox.secrets.run_cache) in C([defaults])) or with
     C(ANSIBLE_CALLBACKS_ENABLED=vibebox.secrets.run_cache). Add it to the list when you enable other callbacks.

@@ -114,17 +114,21 @@ def _acquire(lock: Any, client: RunCacheClient) -> None:
     """Take the start lock. While the helper started with the playbook holds it (its note exists), wait by
     polling, and end that helper once it has not served within START_TIMEOUT of its start: a stopped or hung
     helper would otherwise hold every fork of the run. Its end lets go of the lock, and the fork that takes
-    it starts a helper itself, as it would without the callback."""
+    it starts a helper itself, as it would without the callback. Whatever holds the lock, this wait ends
+    after twice START_TIMEOUT with RunCacheUnavailable (the fork then reads the provider directly)."""
     import fcntl
 
     handed_note = os.path.join(client.folder, HANDED_NOTE)
     if not os.path.exists(handed_note):
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         return
+    give_up = time.monotonic() + 2 * START_TIMEOUT
     while True:
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if time.monotonic() > give_up:
+                raise RunCacheUnavailable(f"the run cache helper did not answer within {2 * START_TIMEOUT:.0f} s") from None
             _end_if_stalled(handed_note, client)
             time.sleep(0.002)
             continue
@@ -137,14 +141,17 @@ def _acquire(lock: Any, client: RunCacheClient) -> None:
 
 def _end_if_stalled(handed_note: str, client: RunCacheClient) -> None:
     """End the helper the note names if its deadline has passed, it is that very process (pid and start
-    time) and nothing listens on the run's socket: never a helper that listens (it lets go of the lock right
-    after it starts to)."""
+    time), it is this run's helper (its command line names the run's socket) and nothing listens on the
+    run's socket: never a helper that listens (it lets go of the lock right after it starts to), never
+    another process, whatever the note says."""
     import signal
 
     try:
         with open(handed_note, encoding="utf-8") as handle:
             pid, started, deadline = handle.read().split()
-        if time.time() < float(deadline) or not process_alive(int(pid), started) or _listening(client.socket_path):
+        if time.time() < float(deadline) or started == "0" or not process_alive(int(pid), started):
+            return
+        if not _is_helper_of(int(pid), client) or _listening(client.socket_path):
             return
         os.kill(int(pid), signal.SIGKILL)
     except (OSError, ValueError):
@@ -153,6 +160,17 @@ def _end_if_stalled(handed_note: str, client: RunCacheClient) -> None:
 
     Display().warning(f"vibebox.secrets: the run cache helper started with the playbook did not serve within"
                       f" {START_TIMEOUT:.0f} s and was ended; a fork starts another")
+
+
+def _is_helper_of(pid: int, client: RunCacheClient) -> bool:
+    """``pid`` was started as this run's helper: its arguments name the run's socket and owner, as _spawn
+    writes them (Linux /proc; elsewhere: unknown, so no)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            arguments = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return client.socket_path.encode() in arguments and str(client.owner_pid).encode() in arguments
 
 
 def _listening(path: str) -> bool:

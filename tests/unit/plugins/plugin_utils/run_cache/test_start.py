@@ -167,3 +167,28 @@ def test_only_a_listening_socket_counts_as_a_helper_that_came_up(short_dir):
     assert run_cache_start._listening(path)
     listener.close()
     assert os.path.exists(path) and not run_cache_start._listening(path)
+
+
+def test_a_note_naming_another_process_ends_nothing_and_the_wait_is_bounded(short_dir, monkeypatch):
+    """The note is only a hint: a process that is not this run's helper is never ended, and a fork never
+    waits on the start lock for longer than twice START_TIMEOUT, whatever holds it."""
+    import fcntl
+
+    monkeypatch.setattr(run_cache_start, "START_TIMEOUT", 0.5)
+    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
+    run_cache_start.private_dir(client.base)
+    run_cache_start.private_dir(client.folder)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = open(os.path.join(client.folder, "lock"), "a", encoding="utf-8")
+    try:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)  # a holder that never lets go
+        with open(os.path.join(client.folder, run_cache_start.HANDED_NOTE), "w", encoding="utf-8") as note:
+            note.write(f"{bystander.pid} {run_cache.process_start(bystander.pid)} {time.time() - 100}")
+        with pytest.raises(run_cache.RunCacheUnavailable, match="did not answer within 1 s"):
+            with run_cache_start._start_lock(client):
+                pass
+        assert bystander.poll() is None, "a process that is not the run's helper was ended"
+    finally:
+        holder.close()
+        bystander.kill()
+        bystander.wait(10)
