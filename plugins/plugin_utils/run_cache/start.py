@@ -1,5 +1,6 @@
 # Internal plugin_utils of vibebox.secrets: not part of the public API, may change without notice.
-"""Starting the run cache helper: only the fork that finds no helper for its run imports this.
+"""Starting the run cache helper: only the fork that finds no helper for its run imports this, or the
+controller when the opt-in run_cache callback starts the helper with the playbook (start_with_playbook).
 
 Forks start at the same moment, so the start is serialised with a lock file in the run's 0700
 directory; a helper that cannot start leaves a note there, so later forks of the run read the
@@ -13,6 +14,9 @@ it lets the other forks in. The helper holds every request until then, so the ru
 secret once, and a helper that only ever serves what the first fork read never imports the SDK.
 On the fleet benchmark the first ten forks of a run waited ~0.8 s for the helper's first answer;
 now they wait for one fork's own read.
+
+A helper started with the playbook is handed the lock instead (the controller does not wait for it);
+a ``starting`` note lets the forks that wait on the lock end it if it never comes up (_acquire).
 """
 from __future__ import annotations
 
