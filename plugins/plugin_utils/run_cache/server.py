@@ -18,7 +18,7 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import leases as _leases
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import Secret
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.client import REQUEST_TIMEOUT, process_start
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.start import HANDED_NOTE, process_alive
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.start import HANDED_NOTE, process_alive, remove_run_files
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.wire import (
     PROTOCOL,
     Item,
@@ -439,6 +439,18 @@ def prepare_provider(env: Mapping[str, str]) -> Optional[str]:
     return provider
 
 
+def _reachable(socket_path: str, socket_id: Tuple[int, int]) -> bool:
+    """The socket path still names this helper's socket. Removed (a cleaner of temporary files) or
+    replaced (a helper started after this one stopped answering), no fork can reach this helper again."""
+    try:
+        info = os.lstat(socket_path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: keep serving until the run or the idle timeout ends it
+    return (info.st_dev, info.st_ino) == socket_id
+
+
 def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
           state: Optional[CacheState] = None, reader_pid: int = 0,
           prepare_env: Optional[Mapping[str, str]] = None, start_lock: Optional[int] = None) -> None:
@@ -462,6 +474,8 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
         server = _Server(socket_path, _Handler)
     finally:
         os.umask(old_umask)
+    bound = os.lstat(socket_path)
+    socket_id = (bound.st_dev, bound.st_ino)
     if start_lock is not None:
         try:
             os.unlink(os.path.join(folder, HANDED_NOTE))
@@ -483,6 +497,8 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
                 break
             if idle > 0 and time.monotonic() - server.last_request > idle and not server.state.holds_leases():
                 break
+            if not _reachable(socket_path, socket_id):
+                break  # nobody can ask any more: do not keep the values
         server.shutdown()
 
     threading.Thread(target=watch, daemon=True).start()
@@ -494,17 +510,7 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
         server.server_close()
         server.state.release_leases()
         server.state.clear()
-        for leftover in (socket_path, os.path.join(folder, "error")):
-            try:
-                os.unlink(leftover)
-            except FileNotFoundError:
-                pass
-        # the lock file stays until the directory goes: removing it under a waiting client is racy
-        try:
-            os.unlink(os.path.join(folder, "lock"))
-            os.rmdir(folder)
-        except OSError:
-            pass
+        remove_run_files(folder, socket_path, socket_id)
 
 
 def main(argv: Sequence[str]) -> int:

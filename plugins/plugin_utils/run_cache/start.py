@@ -102,16 +102,83 @@ def _start_lock(client: RunCacheClient) -> Iterator[Tuple[str, Any]]:
 
     if len(client.socket_path.encode()) > 100:  # before any directory is made: nothing to leave behind
         raise RunCacheUnavailable(f"the socket path {client.socket_path} is too long for a Unix socket")
-    private_dir(client.base)
-    private_dir(client.folder)
-    with open(os.path.join(client.folder, "lock"), "a", encoding="utf-8") as lock:
-        os.chmod(lock.name, 0o600)
-        _acquire(lock, client)
+    for _attempt in range(_LOCK_ATTEMPTS):
+        private_dir(client.base)
+        private_dir(client.folder)
         try:
-            yield os.path.join(client.folder, "failed"), lock
-        finally:
-            if not lock.closed:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            lock = open(os.path.join(client.folder, "lock"), "a", encoding="utf-8")
+        except FileNotFoundError:
+            continue  # the folder went with a helper that ended just now: make it again
+        with lock:
+            os.fchmod(lock.fileno(), 0o600)
+            _acquire(lock, client)
+            if not is_current(lock.fileno(), lock.name):
+                continue  # a helper ending on idle removed this file while we waited: lock the new one
+            try:
+                yield os.path.join(client.folder, "failed"), lock
+            finally:
+                if not lock.closed:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            return
+    raise RunCacheUnavailable(f"the run cache's start lock in {client.folder} kept being replaced")
+
+
+#: how often a fork takes the start lock again when the file it locked was removed meanwhile
+_LOCK_ATTEMPTS = 5
+
+
+def is_current(fd: int, path: str) -> bool:
+    """``fd`` is the file at ``path`` now. A lock taken on a file that was removed (or replaced) while
+    this process waited for it excludes nobody: the next process opens the new file."""
+    try:
+        held, named = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
+
+
+def remove_run_files(folder: str, socket_path: str, socket_id: Tuple[int, int]) -> None:
+    """What an ending helper leaves: its socket, if the path still names it, and the run's folder with its
+    lock, only while it holds the lock. A fork that holds the lock is starting the next helper, whose
+    socket (and error note) must survive this one; and a socket path that names another socket belongs
+    to a helper started after this one stopped answering."""
+    import fcntl
+
+    try:
+        info = os.lstat(socket_path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    else:
+        if (info.st_dev, info.st_ino) != socket_id:
+            return  # the folder is the newer helper's now
+        try:
+            os.unlink(socket_path)
+        except OSError:
+            return
+    lock_path = os.path.join(folder, "lock")
+    try:
+        lock_fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if not is_current(lock_fd, lock_path):
+            return
+        for leftover in ("error", "lock"):  # an error note no fork is reading: that fork would hold the lock
+            try:
+                os.unlink(os.path.join(folder, leftover))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass  # not empty: a note of a failed start, kept for the run's later forks
+    except OSError:
+        pass  # a fork holds the lock: it starts the next helper, and its files stay
+    finally:
+        os.close(lock_fd)
 
 
 def _acquire(lock: Any, client: RunCacheClient) -> None:

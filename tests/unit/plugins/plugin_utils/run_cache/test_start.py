@@ -192,3 +192,113 @@ def test_a_note_naming_another_process_ends_nothing_and_the_wait_is_bounded(shor
         holder.close()
         bystander.kill()
         bystander.wait(10)
+
+
+# a helper that ends while the run goes on ----------------------------------------------------------
+
+def test_a_fork_that_locked_a_removed_lock_file_locks_the_new_one(short_dir):
+    """A helper ending on idle removes the lock file; a fork that was waiting on it must not go on
+    holding a lock nobody else can see, or two forks start two helpers for one socket."""
+    import fcntl
+
+    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
+    run_cache_start.private_dir(client.base)
+    run_cache_start.private_dir(client.folder)
+    lock_path = os.path.join(client.folder, "lock")
+    holder = open(lock_path, "a", encoding="utf-8")
+    fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+    held = {}
+
+    def take() -> None:
+        with run_cache_start._start_lock(client) as (_failed, lock):
+            held["current"] = run_cache_start.is_current(lock.fileno(), lock_path)
+
+    taker = threading.Thread(target=take)
+    taker.start()
+    time.sleep(0.2)  # the taker has opened the file and waits on it
+    os.unlink(lock_path)
+    os.rmdir(client.folder)  # what an ending helper does once it holds the lock
+    holder.close()
+    taker.join(10)
+    assert held == {"current": True}, "the fork went on with a lock on a file that is no longer there"
+
+
+def test_is_current_tells_a_removed_or_replaced_file(short_dir):
+    path = os.path.join(short_dir, "f")
+    with open(path, "w", encoding="utf-8") as first:
+        assert run_cache_start.is_current(first.fileno(), path)
+        os.replace(path, path + ".old")
+        assert not run_cache_start.is_current(first.fileno(), path)
+        with open(path, "w", encoding="utf-8"):
+            assert not run_cache_start.is_current(first.fileno(), path)
+
+
+def _bound_socket(path: str):
+    import socket
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    info = os.lstat(path)
+    return listener, (info.st_dev, info.st_ino)
+
+
+def test_an_ending_helper_removes_its_own_files(short_dir):
+    folder = os.path.join(short_dir, "run")
+    run_cache_start.private_dir(folder)
+    open(os.path.join(folder, "lock"), "a", encoding="utf-8").close()
+    listener, mine = _bound_socket(os.path.join(folder, "s"))
+    listener.close()
+    run_cache_start.remove_run_files(folder, os.path.join(folder, "s"), mine)
+    assert not os.path.exists(folder)
+
+
+def test_an_ending_helper_leaves_the_socket_of_the_helper_after_it(short_dir):
+    """Its socket file removed under it, a later helper binds the same path: the first one's end must not
+    take the second's socket (every fork after it would start yet another helper)."""
+    folder = os.path.join(short_dir, "run")
+    run_cache_start.private_dir(folder)
+    open(os.path.join(folder, "lock"), "a", encoding="utf-8").close()
+    socket_path = os.path.join(folder, "s")
+    first, first_id = _bound_socket(socket_path)
+    os.unlink(socket_path)
+    second, _second_id = _bound_socket(socket_path)
+    try:
+        run_cache_start.remove_run_files(folder, socket_path, first_id)
+        assert os.path.exists(socket_path) and os.path.exists(os.path.join(folder, "lock"))
+    finally:
+        first.close()
+        second.close()
+
+
+def test_an_ending_helper_leaves_the_folder_of_a_fork_starting_the_next(short_dir):
+    import fcntl
+
+    folder = os.path.join(short_dir, "run")
+    run_cache_start.private_dir(folder)
+    socket_path = os.path.join(folder, "s")
+    listener, mine = _bound_socket(socket_path)
+    listener.close()
+    with open(os.path.join(folder, "lock"), "a", encoding="utf-8") as starting:
+        fcntl.flock(starting.fileno(), fcntl.LOCK_EX)
+        with open(os.path.join(folder, "error"), "w", encoding="utf-8") as note:
+            note.write("the next helper's reason")
+        run_cache_start.remove_run_files(folder, socket_path, mine)
+    assert not os.path.exists(socket_path), "its own socket goes"
+    assert sorted(os.listdir(folder)) == ["error", "lock"], "the starting fork's lock and note stay"
+
+
+def test_a_helper_whose_socket_file_is_removed_ends(store, short_dir):
+    """Nobody can reach it any more; it must not keep the run's values in memory until the run ends."""
+    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
+    assert run_cache_start.start(client) is None
+    process = run_cache_start._SPAWNED[-1]
+    try:
+        assert decoded(client, store, [("canary", None)])[1][("canary", None)].value == CANARY
+        os.unlink(client.socket_path)
+        process.wait(10 * run_cache_server.WATCH_INTERVAL)
+        assert process.returncode == 0
+        assert not os.path.exists(client.folder)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
