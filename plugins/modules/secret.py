@@ -57,6 +57,8 @@ options:
         which deletes the secret at that time), else as the tag C(vibebox-expires-at) (AWS tag, Vault KV
         custom_metadata, Kubernetes and local metadata). C(expires_at) in RV(metadata), M(vibebox.secrets.secret_info) and
         the compliance report show it; the lookups follow their C(on_expired) option for an expired secret.
+      - V(never) removes the expiry the secret has (the provider's own, or the tag); a secret without one reports no
+        change. Azure Key Vault cannot remove one, so there the task fails before any write (give a later time instead).
       - Mutually exclusive with O(expires_in). Not removed when the option is left out.
     type: str
   expires_in:
@@ -186,6 +188,11 @@ EXAMPLES = r"""
     name: partner-api-key
     value: "{{ partner_api_key }}"
     expires_in: 90d
+
+- name: Take back an expiry set by mistake (GCP would delete the secret at that time)
+  vibebox.secrets.secret:
+    name: partner-api-key
+    expires_at: never
 
 - name: Remove an old key, recoverable for 7 days
   vibebox.secrets.secret:
@@ -432,9 +439,13 @@ def prepare(manager, item, result):
     if item["state"] == "absent" and item["recovery_days"] is not None and item["recovery_days"] < 0:
         raise errors.InvalidOption("recovery_days must be 0 or more", provider=manager.provider, name=item["name"])
     try:
-        item["_expiry"] = expiry.wanted(item["expires_at"], item["expires_in"])
+        item["_expiry"] = expiry.wanted(item["expires_at"], item["expires_in"], allow_never=True)
     except errors.SecretError as exc:
         raise exc.with_context(provider=manager.provider, name=item["name"])
+    if item["_expiry"] is not None and item["_expiry"].clears and not manager.clears_expiry:
+        raise errors.UnsupportedOperation(f"provider '{manager.provider}' cannot remove an expiry (expires_at: never)",
+                                          provider=manager.provider, name=item["name"],
+                                          hint="Give a later expires_at instead; nothing was written")
 
 
 def compared_value(item):
@@ -570,21 +581,28 @@ def written_tags(manager, item, observed):
     """The tags the write sends. Where the expiry is a tag (the provider has no expiry field), it rides along
     with them: the new date, or the stored one kept when the task's ``tags`` replace the others."""
     target = item.get("_expiry_write")
-    if manager.native_expiry or (item["tags"] is None and target is None):
-        return item["tags"]
+    if manager.native_expiry or (item["tags"] is None and (target is None or target is expiry.CLEAR)):
+        return item["tags"]  # an expiry taken back is removed by set_expiry (write), not with the tags
     current = observed.metadata if observed is not None else None
     base = item["tags"] if item["tags"] is not None else expiry.without_tag(current.tags if current else None)
-    return expiry.with_tag(base, target or (current.expires_at if current is not None else None))
+    kept = current.expires_at if current is not None else None
+    return expiry.with_tag(base, kept if target is expiry.CLEAR else (target or kept))
 
 
 def write(manager, item, changes, restoring, observed):
     """The requests of the change, in order; returns the metadata after it."""
     meta = write_fields(manager, item, changes, restoring, observed)
     target = item.get("_expiry_write")
-    if target is not None and manager.native_expiry:  # the provider's own expiry field: one more request
-        stored = manager.set_expiry(item["name"], target)
-        meta = meta or (observed.metadata if observed is not None else stored)
-        meta.expires_at = stored.expires_at or target
+    clearing = target is expiry.CLEAR
+    if target is not None and (manager.native_expiry or clearing):
+        # the provider's own expiry field, or an expiry taken back (never carried by a tags write): one more request
+        known = meta or (observed.metadata if observed is not None else None)
+        tags = None if manager.native_expiry or known is None else known.tags
+        stored = manager.set_expiry(item["name"], None if clearing else target, tags)
+        if clearing and not manager.native_expiry:
+            return stored  # the tags without the expiry tag
+        meta = known or stored
+        meta.expires_at = stored.expires_at if clearing else (stored.expires_at or target)
     return meta
 
 
@@ -631,7 +649,8 @@ def observe(manager, name, planned, params):
             elif field == "tags":
                 done[field] = exists and expiry.without_tag(meta.tags) == params["tags"]
             elif field == "expires_at":
-                done[field] = exists and meta.expires_at == params.get("_expiry_write")
+                target = params.get("_expiry_write")
+                done[field] = exists and meta.expires_at == (None if target is expiry.CLEAR else target)
         if exists and set(planned) - set(done):  # provider-side settings: still differing means not written
             differing = {change.field for change in manager.settings_changes(name)}
             done.update({field: field not in differing for field in planned if field not in done})

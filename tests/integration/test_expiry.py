@@ -14,9 +14,10 @@ import json
 import re
 import uuid
 
+import pytest
 from ansible_run import run_playbook, state_env, write_playbook
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import expiry
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, expiry
 
 CANARY = "CANARY-" + uuid.uuid4().hex[:20]
 #: providers whose value read (get) returns the expiry without another request
@@ -48,7 +49,21 @@ def test_each_provider_stores_the_expiry_and_returns_it(manager, manager_factory
         assert raw["delete_version_after"] not in ("0s", "", None)
         deleting.update_metadata("deleting", tags={"team": "ops"})  # new tags keep the expiry
         assert deleting.describe("deleting").expires_at == later
+        deleting.set_expiry("deleting", None)  # taken back: Vault keeps the versions again
+        raw = deleting.backend._metadata(deleting.provider_name("deleting"))
+        assert raw["delete_version_after"] in ("0s", "", None)
+        assert deleting.describe("deleting").expires_at is None
         deleting.close()
+    if not manager.clears_expiry:  # Key Vault: refused, and the date stays
+        with pytest.raises(errors.UnsupportedOperation, match="cannot remove"):
+            manager.set_expiry("expiring", None)
+        assert manager.describe("expiring").expires_at == later
+        return
+    manager.set_expiry("expiring", None)  # an expiry set by mistake is taken back
+    described = manager.describe("expiring")
+    assert described.expires_at is None and described.deleted_at is None
+    assert expiry.without_tag(described.tags) == {"team": "core"} and expiry.EXPIRY_TAG not in (described.tags or {})
+    assert manager.get("expiring", bypass_cache=True).value == CANARY + "-2"
 
 
 PLAY = """
@@ -96,6 +111,23 @@ PLAY = """
     - name: new tags replace the others and keep the expiry
       vibebox.secrets.secret: {name: fixed, tags: {team: b}}
       register: retagged
+    - name: an expiry set by mistake, taken back in check mode with diff
+      vibebox.secrets.secret: {name: mistaken, value: "{{ canary }}", expires_at: "2099-01-01", tags: {team: c}}
+    - name: taken back in check mode with diff
+      vibebox.secrets.secret: {name: mistaken, expires_at: never}
+      check_mode: true
+      diff: true
+      register: never_check
+    - name: taken back
+      vibebox.secrets.secret: {name: mistaken, expires_at: never}
+      register: never_done
+    - name: taken back again
+      vibebox.secrets.secret: {name: mistaken, expires_at: never}
+      register: never_again
+    - name: secret_rotate does not take the word
+      vibebox.secrets.secret_rotate: {name: mistaken, generator: {type: hex, length: 40}, expires_at: never}
+      register: never_rotate
+      ignore_errors: true
     - name: a relative expiry in a list
       vibebox.secrets.secret:
         secrets: [{name: relative, value: "{{ canary }}", expires_in: 90d}]
@@ -143,6 +175,11 @@ PLAY = """
                         'moved_check': [moved_check.changed, moved_check.changes, moved_check.diff.before.expires_at,
                                         moved_check.diff.after.expires_at],
                         'retagged': [retagged.changed, retagged.metadata.expires_at],
+                        'never_check': [never_check.changed, never_check.changes, never_check.diff.before.expires_at,
+                                        never_check.diff.after.expires_at],
+                        'never_done': [never_done.changed, never_done.metadata.expires_at, never_done.metadata.tags],
+                        'never_again': never_again.changed,
+                        'never_rotate': [never_rotate.failed, never_rotate.msg],
                         'relative': [relative.changed, relative.results[0].metadata.expires_at],
                         'relative_again': relative_again.changed,
                         'rotated': [rotated.rotated, rotated.expires_at],
@@ -186,6 +223,10 @@ def test_expiry_through_modules_lookups_and_the_migrate_role(tmp_path):
     assert seen["again"] is False
     assert seen["moved_check"] == [True, ["expires_at"], "2099-01-01T00:00:00Z", "2098-01-01T00:00:00Z"]
     assert seen["retagged"] == [True, "2099-01-01T00:00:00Z"]  # the check run above wrote nothing
+    assert seen["never_check"] == [True, ["expires_at"], "2099-01-01T00:00:00Z", None]
+    assert seen["never_done"] == [True, None, {"team": "c"}]
+    assert seen["never_again"] is False
+    assert seen["never_rotate"][0] and "cannot be 'never' here" in seen["never_rotate"][1]
     changed, relative_at = seen["relative"]
     assert changed and 89.9 < _days_from_now(relative_at) <= 90
     assert seen["relative_again"] is False
@@ -199,5 +240,6 @@ def test_expiry_through_modules_lookups_and_the_migrate_role(tmp_path):
     stored = seen["stored"]
     assert not {"bad-past", "bad-list-ok", "bad-zero", "bad-both", "bad-rotate"} & set(stored)
     assert stored["fixed"] == "2099-01-01T00:00:00Z" and stored["expired"] == "2020-01-01T00:00:00Z"
+    assert stored["mistaken"] is None  # the check run wrote nothing, the real one took it back
     assert stored["relative"] == rotated_at and stored["partner-token"] == "2097-05-06T07:08:09Z"
     assert any("expired" in line for line in seen["report"])

@@ -74,6 +74,8 @@ class SecretBackend(abc.ABC):
     #: whether the service keeps an expiry date of its own (Azure ``exp``, GCP ``expire_time``); otherwise the
     #: expiry is the tag expiry.EXPIRY_TAG, written with the tags (see set_expiry)
     native_expiry = False
+    #: set_expiry(name, None) removes an expiry (False: the service cannot, and the module refuses it first)
+    clears_expiry = True
 
     def request(self, send: Callable[[], T], key: Optional[str] = None) -> T:
         """Send one request to the service, retried alone under the manager's policy.
@@ -144,15 +146,16 @@ class SecretBackend(abc.ABC):
         """Change description and/or tags without adding a version."""
         raise UnsupportedOperation(f"provider '{self.name}' cannot change metadata without a new value")
 
-    def set_expiry(self, name: str, expires_at: _dt.datetime,
+    def set_expiry(self, name: str, expires_at: Optional[_dt.datetime],
                    tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
-        """Store when the secret expires. The default writes the tag expiry.EXPIRY_TAG with the tags: ``tags``
-        are the secret's current ones when the caller knows them (saves a read). A provider whose service
-        has an expiry field (``native_expiry``) overrides this to write it there; every provider's
-        describe() returns the date as ``expires_at`` from where it stored it."""
+        """Store when the secret expires, or remove its expiry (``expires_at`` None). The default writes the
+        tag expiry.EXPIRY_TAG with the tags: ``tags`` are the secret's current ones when the caller knows
+        them (saves a read). A provider whose service has an expiry field (``native_expiry``) overrides this
+        to write it there; every provider's describe() returns the date as ``expires_at`` from where it
+        stored it."""
         if tags is None:
             tags = self.describe(name).tags
-        return self.update_metadata(name, None, expiry.with_tag(tags, expires_at))
+        return self.update_metadata(name, None, expiry.with_tag(tags, expiry.CLEAR if expires_at is None else expires_at))
 
     @abc.abstractmethod
     def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:

@@ -15,6 +15,12 @@ named like the rotation tags, holding an ISO 8601 UTC time with whole seconds. T
 ``tags`` (as the rotation tags do), so that copying a secret's tags (a rotation, a migration) carries
 its expiry along; the secret module leaves it out when it compares the tags a task gives.
 
+``expires_at: never`` (the secret module only) removes the expiry a secret has: an expiry set by mistake
+is not harmless everywhere (Secret Manager deletes the secret at its ``expire_time``, Vault with
+``vault_delete_version_after`` deletes versions), so the tool that sets one must be able to take it back.
+Key Vault's SDK cannot remove a version's ``exp`` (it leaves out what is None), so Azure refuses it before
+any request; a later date works there, and an expired Key Vault secret is refused, not deleted.
+
 Dates are kept to the whole second: providers store whole seconds (Key Vault's ``exp`` is epoch
 seconds), and comparing fractions would make a second run see a change that is not there.
 
@@ -34,6 +40,18 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import
 
 #: the tag that holds the expiry where the provider has no field for it (see the module docstring)
 EXPIRY_TAG = "vibebox-expires-at"
+#: the ``expires_at`` word that removes the expiry (the secret module)
+NEVER = "never"
+
+
+class _Clear:
+    """What ``to_write`` returns when the stored expiry must be removed (None means: leave it as it is)."""
+
+    def __repr__(self) -> str:
+        return "CLEAR"
+
+
+CLEAR = _Clear()
 #: what a read does with an expired secret
 ON_EXPIRED = ("error", "warn", "ignore")
 DEFAULT_ON_EXPIRED = "warn"
@@ -50,9 +68,10 @@ def whole_seconds(moment: _dt.datetime) -> _dt.datetime:
     return moment.astimezone(_dt.timezone.utc).replace(microsecond=0)
 
 
-def show(moment: Optional[_dt.datetime]) -> Optional[str]:
-    """ISO 8601 UTC with whole seconds and a ``Z`` (the tag's form, and what results show)."""
-    if moment is None:
+def show(moment: Any) -> Optional[str]:
+    """ISO 8601 UTC with whole seconds and a ``Z`` (the tag's form, and what results show); None for no
+    expiry (also CLEAR)."""
+    if not isinstance(moment, _dt.datetime):
         return None
     return whole_seconds(moment).isoformat().replace("+00:00", "Z")
 
@@ -76,22 +95,29 @@ def parse_moment(text: Any, option: str = "expires_at") -> _dt.datetime:
 
 
 class Wanted:
-    """The expiry a task asks for: ``moment`` (UTC, whole seconds) and whether it came from ``expires_in``."""
+    """The expiry a task asks for: ``moment`` (UTC, whole seconds; None for ``expires_at: never``, no expiry)
+    and whether it came from ``expires_in``."""
 
-    def __init__(self, moment: _dt.datetime, relative: bool) -> None:
+    def __init__(self, moment: Optional[_dt.datetime], relative: bool) -> None:
         self.moment = moment
         self.relative = relative
 
+    @property
+    def clears(self) -> bool:
+        return self.moment is None
+
     def __repr__(self) -> str:
-        return f"Wanted({show(self.moment)}, relative={self.relative})"
+        return f"Wanted({show(self.moment) or NEVER}, relative={self.relative})"
 
 
-def wanted(expires_at: Any, expires_in: Any, now: Optional[_dt.datetime] = None, where: str = "") -> Optional[Wanted]:
+def wanted(expires_at: Any, expires_in: Any, now: Optional[_dt.datetime] = None, where: str = "",
+           allow_never: bool = False) -> Optional[Wanted]:
     """The expiry asked for by the two options (None: neither given), checked before any request.
 
     ``where`` prefixes the option names in errors (``secrets[2].`` for an item, ``migrate_`` for the role).
     Both given, a time that is not in the future, a duration that is not one, zero or negative: InvalidOption
-    naming the option.
+    naming the option. ``allow_never``: ``expires_at: never`` removes the expiry (the secret module); elsewhere
+    it is refused, so a rotation or a migration never drops an expiry by a word meant for one secret.
     """
     now = whole_seconds(now or utcnow())
     given_at = expires_at not in (None, "")
@@ -99,6 +125,11 @@ def wanted(expires_at: Any, expires_in: Any, now: Optional[_dt.datetime] = None,
     if given_at and given_in:
         raise InvalidOption(f"options '{where}expires_at' and '{where}expires_in' are mutually exclusive",
                             hint="Give a time (expires_at) or a duration from now (expires_in), not both")
+    if given_at and isinstance(expires_at, str) and expires_at.strip().lower() == NEVER:
+        if not allow_never:
+            raise InvalidOption(f"option '{where}expires_at' cannot be '{NEVER}' here",
+                                hint="Remove an expiry with vibebox.secrets.secret (expires_at: never)")
+        return Wanted(None, relative=False)
     if given_at:
         moment = parse_moment(expires_at, f"{where}expires_at")
         if moment <= now:
@@ -114,8 +145,9 @@ def wanted(expires_at: Any, expires_in: Any, now: Optional[_dt.datetime] = None,
     return None
 
 
-def to_write(asked: Optional[Wanted], current: Optional[_dt.datetime], new_value: bool) -> Optional[_dt.datetime]:
-    """The expiry a write must store, or None when the stored one stays (see the module docstring).
+def to_write(asked: Optional[Wanted], current: Optional[_dt.datetime], new_value: bool) -> Any:
+    """The expiry a write must store, CLEAR when the stored one must be removed, or None when the stored one
+    stays (see the module docstring).
 
     ``current`` is the stored expiry (None: none, or the secret does not exist); ``new_value`` says whether
     the task writes a new value (creation, changed value, rotation, restore).
@@ -123,6 +155,8 @@ def to_write(asked: Optional[Wanted], current: Optional[_dt.datetime], new_value
     if asked is None:
         return None
     stored = whole_seconds(current) if current is not None else None
+    if asked.moment is None:
+        return CLEAR if stored is not None else None
     if asked.relative and stored is not None and not new_value:
         return None
     return None if stored == asked.moment else asked.moment
@@ -140,10 +174,12 @@ def from_tags(tags: Optional[Mapping[str, str]]) -> Optional[_dt.datetime]:
         return None
 
 
-def with_tag(tags: Optional[Mapping[str, str]], moment: Optional[_dt.datetime]) -> dict:
-    """``tags`` with the expiry tag set to ``moment`` (None: as it is)."""
+def with_tag(tags: Optional[Mapping[str, str]], moment: Any) -> dict:
+    """``tags`` with the expiry tag set to ``moment`` (None: as it is; CLEAR: removed)."""
     merged = {str(key): str(item) for key, item in (tags or {}).items()}
-    if moment is not None:
+    if moment is CLEAR:
+        merged.pop(EXPIRY_TAG, None)
+    elif moment is not None:
         merged[EXPIRY_TAG] = show(moment) or ""
     return merged
 

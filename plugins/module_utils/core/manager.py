@@ -271,8 +271,15 @@ class SecretManager:
         """Whether the provider keeps an expiry of its own (else it is a tag, written with the tags)."""
         return self.backend.native_expiry
 
-    def set_expiry(self, name: str, expires_at: _dt.datetime, tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
-        """Store when the secret expires (SecretBackend.set_expiry), audited as an ``update``."""
+    @property
+    def clears_expiry(self) -> bool:
+        """Whether set_expiry(name, None) can remove an expiry on this provider."""
+        return self.backend.clears_expiry
+
+    def set_expiry(self, name: str, expires_at: Optional[_dt.datetime],
+                   tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
+        """Store when the secret expires, or remove its expiry with None (SecretBackend.set_expiry), audited
+        as an ``update``."""
         provider_name = self.provider_name(name)
         try:
             meta = self._run("update", name, lambda pn: self.backend.set_expiry(pn, expires_at, tags))

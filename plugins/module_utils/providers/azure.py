@@ -305,6 +305,7 @@ class AzureBackend(SecretBackend):
     supports_versions = True
     supports_restore = True
     native_expiry = True  # the current version's ``exp`` (set_expiry)
+    clears_expiry = False  # the SDK leaves a None ``expires_on`` out of the request: ``exp`` cannot be removed
 
     def __init__(
         self,
@@ -638,9 +639,12 @@ class AzureBackend(SecretBackend):
         props = self._call(name, lambda c: c.update_secret_properties(name, current.version, **kwargs))
         return self._meta(name, props, ["current"])
 
-    def set_expiry(self, name: str, expires_at: _dt.datetime,
+    def set_expiry(self, name: str, expires_at: Optional[_dt.datetime],
                    tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
         """Key Vault's own ``exp`` on the current version (one request; a later value starts without one)."""
+        if expires_at is None:
+            raise UnsupportedOperation("Key Vault's SDK cannot remove a secret's expiry", provider=PROVIDER, provider_name=name,
+                                       hint="Give a later expires_at instead")
         return self.update_metadata(name, expires_at=expires_at)
 
     def delete(self, name: str, recovery_days: Optional[int] = None, force: bool = False) -> None:

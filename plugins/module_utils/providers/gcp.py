@@ -706,11 +706,14 @@ class GcpBackend(SecretBackend):
         secret = self._update_if_changed(name, self._get_secret(name), labels, description)
         return self._meta(name, secret, self._list_versions(name))
 
-    def set_expiry(self, name: str, expires_at: _dt.datetime,
+    def set_expiry(self, name: str, expires_at: Optional[_dt.datetime],
                    tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
-        """The Secret's own ``expire_time`` (Secret Manager deletes the secret then), guarded by the etag."""
+        """The Secret's own ``expire_time`` (Secret Manager deletes the secret then), guarded by the etag;
+        None removes it (the field named in the update mask and left out of the body)."""
         secret = self._get_secret(name)
-        body = {"name": secret.name, "etag": secret.etag, "expire_time": expires_at}
+        body: Dict[str, Any] = {"name": secret.name, "etag": secret.etag}
+        if expires_at is not None:
+            body["expire_time"] = expires_at
         updated = self._call(name, lambda c: c.update_secret(
             request={"secret": body, "update_mask": {"paths": ["expire_time"]}}, retry=None, timeout=CALL_TIMEOUT))
         return self._meta(name, updated)

@@ -137,7 +137,7 @@ def merge_custom(
     current: Optional[Mapping[str, Any]], description: Optional[str], tags: Optional[Mapping[str, str]]
 ) -> Dict[str, str]:
     """The custom_metadata to write: None for description or tags means 'leave that part as it is'. Tags that
-    replace the others keep the expiry (expiry.EXPIRY_TAG) unless they give one: no option removes an expiry."""
+    replace the others keep the expiry (expiry.EXPIRY_TAG) unless they give one; set_expiry removes it."""
     merged: Dict[str, str] = {str(k): str(v) for k, v in (current or {}).items()}
     if tags is not None:
         kept = {key: merged[key] for key in (DESCRIPTION_KEY, expiry.EXPIRY_TAG) if key in merged}
@@ -690,17 +690,22 @@ class VaultKV2Backend(VaultBackend):
             versions_count=len([v for v in versions.values() if not v.get("destroyed")]),
         )
 
-    def set_expiry(self, name: str, expires_at: _dt.datetime,
+    def set_expiry(self, name: str, expires_at: Optional[_dt.datetime],
                    tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
         """The tag in custom_metadata; with vault_delete_version_after also ``delete_version_after`` (the time
-        left until the expiry, which Vault counts from each version's creation), in the same request."""
-        if not self.native_expiry:
+        left until the expiry, which Vault counts from each version's creation), in the same request. None
+        removes both (``0s``: versions are kept)."""
+        if not self.native_expiry and expires_at is not None:
             return super().set_expiry(name, expires_at, tags)
+        # removing: written here, because tags that replace the others keep the expiry (merge_custom)
         metadata = self._metadata(name) or {}
-        custom = expiry.with_tag(metadata.get("custom_metadata") or {}, expires_at)
-        left = max(int((expires_at - _dt.datetime.now(_dt.timezone.utc)).total_seconds()), 1)
-        self._call("POST", self._path("metadata", name), name=name, capability="update",
-                   body={"custom_metadata": custom, "delete_version_after": f"{left}s"})
+        self._raise_if_deleted(name, metadata)
+        custom = expiry.with_tag(metadata.get("custom_metadata") or {}, expiry.CLEAR if expires_at is None else expires_at)
+        body: Dict[str, Any] = {"custom_metadata": custom}
+        if self.native_expiry:
+            left = 0 if expires_at is None else max(int((expires_at - _dt.datetime.now(_dt.timezone.utc)).total_seconds()), 1)
+            body["delete_version_after"] = f"{left}s"
+        self._call("POST", self._path("metadata", name), name=name, capability="update", body=body)
         return self._meta_from_metadata(name, {**metadata, "custom_metadata": custom})
 
     def _write_custom(self, name: str, custom: Dict[str, str]) -> None:

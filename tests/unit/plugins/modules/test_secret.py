@@ -48,7 +48,7 @@ def _item(**given):
     item = {key: None for key in secret.ITEM_SPEC}
     item.update(state="present", overwrite=True, force=False, name="api-key")
     item.update(given)
-    item["_expiry"] = expiry.wanted(item["expires_at"], item["expires_in"])
+    item["_expiry"] = expiry.wanted(item["expires_at"], item["expires_in"], allow_never=True)
     return item
 
 
@@ -82,3 +82,26 @@ def test_the_same_date_and_an_unchanged_value_with_expires_in_change_nothing():
     created = _item(expires_in="90d", value="CANARY-new")
     assert secret.plan(_manager(False), created, None)[0] == ["state", "value", "expires_at"]
     assert secret.written_tags(_manager(False), created, None) == {expiry.EXPIRY_TAG: expiry.show(created["_expiry"].moment)}
+
+
+def test_never_takes_the_expiry_back_with_its_own_request_and_a_secret_without_one_is_unchanged():
+    observed = _seen(expiry.with_tag({"team": "a"}, STORED))
+    item = _item(expires_at="never")
+    changes, *_rest = secret.plan(_manager(False), item, observed)
+    assert changes == ["expires_at"] and item["_expiry_write"] is expiry.CLEAR
+    assert secret.written_tags(_manager(False), item, observed) is None  # set_expiry removes it, not a tags write
+    retagged = _item(expires_at="never", tags={"team": "b"})
+    secret.plan(_manager(False), retagged, observed)
+    assert secret.written_tags(_manager(False), retagged, observed) == {"team": "b", expiry.EXPIRY_TAG: "2099-01-01T00:00:00Z"}
+    assert secret.plan(_manager(False), _item(expires_at="never"), _seen({"team": "a"}))[0] == []
+
+
+def test_never_is_refused_before_any_request_where_the_provider_cannot_remove_an_expiry():
+    import pytest
+
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors
+
+    manager = SimpleNamespace(provider="azure", clears_expiry=False, provider_name=lambda name: name,
+                              check_value=lambda *a: None)
+    with pytest.raises(errors.UnsupportedOperation, match="cannot remove an expiry"):
+        secret.prepare(manager, _item(expires_at="never"), {})

@@ -129,3 +129,20 @@ def test_set_expiry_keeps_the_other_tags_and_describe_and_get_return_it(store):
     assert manager.describe("api-key").expires_at == moment
     assert manager.describe("api-key").tags["team"] == "a"
     assert manager.get("api-key", bypass_cache=True).metadata.expires_at == moment
+
+
+def test_never_takes_an_expiry_back_only_where_it_is_allowed():
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    asked = expiry.wanted(" Never ", None, now=now, allow_never=True)
+    assert asked is not None and asked.clears and asked.moment is None
+    with pytest.raises(InvalidOption, match="'migrate_expires_at' cannot be 'never' here"):
+        expiry.wanted("never", None, now=now, where="migrate_")
+    with pytest.raises(InvalidOption, match="mutually exclusive"):
+        expiry.wanted("never", "90d", now=now, allow_never=True)
+    stored = dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc)
+    assert expiry.to_write(asked, stored, new_value=False) is expiry.CLEAR
+    assert expiry.to_write(asked, stored, new_value=True) is expiry.CLEAR
+    assert expiry.to_write(asked, None, new_value=True) is None  # nothing to take back: no change
+    tags = expiry.with_tag({"team": "a"}, stored)
+    assert expiry.with_tag(tags, expiry.CLEAR) == {"team": "a"}
+    assert expiry.show(expiry.CLEAR) is None
