@@ -30,7 +30,7 @@ import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.plugin_utils.bytecode import in_ansible_worker
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.wire import PROTOCOL, Item, peer_uid, recv, send
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.wire import PROTOCOL, Item, peer_ids, recv, send
 
 #: VIBEBOX_RUN_CACHE: unset/auto = on in Ansible worker forks; true = also elsewhere; false = off
 ENV_SWITCH = "VIBEBOX_RUN_CACHE"
@@ -41,6 +41,11 @@ ENV_IDLE = "VIBEBOX_RUN_CACHE_IDLE"
 DEFAULT_IDLE = 900.0
 START_TIMEOUT = 15.0
 REQUEST_TIMEOUT = 600.0
+#: how long a fork waits for a helper that is stopped (SIGSTOP, a debugger holding it) before it reads the
+#: provider itself; a helper that runs may take up to REQUEST_TIMEOUT (a slow login, a dynamic secret)
+STOPPED_LIMIT = 15.0
+#: how often a waiting fork looks at the helper's state
+_STALL_CHECK = 1.0
 
 _FALSE = ("0", "false", "no", "off", "disabled")
 _TRUE = ("1", "true", "yes", "on", "always")
@@ -76,6 +81,39 @@ def _connect_when_accepted(sock: socket.socket, path: str) -> None:
 
 class RunCacheUnavailable(Exception):
     """The helper cannot be used; callers fall back to reading the backend directly."""
+
+
+def _stopped(pid: int) -> bool:
+    """``pid`` is stopped (state T, or t: held by a debugger); False when it runs, is gone, or cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+        return data[data.rfind(b")") + 2:].split()[0] in (b"T", b"t")
+    except (OSError, IndexError):
+        return False
+
+
+def _await_reply(sock: socket.socket, helper: int) -> None:
+    """Wait until the reply begins, up to REQUEST_TIMEOUT; give up sooner on a helper that has been stopped for
+    STOPPED_LIMIT (it would otherwise hold every fork of the run for the whole timeout, one after another)."""
+    import select
+
+    deadline = time.monotonic() + REQUEST_TIMEOUT
+    stopped_since: Optional[float] = None
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out")
+        readable, _writable, _failed = select.select([sock], [], [], min(_STALL_CHECK, left))
+        if readable:
+            return
+        if helper and _stopped(helper):
+            now = time.monotonic()
+            stopped_since = stopped_since if stopped_since is not None else now
+            if now - stopped_since >= STOPPED_LIMIT:
+                raise RunCacheUnavailable(f"the run cache helper (pid {helper}) is stopped")
+        else:
+            stopped_since = None
 
 
 def enabled(env: Optional[Mapping[str, str]] = None, worker: Optional[bool] = None) -> bool:
@@ -177,22 +215,23 @@ class RunCacheClient:
         return start.start(self, first)
 
     # connection ------------------------------------------------------------------------------
-    def _connect(self, timeout: float = REQUEST_TIMEOUT) -> socket.socket:
+    def _connect(self, timeout: float = REQUEST_TIMEOUT) -> Tuple[socket.socket, int]:
+        """The connected socket and the helper's pid (0 where the OS cannot say)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
             _connect_when_accepted(sock, self.socket_path)
-            uid = peer_uid(sock)
-            if uid is not None and uid != os.getuid():
-                raise RunCacheUnavailable(f"the run cache socket is served by uid {uid}, not by this user")
+            ids = peer_ids(sock)
+            if ids is not None and ids[1] != os.getuid():
+                raise RunCacheUnavailable(f"the run cache socket is served by uid {ids[1]}, not by this user")
         except BaseException:
             sock.close()
             raise
-        return sock
+        return sock, ids[0] if ids is not None else 0
 
     def _exchange(self, message: Mapping[str, Any], start: bool) -> Dict[str, Any]:
         try:
-            sock = self._connect()
+            sock, helper = self._connect()
         except (FileNotFoundError, ConnectionRefusedError):
             if not start:
                 raise RunCacheUnavailable("no run cache helper for this run") from None
@@ -200,13 +239,14 @@ class RunCacheClient:
             if answered is not None:
                 return answered
             try:
-                sock = self._connect()
+                sock, helper = self._connect()
             except OSError as exc:
                 raise RunCacheUnavailable(f"cannot connect to the run cache: {exc.strerror or exc}") from None
         except OSError as exc:
             raise RunCacheUnavailable(f"cannot connect to the run cache: {exc.strerror or exc}") from None
         try:
             send(sock, message)
+            _await_reply(sock, helper)
             reply = recv(sock)
         except (OSError, ValueError) as exc:
             raise RunCacheUnavailable(f"the run cache did not answer: {exc}") from None

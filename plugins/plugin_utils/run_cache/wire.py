@@ -50,14 +50,20 @@ def recv(sock: socket.socket) -> Optional[Dict[str, Any]]:
     return json.loads(body.decode("utf-8"))
 
 
-def peer_uid(sock: socket.socket) -> Optional[int]:
-    """uid of the process at the other end (Linux SO_PEERCRED); None where the OS cannot say."""
+def peer_ids(sock: socket.socket) -> Optional[Tuple[int, int]]:
+    """(pid, uid) of the process at the other end (Linux SO_PEERCRED); None where the OS cannot say."""
     option = getattr(socket, "SO_PEERCRED", None)
     if option is None:
         return None
     data = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", data)
-    return uid
+    pid, uid, _gid = struct.unpack("3i", data)
+    return pid, uid
+
+
+def peer_uid(sock: socket.socket) -> Optional[int]:
+    """uid of the process at the other end; None where the OS cannot say."""
+    ids = peer_ids(sock)
+    return None if ids is None else ids[1]
 
 
 def request_options(options: Optional[Mapping[str, Any]]) -> Dict[str, Any]:

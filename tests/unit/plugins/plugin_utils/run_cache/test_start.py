@@ -302,3 +302,28 @@ def test_a_helper_whose_socket_file_is_removed_ends(store, short_dir):
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_a_fork_gives_up_on_a_stopped_helper_and_uses_it_again_once_it_runs(store, short_dir, monkeypatch):
+    """A helper stopped while it serves (SIGSTOP, a debugger) held each fork for the whole request timeout
+    (600 s); now a fork reads the provider itself once the helper has been stopped for STOPPED_LIMIT."""
+    import signal
+
+    monkeypatch.setattr(run_cache, "STOPPED_LIMIT", 1.0)
+    monkeypatch.setattr(run_cache, "_STALL_CHECK", 0.1)
+    monkeypatch.setattr(run_cache, "REQUEST_TIMEOUT", 6.0)  # without the check: "timed out" after it
+    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
+    assert run_cache_start.start(client) is None
+    helper = run_cache_start._SPAWNED[-1]
+    try:
+        assert decoded(client, store, [("canary", None)])[1][("canary", None)].value == CANARY
+        os.kill(helper.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(run_cache.RunCacheUnavailable, match=f"helper \\(pid {helper.pid}\\) is stopped"):
+            client.fetch(store, None, [("canary", None)])
+        assert time.monotonic() - started < 10
+        os.kill(helper.pid, signal.SIGCONT)
+        assert decoded(client, store, [("canary", None)])[1][("canary", None)].value == CANARY
+    finally:
+        os.kill(helper.pid, signal.SIGCONT)
+        client.shutdown()
