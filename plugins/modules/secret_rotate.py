@@ -134,7 +134,8 @@ options:
         times; O(grace_period) is returned as RV(grace_until) and honoured by M(vibebox.secrets.transit_rewrap)
         with O(vibebox.secrets.transit_rewrap#module:retire=true); O(keep_previous=false) stops older versions from
         decrypting at once; O(create=true) creates a missing key. O(value), O(generator) and O(rollback_to) do not
-        apply (Vault makes the key)."
+        apply (Vault makes the key), nor do O(expires_at) and O(expires_in) (a key version has no expiry); each is
+        refused before any request."
       - C(encryption-key) without O(vault_transit_key) rotates the secret like C(secret) and warns that the data
         encrypted with the previous version must be re-encrypted before a cleanup removes it.
     type: str
@@ -451,6 +452,11 @@ def rotate_transit_key(module, kind):
                 raise errors.InvalidOption(
                     f"{option} does not apply to a transit key: Vault makes the new key version itself",
                     name=name, hint="Leave it out, or set kind: secret to rotate a secret of the collection")
+        for option in ("expires_at", "expires_in"):
+            if params[option] not in (None, ""):
+                raise errors.InvalidOption(
+                    f"{option} does not apply to a transit key: a key version has no expiry to store it in",
+                    name=name, hint="Leave it out, and use max_age to rotate the key on a schedule")
         policy = RotationPolicy.from_options(params["max_age"], params["grace_period"], params["keep_previous"],
                                              unless_rotated_since=params["unless_rotated_since"])
         key = TransitKey.from_options(key_options)

@@ -197,10 +197,24 @@ def test_bad_input_fails_before_any_change(tmp_path, transit):
         vault_token: "{{ opts.vault_token }}"
         vault_transit_mount: "{{ opts.vault_transit_mount }}"
         vault_transit_key: app
+      ignore_errors: true
+    - name: Rotate the key with an expiry, which a key version has nowhere to keep
+      vibebox.secrets.secret_rotate:
+        name: encryption-key
+        kind: encryption-key
+        expires_in: 90d
+        provider: vault
+        vault_addr: "{{ opts.vault_addr }}"
+        vault_token: "{{ opts.vault_token }}"
+        vault_transit_mount: "{{ opts.vault_transit_mount }}"
+        vault_transit_key: app
 """, name="bad.yml")
+    versions = key.state().latest_version
     run = run_playbook(play, state_env(tmp_path), "-vvvv", extra_vars={"opts": options, "good": good, "canary": CANARY})
     assert run.rc != 0
     assert "ciphertext 2 is not a transit ciphertext" in run.output
+    assert "expires_in does not apply to a transit key" in run.output
+    assert key.state().latest_version == versions  # refused before the key was rotated
     assert CANARY not in run.output
     with pytest.raises(errors.InvalidOption, match="vault_transit_key is required"):
         TransitKey.from_options({k: v for k, v in options.items() if k != "vault_transit_key"})
