@@ -18,7 +18,12 @@ description:
     both sides in one batch each and returns, per secret, C(create), C(update), C(unchanged), C(skip) (scheduled for
     deletion in the source, or changed in the target since the last move of this source, see O(overwrite)) or
     C(refused) (a name the target's name rule refuses, with a O(name_map) suggestion in C(rename_map); two names
-    mapped to one; a value too large; a target secret scheduled for deletion; a write the credentials may not make).
+    mapped to one; a value too large; a target secret scheduled for deletion; a write the credentials may not make;
+    a value the strength policy refuses).
+  - With a strength policy (O(policy), or the collection-wide C(vibebox_secrets_policy)), the current value of each
+    secret the move would write (C(create), C(update)) must pass it. With O(policy_mode=enforce) a weak one is
+    C(refused) in the plan, naming the rules it breaks, never the value, so the move stops before its first write;
+    with O(policy_mode=warn) the plan warns and the value is moved. Older versions (O(versions=all)) are not judged.
   - V(backup) writes the target's previous state of every secret that will change to one encrypted file, in the
     format of M(vibebox.secrets.secret_migrate), so its V(rollback) step (and C(migrate_action=rollback)) undoes a
     move. Beside it go the journal and the undo file. Nothing is written when nothing will change.
@@ -296,6 +301,7 @@ options:
     description: The C(ansible-playbook) process of the run, set by the action plugin. Leave it unset.
     type: dict
 extends_documentation_fragment:
+  - vibebox.secrets.policy
   - vibebox.secrets.provider
   - vibebox.secrets.local
   - vibebox.secrets.aws
@@ -439,7 +445,9 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import option
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import provider_move as _move
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries as _lines
 from ansible_collections.vibebox.secrets.plugins.module_utils import target_steps as _steps
-from ansible_collections.vibebox.secrets.plugins.module_utils.module import build_module, fail, manager_for
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength as _strength
+from ansible_collections.vibebox.secrets.plugins.module_utils.module import (
+    POLICY_ARGUMENTS, build_module, enforcer_for, fail, manager_for)
 from ansible_collections.vibebox.secrets.plugins.module_utils.target_steps import backup_dir as _backup_dir
 from ansible_collections.vibebox.secrets.plugins.module_utils.target_steps import backup_key as _key
 
@@ -462,6 +470,7 @@ def _settings(params):
         versions=params["versions"],
         overwrite=params["overwrite"],
         tags={str(k): str(v) for k, v in params["tags"].items()} if params["tags"] else None,
+        strength=_strength.Enforcer.from_options(params["policy"], params["policy_mode"]),
     )
 
 
@@ -548,7 +557,8 @@ def run_backup(step, result):
     _plan_result(plan, result)
     if plan.refused:
         raise _move.MoveError("refused secrets: " + ", ".join(row.key for row in plan.refused),
-                              hint="Rename them (migrate_name_map) or leave them out (migrate_exclude)")
+                              hint="Each row's reason says why: rename them (migrate_name_map), leave them out"
+                                   " (migrate_exclude), or for a weak value rotate it in the source first")
     result["summary"] = _lines.backup_line(None, len(plan.changes), check_mode=step.module.check_mode)
     if not plan.changed:
         result["msg"] = "nothing will change: no backup needed"
@@ -651,9 +661,11 @@ def main():
             backup_key=dict(type="str", no_log=True),
             backup_key_file=dict(type="path", no_log=False),
             controller=dict(type="dict"),
+            **POLICY_ARGUMENTS,
         ),
     )
     started = time.monotonic()
+    enforcer_for(module)  # a bad policy fails here, before the lock and any request
     target = manager_for(module)
     action = module.params["action"]
     result = dict(changed=False, action=action, provider=target.provider, prefix=target.prefix or "",

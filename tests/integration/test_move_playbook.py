@@ -195,3 +195,24 @@ def test_delete_source_after_the_move_and_undo_it(tmp_path, vault):
     assert undo.rc == 0, undo.output[-4000:]
     _clean(undo)
     assert _values(source) == SECRETS
+
+
+def test_the_collection_wide_strength_policy_refuses_a_weak_value_before_any_write(tmp_path):
+    """vibebox_secrets_policy covers every writer, the move too: a weak current value is refused in the plan and
+    nothing is written (enforce), or moved with a warning (warn); never shown either way."""
+    source, target = _local(tmp_path, "source"), _local(tmp_path, "target")
+    weak = "wk" + hashlib.sha256(os.urandom(8)).hexdigest()[:6]  # too short for the default policy, and unique
+    _seed(source, {"weak-one": weak, "strong-one": f"{CANARY}-strong"})
+    extra = _extra(tmp_path, source, target, vibebox_secrets_policy={})
+    refused = run_playbook(PLAYBOOK, state_env(tmp_path), "-vvvv", extra_vars=extra)
+    assert refused.rc != 0
+    _clean(refused)
+    assert weak not in refused.output
+    assert "refused by the strength policy" in refused.output and "weak-one" in refused.output
+    assert _digest(target["local_path"]) == "absent" and not (tmp_path / "backups").exists()
+    warned = run_playbook(PLAYBOOK, state_env(tmp_path), extra_vars=dict(extra, migrate_policy_mode="warn"))
+    assert warned.rc == 0, warned.output[-3000:]
+    _clean(warned)
+    assert weak not in warned.output
+    assert "secret 'weak-one' breaks the strength policy" in warned.output
+    assert _values(target) == {"weak-one": weak, "strong-one": f"{CANARY}-strong"}
