@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterable, Optional
 
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import SecretWriteAction
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import SecretWriteAction, written_in
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.lock import Process
 
 
@@ -47,4 +47,4 @@ class ActionModule(SecretWriteAction):
 
     def written_names(self, result: Dict[str, Any]) -> Iterable[str]:
         rows = list(result.get("written") or []) + list(result.get("rollback") or [])
-        return dict.fromkeys(str(row["name"]) for row in rows if isinstance(row, dict) and row.get("name"))
+        return dict.fromkeys(name for row in rows if isinstance(row, dict) for name in written_in(row))

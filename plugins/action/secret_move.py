@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable
 
 from ansible_collections.vibebox.secrets.plugins.action.secret_migrate import ActionModule as MigrateAction
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import written_in
 
 
 class ActionModule(MigrateAction):
     def written_names(self, result: Dict[str, Any]) -> Iterable[str]:
         rows = list(result.get("written") or []) + list(result.get("deleted") or [])
-        return dict.fromkeys(str(row["name"]) for row in rows if isinstance(row, dict) and row.get("name"))
+        return dict.fromkeys(name for row in rows if isinstance(row, dict) for name in written_in(row))

@@ -52,6 +52,15 @@ def _names(value: Any) -> List[str]:
     return []
 
 
+def _dicts(value: Any) -> List[Dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, (list, tuple)) else []
+
+
+def written_in(entry: Mapping[str, Any]) -> List[str]:
+    """The names a result (or one row of it) gives for what it wrote: logical and as stored."""
+    return _names(entry.get("name")) + _names(entry.get("provider_name"))
+
+
 def ini_entries(section: str, path: Any = None) -> Mapping[str, str]:
     """The ``[section]`` of the ansible.cfg this run uses (empty when there is none or it cannot be read)."""
     if path is None:
@@ -179,7 +188,15 @@ class SecretWriteAction(SecretAction):
     default_name = None
 
     def written_names(self, result: Dict[str, Any]) -> Iterable[str]:
-        names = _names(self._task.args.get("name")) + _names(result.get("name"))
+        """Every name the task's write may be known by: the task's ``name`` (or each item of ``secrets``), and
+        what the result says it wrote, logical and as stored in the provider (``provider_name``), so the run
+        cache drops a copy read under another prefix too."""
+        args = self._task.args
+        names = _names(args.get("name")) + written_in(result)
+        for item in _dicts(args.get("secrets")):
+            names += _names(item.get("name"))
+        for entry in _dicts(result.get("results")):
+            names += written_in(entry)
         if not names and self.default_name:
             names = [self.default_name]
         return dict.fromkeys(names)

@@ -193,3 +193,63 @@ def test_the_run_cache_callback_starts_nothing_when_the_run_cache_is_off(tmp_pat
     assert "started with the playbook" not in result.output
     assert _reads(moto_server) == ["BatchGetSecretValue"] * 3
     assert os.listdir(run_dir) == [], "no helper directory: nothing was started"
+
+
+ANNOUNCED_PLAY = """
+- hosts: fleet
+  gather_facts: false
+  module_defaults:
+    group/vibebox.secrets.secrets: "{{ store }}"
+  tasks:
+    - name: read before the writes (fills the run cache), one secret under a prefix
+      ansible.builtin.set_fact:
+        before: "{{ [lookup('vibebox.secrets.get', 'listed', **store), lookup('vibebox.secrets.get', 'db', prefix='team/', **store)] }}"
+      no_log: true
+- hosts: fleet[0]
+  gather_facts: false
+  module_defaults:
+    group/vibebox.secrets.secrets: "{{ store }}"
+  tasks:
+    - name: write one with the list form of the module
+      vibebox.secrets.secret:
+        secrets: [{name: listed, value: "{{ new_value }}-listed"}]
+      no_log: true
+    - name: write the other by its full name, without the prefix the lookups used
+      vibebox.secrets.secret: {name: team/db, value: "{{ new_value }}-db"}
+      no_log: true
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read after the writes
+      ansible.builtin.set_fact:
+        after: "{{ [lookup('vibebox.secrets.get', 'listed', **store), lookup('vibebox.secrets.get', 'db', prefix='team/', **store)] }}"
+      no_log: true
+    - name: every host saw the new values after the writes
+      ansible.builtin.assert:
+        that:
+          - (before | map('hash', 'sha256') | list) == old_hashes
+          - (after | map('hash', 'sha256') | list) == new_hashes
+        quiet: true
+"""
+
+
+def test_a_write_of_a_list_or_under_another_name_is_seen_by_later_lookups(tmp_path, run_dir):
+    """The run cache is told of every secret a task wrote: each item of ``secrets:``, and the stored name, so a
+    copy read as 'db' under prefix 'team/' goes when a task writes 'team/db'."""
+    store = {"provider": "local", "local_path": str(tmp_path / "store" / "secrets.db"),
+             "local_key_file": str(tmp_path / "store" / "secrets.key"), "cache_ttl": 300}
+    manager = factory.build_manager(dict(store, audit_log="false", cache_ttl=0), env={})
+    manager.set("listed", f"{CANARY}-old-listed")
+    manager.set("team/db", f"{CANARY}-old-db")
+    manager.close()
+    new_value = f"{CANARY}-new"
+    env = state_env(tmp_path, {"VIBEBOX_RUN_CACHE_DIR": run_dir, "ANSIBLE_FORKS": "3"})
+    play = write_playbook(tmp_path, ANNOUNCED_PLAY)
+    result = run_playbook(play, env, "-vvvv", inventory=_inventory(tmp_path, 3), extra_vars={
+        "store": store, "new_value": new_value,
+        "old_hashes": [_sha(f"{CANARY}-old-listed"), _sha(f"{CANARY}-old-db")],
+        "new_hashes": [_sha(f"{new_value}-listed"), _sha(f"{new_value}-db")],
+    })
+    assert result.rc == 0, result.output[-4000:]
+    assert result.recap("host02")["failed"] == 0
+    assert CANARY not in result.output

@@ -83,7 +83,10 @@ class CacheState:
         self._lock = threading.Lock()
         self._entries: Dict[Tuple[str, str, Optional[str]], Tuple[float, object]] = {}
         self._flights: Dict[Tuple[str, str, Optional[str]], _Flight] = {}
+        #: invalidations per identity (a logical or stored name, casefolded): see _identities
         self._generations: Dict[str, int] = {}
+        #: the identities of each entry and fetch in progress, by the same key
+        self._ids: Dict[Tuple[str, str, Optional[str]], Tuple[str, ...]] = {}
         self._managers: Dict[str, Any] = {}
         self._manager_locks: Dict[str, threading.Lock] = {}
         #: logins handed over by the fork that read first (backend key -> the backend's export_session)
@@ -95,6 +98,25 @@ class CacheState:
         #: cleared while the fork that started the helper reads its first secrets itself (see ``put``)
         self.ready = threading.Event()
         self.ready.set()
+
+    @staticmethod
+    def _identities(resolved: Any, name: str) -> Tuple[str, ...]:
+        """The names a write of this secret may be announced by: its logical name and its name in the provider
+        (the prefix applied), casefolded. A write through other options (another prefix, a case that Key Vault
+        treats as the same) names the same stored secret differently; matching either, without case, drops
+        every copy of it (at worst a secret with a similar name is read again)."""
+        from ansible_collections.vibebox.secrets.plugins.module_utils.core.names import to_provider_name
+
+        ids = [name.casefold()]
+        try:
+            ids.append(to_provider_name(resolved.provider, name, resolved.prefix).casefold())
+        except Exception:
+            pass
+        return tuple(dict.fromkeys(ids))
+
+    def _generation(self, ids: Iterable[str]) -> int:
+        """How often anything these identities name was invalidated (called with the lock held)."""
+        return sum(self._generations.get(one, 0) for one in ids)
 
     def _manager(self, resolved: Any) -> Any:
         """The one manager of ``resolved.key``, built once even when ten forks ask at the same moment."""
@@ -164,7 +186,7 @@ class CacheState:
             return provider, {(str(name), version): _unexpected(exc) for name, version in items}
         fp, provider, ttl = resolved.key, resolved.provider, resolved.ttl
         results: Dict[Item, object] = {}
-        mine: List[Tuple[Item, _Flight]] = []
+        mine: List[Tuple[Item, _Flight, Tuple[str, ...]]] = []
         waiting: List[Tuple[Item, _Flight]] = []
         with self._lock:
             self.stats["requests"] += 1
@@ -182,27 +204,29 @@ class CacheState:
                         waiting.append(((name, version), flight))
                         self.stats["waits"] += 1
                         continue
-                flight = _Flight(self._generations.get(name, 0))
+                ids = self._identities(resolved, name)
+                flight = _Flight(self._generation(ids))
                 if key not in self._flights:
                     self._flights[key] = flight
-                mine.append(((name, version), flight))
+                    self._ids[key] = ids
+                mine.append(((name, version), flight, ids))
         if mine:
             outcomes: Dict[Item, object] = {}
             try:
                 try:
                     manager = self._manager(resolved)
                 except _errors.SecretError as exc:
-                    outcomes = {item: exc for item, _flight in mine}
+                    outcomes = {item: exc for item, _flight, _ids in mine}
                 except Exception as exc:
-                    outcomes = {item: _unexpected(exc) for item, _flight in mine}
+                    outcomes = {item: _unexpected(exc) for item, _flight, _ids in mine}
                 else:
                     provider = str(getattr(manager, "provider", provider) or provider)
-                    outcomes = self._from_backend(manager, [item for item, _flight in mine])
+                    outcomes = self._from_backend(manager, [item for item, _flight, _ids in mine])
             finally:
                 # even on a bug, every waiter gets an answer and no flight is left behind
                 with self._lock:
                     stored_at = self._clock()
-                    for item, flight in mine:
+                    for item, flight, ids in mine:
                         key = (fp, item[0], item[1])
                         outcome = outcomes.get(item)
                         if outcome is None:
@@ -210,13 +234,14 @@ class CacheState:
                         flight.outcome = outcome
                         if self._flights.get(key) is flight:
                             del self._flights[key]
-                        fresh = self._generations.get(item[0], 0) == flight.generation
+                        fresh = self._generation(ids) == flight.generation
                         cacheable = isinstance(outcome, Secret) or isinstance(outcome, _CACHEABLE_ERRORS)
                         if ttl > 0 and fresh and cacheable:
                             self._entries[key] = (stored_at, outcome)
+                            self._ids[key] = ids
                         self._note_lease(resolved, outcome)
                         results[item] = outcome
-                for _item, flight in mine:
+                for _item, flight, _ids in mine:
                     flight.done.set()
         for item, flight in waiting:
             if not flight.done.wait(REQUEST_TIMEOUT):
@@ -248,8 +273,10 @@ class CacheState:
             self.stats["fetched"] += len(outcomes)
             for (name, version), outcome in outcomes.items():
                 cacheable = isinstance(outcome, Secret) or isinstance(outcome, _CACHEABLE_ERRORS)
-                if ttl > 0 and cacheable and self._generations.get(name, 0) == 0:
+                ids = self._identities(resolved, name)
+                if ttl > 0 and cacheable and self._generation(ids) == 0:  # no write announced since it was read
                     self._entries[(fp, name, version)] = (stored_at, outcome)
+                    self._ids[(fp, name, version)] = ids
                     kept += 1
                 self._note_lease(resolved, outcome)
         self.ready.set()
@@ -295,22 +322,33 @@ class CacheState:
         return offered
 
     def invalidate(self, names: Iterable[str]) -> int:
-        """Forget every version of these logical names under every option set, and every leased
-        secret whose lease id is among them (a revoked lease); returns entries dropped."""
-        wanted = {str(name) for name in names}
+        """Forget every version, under every option set, of the secrets these names announce (a logical name
+        or a name in the provider, without case: _identities), and every leased secret whose lease id is among
+        them (a revoked lease); returns entries dropped. A fetch still in progress for one of them is left to
+        its own askers, but no later request joins it or gets its answer: they read again."""
+        wanted = {str(name).casefold() for name in names if name}
         with self._lock:
             self.stats["invalidations"] += 1
             for name in wanted:
                 self._generations[name] = self._generations.get(name, 0) + 1
+
+            def named(key: Tuple[str, str, Optional[str]]) -> bool:
+                return not wanted.isdisjoint(self._ids.get(key) or (key[1].casefold(),))
+
             doomed = [key for key, (_stored, outcome) in self._entries.items()
-                      if key[1] in wanted or (_leases.lease_of(outcome) or ("",))[0] in wanted]
+                      if named(key) or ((_leases.lease_of(outcome) or ("",))[0] or "").casefold() in wanted]
             for key in doomed:
                 del self._entries[key]
+            for key in [key for key in self._flights if named(key)]:
+                del self._flights[key]
+            for key in [key for key in self._ids if key not in self._entries and key not in self._flights]:
+                del self._ids[key]
             return len(doomed)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._ids.clear()
             managers = list(self._managers.values())
             self._managers.clear()
         for manager in managers:

@@ -420,3 +420,55 @@ def test_invalidating_a_lease_id_drops_the_entry_holding_it():
     assert state.invalidate(["database/creds/app/other"]) == 0
     assert state.invalidate([first]) == 1
     assert read(state).value["lease_id"] != first
+
+
+# a write announced under another name ---------------------------------------------------------------
+
+def test_a_write_announced_by_its_stored_name_or_in_another_case_drops_the_copy_read_under_a_prefix():
+    """A lookup read 'db' with prefix 'team/'; a task wrote the same stored secret as 'team/db' with no prefix
+    (or as 'DB', a name Key Vault does not tell apart): the copy must go."""
+    manager = FakeManager()
+    manager.values = {("db", None): "old"}
+    state = state_with(manager)
+    prefixed = dict(OPTIONS, prefix="team/")
+    assert get(state, prefixed, [("db", None)])[("db", None)].value == "old"
+    manager.values[("db", None)] = "new"
+    assert state.invalidate(["team/db"]) == 1
+    assert get(state, prefixed, [("db", None)])[("db", None)].value == "new"
+    manager.values[("db", None)] = "newer"
+    assert state.invalidate(["DB"]) == 1
+    assert get(state, prefixed, [("db", None)])[("db", None)].value == "newer"
+    assert state.invalidate(["team/other"]) == 0  # other secrets stay
+
+
+def test_a_request_after_a_write_does_not_get_the_answer_of_a_read_that_started_before_it():
+    """The read in flight answers its own askers; one that asks after the write reads again."""
+    gate = threading.Event()
+    manager = FakeManager(gate)
+    manager.values = {("a", None): "old"}
+    state = state_with(manager)
+    early = {}
+    thread = threading.Thread(target=lambda: early.update(get(state, OPTIONS, [("a", None)])))
+    thread.start()
+    while not manager.batches:
+        time.sleep(0.005)
+    manager.values[("a", None)] = "new"
+    state.invalidate(["a"])  # the write, announced while the read is in flight
+    late = {}
+    asker = threading.Thread(target=lambda: late.update(get(state, OPTIONS, [("a", None)])))
+    asker.start()
+    while len(manager.batches) < 2 and asker.is_alive():
+        time.sleep(0.005)
+    gate.set()
+    thread.join(5)
+    asker.join(5)
+    assert late[("a", None)].value == "new", "the later request was given the read that started before the write"
+    assert len(manager.batches) == 2
+
+
+def test_a_fork_s_first_read_is_not_kept_when_a_write_under_another_name_came_first():
+    manager = FakeManager()
+    state = state_with(manager)
+    state.invalidate(["team/db"])
+    secret = Secret("old", SecretMetadata(name="db", version="1"))
+    assert state.put(dict(OPTIONS, prefix="team/"), None, {("db", None): secret}) == 0
