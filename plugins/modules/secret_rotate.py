@@ -102,6 +102,13 @@ options:
         version. Nothing changes when the current value already is that value.
       - Works after the grace period of that version has ended, as long as the version still exists.
     type: str
+  rollback_from:
+    description:
+      - With O(rollback_to), roll back only while this version is the current one (the version a failed run made,
+        as the C(vibebox.secrets.rotate) role passes it). When another version is current, another run changed the
+        secret after it, so nothing is written and the task fails with C(error_kind=conflict); a failed run never
+        reverts a rotation that another run made meanwhile.
+    type: str
   create:
     description:
       - "Create the secret when it does not exist. Without it, rotating a missing secret fails
@@ -337,6 +344,7 @@ def main():
             keep_previous=dict(type="bool"),
             description=dict(type="str"),
             rollback_to=dict(type="str"),
+            rollback_from=dict(type="str"),
             create=dict(type="bool", default=False),
             take_over=dict(type="bool", default=False),
             kind=dict(type="str", choices=["secret", "generic", "jwt", "jwt_refresh", "encryption-key", "encryption_key"],
@@ -344,6 +352,7 @@ def main():
             **POLICY_ARGUMENTS,
         ),
         mutually_exclusive=[("generator", "value", "rollback_to"), ("expires_at", "expires_in")],
+        required_by={"rollback_from": "rollback_to"},
     )
     params = module.params
     name = params["name"]
@@ -362,7 +371,8 @@ def main():
         result["provider_name"] = manager.provider_name(name)
         rotator = Rotator(manager)
         if params["rollback_to"]:
-            outcome = rotator.rollback(name, params["rollback_to"], check_mode=module.check_mode)
+            outcome = rotator.rollback(name, params["rollback_to"], check_mode=module.check_mode,
+                                       only_if_current=params["rollback_from"] or None)
         else:
             policy = RotationPolicy.from_options(params["max_age"], params["grace_period"], params["keep_previous"],
                                                  unless_rotated_since=params["unless_rotated_since"])

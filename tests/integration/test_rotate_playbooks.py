@@ -195,6 +195,31 @@ def test_a_failed_rollback_reports_the_versions_before_and_after(tmp_path, env):
     assert CANARY not in run.output and manager.describe("jwt-secret").version == "2"
 
 
+def test_a_failed_run_does_not_roll_back_a_rotation_another_run_made_meanwhile(tmp_path, env):
+    """Run A rotates, then its follow-up command fails; meanwhile run B rotated the same secret (here: the
+    follow-up command does it, so the order is certain). A's rescue must not write its old value over B's."""
+    manager = _store(tmp_path)
+    manager.set("jwt-secret", CANARY + "-1")
+    collections = os.path.abspath(factory.__file__).split(os.sep + "ansible_collections" + os.sep)[0]
+    command = _after_command(tmp_path, (
+        "import sys\n"
+        f"sys.path.insert(0, {collections!r})\n"
+        "from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory\n"
+        "from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationPolicy, Rotator\n"
+        f"manager = factory.build_manager({{'provider': 'local', 'local_path': {str(tmp_path / 'data' / 'vibebox' / 'secrets.db')!r},"
+        " 'audit_log': 'false', 'cache_ttl': 0}, env={})\n"
+        f"Rotator(manager).rotate('jwt-secret', RotationPolicy.from_options(grace_period='2h'), value={CANARY + '-other'!r})\n"
+        "sys.exit(3)\n"))
+    run = run_playbook(ROTATE, env, "-e", "rotate_secret=jwt-secret", extra_vars={"rotate_after_command": command})
+    assert run.rc != 0
+    assert "Another run changed the secret after this run's rotation (this run made version 2; version 3 is current" \
+        in run.output, run.output[-3000:]
+    assert "NOT rolled back" in run.output and "rollback_to" not in run.output.split("Another run changed")[-1]
+    assert manager.get("jwt-secret", bypass_cache=True).value == CANARY + "-other"
+    assert manager.describe("jwt-secret").version == "3"
+    assert CANARY not in run.output
+
+
 def test_a_grace_period_beyond_100_years_is_refused_before_any_write(tmp_path, env):
     manager = _store(tmp_path)
     manager.set("jwt-secret", CANARY)

@@ -639,18 +639,34 @@ class Rotator:
             result.destroyed_versions.append(item.version)
 
     # rollback -------------------------------------------------------------------------------------
-    def rollback(self, name: str, to_version: str, check_mode: bool = False) -> RotationResult:
+    def rollback(self, name: str, to_version: str, check_mode: bool = False,
+                 only_if_current: Optional[str] = None) -> RotationResult:
         """Make the value of ``to_version`` current again, as a new version.
 
         Writing it back (instead of moving a stage label) is the one way that works on every
         provider. The rotation tag gets the creation time of the restored version, so max_age
         still counts from when that value was really made. A grace period that ended does not stop a
         rollback: going back is always allowed while the version exists.
+
+        ``only_if_current``: undo only that version (the one a failed run made). When another version is
+        current, another run changed the secret after it, and writing ``to_version`` back would revert that
+        run's change: SecretConflict, nothing written.
         """
         meta, versions = self.state(name)
         if meta is None:
             raise SecretNotFound("there is nothing to roll back", provider=self.manager.provider, name=name,
                                  provider_name=self.manager.provider_name(name))
+        if only_if_current is not None and str(meta.version) != str(only_if_current):
+            self._audit("rotate_rollback", name, ok=False, before=meta.version,
+                        error=SecretConflict("another run changed the secret after the version to undo"))
+            raise SecretConflict(
+                f"version {meta.version} is current, not version {only_if_current} that this rollback was to undo:"
+                " another run changed the secret since, and rolling back would revert that change; nothing was"
+                " rolled back",
+                provider=self.manager.provider, name=name, provider_name=self.manager.provider_name(name),
+                hint="Look at the versions with vibebox.secrets.secret_info; roll back by hand only if the newer"
+                     " version must go",
+            )
         target = self.manager.get(name, version=self.manager.any_version(to_version), bypass_cache=True)
         current = self.manager.get(name, bypass_cache=True)
         result = RotationResult(name=name, version=meta.version, version_before=meta.version,

@@ -180,6 +180,11 @@ def failure(name: str, step: str, error: str, *, before: Optional[str], after: O
                 f" (as version {rollback.get('version')}).")
     if failed.get("rolled_back"):
         return f"{state} The module rolled back: the old value is current again (as version {failed.get('version')})."
+    if rollback.get("error_kind") == "conflict":
+        made = outcome.get("version")
+        return (f"{head} Another run changed the secret after this run's rotation (this run made version {made};"
+                f" version {after or 'none'} is current now), so this run's change was NOT rolled back: that would"
+                " undo the other run's change. Check the versions with vibebox.secrets.secret_info before anything else.")
     if before is None:
         return f"{state} The secret was created by this run and stays (there is no older value to return to)."
     again = f" The rollback failed too: {rollback['msg']}." if rollback.get("msg") else ""

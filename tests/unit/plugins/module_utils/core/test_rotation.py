@@ -329,6 +329,18 @@ def test_rollback_restores_the_age_of_the_old_value(rotator, backend, clock):
     assert not rotator.rollback("jwt", back.version).rotated
 
 
+def test_a_rollback_of_a_version_no_longer_current_writes_nothing(rotator):
+    """A failed run undoes only its own version: another run's newer rotation stays."""
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
+    mine = rotator.rotate("jwt", RotationPolicy(), value="value-0002")
+    theirs = rotator.rotate("jwt", RotationPolicy(), value="value-0003")
+    with pytest.raises(errors.SecretConflict, match=f"version {theirs.version} is current, not version {mine.version}"):
+        rotator.rollback("jwt", mine.previous_version, only_if_current=mine.version)
+    assert rotator.manager.get("jwt").value == "value-0003"
+    back = rotator.rollback("jwt", theirs.previous_version, only_if_current=theirs.version)
+    assert back.rolled_back and rotator.manager.get("jwt").value == "value-0002"
+
+
 def test_rotating_during_a_running_grace_warns(rotator, clock):
     rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
     rotator.rotate("jwt", RotationPolicy(grace_period=3600), value="value-0002")

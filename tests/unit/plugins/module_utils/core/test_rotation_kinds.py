@@ -127,3 +127,11 @@ def test_cleanup_lines_say_what_was_destroyed_and_kept():
         "e: skipped, provider 'env' keeps no old versions")
     assert cleanup_summary(2, False) == "destroyed 2 old version(s)"
     assert cleanup_summary(0, True) == "destroyed 0 old version(s) (check mode: nothing destroyed)"
+
+
+def test_a_rollback_refused_because_another_run_rotated_says_so_and_offers_no_rollback():
+    text = failure("jwt-secret", "Run the command that follows a rotation", "non-zero return code",
+                   before="1", after="3", read_back=True, outcome={"rotated": True, "version": "2", "previous_version": "1"},
+                   rollback={"failed": True, "error_kind": "conflict", "msg": "version 3 is current"})
+    assert "this run made version 2; version 3 is current now" in text and "NOT rolled back" in text
+    assert "rollback_to" not in text
