@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import uuid
 from typing import Dict, Tuple
 
@@ -192,6 +193,31 @@ def test_same_store_is_refused(local_manager):
     identity = _migration.target_identity(one)
     with pytest.raises(_move.MoveError, match="same store"):
         _move.check_pair(one, two, _move.MoveSettings(), identity, _migration.target_identity(two))
+
+
+def test_the_same_store_through_a_link_is_refused_and_a_copy_is_not(tmp_path):
+    """A symlinked folder or a hard link names the same file: a move into it would validate, then delete_source
+    would delete every secret. A copy of the file is another store (it shares the store id, not the file)."""
+    import shutil
+
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
+
+    def local(folder, name="secrets.db"):
+        return factory.build_manager({"provider": "local", "local_path": str(folder / name), "audit_log": "false",
+                                      "local_key_file": str(tmp_path / "real" / "secrets.key"), "cache_ttl": 0}, env={})
+
+    (tmp_path / "real").mkdir()
+    original = local(tmp_path / "real")
+    original.set("one", "x" * 20)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    os.link(tmp_path / "real" / "secrets.db", tmp_path / "real" / "hard.db")
+    shutil.copy(tmp_path / "real" / "secrets.db", tmp_path / "real" / "copy.db")
+    identity = _migration.target_identity(original)
+    for other in (local(tmp_path / "link"), local(tmp_path / "real", "hard.db")):
+        with pytest.raises(_move.MoveError, match="same store"):
+            _move.check_pair(original, other, _move.MoveSettings(), identity, _migration.target_identity(other))
+    copy = local(tmp_path / "real", "copy.db")
+    _move.check_pair(original, copy, _move.MoveSettings(), identity, _migration.target_identity(copy))
 
 
 def test_delete_source_after_validation_with_its_own_backup(tmp_path, local_manager, vault_manager):

@@ -23,6 +23,7 @@ import fnmatch
 import hashlib
 import hmac
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -205,8 +206,7 @@ def check_pair(source: SecretManager, target: SecretManager, settings: MoveSetti
         raise InvalidOption(f"migrate_overwrite must be one of {', '.join(_migration.OVERWRITE)}"
                             f" (got '{settings.overwrite}')")
     if (source.provider == target.provider and (source.prefix or "") == (target.prefix or "")
-            and _migration.identity_matches(source_identity, target_identity)
-            and _migration.identity_matches(target_identity, source_identity)):
+            and same_store(source_identity, target_identity)):
         raise MoveError(
             f"the source and the target are the same store ({_migration.describe_identity(target_identity)},"
             f" prefix '{target.prefix or ''}')",
@@ -217,6 +217,24 @@ def check_pair(source: SecretManager, target: SecretManager, settings: MoveSetti
             "the env provider lists every environment variable of the process; say which ones to move",
             hint="Give migrate_include (for example ['database-password', 'jwt-*']): names are the variables in lower"
             " case with '-' for '_'")
+
+
+def same_store(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether two identities name one store. A file path is compared as the file it names, so a symlink, a
+    hard link or a path spelled another way is the same store (a move from a store into itself through a
+    link would otherwise validate and then, with delete_source, delete every secret it just 'moved')."""
+    one, other = dict(one), dict(other)
+    if one.get("path") and other.get("path") and _same_file(str(one["path"]), str(other["path"])):
+        other["path"] = one["path"]
+    return _migration.identity_matches(one, other) and _migration.identity_matches(other, one)
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        first, second = os.stat(one), os.stat(other)
+    except OSError:
+        return os.path.realpath(one) == os.path.realpath(other)
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
 #: the characters each provider's name rule accepts (names.py), for the rename suggestion of a refused name
