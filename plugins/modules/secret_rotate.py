@@ -59,8 +59,10 @@ options:
         default: 1
   value:
     description:
-      - The new value, when it is made elsewhere. A value equal to the current one does not rotate.
-    type: str
+      - The new value, when it is made elsewhere, a string. A value equal to the current one does not rotate.
+      - A number or structured data is refused before any request (quote it, or convert it with C(| string) or
+        C(| to_json)), as M(vibebox.secrets.secret) does.
+    type: raw
   max_age:
     description:
       - Rotate only when the current value is at least this old, for example C(30d), C(12h) or a number of seconds.
@@ -335,7 +337,7 @@ def main():
         dict(
             name=dict(type="str", required=True),
             generator=dict(type="dict", options=GENERATOR_SPEC),
-            value=dict(type="str", no_log=True),
+            value=dict(type="raw", no_log=True),  # checked as the secret module does: 123 is refused, not made '123'
             max_age=dict(type="str"),
             unless_rotated_since=dict(type="str"),
             grace_period=dict(type="str"),
@@ -378,6 +380,7 @@ def main():
                                                  unless_rotated_since=params["unless_rotated_since"])
             spec = params["generator"] or {}
             if params["value"] is not None:
+                manager.check_value(name, params["value"])  # a number or a dict is refused before any request
                 enforcer.require(name, params["value"], provider=manager.provider)
             elif enforcer.active and enforcer.mode == "enforce":
                 # a sample, so that check mode (which generates nothing) refuses a generator too weak for

@@ -311,6 +311,10 @@ BAD_OPTIONS = """
       vibebox.secrets.secret_rotate: {name: jwt-secret, max_age: soonish, generator: {type: hex}}
       register: max_age_text
       ignore_errors: true
+    - name: a number as the new value of a rotation
+      vibebox.secrets.secret_rotate: {name: jwt-secret, value: 123456789012345678}
+      register: rotate_number
+      ignore_errors: true
     - name: a policy with an unknown character class
       vibebox.secrets.secret_info: {policy: {classes: [emoji]}}
       register: class_unknown
@@ -325,9 +329,9 @@ BAD_OPTIONS = """
         mode: "0600"
         content: >-
           {{ dict(['tags_list', 'days_text', 'days_negative', 'overwrite_text', 'length_text',
-                   'max_age_text', 'class_unknown', 'length_policy']
+                   'max_age_text', 'rotate_number', 'class_unknown', 'length_policy']
                   | zip([tags_list, days_text, days_negative, overwrite_text, length_text,
-                         max_age_text, class_unknown, length_policy]
+                         max_age_text, rotate_number, class_unknown, length_policy]
                         | map(attribute='msg', default='(no failure)'))) | to_json }}
 """
 
@@ -338,6 +342,7 @@ EXPECTED_OPTION_ERRORS = {
     "overwrite_text": ("overwrite", "bool"),
     "length_text": ("length", "int"),
     "max_age_text": ("max_age", "duration"),
+    "rotate_number": ("must be a string (got int)", "jwt-secret"),
     "class_unknown": ("classes", "emoji"),
     "length_policy": ("min_length", "int"),
 }
