@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import hmac
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -42,9 +44,15 @@ def parse_iso(text: Optional[str]) -> Optional[_dt.datetime]:
     return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
 
 
+#: the key of fingerprint(): random per process, so a fingerprint compares values within one message and
+#: cannot be checked against a guess (a bare hash of a short value can be found by trying values)
+_FINGERPRINT_KEY = os.urandom(32)
+
+
 def fingerprint(value: str) -> str:
-    """A short, non-reversible tag of a value, for comparing without showing it (sha256, 12 hex)."""
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+    """A short tag of a value, for telling two values apart in one message without showing either (HMAC-SHA256
+    under a key of this process, 12 hex): equal values give equal tags here, and nothing outside can test a guess."""
+    return hmac.new(_FINGERPRINT_KEY, value.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
 
 
 @dataclass

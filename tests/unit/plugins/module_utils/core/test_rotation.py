@@ -619,3 +619,12 @@ def test_unless_rotated_since_reads_iso_and_epoch(text, expected):
 def test_unless_rotated_since_refuses_unreadable_and_future_moments(text):
     with pytest.raises(errors.InvalidOption, match="unless_rotated_since"):
         RotationPolicy.from_options(unless_rotated_since=text)
+
+
+def test_a_fingerprint_tells_values_apart_but_is_no_hash_a_guess_can_be_checked_against():
+    import hashlib
+
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import fingerprint
+
+    assert fingerprint("short") == fingerprint("short") != fingerprint("other")
+    assert fingerprint("short") != hashlib.sha256(b"short").hexdigest()[:12]
