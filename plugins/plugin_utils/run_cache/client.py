@@ -80,7 +80,12 @@ def _connect_when_accepted(sock: socket.socket, path: str) -> None:
 
 
 class RunCacheUnavailable(Exception):
-    """The helper cannot be used; callers fall back to reading the backend directly."""
+    """The helper cannot be used; callers fall back to reading the backend directly. ``helper_pid``: the
+    helper that was connected to and did not answer (0: none was reached)."""
+
+    def __init__(self, message: str = "", helper_pid: int = 0) -> None:
+        super().__init__(message)
+        self.helper_pid = helper_pid
 
 
 def _stopped(pid: int) -> bool:
@@ -248,12 +253,15 @@ class RunCacheClient:
             send(sock, message)
             _await_reply(sock, helper)
             reply = recv(sock)
+        except RunCacheUnavailable as exc:
+            exc.helper_pid = helper
+            raise
         except (OSError, ValueError) as exc:
-            raise RunCacheUnavailable(f"the run cache did not answer: {exc}") from None
+            raise RunCacheUnavailable(f"the run cache did not answer: {exc}", helper_pid=helper) from None
         finally:
             sock.close()
         if reply is None:
-            raise RunCacheUnavailable("the run cache closed the connection")
+            raise RunCacheUnavailable("the run cache closed the connection", helper_pid=helper)
         if not reply.get("ok"):
             raise RunCacheUnavailable(str(reply.get("error") or "the run cache refused the request"))
         if reply.get("protocol", PROTOCOL) != PROTOCOL:
@@ -294,8 +302,25 @@ class RunCacheClient:
         try:
             self._exchange({"op": "invalidate", "names": names}, start=False)
             return True
-        except RunCacheUnavailable:
+        except RunCacheUnavailable as exc:
+            if exc.helper_pid:
+                self._end_helper(exc.helper_pid)
             return False
+
+    def _end_helper(self, pid: int) -> None:
+        """End the run's helper that could not be told of a write (stopped, hung): were it to answer again
+        later, it would serve the values from before the write. The next lookup starts a new one. Only this
+        run's helper (its arguments name the run's socket and owner), never another process."""
+        import signal
+
+        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.start import _is_helper_of
+
+        if not _is_helper_of(pid, self):
+            return
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
     def stats(self) -> Dict[str, Any]:
         reply = self._exchange({"op": "stats"}, start=False)

@@ -327,3 +327,26 @@ def test_a_fork_gives_up_on_a_stopped_helper_and_uses_it_again_once_it_runs(stor
     finally:
         os.kill(helper.pid, signal.SIGCONT)
         client.shutdown()
+
+
+def test_a_helper_that_cannot_be_told_of_a_write_is_ended_and_the_next_read_sees_the_write(store, short_dir, monkeypatch):
+    """Told nothing, a stopped helper that runs again would serve the value from before the write."""
+    import signal
+
+    monkeypatch.setattr(run_cache, "STOPPED_LIMIT", 0.5)
+    monkeypatch.setattr(run_cache, "_STALL_CHECK", 0.1)
+    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
+    assert run_cache_start.start(client) is None
+    helper = run_cache_start._SPAWNED[-1]
+    try:
+        assert decoded(client, store, [("canary", None)])[1][("canary", None)].value == CANARY
+        factory.build_manager(store, env={}).set("canary", CANARY + "-new")
+        os.kill(helper.pid, signal.SIGSTOP)
+        assert client.invalidate(["canary"]) is False
+        assert helper.wait(10) == -signal.SIGKILL
+        assert client.start() is None  # what the next lookup does when nothing answers
+        assert decoded(client, store, [("canary", None)])[1][("canary", None)].value == CANARY + "-new"
+    finally:
+        if helper.poll() is None:
+            os.kill(helper.pid, signal.SIGKILL)
+        client.shutdown()
