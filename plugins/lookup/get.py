@@ -46,7 +46,11 @@ options:
       - Returned for a secret that does not exist, instead of applying O(on_missing).
     type: raw
   on_missing:
-    description: What to do when a secret does not exist. C(warn) and C(skip) leave it out of the result.
+    description:
+      - What to do when a secret does not exist. C(warn) and C(skip) leave it out of the result.
+      - With C(lookup()) of one name, a name left out gives an empty list, which a template writes as C([]) in
+        ansible-core 2.19 and later (an empty string before). Where a string is expected (a password in a
+        template), give O(default) instead (C(default='')), or test the result (C(| length > 0)).
     type: str
     default: error
     choices: [error, warn, skip]
@@ -100,9 +104,9 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ lookup('vibebox.secrets.get', 'database', json_key='password', default='') | length > 0 }}"
 
-- name: The previous JWT key during a rotation's grace period (skipped once the grace has ended)
+- name: The previous JWT key during a rotation's grace period (empty once the grace has ended)
   ansible.builtin.set_fact:
-    jwt_previous: "{{ lookup('vibebox.secrets.get', 'jwt-secret', version='previous', on_missing='skip') }}"
+    jwt_previous: "{{ lookup('vibebox.secrets.get', 'jwt-secret', version='previous', default='') }}"
   no_log: true
 
 - name: The previous encryption key, whatever its grace, to decrypt old data
