@@ -58,7 +58,7 @@ def _dicts(value: Any) -> List[Dict[str, Any]]:
 
 def written_in(entry: Mapping[str, Any]) -> List[str]:
     """The names a result (or one row of it) gives for what it wrote: logical and as stored."""
-    return _names(entry.get("name")) + _names(entry.get("provider_name"))
+    return [name for name in _names(entry.get("name")) + _names(entry.get("provider_name")) if name]
 
 
 def ini_entries(section: str, path: Any = None) -> Mapping[str, str]:

@@ -16,8 +16,8 @@ named like the rotation tags, holding an ISO 8601 UTC time with whole seconds. T
 its expiry along; the secret module leaves it out when it compares the tags a task gives.
 
 ``expires_at: never`` (the secret module only) removes the expiry a secret has: an expiry set by mistake
-is not harmless everywhere (Secret Manager deletes the secret at its ``expire_time``, Vault with
-``vault_delete_version_after`` deletes versions), so the tool that sets one must be able to take it back.
+is not harmless everywhere (Secret Manager deletes the secret at its ``expire_time``, Vault, when asked to,
+deletes versions at it), so the tool that sets one must be able to take it back.
 Key Vault's SDK cannot remove a version's ``exp`` (it leaves out what is None), so Azure refuses it before
 any request; a later date works there, and an expired Key Vault secret is refused, not deleted.
 
