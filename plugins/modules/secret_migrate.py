@@ -54,7 +54,9 @@ options:
     description:
       - The .env file, on the host the module runs on (the controller, with the role's playbook). Required except
         for V(rollback), which takes the path from the backup.
-      - With V(rollback), restore the .env copy to this path instead of the one recorded in the backup.
+      - With V(rollback), the newest backup of this file is chosen (when O(backup) is not given), and the rollback
+        refuses before any write when this is not the file the backup was taken from (compared by real path): the
+        backup's copy is only ever restored over the file it is a copy of.
     type: path
   include:
     description: Glob patterns of the keys to migrate (case-sensitive), for example C(*_PASSWORD).
@@ -574,6 +576,8 @@ def run_rollback(step, result):
     result.update(backup=paths[0], backups=paths)
     key = _key(params, create=False)
     chain = [_backup.read(path, key) for path in paths]
+    for saved in chain:  # every run of the chain, before the first write of any of them
+        _migration.check_env_file(saved, params["env_file"])
     result["env_file"] = os.path.realpath(params["env_file"]) if params["env_file"] else chain[0].env.get("path")
     rows, env_state = [], "unchanged"
     for saved in chain:

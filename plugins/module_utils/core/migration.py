@@ -1002,6 +1002,7 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
     values into an empty store "succeeds" while the real store keeps the migration's values.
     """
     warnings: List[str] = []
+    check_env_file(saved, env_file)
     check_store_exists(manager)
     forced = _check_target(manager, saved, force=force)
     if forced:
@@ -1128,11 +1129,35 @@ def _rollback_one(manager: SecretManager, entry: Mapping[str, Any], outcome: obj
     return result
 
 
+def check_env_file(saved: _backup.Backup, env_file: Optional[str]) -> None:
+    """Refuse, before any write, a rollback told to restore the backup's .env copy over another file.
+
+    The copy is the file the backup was taken from (its header records the real path): written over
+    another .env file it would destroy that file's content and put another application's plaintext
+    values in its place. Real paths are compared, so a symlink or a relative path to the same file
+    is the same file. There is no option to restore elsewhere: a file that moved is moved back first.
+    """
+    recorded = saved.env.get("path") or saved.header.get("env_file")
+    if not env_file or not recorded or saved.env_bytes() is None:
+        return  # no copy of a .env file (a move's backup): nothing is written over any file
+    given = os.path.realpath(os.path.expanduser(env_file))
+    if given == os.path.realpath(str(recorded)):
+        return
+    raise MigrationError(
+        f"the backup {saved.path} was taken from the .env file {recorded}, not from {given}: its rollback"
+        f" restores the copy of {recorded} and would replace {given} with it",
+        hint=f"Nothing was written. Give -e env_file={recorded} (or leave env_file out: the rollback restores the"
+             f" file the backup was taken from), or the backup of {given} (-e backup=PATH, or no backup: the newest"
+             f" backup of env_file is chosen). If the file moved, move it back to {recorded} for the rollback",
+    )
+
+
 def _restore_env(saved: _backup.Backup, check_mode: bool, env_file: Optional[str]) -> str:
     data = saved.env_bytes()
     if data is None:
         return "absent"
-    path = os.path.realpath(os.path.expanduser(env_file)) if env_file else saved.env.get("path")
+    check_env_file(saved, env_file)
+    path = saved.env.get("path") or saved.header.get("env_file")
     mode = int(saved.env.get("mode") or 0o600)
     try:
         with open(path, "rb") as handle:

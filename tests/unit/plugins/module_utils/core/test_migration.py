@@ -355,6 +355,29 @@ def test_rollback_leaves_changes_of_others_alone_unless_forced(world):
     assert {row["name"]: row["action"] for row in rows}["api-key"] == "deleted"
 
 
+def test_rollback_refuses_to_restore_the_copy_over_another_env_file(world, tmp_path):
+    """The backup's .env copy is only ever restored over the file it was taken from (by real path)."""
+    world.manager().set("jwt-secret", "old-jwt")
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    other = tmp_path / "other-app" / ".env"
+    other.parent.mkdir()
+    other.write_text("OTHER_APP_TOKEN=keep-me\n")
+    for check_mode in (True, False):
+        with pytest.raises(mig.MigrationError) as caught:
+            mig.rollback(world.manager(), saved, check_mode=check_mode, env_file=str(other))
+        message = str(caught.value)
+        assert world.path in message and str(other) in message and "Nothing was written" in message
+        assert f"env_file={world.path}" in message and CANARY not in message and "keep-me" not in message
+    assert other.read_text() == "OTHER_APP_TOKEN=keep-me\n"
+    assert world.manager().get("jwt-secret").value == f"{CANARY}-jwt"  # no secret was rolled back either
+    # the same file through a symlink is the same file
+    link = tmp_path / "link.env"
+    link.symlink_to(world.path)
+    rows, env_state, _warnings = mig.rollback(world.manager(), saved, env_file=str(link))
+    assert {row["name"]: row["action"] for row in rows}["jwt-secret"] == "restored" and env_state == "unchanged"
+
+
 def test_rollback_refuses_another_target(world):
     _plan, path = migrate(world)
     saved = backup_mod.read(path, world.key)
