@@ -40,7 +40,9 @@ description:
     order and layout, only when each secret holds that value.
   - V(rollback) undoes a migration from its backup (O(backup), else the newest in O(backup_dir), see O(rollback_to)) -
     previous values written back, secrets the migration created deleted for good, the .env file restored - comparing
-    first, so a secret somebody changed since is reported and left alone (unless O(force)). It can be repeated. It
+    first, so a secret somebody changed since is reported and left alone (unless O(force)). A secret the migration
+    created is deleted only at the version the migration wrote (the run's journal records it) with no version added
+    since: one rotated since, even back to the migration's value, keeps all its versions and is reported. It can be repeated. It
     refuses before any write when the target is not the backup's (another identity), does not exist, or holds none of
     the backup's secrets.
   - Values never appear in results or messages, nor does a hash of one.
@@ -580,10 +582,12 @@ def run_rollback(step, result):
         _migration.check_env_file(saved, params["env_file"])
     result["env_file"] = os.path.realpath(params["env_file"]) if params["env_file"] else chain[0].env.get("path")
     rows, env_state = [], "unchanged"
+    rewritten = {}  # versions the rollbacks of the newer runs wrote back: the older runs' values, ours too
     for saved in chain:
         try:
             done, env_state, warnings = _migration.rollback(manager, saved, check_mode=module.check_mode,
-                                                            force=params["force"], env_file=params["env_file"])
+                                                            force=params["force"], env_file=params["env_file"],
+                                                            rewritten=rewritten)
         except _migration.MigrationError as exc:
             result["rollback"] = rows + [dict(row, backup=saved.path) for row in exc.done]
             raise

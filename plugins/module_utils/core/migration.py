@@ -796,7 +796,10 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
         manager.audit.operation(AUDIT_MIGRATE, [row.name], ok=True, outcome=row.action,
                                 versions={row.name: {"before": _version_of(row.current), "after": meta.version}})
         if saved is not None:
-            _backup.record_event(saved.path, "written", name=row.name, version=meta.version, action=row.action)
+            # versions: how many versions this write made, so that a rollback knows a created secret holds
+            # nothing but what the run wrote (see _created_since)
+            _backup.record_event(saved.path, "written", name=row.name, version=meta.version, action=row.action,
+                                 versions=1)
             if len(done) == 1:
                 _record_created_target(manager, saved)
     return done
@@ -990,12 +993,19 @@ def rewrite_env(manager: SecretManager, plan: Plan, check_mode: bool = False) ->
 # rollback ----------------------------------------------------------------------------------------
 
 def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = False, force: bool = False,
-             env_file: Optional[str] = None) -> Tuple[List[Dict[str, Any]], str, List[str]]:
+             env_file: Optional[str] = None,
+             rewritten: Optional[Dict[str, str]] = None) -> Tuple[List[Dict[str, Any]], str, List[str]]:
     """Undo what the backup's migration did; returns (per-secret results, what happened to the .env, warnings).
 
     Results: ``deleted`` (the run created it), ``restored`` (previous value written back),
     ``unchanged`` (already as before), ``absent`` (the run never created it), ``conflict`` (somebody
     changed it since: left alone unless ``force``).
+
+    A secret the run created is deleted for good, with every version it has, so it must hold nothing
+    but what the run wrote: the value, the version the journal recorded, and no version added since
+    (see _created_since). ``rewritten`` (name -> version) carries the versions the rollbacks of the
+    newer runs of the same chain wrote back (they restored this run's value): those are ours too. It
+    is updated with the versions this rollback writes.
 
     Before any write: the target must be the backup's (identity), the store must exist, and at
     least one of the backup's secrets must be found when some are to be restored: restoring old
@@ -1020,10 +1030,13 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
             " force=true (migrate_rollback_force) restores into it anyway",
         )
     _check_rollback_access(manager, entries, outcomes)
+    record = RunRecord.load(saved)
+    rewritten = {} if rewritten is None else rewritten
     results: List[Dict[str, Any]] = []
     try:
         for entry in entries:
-            results.append(_rollback_one(manager, entry, outcomes.get(entry["name"]), check_mode, force, results))
+            results.append(_rollback_one(manager, entry, outcomes.get(entry["name"]), check_mode, force, results,
+                                         record=record, rewritten=rewritten))
         env_state = _restore_env(saved, check_mode, env_file)
     except MigrationError:
         if not check_mode:
@@ -1084,9 +1097,60 @@ def check_store_exists(manager: SecretManager) -> None:
         )
 
 
+@dataclass
+class RunRecord:
+    """What the journal of a run says it wrote: name -> the version the provider answered, and how many
+    versions each write made (names and numbers only). Empty for a backup without a journal."""
+
+    versions: Dict[str, Optional[str]] = field(default_factory=dict)
+    counts: Dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, saved: _backup.Backup) -> "RunRecord":
+        record = cls()
+        for event in _backup.events(saved.path) or []:
+            name = str(event.get("name") or "")
+            if event.get("event") != "written" or not name:
+                continue
+            version = event.get("version")
+            record.versions[name] = None if version in (None, "") else str(version)
+            try:
+                record.counts[name] = int(event["versions"])
+            except (KeyError, TypeError, ValueError):
+                record.counts.pop(name, None)
+        return record
+
+
+def _created_since(name: str, outcome: Secret, record: "RunRecord", rewritten: Mapping[str, str]) -> Optional[str]:
+    """Why a secret the run created must not be deleted (None: it holds only what the run wrote).
+
+    Deleting it destroys every version it has: an equal value is not enough (a rotation and a
+    rotation rollback put the migration's value back as a newer version, after a rotated key that
+    data may be encrypted with). So the current version must be the one the journal recorded for
+    the write (or one the rollback of a newer run of the chain wrote back), and the secret must have
+    no more versions than the write made (a version added beside the current one, AWS's pending
+    stage). What the provider does not report (no version, no count) is not held against it.
+    """
+    current = outcome.metadata.version
+    current = None if current in (None, "") else str(current)
+    if current is not None and rewritten.get(name) == current:
+        return None
+    written = record.versions.get(name)
+    if current is not None and written is not None and current != written:
+        return f"changed since the migration: it is at version {current}, the migration wrote version {written}"
+    count, made = outcome.metadata.versions_count, record.counts.get(name)
+    if written is not None and count is not None and made is not None and count > made:
+        return (f"changed since the migration: it has {count} versions, the migration wrote "
+                f"{made} (version {written})")
+    return None
+
+
 def _rollback_one(manager: SecretManager, entry: Mapping[str, Any], outcome: object, check_mode: bool,
-                  force: bool, done: List[Dict[str, Any]]) -> Dict[str, Any]:
+                  force: bool, done: List[Dict[str, Any]], record: Optional[RunRecord] = None,
+                  rewritten: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     name, previous = entry["name"], entry.get("previous")
+    record = RunRecord() if record is None else record
+    rewritten = {} if rewritten is None else rewritten
     result = {"key": entry["key"], "name": name, "action": "unchanged", "reason": ""}
     exists = isinstance(outcome, Secret)
     if not exists and not isinstance(outcome, (SecretNotFound, SecretDeleted)) and outcome is not None:
@@ -1095,12 +1159,15 @@ def _rollback_one(manager: SecretManager, entry: Mapping[str, Any], outcome: obj
     version = None
     try:
         if previous is None:
+            since = _created_since(name, outcome, record, rewritten) if ours else None
             if not exists:
                 result["action"] = "absent"
-            elif ours or force:
+            elif (ours and since is None) or force:
                 result["action"] = "deleted"
                 if not check_mode:
                     manager.delete(name, force=True)
+            elif since is not None:
+                result.update(action="conflict", reason=f"{since}; left as it is (deleting it would destroy them)")
             else:
                 result.update(action="conflict", reason="changed since the migration; left as it is")
         else:
@@ -1118,6 +1185,8 @@ def _rollback_one(manager: SecretManager, entry: Mapping[str, Any], outcome: obj
                     else:
                         version = manager.set(name, previous["value"], previous.get("description"),
                                               previous.get("tags") or None).version
+                    if version not in (None, ""):
+                        rewritten[name] = str(version)
             else:
                 result.update(action="conflict", reason="changed since the migration; left as it is")
     except SecretError as exc:

@@ -378,6 +378,65 @@ def test_rollback_refuses_to_restore_the_copy_over_another_env_file(world, tmp_p
     assert {row["name"]: row["action"] for row in rows}["jwt-secret"] == "restored" and env_state == "unchanged"
 
 
+def test_rollback_keeps_a_created_secret_rotated_and_rolled_back_to_the_migrations_value(world):
+    """Created v1, rotated (v2), rotation rolled back (v3 = v1's value): deleting it would destroy v2."""
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationPolicy, Rotator
+    _plan, path = migrate(world)
+    rotator = Rotator(world.manager())
+    rotator.rotate("jwt-secret", RotationPolicy(), value=f"{CANARY}-rotated")
+    rotator.rollback("jwt-secret", "previous")
+    manager = world.manager()
+    assert manager.get("jwt-secret").value == f"{CANARY}-jwt" and manager.get("jwt-secret").metadata.version == "3"
+    saved = backup_mod.read(path, world.key)
+    for check_mode in (True, False):
+        rows, _env, _warnings = mig.rollback(world.manager(), saved, check_mode=check_mode)
+        row = {row["name"]: row for row in rows}["jwt-secret"]
+        assert row["action"] == "conflict"
+        assert "it is at version 3, the migration wrote version 1" in row["reason"]
+    assert [info.version for info in world.manager().versions("jwt-secret")] == ["3", "2", "1"]
+    assert world.manager().get("jwt-secret", version="2").value == f"{CANARY}-rotated"
+    assert backup_mod.run_state(path) == backup_mod.UNFINISHED  # a conflict: not rolled back
+    no_canary(rows)
+    # the other created secrets, untouched since, are deleted; force deletes the rotated one too
+    assert world.manager().list() == ["jwt-secret"]
+    rows, _env, _warnings = mig.rollback(world.manager(), saved, force=True)
+    assert {row["name"]: row["action"] for row in rows}["jwt-secret"] == "deleted"
+
+
+def test_rollback_keeps_a_created_secret_with_a_version_added_beside_the_current_one(world, monkeypatch):
+    """A version the migration did not write, even one that is not current (AWS's pending stage), is kept."""
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    manager = world.manager()
+    real = manager.get_many
+
+    def with_a_pending_version(names, bypass_cache=False):
+        found = real(names, bypass_cache=bypass_cache)
+        found["api-key"].metadata.versions_count = 2
+        return found
+
+    monkeypatch.setattr(manager, "get_many", with_a_pending_version)
+    rows, _env, _warnings = mig.rollback(manager, saved)
+    row = {row["name"]: row for row in rows}["api-key"]
+    assert row["action"] == "conflict" and "it has 2 versions, the migration wrote 1" in row["reason"]
+    assert world.manager().get("api-key").value == f"{CANARY}-api"
+
+
+def test_a_chain_rollback_deletes_a_secret_an_older_run_created_and_a_newer_one_updated(world):
+    """Run A creates api-key (v1), run B updates it (v2); undoing B writes A's value back (v3), which is ours."""
+    _plan, first = migrate(world)
+    finished(first)
+    with open(world.path, "w") as handle:
+        handle.write(ENV.replace(f"API_KEY={CANARY}-api", f"API_KEY={CANARY}-api2"))
+    _plan, second = migrate(world)
+    rewritten = {}
+    rows, _env, _warnings = mig.rollback(world.manager(), backup_mod.read(second, world.key), rewritten=rewritten)
+    assert {row["name"]: row["action"] for row in rows} == {"api-key": "restored"} and rewritten == {"api-key": "3"}
+    rows, _env, _warnings = mig.rollback(world.manager(), backup_mod.read(first, world.key), rewritten=rewritten)
+    assert {row["name"]: row["action"] for row in rows}["api-key"] == "deleted"
+    assert world.manager().list() == []
+
+
 def test_rollback_refuses_another_target(world):
     _plan, path = migrate(world)
     saved = backup_mod.read(path, world.key)
