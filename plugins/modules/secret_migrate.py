@@ -42,7 +42,9 @@ description:
     previous values written back, secrets the migration created deleted for good, the .env file restored - comparing
     first, so a secret somebody changed since is reported and left alone (unless O(force)). A secret the migration
     created is deleted only at the version the migration wrote (the run's journal records it) with no version added
-    since: one rotated since, even back to the migration's value, keeps all its versions and is reported. It can be repeated. It
+    since: one rotated since, even back to the migration's value, keeps all its versions and is reported. Only the
+    secrets the run wrote (its journal says which) are touched: one it never wrote is C(not-written), left as it is
+    even with O(force), and is no conflict. It can be repeated. It
     refuses before any write when the target is not the backup's (another identity), does not exist, or holds none of
     the backup's secrets.
   - Values never appear in results or messages, nor does a hash of one.
@@ -334,8 +336,9 @@ reused:
   returned: with validate and rewrite, when O(reuse_writes) and O(backup) are set
 rollback:
   description:
-    - With rollback, one row per secret of the backup with C(action) deleted, restored, unchanged, absent or conflict,
-      and the C(backup) it comes from.
+    - With rollback, one row per secret of the backup with C(action) deleted, restored, unchanged, absent, conflict
+      or not-written (the run never wrote it and it changed since the backup: left as it is), and the C(backup) it
+      comes from.
   type: list
   elements: dict
   returned: with rollback

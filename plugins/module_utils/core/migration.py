@@ -712,6 +712,9 @@ def write_backup(plan: Plan, backup_dir: str, key: _backup.BackupKey, path: Opti
         "prefix": plan.prefix,
         "env_rewrite": plan.env_changes,
         "entries": [{"key": row.key, "name": row.name, "action": row.action} for row in plan.changes],
+        # apply journals a "writing" event before each write: a rollback knows which secrets the run never
+        # tried to write (see RunRecord)
+        "write_intents": True,
     }
     if identity:
         header["target"] = dict(identity)
@@ -772,6 +775,8 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
         if check_mode:
             done.append({"key": row.key, "name": row.name, "action": row.action, "version": None})
             continue
+        if saved is not None:  # before the request: a run killed after it may have written without "written"
+            _backup.record_event(saved.path, "writing", name=row.name, action=row.action)
         try:
             # the write alone, conditional on what the plan read (KV v2: check-and-set on its version)
             if row.action == "create":
@@ -999,7 +1004,9 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
 
     Results: ``deleted`` (the run created it), ``restored`` (previous value written back),
     ``unchanged`` (already as before), ``absent`` (the run never created it), ``conflict`` (somebody
-    changed it since: left alone unless ``force``).
+    changed it since: left alone unless ``force``), ``not-written`` (the run never wrote it, see
+    RunRecord, and it changed since the backup: never touched, even with ``force``, and no conflict,
+    so the run counts as rolled back when everything it wrote is undone).
 
     A secret the run created is deleted for good, with every version it has, so it must hold nothing
     but what the run wrote: the value, the version the journal recorded, and no version added since
@@ -1029,13 +1036,18 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
             hint="Nothing was written. Check the provider options (the backup's .undo.yml file holds the migration's);"
             " force=true (migrate_rollback_force) restores into it anyway",
         )
-    _check_rollback_access(manager, entries, outcomes)
     record = RunRecord.load(saved)
+    ours = [entry for entry in entries if record.wrote(entry, outcomes.get(entry["name"]))]
+    _check_rollback_access(manager, ours, outcomes)
     rewritten = {} if rewritten is None else rewritten
     results: List[Dict[str, Any]] = []
     try:
         for entry in entries:
-            results.append(_rollback_one(manager, entry, outcomes.get(entry["name"]), check_mode, force, results,
+            outcome = outcomes.get(entry["name"])
+            if not any(entry is mine for mine in ours):
+                results.append(_not_written(entry, outcome))
+                continue
+            results.append(_rollback_one(manager, entry, outcome, check_mode, force, results,
                                          record=record, rewritten=rewritten))
         env_state = _restore_env(saved, check_mode, env_file)
     except MigrationError:
@@ -1100,16 +1112,31 @@ def check_store_exists(manager: SecretManager) -> None:
 @dataclass
 class RunRecord:
     """What the journal of a run says it wrote: name -> the version the provider answered, and how many
-    versions each write made (names and numbers only). Empty for a backup without a journal."""
+    versions each write made (names and numbers only).
+
+    A rollback touches only what the run wrote. ``written`` is journaled after each write; a run killed
+    between the provider's answer and that line wrote a secret it did not journal. Backups with
+    ``write_intents`` journal ``writing`` before each request too: a name with neither was never tried
+    (the run stopped before it, or its batch was refused), so it is not the run's, whatever it holds; a
+    name tried but not journaled as written, and every name of an older backup's journal that lacks
+    both, is the run's when the secret is as the write would have left it (see wrote()). A backup
+    without a journal (written before journals existed) counts every entry as written.
+    """
 
     versions: Dict[str, Optional[str]] = field(default_factory=dict)
     counts: Dict[str, int] = field(default_factory=dict)
+    attempted: set = field(default_factory=set)
+    journal: bool = True
+    intents: bool = False
 
     @classmethod
     def load(cls, saved: _backup.Backup) -> "RunRecord":
-        record = cls()
-        for event in _backup.events(saved.path) or []:
+        events = _backup.events(saved.path)
+        record = cls(journal=events is not None, intents=bool(saved.header.get("write_intents")))
+        for event in events or []:
             name = str(event.get("name") or "")
+            if event.get("event") == "writing" and name:
+                record.attempted.add(name)
             if event.get("event") != "written" or not name:
                 continue
             version = event.get("version")
@@ -1119,6 +1146,32 @@ class RunRecord:
             except (KeyError, TypeError, ValueError):
                 record.counts.pop(name, None)
         return record
+
+    def wrote(self, entry: Mapping[str, Any], outcome: object) -> bool:
+        """Whether the run wrote the entry's secret (journaled, or possibly written by a run killed mid-write)."""
+        name = str(entry.get("name"))
+        if name in self.versions or (not self.journal and not self.intents):
+            return True
+        if self.intents and name not in self.attempted:
+            return False
+        new = entry.get("new_sha256")
+        if new:  # a create or an update: the secret holds the value the run sent
+            return isinstance(outcome, Secret) and same(outcome.value, new)
+        return not isinstance(outcome, Secret)  # a deletion (a move's source): the secret is gone
+
+
+def _not_written(entry: Mapping[str, Any], outcome: object) -> Dict[str, Any]:
+    """The result for a secret of the backup that the run never wrote: no write, no conflict, not even forced."""
+    result = {"key": entry["key"], "name": entry["name"], "action": "unchanged", "reason": ""}
+    previous = entry.get("previous")
+    if previous is None and not isinstance(outcome, Secret):
+        result["action"] = "absent"
+    elif previous is not None and isinstance(outcome, Secret) and same(outcome.value, digest(previous["value"])):
+        pass
+    else:
+        result.update(action="not-written", reason="this run never wrote it (it changed since the backup, by"
+                                                   " something else); left as it is")
+    return result
 
 
 def _created_since(name: str, outcome: Secret, record: "RunRecord", rewritten: Mapping[str, str]) -> Optional[str]:

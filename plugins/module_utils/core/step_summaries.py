@@ -146,6 +146,9 @@ def rollback_line(backup: Optional[str], rows: Sequence[Mapping[str, Any]], env_
     mode = "(CHECK MODE, nothing was written) " if check_mode else ""
     several = f" ({runs} runs)" if runs > 1 else ""
     alone = f", {_plural(len(left), 'secret')} left alone (changed since)" if left else ""
+    never = [row for row in rows if row.get("action") == "not-written"]
+    if never:
+        alone += f", {_plural(len(never), 'secret')} the run never wrote left as {'it is' if len(never) == 1 else 'they are'}"
     return (f"Rollback {mode}from {backup or '?'}{several}: {_plural(len(acted), 'secret')} rolled back"
             f"{alone}, .env file {env_state}")
 

@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as backup_mod
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as mig
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import ReadOnlyProvider, SecretNotFound
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import TAG_ROTATED_AT
@@ -435,6 +436,50 @@ def test_a_chain_rollback_deletes_a_secret_an_older_run_created_and_a_newer_one_
     rows, _env, _warnings = mig.rollback(world.manager(), backup_mod.read(first, world.key), rewritten=rewritten)
     assert {row["name"]: row["action"] for row in rows}["api-key"] == "deleted"
     assert world.manager().list() == []
+
+
+def test_rollback_touches_only_what_the_run_wrote(world):
+    """A secret rotated after the backup makes its batch refuse to write: the rollback neither counts it as a
+    conflict nor restores it, even forced, and the run is rolled back once what it wrote is undone."""
+    manager = world.manager()
+    manager.set("api-key", "before-api")
+    manager.set("jwt-secret", "before-jwt")
+    settings = world.settings(overwrite="always")
+    plan = mig.make_plan(manager, settings)
+    path = mig.write_backup(plan, world.folder, world.key, identity=manager.backend.identity())
+    saved = backup_mod.read(path, world.key)
+    backup_mod.record_event(path, "started")
+    first = mig.make_plan(world.manager(), settings, keys=["DATABASE_PASSWORD", "JWT_SECRET"])
+    mig.apply(world.manager(), first, settings, saved)
+    rotate(world.manager(), "api-key", f"{CANARY}-rotated")  # another process, after the backup
+    second = mig.make_plan(world.manager(), settings, keys=["API_KEY", "ESCAPED"])
+    with pytest.raises(mig.MigrationError, match="'api-key' was changed or removed by somebody else"):
+        mig.apply(world.manager(), second, settings, saved)
+    for force in (False, False, True):  # repeated, then forced
+        rows, _env, _warnings = mig.rollback(world.manager(), saved, force=force)
+        by_name = {row["name"]: row for row in rows}
+        assert by_name["api-key"]["action"] == "not-written" and "never wrote it" in by_name["api-key"]["reason"]
+        assert by_name["escaped"]["action"] == "absent"
+        assert backup_mod.run_state(path) == backup_mod.ROLLED_BACK
+        assert world.manager().get("api-key").value == f"{CANARY}-rotated"
+        no_canary(rows)
+    assert world.manager().get("jwt-secret").value == "before-jwt"
+    assert sorted(world.manager().list()) == ["api-key", "jwt-secret"]
+    assert "1 secret the run never wrote left as it is" in step_summaries.rollback_line(path, rows, "unchanged")
+
+
+def test_a_write_of_a_killed_run_that_was_not_journaled_is_still_rolled_back(world):
+    """Killed between the provider's answer and the journal's "written": tried, and holding the run's value."""
+    manager = world.manager()
+    plan = mig.make_plan(manager, world.settings())
+    path = mig.write_backup(plan, world.folder, world.key, identity=manager.backend.identity())
+    backup_mod.record_event(path, "writing", name="api-key", action="create")
+    manager.set("api-key", f"{CANARY}-api")  # the write landed, its "written" line never did
+    manager.set("escaped", "${not-a-reference}")  # never tried by the run: somebody else's, whatever it holds
+    rows, _env, _warnings = mig.rollback(world.manager(), backup_mod.read(path, world.key))
+    assert {row["name"]: row["action"] for row in rows} == {
+        "database-password": "absent", "jwt-secret": "absent", "api-key": "deleted", "escaped": "not-written"}
+    assert world.manager().list() == ["escaped"]
 
 
 def test_rollback_refuses_another_target(world):
