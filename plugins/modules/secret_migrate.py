@@ -346,6 +346,14 @@ env_restored:
   description: With rollback, what happened to the .env file (restored, unchanged).
   type: str
   returned: with rollback
+env_references_kept:
+  description:
+    - With rollback, the keys (C(key), C(name)) whose line of the restored .env file keeps its C(${secret:name})
+      reference instead of the value the copy held, because the secret was left as it is (changed since the
+      migration): the application keeps reading its current value, not a stale one.
+  type: list
+  elements: dict
+  returned: with rollback
 summary:
   description:
     - One line saying what the step did, made of names, counts, versions and paths only (never a value); what the
@@ -586,23 +594,27 @@ def run_rollback(step, result):
     result["env_file"] = os.path.realpath(params["env_file"]) if params["env_file"] else chain[0].env.get("path")
     rows, env_state = [], "unchanged"
     rewritten = {}  # versions the rollbacks of the newer runs wrote back: the older runs' values, ours too
+    report = {}
     for saved in chain:
+        report["env_references_kept"] = []  # the last run restored (the oldest) wrote the file that stays
         try:
             done, env_state, warnings = _migration.rollback(manager, saved, check_mode=module.check_mode,
                                                             force=params["force"], env_file=params["env_file"],
-                                                            rewritten=rewritten)
+                                                            rewritten=rewritten, report=report)
         except _migration.MigrationError as exc:
             result["rollback"] = rows + [dict(row, backup=saved.path) for row in exc.done]
             raise
         for warning in warnings:
             module.warn(warning)
         rows.extend(dict(row, backup=saved.path) for row in done)
-    result.update(rollback=rows, env_restored=env_state)
+    kept = report.get("env_references_kept") or []
+    result.update(rollback=rows, env_restored=env_state, env_references_kept=kept)
     acted = [row for row in rows if row["action"] in ("deleted", "restored")]
     result["changed"] = bool(acted) or env_state == "restored"
     conflicts = [row for row in rows if row["action"] == "conflict"]
     runs = f" ({len(chain)} runs)" if len(chain) > 1 else ""
-    result["summary"] = _lines.rollback_line(paths[0], rows, env_state, runs=len(chain), check_mode=module.check_mode)
+    result["summary"] = _lines.rollback_line(paths[0], rows, env_state, runs=len(chain), check_mode=module.check_mode,
+                                             kept=[item["key"] for item in kept])
     result["msg"] = (f"{len(acted)} secret{'' if len(acted) == 1 else 's'} rolled back{runs}, .env file {env_state}"
                      + (f", {len(conflicts)} left alone" if conflicts else ""))
     if conflicts:

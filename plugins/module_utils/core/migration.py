@@ -998,8 +998,8 @@ def rewrite_env(manager: SecretManager, plan: Plan, check_mode: bool = False) ->
 # rollback ----------------------------------------------------------------------------------------
 
 def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = False, force: bool = False,
-             env_file: Optional[str] = None,
-             rewritten: Optional[Dict[str, str]] = None) -> Tuple[List[Dict[str, Any]], str, List[str]]:
+             env_file: Optional[str] = None, rewritten: Optional[Dict[str, str]] = None,
+             report: Optional[Dict[str, Any]] = None) -> Tuple[List[Dict[str, Any]], str, List[str]]:
     """Undo what the backup's migration did; returns (per-secret results, what happened to the .env, warnings).
 
     Results: ``deleted`` (the run created it), ``restored`` (previous value written back),
@@ -1013,6 +1013,11 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
     (see _created_since). ``rewritten`` (name -> version) carries the versions the rollbacks of the
     newer runs of the same chain wrote back (they restored this run's value): those are ours too. It
     is updated with the versions this rollback writes.
+
+    The .env copy is restored, except the line of a secret left as it is (a conflict, or changed since
+    the migration and not in the backup) that the current file holds as its ``${secret:...}``
+    reference: that line keeps the reference, so the application does not go back to a stale value
+    (see _references_to_keep). ``report``, when given, gets ``env_references_kept`` (keys and names).
 
     Before any write: the target must be the backup's (identity), the store must exist, and at
     least one of the backup's secrets must be found when some are to be restored: restoring old
@@ -1049,11 +1054,20 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
                 continue
             results.append(_rollback_one(manager, entry, outcome, check_mode, force, results,
                                          record=record, rewritten=rewritten))
-        env_state = _restore_env(saved, check_mode, env_file)
+        env_state, kept = _restore_env(manager, saved, check_mode, env_file, results)
     except MigrationError:
         if not check_mode:
             _backup.record_event(saved.path, "rollback-incomplete", durable=True)
         raise
+    for key, name, path in kept:
+        for row in results:
+            if row["key"] == key:
+                row["reason"] += f" (its .env line keeps {reference(name)})"
+        warnings.append(f"the .env file {path} was restored except {key}, which keeps {reference(name)}: the secret"
+                        " was left as it is (it changed since the migration), so the application keeps reading its"
+                        " current value instead of the value the file held before; edit that line by hand to change it")
+    if report is not None:
+        report.setdefault("env_references_kept", []).extend({"key": key, "name": name} for key, name, _path in kept)
     if not check_mode:
         complete = not any(row["action"] == "conflict" for row in results)
         _backup.record_event(saved.path, "rolled-back" if complete else "rollback-incomplete", durable=True)
@@ -1274,24 +1288,90 @@ def check_env_file(saved: _backup.Backup, env_file: Optional[str]) -> None:
     )
 
 
-def _restore_env(saved: _backup.Backup, check_mode: bool, env_file: Optional[str]) -> str:
+_SOLE_REFERENCE = re.compile(r"\$\{secret:([A-Za-z0-9_.+=/-]+)\}")
+
+
+def _sole_reference(entry: _dotenv.DotenvEntry) -> Optional[str]:
+    """The secret name when the value is one ``${secret:NAME}`` and nothing else (what the rewrite writes)."""
+    if entry.quote == "'":
+        return None
+    match = _SOLE_REFERENCE.fullmatch(entry.value)
+    return match.group(1) if match else None
+
+
+def _references_to_keep(manager: SecretManager, path: str, current: bytes, copy: bytes,
+                        results: Sequence[Mapping[str, Any]]) -> List[Tuple[str, str]]:
+    """(key, name) of the lines of the current .env file to keep as references when the copy is restored.
+
+    After ``migrate_rewrite_env`` a line is ``KEY=${secret:name}``; the copy holds the value the key
+    had before the migration. Putting it back is right when the secret is back to that value or gone
+    (restored, deleted, absent, unchanged), and wrong when the secret was left as it is because it
+    changed since (a rotation): the application would read a stale value again. So the reference stays
+    for a ``conflict`` or ``not-written`` secret of the backup, and for a secret the backup does not
+    hold (the plan found it unchanged) that no longer holds the copy's value (read here, never shown).
+    A file that cannot be parsed keeps nothing: the copy is restored whole, as before.
+    """
+    try:
+        now = entries_by_key(EnvFile(path, current))
+        before = entries_by_key(EnvFile(path, copy))
+    except (SecretError, UnicodeDecodeError, ValueError):
+        return []
+    rows = {str(row["key"]): row for row in results}
+    keep: List[Tuple[str, str]] = []
+    unknown: List[Tuple[str, str, str]] = []
+    for key, entry in now.items():
+        name = _sole_reference(entry)
+        if name is None or key not in before:
+            continue
+        try:
+            value, is_reference = _effective_value(before[key], path)
+        except SecretError:
+            continue
+        if is_reference or value is None:
+            continue  # the copy's line is a reference too: nothing stale to put back
+        row = rows.get(key)
+        if row is None:
+            unknown.append((key, name, value))
+        elif row.get("name") == name and row.get("action") in ("conflict", "not-written"):
+            keep.append((key, name))
+    if unknown:
+        found = manager.get_many([name for _key, name, _value in unknown], bypass_cache=True)
+        for key, name, value in unknown:
+            outcome = found.get(name)
+            if isinstance(outcome, Secret) and not same(outcome.value, digest(value)):
+                keep.append((key, name))
+    return keep
+
+
+def _restore_env(manager: SecretManager, saved: _backup.Backup, check_mode: bool, env_file: Optional[str],
+                 results: Sequence[Mapping[str, Any]]) -> Tuple[str, List[Tuple[str, str, str]]]:
+    """Put the backup's .env copy back (keeping the references of the secrets left as they are).
+
+    Returns (restored, unchanged or absent; the (key, name, path) of each line that kept its reference).
+    """
     data = saved.env_bytes()
     if data is None:
-        return "absent"
+        return "absent", []
     check_env_file(saved, env_file)
     path = saved.env.get("path") or saved.header.get("env_file")
     mode = int(saved.env.get("mode") or 0o600)
+    current = None
     try:
         with open(path, "rb") as handle:
-            if handle.read() == data:
-                return "unchanged"
+            current = handle.read()
     except FileNotFoundError:
         pass
     except OSError as exc:
         raise MigrationError(f"cannot read {path}: {exc.strerror}")
+    kept = _references_to_keep(manager, path, current, data, results) if current is not None else []
+    if kept:
+        replacements = {key: reference(name) for key, name in kept}
+        data = _dotenv.rewrite(data.decode("utf-8"), replacements, source=path).encode("utf-8")
+    if current == data:
+        return "unchanged", [(key, name, path) for key, name in kept]
     if not check_mode:
         write_file(path, data, mode)
-    return "restored"
+    return "restored", [(key, name, path) for key, name in kept]
 
 
 def choose_backups(backup_dir: str, env_file: Optional[str], rollback_to: str, identity: Mapping[str, str],

@@ -482,6 +482,37 @@ def test_a_write_of_a_killed_run_that_was_not_journaled_is_still_rolled_back(wor
     assert world.manager().list() == ["escaped"]
 
 
+def test_a_restored_env_file_keeps_the_reference_of_a_secret_left_as_it_is(world):
+    """After the rewrite, a rotated secret is left alone by the rollback: its .env line must not go back to the
+    stale value. Also for a secret the plan found unchanged (not in the backup) and rotated since."""
+    world.manager().set("api-key", f"{CANARY}-api")  # unchanged in the plan: not in the backup
+    _plan, path = migrate(world, rewrite_env=True)
+    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), world.settings(rewrite_env=True)))
+    rotate(world.manager(), "jwt-secret", f"{CANARY}-rotated-jwt")
+    rotate(world.manager(), "api-key", f"{CANARY}-rotated-api")
+    saved = backup_mod.read(path, world.key)
+    rewritten_text = open(world.path).read()
+    for check_mode in (True, False):
+        report = {}
+        rows, env_state, warnings = mig.rollback(world.manager(), saved, check_mode=check_mode, report=report)
+        assert env_state == "restored"
+        row = {row["name"]: row for row in rows}["jwt-secret"]
+        assert row["action"] == "conflict" and "its .env line keeps ${secret:jwt-secret}" in row["reason"]
+        assert report["env_references_kept"] == [{"key": "JWT_SECRET", "name": "jwt-secret"},
+                                                 {"key": "API_KEY", "name": "api-key"}]
+        assert any("restored except JWT_SECRET" in warning for warning in warnings)
+        no_canary([rows, warnings, report])
+        if check_mode:
+            assert open(world.path).read() == rewritten_text
+    text = open(world.path).read()
+    assert 'JWT_SECRET=${secret:jwt-secret}  # signing key\n' in text and "API_KEY=${secret:api-key}\n" in text
+    assert f"export DATABASE_PASSWORD='{CANARY}-db'\n" in text and text.startswith("# settings\n")  # the rest is back
+    assert CANARY + "-jwt" not in text and CANARY + "-api" not in text
+    rows, env_state, _warnings = mig.rollback(world.manager(), saved, force=True)
+    assert env_state == "restored" and open(world.path).read().replace(
+        "API_KEY=${secret:api-key}", f"API_KEY={CANARY}-api") == ENV  # api-key is not the backup's to restore
+
+
 def test_rollback_refuses_another_target(world):
     _plan, path = migrate(world)
     saved = backup_mod.read(path, world.key)
