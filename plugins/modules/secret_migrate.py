@@ -37,7 +37,8 @@ description:
     those the run's own V(apply) wrote).
   - V(finish) records in the run's journal that the migration completed and gives the lock back.
   - V(rewrite) replaces each migrated value in the .env file by its C(${secret:name}) reference, keeping comments,
-    order and layout, only when each secret holds that value.
+    order and layout, only when each secret holds that value, and only with the run's O(backup) holding the file as
+    it is (so that the rollback puts back this file, not an older copy).
   - V(rollback) undoes a migration from its backup (O(backup), else the newest in O(backup_dir), see O(rollback_to)) -
     previous values written back, secrets the migration created deleted for good, the .env file restored - comparing
     first, so a secret somebody changed since is reported and left alone (unless O(force)). A secret the migration
@@ -560,6 +561,9 @@ def run_rewrite(step, result):
     settings.rewrite_env = True
     plan = step.plan(own_backup=step.params["backup"], settings=settings, written=_run_writes(step, result))
     _plan_result(plan, result)
+    if plan.env_changes and not step.module.check_mode:  # the rollback must find the file as it is now
+        saved = _backup.read(step.params["backup"], _key(step.params, create=False)) if step.params["backup"] else None
+        _migration.check_env_covered(plan, saved)
     result["changed"] = _migration.rewrite_env(step.manager, plan, check_mode=step.module.check_mode)
     result["msg"] = "the .env file now holds references" if result["changed"] else "the .env file already holds the references"
     result["summary"] = _lines.rewrite_line(plan.env.path, result["changed"], check_mode=step.module.check_mode)

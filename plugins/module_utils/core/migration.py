@@ -976,6 +976,32 @@ def write_file(path: str, data: bytes, mode: int) -> None:
         raise MigrationError(f"cannot write {path}: {exc.strerror}")
 
 
+def check_env_covered(plan: Plan, saved: Optional[_backup.Backup]) -> None:
+    """Refuse to rewrite the .env file unless a backup of this run holds it byte for byte as it is now.
+
+    The rewrite replaces values by references; its rollback puts the backup's copy back. Without a
+    backup of the file as it is (a run that had no secret to write took none), the rollback of the
+    newest backup restored an older copy, losing every edit made since (and undid an older run).
+    """
+    path = plan.env.path
+    if saved is None:
+        raise MigrationError(
+            f"not rewriting the .env file {path}: no backup of this run holds it as it is now",
+            hint="Nothing was written. Give the run's backup (backup=PATH, written by action=backup with rewrite_env"
+                 " true); the migrate role writes one whenever the file will be rewritten",
+        )
+    recorded = saved.env.get("path") or saved.header.get("env_file")
+    if saved.env_bytes() is None or os.path.realpath(str(recorded)) != os.path.realpath(path):
+        raise MigrationError(f"not rewriting the .env file {path}: the backup {saved.path} holds no copy of it",
+                             hint="Nothing was written. Give the backup this run wrote for this file")
+    if saved.env_bytes() != plan.env.data:
+        raise MigrationError(
+            f"not rewriting the .env file {path}: it changed since the backup {saved.path} copied it, so a rollback"
+            " would put back the older copy",
+            hint="Nothing was written. Run the migration again: its new backup copies the file as it is",
+        )
+
+
 def rewrite_env(manager: SecretManager, plan: Plan, check_mode: bool = False) -> bool:
     """Put ``${secret:name}`` in place of every migrated value, only if each secret holds that value."""
     failed = [result for result in validate(manager, plan) if result["status"] != "ok"]

@@ -321,6 +321,30 @@ def test_rewrite_only_after_the_secrets_hold_the_values(world):
     assert not again.changed and set(actions(again).values()) == {"skip"}
 
 
+
+def test_the_rewrite_needs_a_backup_of_the_file_as_it_is(world):
+    """A rewrite with nothing else to change is covered by a backup too: the rollback must put back this file."""
+    _plan, first = migrate(world)
+    finished(first)
+    with open(world.path, "a") as handle:
+        handle.write("# edited after the first run\n")
+    settings = world.settings(rewrite_env=True)
+    plan = mig.make_plan(world.manager(), settings)
+    assert not plan.changes and plan.env_changes and plan.changed  # nothing to write, but the file changes
+    for saved, why in ((None, "no backup of this run holds it"),
+                       (backup_mod.read(first, world.key), "it changed since the backup")):
+        with pytest.raises(mig.MigrationError, match=why) as caught:
+            mig.check_env_covered(plan, saved)
+        assert "Nothing was written" in str(caught.value) and CANARY not in str(caught.value)
+    path = mig.write_backup(plan, world.folder, world.key, identity=world.manager().backend.identity())
+    saved = backup_mod.read(path, world.key)
+    assert saved.entries == [] and saved.header["env_rewrite"] is True
+    mig.check_env_covered(plan, saved)
+    assert mig.rewrite_env(world.manager(), plan) is True
+    rows, env_state, _warnings = mig.rollback(world.manager(), saved)
+    assert rows == [] and env_state == "restored" and open(world.path).read() == ENV + "# edited after the first run\n"
+    assert sorted(world.manager().list()) == ["api-key", "database-password", "escaped", "jwt-secret"]
+
 # rollback ------------------------------------------------------------------------------------
 
 def test_rollback_restores_everything_and_can_be_repeated(world):
