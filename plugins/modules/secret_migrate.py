@@ -37,10 +37,15 @@ description:
     those the run's own V(apply) wrote).
   - V(finish) records in the run's journal that the migration completed and gives the lock back.
   - V(rewrite) replaces each migrated value in the .env file by its C(${secret:name}) reference, keeping comments,
-    order and layout, only when each secret holds that value.
+    order and layout, only when each secret holds that value, and only with the run's O(backup) holding the file as
+    it is (so that the rollback puts back this file, not an older copy).
   - V(rollback) undoes a migration from its backup (O(backup), else the newest in O(backup_dir), see O(rollback_to)) -
     previous values written back, secrets the migration created deleted for good, the .env file restored - comparing
-    first, so a secret somebody changed since is reported and left alone (unless O(force)). It can be repeated. It
+    first, so a secret somebody changed since is reported and left alone (unless O(force)). A secret the migration
+    created is deleted only at the version the migration wrote (the run's journal records it) with no version added
+    since: one rotated since, even back to the migration's value, keeps all its versions and is reported. Only the
+    secrets the run wrote (its journal says which) are touched: one it never wrote is C(not-written), left as it is
+    even with O(force), and is no conflict. It can be repeated. It
     refuses before any write when the target is not the backup's (another identity), does not exist, or holds none of
     the backup's secrets.
   - Values never appear in results or messages, nor does a hash of one.
@@ -54,7 +59,9 @@ options:
     description:
       - The .env file, on the host the module runs on (the controller, with the role's playbook). Required except
         for V(rollback), which takes the path from the backup.
-      - With V(rollback), restore the .env copy to this path instead of the one recorded in the backup.
+      - With V(rollback), the newest backup of this file is chosen (when O(backup) is not given), and the rollback
+        refuses before any write when this is not the file the backup was taken from (compared by real path): the
+        backup's copy is only ever restored over the file it is a copy of.
     type: path
   include:
     description: Glob patterns of the keys to migrate (case-sensitive), for example C(*_PASSWORD).
@@ -330,14 +337,23 @@ reused:
   returned: with validate and rewrite, when O(reuse_writes) and O(backup) are set
 rollback:
   description:
-    - With rollback, one row per secret of the backup with C(action) deleted, restored, unchanged, absent or conflict,
-      and the C(backup) it comes from.
+    - With rollback, one row per secret of the backup with C(action) deleted, restored, unchanged, absent, conflict
+      or not-written (the run never wrote it and it changed since the backup: left as it is), and the C(backup) it
+      comes from.
   type: list
   elements: dict
   returned: with rollback
 env_restored:
   description: With rollback, what happened to the .env file (restored, unchanged).
   type: str
+  returned: with rollback
+env_references_kept:
+  description:
+    - With rollback, the keys (C(key), C(name)) whose line of the restored .env file keeps its C(${secret:name})
+      reference instead of the value the copy held, because the secret was left as it is (changed since the
+      migration): the application keeps reading its current value, not a stale one.
+  type: list
+  elements: dict
   returned: with rollback
 summary:
   description:
@@ -545,6 +561,9 @@ def run_rewrite(step, result):
     settings.rewrite_env = True
     plan = step.plan(own_backup=step.params["backup"], settings=settings, written=_run_writes(step, result))
     _plan_result(plan, result)
+    if plan.env_changes and not step.module.check_mode:  # the rollback must find the file as it is now
+        saved = _backup.read(step.params["backup"], _key(step.params, create=False)) if step.params["backup"] else None
+        _migration.check_env_covered(plan, saved)
     result["changed"] = _migration.rewrite_env(step.manager, plan, check_mode=step.module.check_mode)
     result["msg"] = "the .env file now holds references" if result["changed"] else "the .env file already holds the references"
     result["summary"] = _lines.rewrite_line(plan.env.path, result["changed"], check_mode=step.module.check_mode)
@@ -574,24 +593,32 @@ def run_rollback(step, result):
     result.update(backup=paths[0], backups=paths)
     key = _key(params, create=False)
     chain = [_backup.read(path, key) for path in paths]
+    for saved in chain:  # every run of the chain, before the first write of any of them
+        _migration.check_env_file(saved, params["env_file"])
     result["env_file"] = os.path.realpath(params["env_file"]) if params["env_file"] else chain[0].env.get("path")
     rows, env_state = [], "unchanged"
+    rewritten = {}  # versions the rollbacks of the newer runs wrote back: the older runs' values, ours too
+    report = {}
     for saved in chain:
+        report["env_references_kept"] = []  # the last run restored (the oldest) wrote the file that stays
         try:
             done, env_state, warnings = _migration.rollback(manager, saved, check_mode=module.check_mode,
-                                                            force=params["force"], env_file=params["env_file"])
+                                                            force=params["force"], env_file=params["env_file"],
+                                                            rewritten=rewritten, report=report)
         except _migration.MigrationError as exc:
             result["rollback"] = rows + [dict(row, backup=saved.path) for row in exc.done]
             raise
         for warning in warnings:
             module.warn(warning)
         rows.extend(dict(row, backup=saved.path) for row in done)
-    result.update(rollback=rows, env_restored=env_state)
+    kept = report.get("env_references_kept") or []
+    result.update(rollback=rows, env_restored=env_state, env_references_kept=kept)
     acted = [row for row in rows if row["action"] in ("deleted", "restored")]
     result["changed"] = bool(acted) or env_state == "restored"
     conflicts = [row for row in rows if row["action"] == "conflict"]
     runs = f" ({len(chain)} runs)" if len(chain) > 1 else ""
-    result["summary"] = _lines.rollback_line(paths[0], rows, env_state, runs=len(chain), check_mode=module.check_mode)
+    result["summary"] = _lines.rollback_line(paths[0], rows, env_state, runs=len(chain), check_mode=module.check_mode,
+                                             kept=[item["key"] for item in kept])
     result["msg"] = (f"{len(acted)} secret{'' if len(acted) == 1 else 's'} rolled back{runs}, .env file {env_state}"
                      + (f", {len(conflicts)} left alone" if conflicts else ""))
     if conflicts:

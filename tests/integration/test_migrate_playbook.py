@@ -395,3 +395,31 @@ def test_rewrite_env_then_rollback_restores_the_file(tmp_path):
     assert _digest(env_file) == original and _values(options) == {}
     with pytest.raises(errors.SecretNotFound):
         _manager(options).get("api-key")
+
+
+def test_a_run_that_only_rewrites_the_env_file_is_backed_up_and_its_rollback_restores_that_file(tmp_path):
+    """Every secret already migrated, the .env file edited since: the rewrite run takes a backup of the file as it
+    is, so its rollback puts back that file (not the first run's copy) and leaves the first run's secrets."""
+    options = _local_options(tmp_path)
+    env_file = _write_env(tmp_path)
+    extra = _extra(tmp_path, env_file, options)
+    first = run_playbook(PLAYBOOK, state_env(tmp_path), extra_vars=extra)
+    assert first.rc == 0, first.output[-4000:]
+    with open(env_file, "a") as handle:
+        handle.write("LOG_LEVEL=debug\n")
+    edited = _digest(env_file)
+    rewrite = run_playbook(PLAYBOOK, state_env(tmp_path), extra_vars={
+        **extra, "migrate_rewrite_env": True, "migrate_exclude": ["APP_NAME", "LOG_LEVEL"]})
+    assert rewrite.rc == 0, rewrite.output[-4000:]
+    _clean(rewrite)
+    assert "create: 0, update: 0, unchanged: 3" in rewrite.stdout
+    assert "Backup: none needed" not in rewrite.stdout
+    backup = _backup_of(rewrite)
+    assert backup != _backup_of(first)
+    with open(env_file) as handle:
+        assert CANARY not in handle.read()
+    rolled = run_playbook(PLAYBOOK, state_env(tmp_path), extra_vars={**extra, "migrate_action": "rollback"})
+    assert rolled.rc == 0, rolled.output[-4000:]
+    _clean(rolled)
+    assert backup in rolled.stdout
+    assert _digest(env_file) == edited and _values(options) == MIGRATED

@@ -712,6 +712,9 @@ def write_backup(plan: Plan, backup_dir: str, key: _backup.BackupKey, path: Opti
         "prefix": plan.prefix,
         "env_rewrite": plan.env_changes,
         "entries": [{"key": row.key, "name": row.name, "action": row.action} for row in plan.changes],
+        # apply journals a "writing" event before each write: a rollback knows which secrets the run never
+        # tried to write (see RunRecord)
+        "write_intents": True,
     }
     if identity:
         header["target"] = dict(identity)
@@ -772,6 +775,8 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
         if check_mode:
             done.append({"key": row.key, "name": row.name, "action": row.action, "version": None})
             continue
+        if saved is not None:  # before the request: a run killed after it may have written without "written"
+            _backup.record_event(saved.path, "writing", name=row.name, action=row.action)
         try:
             # the write alone, conditional on what the plan read (KV v2: check-and-set on its version)
             if row.action == "create":
@@ -796,7 +801,10 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
         manager.audit.operation(AUDIT_MIGRATE, [row.name], ok=True, outcome=row.action,
                                 versions={row.name: {"before": _version_of(row.current), "after": meta.version}})
         if saved is not None:
-            _backup.record_event(saved.path, "written", name=row.name, version=meta.version, action=row.action)
+            # versions: how many versions this write made, so that a rollback knows a created secret holds
+            # nothing but what the run wrote (see _created_since)
+            _backup.record_event(saved.path, "written", name=row.name, version=meta.version, action=row.action,
+                                 versions=1)
             if len(done) == 1:
                 _record_created_target(manager, saved)
     return done
@@ -968,6 +976,32 @@ def write_file(path: str, data: bytes, mode: int) -> None:
         raise MigrationError(f"cannot write {path}: {exc.strerror}")
 
 
+def check_env_covered(plan: Plan, saved: Optional[_backup.Backup]) -> None:
+    """Refuse to rewrite the .env file unless a backup of this run holds it byte for byte as it is now.
+
+    The rewrite replaces values by references; its rollback puts the backup's copy back. Without a
+    backup of the file as it is (a run that had no secret to write took none), the rollback of the
+    newest backup restored an older copy, losing every edit made since (and undid an older run).
+    """
+    path = plan.env.path
+    if saved is None:
+        raise MigrationError(
+            f"not rewriting the .env file {path}: no backup of this run holds it as it is now",
+            hint="Nothing was written. Give the run's backup (backup=PATH, written by action=backup with rewrite_env"
+                 " true); the migrate role writes one whenever the file will be rewritten",
+        )
+    recorded = saved.env.get("path") or saved.header.get("env_file")
+    if saved.env_bytes() is None or os.path.realpath(str(recorded)) != os.path.realpath(path):
+        raise MigrationError(f"not rewriting the .env file {path}: the backup {saved.path} holds no copy of it",
+                             hint="Nothing was written. Give the backup this run wrote for this file")
+    if saved.env_bytes() != plan.env.data:
+        raise MigrationError(
+            f"not rewriting the .env file {path}: it changed since the backup {saved.path} copied it, so a rollback"
+            " would put back the older copy",
+            hint="Nothing was written. Run the migration again: its new backup copies the file as it is",
+        )
+
+
 def rewrite_env(manager: SecretManager, plan: Plan, check_mode: bool = False) -> bool:
     """Put ``${secret:name}`` in place of every migrated value, only if each secret holds that value."""
     failed = [result for result in validate(manager, plan) if result["status"] != "ok"]
@@ -990,18 +1024,33 @@ def rewrite_env(manager: SecretManager, plan: Plan, check_mode: bool = False) ->
 # rollback ----------------------------------------------------------------------------------------
 
 def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = False, force: bool = False,
-             env_file: Optional[str] = None) -> Tuple[List[Dict[str, Any]], str, List[str]]:
+             env_file: Optional[str] = None, rewritten: Optional[Dict[str, str]] = None,
+             report: Optional[Dict[str, Any]] = None) -> Tuple[List[Dict[str, Any]], str, List[str]]:
     """Undo what the backup's migration did; returns (per-secret results, what happened to the .env, warnings).
 
     Results: ``deleted`` (the run created it), ``restored`` (previous value written back),
     ``unchanged`` (already as before), ``absent`` (the run never created it), ``conflict`` (somebody
-    changed it since: left alone unless ``force``).
+    changed it since: left alone unless ``force``), ``not-written`` (the run never wrote it, see
+    RunRecord, and it changed since the backup: never touched, even with ``force``, and no conflict,
+    so the run counts as rolled back when everything it wrote is undone).
+
+    A secret the run created is deleted for good, with every version it has, so it must hold nothing
+    but what the run wrote: the value, the version the journal recorded, and no version added since
+    (see _created_since). ``rewritten`` (name -> version) carries the versions the rollbacks of the
+    newer runs of the same chain wrote back (they restored this run's value): those are ours too. It
+    is updated with the versions this rollback writes.
+
+    The .env copy is restored, except the line of a secret left as it is (a conflict, or changed since
+    the migration and not in the backup) that the current file holds as its ``${secret:...}``
+    reference: that line keeps the reference, so the application does not go back to a stale value
+    (see _references_to_keep). ``report``, when given, gets ``env_references_kept`` (keys and names).
 
     Before any write: the target must be the backup's (identity), the store must exist, and at
     least one of the backup's secrets must be found when some are to be restored: restoring old
     values into an empty store "succeeds" while the real store keeps the migration's values.
     """
     warnings: List[str] = []
+    check_env_file(saved, env_file)
     check_store_exists(manager)
     forced = _check_target(manager, saved, force=force)
     if forced:
@@ -1018,16 +1067,33 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
             hint="Nothing was written. Check the provider options (the backup's .undo.yml file holds the migration's);"
             " force=true (migrate_rollback_force) restores into it anyway",
         )
-    _check_rollback_access(manager, entries, outcomes)
+    record = RunRecord.load(saved)
+    ours = [entry for entry in entries if record.wrote(entry, outcomes.get(entry["name"]))]
+    _check_rollback_access(manager, ours, outcomes)
+    rewritten = {} if rewritten is None else rewritten
     results: List[Dict[str, Any]] = []
     try:
         for entry in entries:
-            results.append(_rollback_one(manager, entry, outcomes.get(entry["name"]), check_mode, force, results))
-        env_state = _restore_env(saved, check_mode, env_file)
+            outcome = outcomes.get(entry["name"])
+            if not any(entry is mine for mine in ours):
+                results.append(_not_written(entry, outcome))
+                continue
+            results.append(_rollback_one(manager, entry, outcome, check_mode, force, results,
+                                         record=record, rewritten=rewritten))
+        env_state, kept = _restore_env(manager, saved, check_mode, env_file, results)
     except MigrationError:
         if not check_mode:
             _backup.record_event(saved.path, "rollback-incomplete", durable=True)
         raise
+    for key, name, path in kept:
+        for row in results:
+            if row["key"] == key:
+                row["reason"] += f" (its .env line keeps {reference(name)})"
+        warnings.append(f"the .env file {path} was restored except {key}, which keeps {reference(name)}: the secret"
+                        " was left as it is (it changed since the migration), so the application keeps reading its"
+                        " current value instead of the value the file held before; edit that line by hand to change it")
+    if report is not None:
+        report.setdefault("env_references_kept", []).extend({"key": key, "name": name} for key, name, _path in kept)
     if not check_mode:
         complete = not any(row["action"] == "conflict" for row in results)
         _backup.record_event(saved.path, "rolled-back" if complete else "rollback-incomplete", durable=True)
@@ -1083,9 +1149,101 @@ def check_store_exists(manager: SecretManager) -> None:
         )
 
 
+@dataclass
+class RunRecord:
+    """What the journal of a run says it wrote: name -> the version the provider answered, and how many
+    versions each write made (names and numbers only).
+
+    A rollback touches only what the run wrote. ``written`` is journaled after each write; a run killed
+    between the provider's answer and that line wrote a secret it did not journal. Backups with
+    ``write_intents`` journal ``writing`` before each request too: a name with neither was never tried
+    (the run stopped before it, or its batch was refused), so it is not the run's, whatever it holds; a
+    name tried but not journaled as written, and every name of an older backup's journal that lacks
+    both, is the run's when the secret is as the write would have left it (see wrote()). A backup
+    without a journal (written before journals existed) counts every entry as written.
+    """
+
+    versions: Dict[str, Optional[str]] = field(default_factory=dict)
+    counts: Dict[str, int] = field(default_factory=dict)
+    attempted: set = field(default_factory=set)
+    journal: bool = True
+    intents: bool = False
+
+    @classmethod
+    def load(cls, saved: _backup.Backup) -> "RunRecord":
+        events = _backup.events(saved.path)
+        record = cls(journal=events is not None, intents=bool(saved.header.get("write_intents")))
+        for event in events or []:
+            name = str(event.get("name") or "")
+            if event.get("event") == "writing" and name:
+                record.attempted.add(name)
+            if event.get("event") != "written" or not name:
+                continue
+            version = event.get("version")
+            record.versions[name] = None if version in (None, "") else str(version)
+            try:
+                record.counts[name] = int(event["versions"])
+            except (KeyError, TypeError, ValueError):
+                record.counts.pop(name, None)
+        return record
+
+    def wrote(self, entry: Mapping[str, Any], outcome: object) -> bool:
+        """Whether the run wrote the entry's secret (journaled, or possibly written by a run killed mid-write)."""
+        name = str(entry.get("name"))
+        if name in self.versions or (not self.journal and not self.intents):
+            return True
+        if self.intents and name not in self.attempted:
+            return False
+        new = entry.get("new_sha256")
+        if new:  # a create or an update: the secret holds the value the run sent
+            return isinstance(outcome, Secret) and same(outcome.value, new)
+        return not isinstance(outcome, Secret)  # a deletion (a move's source): the secret is gone
+
+
+def _not_written(entry: Mapping[str, Any], outcome: object) -> Dict[str, Any]:
+    """The result for a secret of the backup that the run never wrote: no write, no conflict, not even forced."""
+    result = {"key": entry["key"], "name": entry["name"], "action": "unchanged", "reason": ""}
+    previous = entry.get("previous")
+    if previous is None and not isinstance(outcome, Secret):
+        result["action"] = "absent"
+    elif previous is not None and isinstance(outcome, Secret) and same(outcome.value, digest(previous["value"])):
+        pass
+    else:
+        result.update(action="not-written", reason="this run never wrote it (it changed since the backup, by"
+                                                   " something else); left as it is")
+    return result
+
+
+def _created_since(name: str, outcome: Secret, record: "RunRecord", rewritten: Mapping[str, str]) -> Optional[str]:
+    """Why a secret the run created must not be deleted (None: it holds only what the run wrote).
+
+    Deleting it destroys every version it has: an equal value is not enough (a rotation and a
+    rotation rollback put the migration's value back as a newer version, after a rotated key that
+    data may be encrypted with). So the current version must be the one the journal recorded for
+    the write (or one the rollback of a newer run of the chain wrote back), and the secret must have
+    no more versions than the write made (a version added beside the current one, AWS's pending
+    stage). What the provider does not report (no version, no count) is not held against it.
+    """
+    current = outcome.metadata.version
+    current = None if current in (None, "") else str(current)
+    if current is not None and rewritten.get(name) == current:
+        return None
+    written = record.versions.get(name)
+    if current is not None and written is not None and current != written:
+        return f"changed since the migration: it is at version {current}, the migration wrote version {written}"
+    count, made = outcome.metadata.versions_count, record.counts.get(name)
+    if written is not None and count is not None and made is not None and count > made:
+        return (f"changed since the migration: it has {count} versions, the migration wrote "
+                f"{made} (version {written})")
+    return None
+
+
 def _rollback_one(manager: SecretManager, entry: Mapping[str, Any], outcome: object, check_mode: bool,
-                  force: bool, done: List[Dict[str, Any]]) -> Dict[str, Any]:
+                  force: bool, done: List[Dict[str, Any]], record: Optional[RunRecord] = None,
+                  rewritten: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     name, previous = entry["name"], entry.get("previous")
+    record = RunRecord() if record is None else record
+    rewritten = {} if rewritten is None else rewritten
     result = {"key": entry["key"], "name": name, "action": "unchanged", "reason": ""}
     exists = isinstance(outcome, Secret)
     if not exists and not isinstance(outcome, (SecretNotFound, SecretDeleted)) and outcome is not None:
@@ -1094,12 +1252,15 @@ def _rollback_one(manager: SecretManager, entry: Mapping[str, Any], outcome: obj
     version = None
     try:
         if previous is None:
+            since = _created_since(name, outcome, record, rewritten) if ours else None
             if not exists:
                 result["action"] = "absent"
-            elif ours or force:
+            elif (ours and since is None) or force:
                 result["action"] = "deleted"
                 if not check_mode:
                     manager.delete(name, force=True)
+            elif since is not None:
+                result.update(action="conflict", reason=f"{since}; left as it is (deleting it would destroy them)")
             else:
                 result.update(action="conflict", reason="changed since the migration; left as it is")
         else:
@@ -1117,6 +1278,8 @@ def _rollback_one(manager: SecretManager, entry: Mapping[str, Any], outcome: obj
                     else:
                         version = manager.set(name, previous["value"], previous.get("description"),
                                               previous.get("tags") or None).version
+                    if version not in (None, ""):
+                        rewritten[name] = str(version)
             else:
                 result.update(action="conflict", reason="changed since the migration; left as it is")
     except SecretError as exc:
@@ -1128,23 +1291,113 @@ def _rollback_one(manager: SecretManager, entry: Mapping[str, Any], outcome: obj
     return result
 
 
-def _restore_env(saved: _backup.Backup, check_mode: bool, env_file: Optional[str]) -> str:
+def check_env_file(saved: _backup.Backup, env_file: Optional[str]) -> None:
+    """Refuse, before any write, a rollback told to restore the backup's .env copy over another file.
+
+    The copy is the file the backup was taken from (its header records the real path): written over
+    another .env file it would destroy that file's content and put another application's plaintext
+    values in its place. Real paths are compared, so a symlink or a relative path to the same file
+    is the same file. There is no option to restore elsewhere: a file that moved is moved back first.
+    """
+    recorded = saved.env.get("path") or saved.header.get("env_file")
+    if not env_file or not recorded or saved.env_bytes() is None:
+        return  # no copy of a .env file (a move's backup): nothing is written over any file
+    given = os.path.realpath(os.path.expanduser(env_file))
+    if given == os.path.realpath(str(recorded)):
+        return
+    raise MigrationError(
+        f"the backup {saved.path} was taken from the .env file {recorded}, not from {given}: its rollback"
+        f" restores the copy of {recorded} and would replace {given} with it",
+        hint=f"Nothing was written. Give -e env_file={recorded} (or leave env_file out: the rollback restores the"
+             f" file the backup was taken from), or the backup of {given} (-e backup=PATH, or no backup: the newest"
+             f" backup of env_file is chosen). If the file moved, move it back to {recorded} for the rollback",
+    )
+
+
+_SOLE_REFERENCE = re.compile(r"\$\{secret:([A-Za-z0-9_.+=/-]+)\}")
+
+
+def _sole_reference(entry: _dotenv.DotenvEntry) -> Optional[str]:
+    """The secret name when the value is one ``${secret:NAME}`` and nothing else (what the rewrite writes)."""
+    if entry.quote == "'":
+        return None
+    match = _SOLE_REFERENCE.fullmatch(entry.value)
+    return match.group(1) if match else None
+
+
+def _references_to_keep(manager: SecretManager, path: str, current: bytes, copy: bytes,
+                        results: Sequence[Mapping[str, Any]]) -> List[Tuple[str, str]]:
+    """(key, name) of the lines of the current .env file to keep as references when the copy is restored.
+
+    After ``migrate_rewrite_env`` a line is ``KEY=${secret:name}``; the copy holds the value the key
+    had before the migration. Putting it back is right when the secret is back to that value or gone
+    (restored, deleted, absent, unchanged), and wrong when the secret was left as it is because it
+    changed since (a rotation): the application would read a stale value again. So the reference stays
+    for a ``conflict`` or ``not-written`` secret of the backup, and for a secret the backup does not
+    hold (the plan found it unchanged) that no longer holds the copy's value (read here, never shown).
+    A file that cannot be parsed keeps nothing: the copy is restored whole, as before.
+    """
+    try:
+        now = entries_by_key(EnvFile(path, current))
+        before = entries_by_key(EnvFile(path, copy))
+    except (SecretError, UnicodeDecodeError, ValueError):
+        return []
+    rows = {str(row["key"]): row for row in results}
+    keep: List[Tuple[str, str]] = []
+    unknown: List[Tuple[str, str, str]] = []
+    for key, entry in now.items():
+        name = _sole_reference(entry)
+        if name is None or key not in before:
+            continue
+        try:
+            value, is_reference = _effective_value(before[key], path)
+        except SecretError:
+            continue
+        if is_reference or value is None:
+            continue  # the copy's line is a reference too: nothing stale to put back
+        row = rows.get(key)
+        if row is None:
+            unknown.append((key, name, value))
+        elif row.get("name") == name and row.get("action") in ("conflict", "not-written"):
+            keep.append((key, name))
+    if unknown:
+        found = manager.get_many([name for _key, name, _value in unknown], bypass_cache=True)
+        for key, name, value in unknown:
+            outcome = found.get(name)
+            if isinstance(outcome, Secret) and not same(outcome.value, digest(value)):
+                keep.append((key, name))
+    return keep
+
+
+def _restore_env(manager: SecretManager, saved: _backup.Backup, check_mode: bool, env_file: Optional[str],
+                 results: Sequence[Mapping[str, Any]]) -> Tuple[str, List[Tuple[str, str, str]]]:
+    """Put the backup's .env copy back (keeping the references of the secrets left as they are).
+
+    Returns (restored, unchanged or absent; the (key, name, path) of each line that kept its reference).
+    """
     data = saved.env_bytes()
     if data is None:
-        return "absent"
-    path = os.path.realpath(os.path.expanduser(env_file)) if env_file else saved.env.get("path")
+        return "absent", []
+    check_env_file(saved, env_file)
+    path = saved.env.get("path") or saved.header.get("env_file")
     mode = int(saved.env.get("mode") or 0o600)
+    current = None
     try:
         with open(path, "rb") as handle:
-            if handle.read() == data:
-                return "unchanged"
+            current = handle.read()
     except FileNotFoundError:
         pass
     except OSError as exc:
         raise MigrationError(f"cannot read {path}: {exc.strerror}")
+    kept = _references_to_keep(manager, path, current, data, results) if current is not None else []
+    if kept:
+        replacements = {key: reference(name) for key, name in kept}
+        data = _dotenv.rewrite(data.decode("utf-8"), replacements, source=path).encode("utf-8")
+    if current == data:
+        return "unchanged", [(key, name, path) for key, name in kept]
     if not check_mode:
         write_file(path, data, mode)
-    return "restored"
+    return "restored", [(key, name, path) for key, name in kept]
 
 
 def choose_backups(backup_dir: str, env_file: Optional[str], rollback_to: str, identity: Mapping[str, str],

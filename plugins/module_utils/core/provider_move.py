@@ -563,7 +563,8 @@ def apply(source: SecretManager, target: SecretManager, plan: MovePlan, settings
                                versions={row.name: {"before": _migration._version_of(row.current),
                                                     "after": meta.version}})
         if saved is not None:
-            _backup.record_event(saved.path, "written", name=row.name, version=meta.version, action=row.action)
+            _backup.record_event(saved.path, "written", name=row.name, version=meta.version, action=row.action,
+                                 versions=row.version_count)
             if len(done) == 1:
                 _migration._record_created_target(target, saved)
         if progress is not None:

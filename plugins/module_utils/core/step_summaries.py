@@ -138,7 +138,7 @@ def validation_line(origin: str, target: str, checks: Sequence[Mapping[str, Any]
 
 
 def rollback_line(backup: Optional[str], rows: Sequence[Mapping[str, Any]], env_state: str, *, runs: int = 1,
-                  check_mode: bool = False) -> str:
+                  check_mode: bool = False, kept: Sequence[str] = ()) -> str:
     """What a rollback did: from which backup, how many secrets it deleted or restored, how many it left alone
     (changed since), and what became of the .env file."""
     acted = [row for row in rows if row.get("action") in ("deleted", "restored")]
@@ -146,8 +146,14 @@ def rollback_line(backup: Optional[str], rows: Sequence[Mapping[str, Any]], env_
     mode = "(CHECK MODE, nothing was written) " if check_mode else ""
     several = f" ({runs} runs)" if runs > 1 else ""
     alone = f", {_plural(len(left), 'secret')} left alone (changed since)" if left else ""
+    never = [row for row in rows if row.get("action") == "not-written"]
+    if never:
+        alone += f", {_plural(len(never), 'secret')} the run never wrote left as {'it is' if len(never) == 1 else 'they are'}"
+    keeps = (f" except {', '.join(kept)}, kept as {'a reference' if len(kept) == 1 else 'references'} (the"
+             f" secret{'' if len(kept) == 1 else 's'} changed since and {'was' if len(kept) == 1 else 'were'} left as"
+             f" {'it is' if len(kept) == 1 else 'they are'})") if kept else ""
     return (f"Rollback {mode}from {backup or '?'}{several}: {_plural(len(acted), 'secret')} rolled back"
-            f"{alone}, .env file {env_state}")
+            f"{alone}, .env file {env_state}{keeps}")
 
 
 def finish_line(what: str, path: Optional[str]) -> str:

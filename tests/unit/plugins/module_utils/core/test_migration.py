@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import backup as backup_mod
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as mig
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import ReadOnlyProvider, SecretNotFound
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import TAG_ROTATED_AT
@@ -320,6 +321,30 @@ def test_rewrite_only_after_the_secrets_hold_the_values(world):
     assert not again.changed and set(actions(again).values()) == {"skip"}
 
 
+
+def test_the_rewrite_needs_a_backup_of_the_file_as_it_is(world):
+    """A rewrite with nothing else to change is covered by a backup too: the rollback must put back this file."""
+    _plan, first = migrate(world)
+    finished(first)
+    with open(world.path, "a") as handle:
+        handle.write("# edited after the first run\n")
+    settings = world.settings(rewrite_env=True)
+    plan = mig.make_plan(world.manager(), settings)
+    assert not plan.changes and plan.env_changes and plan.changed  # nothing to write, but the file changes
+    for saved, why in ((None, "no backup of this run holds it"),
+                       (backup_mod.read(first, world.key), "it changed since the backup")):
+        with pytest.raises(mig.MigrationError, match=why) as caught:
+            mig.check_env_covered(plan, saved)
+        assert "Nothing was written" in str(caught.value) and CANARY not in str(caught.value)
+    path = mig.write_backup(plan, world.folder, world.key, identity=world.manager().backend.identity())
+    saved = backup_mod.read(path, world.key)
+    assert saved.entries == [] and saved.header["env_rewrite"] is True
+    mig.check_env_covered(plan, saved)
+    assert mig.rewrite_env(world.manager(), plan) is True
+    rows, env_state, _warnings = mig.rollback(world.manager(), saved)
+    assert rows == [] and env_state == "restored" and open(world.path).read() == ENV + "# edited after the first run\n"
+    assert sorted(world.manager().list()) == ["api-key", "database-password", "escaped", "jwt-secret"]
+
 # rollback ------------------------------------------------------------------------------------
 
 def test_rollback_restores_everything_and_can_be_repeated(world):
@@ -353,6 +378,163 @@ def test_rollback_leaves_changes_of_others_alone_unless_forced(world):
     assert world.manager().get("api-key").value == "somebody else's"
     rows, _env, _warnings = mig.rollback(world.manager(), saved, force=True)
     assert {row["name"]: row["action"] for row in rows}["api-key"] == "deleted"
+
+
+def test_rollback_refuses_to_restore_the_copy_over_another_env_file(world, tmp_path):
+    """The backup's .env copy is only ever restored over the file it was taken from (by real path)."""
+    world.manager().set("jwt-secret", "old-jwt")
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    other = tmp_path / "other-app" / ".env"
+    other.parent.mkdir()
+    other.write_text("OTHER_APP_TOKEN=keep-me\n")
+    for check_mode in (True, False):
+        with pytest.raises(mig.MigrationError) as caught:
+            mig.rollback(world.manager(), saved, check_mode=check_mode, env_file=str(other))
+        message = str(caught.value)
+        assert world.path in message and str(other) in message and "Nothing was written" in message
+        assert f"env_file={world.path}" in message and CANARY not in message and "keep-me" not in message
+    assert other.read_text() == "OTHER_APP_TOKEN=keep-me\n"
+    assert world.manager().get("jwt-secret").value == f"{CANARY}-jwt"  # no secret was rolled back either
+    # the same file through a symlink is the same file
+    link = tmp_path / "link.env"
+    link.symlink_to(world.path)
+    rows, env_state, _warnings = mig.rollback(world.manager(), saved, env_file=str(link))
+    assert {row["name"]: row["action"] for row in rows}["jwt-secret"] == "restored" and env_state == "unchanged"
+
+
+def test_rollback_keeps_a_created_secret_rotated_and_rolled_back_to_the_migrations_value(world):
+    """Created v1, rotated (v2), rotation rolled back (v3 = v1's value): deleting it would destroy v2."""
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import RotationPolicy, Rotator
+    _plan, path = migrate(world)
+    rotator = Rotator(world.manager())
+    rotator.rotate("jwt-secret", RotationPolicy(), value=f"{CANARY}-rotated")
+    rotator.rollback("jwt-secret", "previous")
+    manager = world.manager()
+    assert manager.get("jwt-secret").value == f"{CANARY}-jwt" and manager.get("jwt-secret").metadata.version == "3"
+    saved = backup_mod.read(path, world.key)
+    for check_mode in (True, False):
+        rows, _env, _warnings = mig.rollback(world.manager(), saved, check_mode=check_mode)
+        row = {row["name"]: row for row in rows}["jwt-secret"]
+        assert row["action"] == "conflict"
+        assert "it is at version 3, the migration wrote version 1" in row["reason"]
+    assert [info.version for info in world.manager().versions("jwt-secret")] == ["3", "2", "1"]
+    assert world.manager().get("jwt-secret", version="2").value == f"{CANARY}-rotated"
+    assert backup_mod.run_state(path) == backup_mod.UNFINISHED  # a conflict: not rolled back
+    no_canary(rows)
+    # the other created secrets, untouched since, are deleted; force deletes the rotated one too
+    assert world.manager().list() == ["jwt-secret"]
+    rows, _env, _warnings = mig.rollback(world.manager(), saved, force=True)
+    assert {row["name"]: row["action"] for row in rows}["jwt-secret"] == "deleted"
+
+
+def test_rollback_keeps_a_created_secret_with_a_version_added_beside_the_current_one(world, monkeypatch):
+    """A version the migration did not write, even one that is not current (AWS's pending stage), is kept."""
+    _plan, path = migrate(world)
+    saved = backup_mod.read(path, world.key)
+    manager = world.manager()
+    real = manager.get_many
+
+    def with_a_pending_version(names, bypass_cache=False):
+        found = real(names, bypass_cache=bypass_cache)
+        found["api-key"].metadata.versions_count = 2
+        return found
+
+    monkeypatch.setattr(manager, "get_many", with_a_pending_version)
+    rows, _env, _warnings = mig.rollback(manager, saved)
+    row = {row["name"]: row for row in rows}["api-key"]
+    assert row["action"] == "conflict" and "it has 2 versions, the migration wrote 1" in row["reason"]
+    assert world.manager().get("api-key").value == f"{CANARY}-api"
+
+
+def test_a_chain_rollback_deletes_a_secret_an_older_run_created_and_a_newer_one_updated(world):
+    """Run A creates api-key (v1), run B updates it (v2); undoing B writes A's value back (v3), which is ours."""
+    _plan, first = migrate(world)
+    finished(first)
+    with open(world.path, "w") as handle:
+        handle.write(ENV.replace(f"API_KEY={CANARY}-api", f"API_KEY={CANARY}-api2"))
+    _plan, second = migrate(world)
+    rewritten = {}
+    rows, _env, _warnings = mig.rollback(world.manager(), backup_mod.read(second, world.key), rewritten=rewritten)
+    assert {row["name"]: row["action"] for row in rows} == {"api-key": "restored"} and rewritten == {"api-key": "3"}
+    rows, _env, _warnings = mig.rollback(world.manager(), backup_mod.read(first, world.key), rewritten=rewritten)
+    assert {row["name"]: row["action"] for row in rows}["api-key"] == "deleted"
+    assert world.manager().list() == []
+
+
+def test_rollback_touches_only_what_the_run_wrote(world):
+    """A secret rotated after the backup makes its batch refuse to write: the rollback neither counts it as a
+    conflict nor restores it, even forced, and the run is rolled back once what it wrote is undone."""
+    manager = world.manager()
+    manager.set("api-key", "before-api")
+    manager.set("jwt-secret", "before-jwt")
+    settings = world.settings(overwrite="always")
+    plan = mig.make_plan(manager, settings)
+    path = mig.write_backup(plan, world.folder, world.key, identity=manager.backend.identity())
+    saved = backup_mod.read(path, world.key)
+    backup_mod.record_event(path, "started")
+    first = mig.make_plan(world.manager(), settings, keys=["DATABASE_PASSWORD", "JWT_SECRET"])
+    mig.apply(world.manager(), first, settings, saved)
+    rotate(world.manager(), "api-key", f"{CANARY}-rotated")  # another process, after the backup
+    second = mig.make_plan(world.manager(), settings, keys=["API_KEY", "ESCAPED"])
+    with pytest.raises(mig.MigrationError, match="'api-key' was changed or removed by somebody else"):
+        mig.apply(world.manager(), second, settings, saved)
+    for force in (False, False, True):  # repeated, then forced
+        rows, _env, _warnings = mig.rollback(world.manager(), saved, force=force)
+        by_name = {row["name"]: row for row in rows}
+        assert by_name["api-key"]["action"] == "not-written" and "never wrote it" in by_name["api-key"]["reason"]
+        assert by_name["escaped"]["action"] == "absent"
+        assert backup_mod.run_state(path) == backup_mod.ROLLED_BACK
+        assert world.manager().get("api-key").value == f"{CANARY}-rotated"
+        no_canary(rows)
+    assert world.manager().get("jwt-secret").value == "before-jwt"
+    assert sorted(world.manager().list()) == ["api-key", "jwt-secret"]
+    assert "1 secret the run never wrote left as it is" in step_summaries.rollback_line(path, rows, "unchanged")
+
+
+def test_a_write_of_a_killed_run_that_was_not_journaled_is_still_rolled_back(world):
+    """Killed between the provider's answer and the journal's "written": tried, and holding the run's value."""
+    manager = world.manager()
+    plan = mig.make_plan(manager, world.settings())
+    path = mig.write_backup(plan, world.folder, world.key, identity=manager.backend.identity())
+    backup_mod.record_event(path, "writing", name="api-key", action="create")
+    manager.set("api-key", f"{CANARY}-api")  # the write landed, its "written" line never did
+    manager.set("escaped", "${not-a-reference}")  # never tried by the run: somebody else's, whatever it holds
+    rows, _env, _warnings = mig.rollback(world.manager(), backup_mod.read(path, world.key))
+    assert {row["name"]: row["action"] for row in rows} == {
+        "database-password": "absent", "jwt-secret": "absent", "api-key": "deleted", "escaped": "not-written"}
+    assert world.manager().list() == ["escaped"]
+
+
+def test_a_restored_env_file_keeps_the_reference_of_a_secret_left_as_it_is(world):
+    """After the rewrite, a rotated secret is left alone by the rollback: its .env line must not go back to the
+    stale value. Also for a secret the plan found unchanged (not in the backup) and rotated since."""
+    world.manager().set("api-key", f"{CANARY}-api")  # unchanged in the plan: not in the backup
+    _plan, path = migrate(world, rewrite_env=True)
+    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), world.settings(rewrite_env=True)))
+    rotate(world.manager(), "jwt-secret", f"{CANARY}-rotated-jwt")
+    rotate(world.manager(), "api-key", f"{CANARY}-rotated-api")
+    saved = backup_mod.read(path, world.key)
+    rewritten_text = open(world.path).read()
+    for check_mode in (True, False):
+        report = {}
+        rows, env_state, warnings = mig.rollback(world.manager(), saved, check_mode=check_mode, report=report)
+        assert env_state == "restored"
+        row = {row["name"]: row for row in rows}["jwt-secret"]
+        assert row["action"] == "conflict" and "its .env line keeps ${secret:jwt-secret}" in row["reason"]
+        assert report["env_references_kept"] == [{"key": "JWT_SECRET", "name": "jwt-secret"},
+                                                 {"key": "API_KEY", "name": "api-key"}]
+        assert any("restored except JWT_SECRET" in warning for warning in warnings)
+        no_canary([rows, warnings, report])
+        if check_mode:
+            assert open(world.path).read() == rewritten_text
+    text = open(world.path).read()
+    assert 'JWT_SECRET=${secret:jwt-secret}  # signing key\n' in text and "API_KEY=${secret:api-key}\n" in text
+    assert f"export DATABASE_PASSWORD='{CANARY}-db'\n" in text and text.startswith("# settings\n")  # the rest is back
+    assert CANARY + "-jwt" not in text and CANARY + "-api" not in text
+    rows, env_state, _warnings = mig.rollback(world.manager(), saved, force=True)
+    assert env_state == "restored" and open(world.path).read().replace(
+        "API_KEY=${secret:api-key}", f"API_KEY={CANARY}-api") == ENV  # api-key is not the backup's to restore
 
 
 def test_rollback_refuses_another_target(world):
