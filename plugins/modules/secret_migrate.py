@@ -43,8 +43,8 @@ description:
     previous values written back, secrets the migration created deleted for good, the .env file restored - comparing
     first, so a secret somebody changed since is reported and left alone (unless O(force)). A secret the migration
     created is deleted only at the version the migration wrote (the run's journal records it) with no version added
-    since: one rotated since, even back to the migration's value, keeps all its versions and is reported. Only the
-    secrets the run wrote (its journal says which) are touched: one it never wrote is C(not-written), left as it is
+    since; one rotated since, even back to the migration's value, keeps all its versions and is reported. Only the
+    secrets the run wrote (its journal says which) are touched; one it never wrote is C(not-written), left as it is
     even with O(force), and is no conflict. It can be repeated. It
     refuses before any write when the target is not the backup's (another identity), does not exist, or holds none of
     the backup's secrets.
@@ -60,7 +60,7 @@ options:
       - The .env file, on the host the module runs on (the controller, with the role's playbook). Required except
         for V(rollback), which takes the path from the backup.
       - With V(rollback), the newest backup of this file is chosen (when O(backup) is not given), and the rollback
-        refuses before any write when this is not the file the backup was taken from (compared by real path): the
+        refuses before any write when this is not the file the backup was taken from (compared by real path); the
         backup's copy is only ever restored over the file it is a copy of.
     type: path
   include:
@@ -338,7 +338,7 @@ reused:
 rollback:
   description:
     - With rollback, one row per secret of the backup with C(action) deleted, restored, unchanged, absent, conflict
-      or not-written (the run never wrote it and it changed since the backup: left as it is), and the C(backup) it
+      or not-written (the run never wrote it and it changed since the backup, so it is left as it is), and the C(backup) it
       comes from.
   type: list
   elements: dict
@@ -351,7 +351,7 @@ env_references_kept:
   description:
     - With rollback, the keys (C(key), C(name)) whose line of the restored .env file keeps its C(${secret:name})
       reference instead of the value the copy held, because the secret was left as it is (changed since the
-      migration): the application keeps reading its current value, not a stale one.
+      migration), so the application keeps reading its current value, not a stale one.
   type: list
   elements: dict
   returned: with rollback
