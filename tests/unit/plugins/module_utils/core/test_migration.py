@@ -321,7 +321,6 @@ def test_rewrite_only_after_the_secrets_hold_the_values(world):
     assert not again.changed and set(actions(again).values()) == {"skip"}
 
 
-
 def test_the_rewrite_needs_a_backup_of_the_file_as_it_is(world):
     """A rewrite with nothing else to change is covered by a backup too: the rollback must put back this file."""
     _plan, first = migrate(world)
@@ -344,6 +343,7 @@ def test_the_rewrite_needs_a_backup_of_the_file_as_it_is(world):
     rows, env_state, _warnings = mig.rollback(world.manager(), saved)
     assert rows == [] and env_state == "restored" and open(world.path).read() == ENV + "# edited after the first run\n"
     assert sorted(world.manager().list()) == ["api-key", "database-password", "escaped", "jwt-secret"]
+
 
 # rollback ------------------------------------------------------------------------------------
 
