@@ -111,6 +111,9 @@ options:
         rotation, told by the C(vibebox-rotated-at) tag, or any other write, told by its version or by the digest of
         the value the migration wrote, kept in the encrypted backup); then the plan says C(skip) and why. A secret with
         a rotation tag and no earlier migration of this file is skipped too. A re-run never reverts a rotated secret.
+      - With no run of this file into this target on record (backups in another folder, the file at another path,
+        another machine), a secret with another value and more than one version is skipped too, because a change
+        made by hand since an earlier migration cannot be told from the migration's value.
       - V(always) writes the .env value in every case; V(never) only creates secrets that do not exist.
     type: str
     default: unless-changed
@@ -429,10 +432,7 @@ class Step(_steps.TargetSteps):
         env_path = os.path.realpath(self.params["env_file"])
         found = _migration.History.load(_backup_dir(self.params), env_path, self.identity, self.prefix,
                                         self.existing_key())
-        if own_backup:
-            own = os.path.abspath(own_backup)
-            found.unfinished = [path for path in found.unfinished if path != own]
-        return found
+        return found.leave_out(own_backup)
 
     def plan(self, keys=None, own_backup=None, settings=None, written=None):
         plan = _migration.make_plan(self.manager, settings or _settings(self.params), keys=keys,

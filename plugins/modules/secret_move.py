@@ -270,8 +270,9 @@ options:
   overwrite:
     description:
       - A target secret that exists with another value. V(unless-changed) updates it unless it changed since the
-        last move of this source into this target (then the plan says C(skip) and why); V(always) overwrites;
-        V(never) only creates missing secrets.
+        last move of this source into this target, or, with no move of this source into this target on record, has
+        more than one version (then the plan says C(skip) and why); V(always) overwrites; V(never) only creates
+        missing secrets.
     type: str
     default: unless-changed
     choices: [unless-changed, always, never]
@@ -504,9 +505,7 @@ class Move(_steps.TargetSteps):
     def history(self, own_backup=None):
         found = _migration.History.load(_backup_dir(self.params), self.label, self.identity, self.prefix,
                                         self.existing_key())
-        if own_backup:
-            found.unfinished = [path for path in found.unfinished if path != os.path.abspath(own_backup)]
-        return found
+        return found.leave_out(own_backup)
 
     def plan(self, keys=None, own_backup=None):
         plan = _move.make_plan(self.source, self.target, self.settings, label=self.label,

@@ -527,10 +527,13 @@ class History:
     backup key is at hand (never created for this).
     """
 
-    def __init__(self, records: Dict[str, Written], unfinished: List[str], key: Optional[_backup.BackupKey]) -> None:
+    def __init__(self, records: Dict[str, Written], unfinished: List[str], key: Optional[_backup.BackupKey],
+                 runs: Optional[List[str]] = None) -> None:
         self.records = records
         self.unfinished = unfinished
         self.key = key
+        #: every backup of this file into this target, rolled back ones too (the modules leave out the run's own)
+        self.runs = list(runs or [])
         self._digests: Dict[str, Dict[str, str]] = {}
 
     @classmethod
@@ -538,9 +541,11 @@ class History:
              key: Optional[_backup.BackupKey]) -> "History":
         records: Dict[str, Written] = {}
         unfinished: List[str] = []
+        runs: List[str] = []
         for saved in _backup.backups(backup_dir, env_path):
             if not same_target(saved, identity, prefix):
                 continue
+            runs.append(saved.path)
             state = _backup.run_state(saved.path)
             if state == _backup.ROLLED_BACK:
                 continue
@@ -558,7 +563,15 @@ class History:
                     version = event.get("version")
                     records[str(event["name"])] = Written(saved.path, float(event.get("ts") or 0),
                                                           None if version in (None, "") else str(version))
-        return cls(records, unfinished, key)
+        return cls(records, unfinished, key, runs)
+
+    def leave_out(self, own_backup: Optional[str]) -> "History":
+        """Without the run's own backup: what the earlier runs did, as the plan of the run's first step saw it."""
+        if own_backup:
+            own = os.path.abspath(own_backup)
+            self.unfinished = [path for path in self.unfinished if os.path.abspath(path) != own]
+            self.runs = [path for path in self.runs if os.path.abspath(path) != own]
+        return self
 
     def last(self, name: str) -> Optional[Written]:
         return self.records.get(name)
@@ -607,6 +620,18 @@ def _rotated_at(manager: SecretManager, row: Row) -> Optional[float]:
         return None
 
 
+def _versions_count(manager: SecretManager, row: Row) -> Optional[int]:
+    """How many versions the target secret has (None: the provider does not say); read with describe() when the
+    value's read did not carry it. Asked only for a secret with another value and no migration on record."""
+    count = row.current.metadata.versions_count if row.current is not None else None
+    if count is None:
+        try:
+            count = manager.describe(row.name).versions_count
+        except SecretError:
+            return None
+    return count
+
+
 def _changed_since(manager: SecretManager, row: Row, history: Optional[History]) -> Optional[str]:
     """Why the secret must not be overwritten by the .env value, or None when it may be."""
     record = history.last(row.name) if history is not None else None
@@ -626,9 +651,14 @@ def _changed_since(manager: SecretManager, row: Row, history: Optional[History])
     rotated = _rotated_at(manager, row)
     overwrite = " (migrate_overwrite=always overwrites it)"
     if record is None:
-        if rotated is None:
-            return None
-        return f"rotated at {_iso(rotated)}, after no migration of this file: a migration does not revert a rotation{overwrite}"
+        if rotated is not None:
+            return f"rotated at {_iso(rotated)}, after no migration of this file: a migration does not revert a rotation{overwrite}"
+        versions = _versions_count(manager, row) if history is not None and not history.runs else None
+        if versions is not None and versions > 1:
+            return (f"it has {versions} versions, so it was changed after it was created, and no migration of this file"
+                    " is on record here (another backup folder, another path of the file, another machine): that change"
+                    f" may be newer than the file's value{overwrite}")
+        return None
     if rotated is not None and rotated >= int(record.at):
         why = f"rotated at {_iso(rotated)}"
     elif moved:

@@ -677,6 +677,29 @@ def test_a_rolled_back_run_does_not_count_as_the_last_migration(world):
     assert actions(mig.make_plan(world.manager(), world.settings(), history=history(world)))["API_KEY"] == "update"
 
 
+def test_without_any_run_on_record_a_secret_changed_since_its_creation_is_not_overwritten(world, tmp_path):
+    """The history is in another backup folder (a new CI workspace, another XDG_STATE_HOME): a value changed by
+    hand after the migration must not be put back to the file's stale value; one never changed may be."""
+    _plan, first = migrate(world)
+    finished(first)
+    world.manager().set("database-password", "changed-by-hand-1234")  # a second version, no rotation tag
+    manager = world.manager()
+    elsewhere = mig.History.load(str(tmp_path / "another-folder"), world.path, manager.backend.identity(),
+                                 manager.prefix or "", world.key)
+    assert elsewhere.runs == []
+    plan = mig.make_plan(manager, world.settings(), history=elsewhere)
+    row = next(row for row in plan.rows if row.key == "DATABASE_PASSWORD")
+    assert row.action == "skip" and "no migration of this file is on record here" in row.reason
+    assert "migrate_overwrite=always" in row.reason and CANARY not in row.reason
+    assert actions(mig.make_plan(manager, world.settings(overwrite="always"), history=elsewhere))["DATABASE_PASSWORD"] == "update"
+    assert actions(mig.make_plan(manager, world.settings(), history=history(world)))["DATABASE_PASSWORD"] == "skip"
+    with open(world.path, "w") as handle:  # the file changes a secret that has one version only
+        handle.write(ENV.replace(f"API_KEY={CANARY}-api", f"API_KEY={CANARY}-api-2"))
+    world.manager().delete("api-key", force=True)
+    world.manager().set("api-key", "one-version-only")
+    assert actions(mig.make_plan(world.manager(), world.settings(), history=elsewhere))["API_KEY"] == "update"
+
+
 # rollback: the right target, and never into an empty or missing store ----------------------------
 
 def other_store(tmp_path, name="other"):
