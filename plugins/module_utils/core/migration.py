@@ -869,7 +869,12 @@ def _check_covered(plan: Plan, saved: _backup.Backup) -> None:
             problems.append(f"{row.key} is not in the backup")
             continue
         previous = entry.get("previous")
-        if previous is None and row.current is not None:
+        planned = entry.get("new_sha256")
+        if planned and row.value is not None and not same(row.value, planned):
+            # the file was edited between the backup and this write: the run's journal and backup would describe
+            # values it never wrote, and its own rollback would take every such secret for somebody else's change
+            problems.append(f"{row.key} has another value in {plan.env.path} than when the backup was taken")
+        elif previous is None and row.current is not None:
             problems.append(f"'{row.name}' was created by somebody else since the backup")
         elif previous is not None and (row.current is None or not same(row.current.value, digest(previous["value"]))):
             problems.append(f"'{row.name}' was changed or removed by somebody else since the backup")

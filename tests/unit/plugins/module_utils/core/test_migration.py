@@ -238,6 +238,21 @@ def test_apply_refuses_a_backup_that_no_longer_matches(world):
         manager.get("api-key")
 
 
+def test_apply_refuses_a_file_edited_after_the_backup(world):
+    """The backup holds the values planned when it was taken: a write of another value would leave a run whose
+    own rollback takes every such secret for somebody else's change."""
+    manager = world.manager()
+    plan = mig.make_plan(manager, world.settings())
+    saved = backup_mod.read(mig.write_backup(plan, world.folder, world.key), world.key)
+    with open(world.path, "w") as handle:
+        handle.write(ENV.replace(f"API_KEY={CANARY}-api", f"API_KEY={CANARY}-edited"))
+    fresh = mig.make_plan(manager, world.settings())
+    with pytest.raises(mig.MigrationError, match="API_KEY has another value in .* than when the backup was taken") as caught:
+        mig.apply(manager, fresh, world.settings(), saved)
+    assert CANARY not in str(caught.value)
+    assert manager.list() == []
+
+
 def test_validate_reports_mismatch_and_missing_without_values(world):
     migrate(world)
     manager = world.manager()
