@@ -220,7 +220,11 @@ def write(backup_dir: str, env_file: str, header: Dict[str, Any], payload: Dict[
     sealed = _aead(key.key).encrypt(nonce, json.dumps(payload, sort_keys=True).encode("utf-8"), clear)
     data = clear + base64.b64encode(nonce + sealed) + b"\n"
     path = path or os.path.join(folder, file_name(env_file, stamp))
-    fd, temporary = tempfile.mkstemp(prefix=".migrate-", suffix=".tmp", dir=folder)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".migrate-", suffix=".tmp", dir=folder)
+    except OSError as exc:  # a read-only folder or file system, a full disk: said, never a traceback
+        raise BackupError(f"cannot write the backup {path}: {exc.strerror}; nothing was written to the provider",
+                          hint=f"Give a writable migrate_backup_dir (the folder {folder} must be writable by this user)")
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:

@@ -55,3 +55,19 @@ def test_a_backup_reads_back_only_under_its_own_key(tmp_path):
         backup.read(path, other)
     assert CANARY not in str(caught.value)
     assert backup.latest(str(tmp_path)) == path and [found.path for found in backup.backups(str(tmp_path))] == [path]
+
+
+def test_a_folder_that_cannot_be_written_is_a_backup_error_not_a_traceback(tmp_path, monkeypatch):
+    """A read-only mount (root ignores file modes, so the failure is simulated where Python meets it)."""
+    import errno
+    import tempfile
+
+    def read_only(*_args, **_kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    key = backup.BackupKey.load(KEY_TEXT, env={})
+    env_file = str(tmp_path / "app.env")
+    with pytest.raises(backup.BackupError, match="cannot write the backup .*Read-only file system") as caught:
+        backup.write(str(tmp_path), env_file, {"provider": "local", "env_file": env_file}, {"jwt": CANARY}, key)
+    assert "migrate_backup_dir" in str(caught.value.hint) and CANARY not in str(caught.value)
