@@ -491,6 +491,9 @@ def run_backup(step, result):
         result["msg"] = "check mode: the backup was not written"
         return
     key = _key(params, create=True)
+    warning = _backup.new_key_warning(_backup_dir(params), key)
+    if warning:
+        module.warn(warning)
     path = _migration.write_backup(plan, _backup_dir(params), key, path=params["backup"], identity=step.identity)
     _backup.record_event(path, "started", durable=True, owner=step.lock.owner.to_dict() if step.lock else None)
     _backup.write_undo(path, step.undo_variables(path, key))
@@ -514,6 +517,9 @@ def run_apply(step, result):
             raise _migration.MigrationError("apply with keys needs the run's backup", hint="Give backup=PATH")
         full = _migration.make_plan(manager, settings, history=step.history())
         key = _key(params, create=True)
+        warning = _backup.new_key_warning(_backup_dir(params), key)
+        if warning:
+            module.warn(warning)
         result["backup"] = _migration.write_backup(full, _backup_dir(params), key, identity=step.identity)
         _backup.record_event(result["backup"], "started", durable=True)
         _backup.write_undo(result["backup"], step.undo_variables(result["backup"], key))

@@ -567,6 +567,9 @@ def run_backup(step, result):
         result["msg"] = "check mode: the backup was not written"
         return
     key = _key(step.params, create=True)
+    warning = _backup.new_key_warning(_backup_dir(step.params), key)
+    if warning:
+        step.module.warn(warning)
     path = _move.write_backup(plan, _backup_dir(step.params), key, path=step.params["backup"], identity=step.identity,
                               source_identity=step.source_identity)
     _backup.record_event(path, "started", durable=True, owner=step.lock.owner.to_dict() if step.lock else None)

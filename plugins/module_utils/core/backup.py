@@ -80,6 +80,8 @@ class BackupKey:
 
     key: bytes = field(repr=False)
     source: str
+    #: made by this load (create=True found no key file): backups sealed before it need the key that was lost
+    created: bool = False
 
     @property
     def key_id(self) -> str:
@@ -112,7 +114,7 @@ class BackupKey:
                     f"no backup key: {KEY_ENV} is not set and the key file {path} does not exist",
                     hint=f"Give the key the backup was written with: {KEY_OPTIONS_HINT}",
                 )
-            return cls(_keyfile.create_key_file(path, what="backup key file", hint=hint), path)
+            return cls(_keyfile.create_key_file(path, what="backup key file", hint=hint), path, created=True)
         except (_keyfile.KeyFileError, _keyfile.UntrustedFile, _keyfile.PathError) as exc:
             raise BackupError(exc.reason, hint=exc.hint) from None
 
@@ -283,6 +285,25 @@ def read(path: str, key: BackupKey) -> Backup:
     except Exception:  # InvalidTag, binascii.Error: the same answer, and never any detail of the content
         raise BackupError(f"the backup {path} cannot be decrypted: it was changed or damaged")
     return Backup(path, header, json.loads(plain.decode("utf-8")))
+
+
+def sealed_with_other_keys(backup_dir: str, key: BackupKey) -> int:
+    """How many backups in ``backup_dir`` were sealed with another key than ``key`` (read from their clear
+    headers: no key is needed and none is tried)."""
+    return sum(1 for saved in backups(backup_dir) if saved.header.get("key_id") not in (None, "", key.key_id))
+
+
+def new_key_warning(backup_dir: str, key: BackupKey) -> Optional[str]:
+    """What to tell an operator whose backup key file was just made next to backups sealed with another key: the
+    key file was deleted or moved (or another one is named), and rolling those back needs the old key."""
+    if not key.created:
+        return None
+    others = sealed_with_other_keys(backup_dir, key)
+    if not others:
+        return None
+    return (f"a new backup key was made at {key.source}, but {others} backup(s) in {os.path.abspath(backup_dir)} were"
+            " sealed with another key: rolling them back needs that key. If the key file was deleted or moved,"
+            " restore it from your copy (and keep this new one for the backups written from now on)")
 
 
 def backups(backup_dir: str, env_file: Optional[str] = None) -> List[Backup]:

@@ -71,3 +71,18 @@ def test_a_folder_that_cannot_be_written_is_a_backup_error_not_a_traceback(tmp_p
     with pytest.raises(backup.BackupError, match="cannot write the backup .*Read-only file system") as caught:
         backup.write(str(tmp_path), env_file, {"provider": "local", "env_file": env_file}, {"jwt": CANARY}, key)
     assert "migrate_backup_dir" in str(caught.value.hint) and CANARY not in str(caught.value)
+
+
+def test_a_key_made_next_to_backups_sealed_with_another_key_is_said(tmp_path):
+    """The key file was deleted or moved: the next run makes a new one, and must say the older backups need
+    the old key before anybody needs a rollback."""
+    old = backup.BackupKey.load(KEY_TEXT, env={})
+    env_file = str(tmp_path / "app.env")
+    backup.write(str(tmp_path), env_file, {"provider": "local", "env_file": env_file}, {"jwt": CANARY}, old)
+    made = backup.BackupKey.load(key_file=str(tmp_path / "keys" / "backup.key"), create=True, env={})
+    assert made.created
+    warning = backup.new_key_warning(str(tmp_path), made)
+    assert warning and "1 backup(s)" in warning and "sealed with another key" in warning and CANARY not in warning
+    again = backup.BackupKey.load(key_file=str(tmp_path / "keys" / "backup.key"), create=True, env={})
+    assert not again.created and backup.new_key_warning(str(tmp_path), again) is None
+    assert backup.new_key_warning(str(tmp_path / "empty"), made) is None
