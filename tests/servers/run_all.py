@@ -15,9 +15,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LAUNCHERS = ("openbao.py", "moto_server.py", "gcp_fake.py", "azure_fake.py", "k8s_fake.py", "postgres.py")
 
 
-def main() -> int:
+def main(argv: list) -> int:
+    import argparse
+
+    known = [name[:-3] for name in LAUNCHERS]
+    parser = argparse.ArgumentParser(description="Start every test server and wire fake, print the environment"
+                                                 " variables a client needs, stop them all on Ctrl-C.")
+    parser.add_argument("only", nargs="*", metavar="SERVER", help=f"start only these: {', '.join(known)}")
+    chosen = parser.parse_args(argv).only
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        parser.error(f"unknown server {', '.join(unknown)}; known: {', '.join(known)}")
     children = []
     for name in LAUNCHERS:
+        if chosen and name[:-3] not in chosen:
+            continue
         path = os.path.join(HERE, name)
         if os.path.exists(path):
             print(f"# {name}", flush=True)
@@ -38,4 +50,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
