@@ -373,10 +373,14 @@ def _take_proven(rows: List[Row], written: Optional[Mapping[str, "RunWrite"]]) -
 
 
 def _police(settings: Settings, rows: List[Row], plan: "Plan") -> None:
-    """The strength policy on every value the run would write (create, update): in enforce mode such a
-    row is blocked, so the run stops before its first write, naming the rules and never the value; in
-    warn mode the plan warns and the value is written. A value already in the provider is left alone."""
-    enforcer = settings.strength
+    police(settings.strength, rows, plan.warnings, refuse_as="blocked")
+
+
+def police(enforcer: Optional[_strength.Enforcer], rows: Sequence[Any], warnings: List[str], refuse_as: str) -> None:
+    """The strength policy on every value a run would write (rows to create or update; a move's older versions
+    are not rows): in enforce mode such a row becomes ``refuse_as``, so the run stops before its first write,
+    naming the rules and never the value; in warn mode ``warnings`` says so and the value is written. A value
+    already in the provider is left alone. Shared by the .env migration and the move between providers."""
     if enforcer is None or not enforcer.active:
         return
     for row in rows:
@@ -384,9 +388,9 @@ def _police(settings: Settings, rows: List[Row], plan: "Plan") -> None:
             continue
         found = enforcer.breaks(row.name or row.key, row.value)
         if found and enforcer.mode == "enforce":
-            row.action = "blocked"
+            row.action = refuse_as
             row.reason = f"refused by the strength policy: {'; '.join(found)}"
-    plan.warnings.extend(enforcer.warnings)
+    warnings.extend(enforcer.warnings)
     del enforcer.warnings[:]
 
 

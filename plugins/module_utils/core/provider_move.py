@@ -287,7 +287,7 @@ def make_plan(source: SecretManager, target: SecretManager, settings: MoveSettin
     plan = MovePlan(source.provider, source.prefix or "", label, target.provider, target.prefix or "", rows,
                     versions=settings.versions)
     _migration._keep_changed(target, settings, rows, history)  # same rule as the .env migration
-    _police(settings, plan)
+    _migration.police(settings.strength, plan.rows, plan.warnings, refuse_as="refused")  # as the .env migration
     _check_access(target, settings, plan)
     if history is not None:
         plan.warnings.extend(history.warnings())
@@ -372,25 +372,6 @@ def _compare(target: SecretManager, rows: List[MoveRow]) -> None:
             row.action = "create"
         elif isinstance(outcome, SecretError):
             raise outcome
-
-
-def _police(settings: MoveSettings, plan: MovePlan) -> None:
-    """The strength policy on each current value the move would write (create, update), as the .env
-    migration applies it: in enforce mode the secret is refused, so the move stops before its first write,
-    naming the rules and never the value; in warn mode the plan warns and the value is moved. Older versions
-    (versions=all) are history and are not judged; a value the target already holds is left alone."""
-    enforcer = settings.strength
-    if enforcer is None or not enforcer.active:
-        return
-    for row in plan.rows:
-        if row.action not in WRITES or row.value is None:
-            continue
-        found = enforcer.breaks(row.name or row.key, row.value)
-        if found and enforcer.mode == "enforce":
-            row.action = "refused"
-            row.reason = f"refused by the strength policy: {'; '.join(found)}"
-    plan.warnings.extend(enforcer.warnings)
-    del enforcer.warnings[:]
 
 
 def _check_access(target: SecretManager, settings: MoveSettings, plan: MovePlan) -> None:
