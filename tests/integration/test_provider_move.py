@@ -220,6 +220,23 @@ def test_the_same_store_through_a_link_is_refused_and_a_copy_is_not(tmp_path):
     _move.check_pair(original, copy, _move.MoveSettings(), identity, _migration.target_identity(copy))
 
 
+def test_one_vault_at_two_addresses_is_the_same_store(vault_manager, vault_options):
+    """localhost and 127.0.0.1 (or a node and its load balancer) reach one cluster: its cluster id says so."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(vault_options["vault_addr"])
+    other_host = "localhost" if parts.hostname != "localhost" else "127.0.0.1"
+    other_addr = urlunsplit(parts._replace(netloc=f"{other_host}:{parts.port}")) if parts.port else None
+    if other_addr is None or parts.hostname not in ("127.0.0.1", "localhost"):
+        pytest.skip("needs a server on this machine, reachable as localhost and 127.0.0.1")
+    one, two = vault_manager(), vault_manager(vault_addr=other_addr)
+    assert one.backend.instance_id() and one.backend.instance_id() == two.backend.instance_id()
+    with pytest.raises(_move.MoveError, match="same store"):
+        _move.check_pair(one, two, _move.MoveSettings(), _migration.target_identity(one), _migration.target_identity(two))
+    _move.check_pair(one, vault_manager(prefix="elsewhere/"), _move.MoveSettings(), _migration.target_identity(one),
+                     _migration.target_identity(two))  # another prefix of the same store: a move within it
+
+
 def test_delete_source_after_validation_with_its_own_backup(tmp_path, local_manager, vault_manager):
     source, target = local_manager(), vault_manager()
     source.set("api-key", f"{CANARY}-api", "partner", {"team": "x"})

@@ -146,6 +146,11 @@ class SecretBackend(abc.ABC):
         """Change description and/or tags without adding a version."""
         raise UnsupportedOperation(f"provider '{self.name}' cannot change metadata without a new value")
 
+    def instance_id(self) -> Optional[str]:
+        """An id of the server behind this backend that does not depend on how it is addressed (None: the provider
+        has none). A move compares it so that one store reached at two addresses is never moved into itself."""
+        return None
+
     def set_expiry(self, name: str, expires_at: Optional[_dt.datetime],
                    tags: Optional[Dict[str, str]] = None) -> SecretMetadata:
         """Store when the secret expires, or remove its expiry (``expires_at`` None). The default writes the

@@ -206,7 +206,8 @@ def check_pair(source: SecretManager, target: SecretManager, settings: MoveSetti
         raise InvalidOption(f"migrate_overwrite must be one of {', '.join(_migration.OVERWRITE)}"
                             f" (got '{settings.overwrite}')")
     if (source.provider == target.provider and (source.prefix or "") == (target.prefix or "")
-            and same_store(source_identity, target_identity)):
+            and same_store(source_identity, target_identity, lambda: (source.backend.instance_id(),
+                                                                       target.backend.instance_id()))):
         raise MoveError(
             f"the source and the target are the same store ({_migration.describe_identity(target_identity)},"
             f" prefix '{target.prefix or ''}')",
@@ -219,13 +220,19 @@ def check_pair(source: SecretManager, target: SecretManager, settings: MoveSetti
             " case with '-' for '_'")
 
 
-def same_store(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
-    """Whether two identities name one store. A file path is compared as the file it names, so a symlink, a
-    hard link or a path spelled another way is the same store (a move from a store into itself through a
-    link would otherwise validate and then, with delete_source, delete every secret it just 'moved')."""
+def same_store(one: Mapping[str, Any], other: Mapping[str, Any],
+               instance_ids: Optional[Callable[[], Tuple[Optional[str], Optional[str]]]] = None) -> bool:
+    """Whether two identities name one store (a move from a store into itself would validate and then, with
+    delete_source, delete every secret it just 'moved'). A file path is compared as the file it names, so a
+    symlink, a hard link or a path spelled another way is the same store; a server reached at two addresses is
+    the same when ``instance_ids`` (asked only then) gives one id for both (Vault's cluster id)."""
     one, other = dict(one), dict(other)
     if one.get("path") and other.get("path") and _same_file(str(one["path"]), str(other["path"])):
         other["path"] = one["path"]
+    if one.get("address") and other.get("address") and one["address"] != other["address"] and instance_ids:
+        first, second = instance_ids()
+        if first and first == second:
+            other["address"] = one["address"]
     return _migration.identity_matches(one, other) and _migration.identity_matches(other, one)
 
 

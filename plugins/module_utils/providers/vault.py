@@ -571,6 +571,18 @@ class VaultBackend(SecretBackend):
         return {"provider": PROVIDER, "address": self.addr, "namespace": self.namespace or "",
                 "mount": self.mount, "kv_version": str(self.kv_version)}
 
+    def instance_id(self) -> Optional[str]:
+        """The server's cluster id (sys/health, which every Vault and OpenBao answers without a token): the same
+        cluster reached at two addresses (localhost and 127.0.0.1, a node and its load balancer) is one store."""
+        try:
+            _status, payload = self._call("GET", "sys/health", name=None, capability="read", about_secret=False,
+                                          params={"standbyok": "true", "perfstandbyok": "true"},
+                                          accept=(429, 472, 473, 501, 503))
+        except SecretError:
+            return None
+        found = payload.get("cluster_id") if isinstance(payload, dict) else None
+        return str(found) if found else None
+
     def missing_capabilities(self, operations: Mapping[str, Iterable[str]]) -> List[Tuple[str, str, str]]:
         """(secret, API path, capability) that the token lacks for what a migration is about to do.
 
