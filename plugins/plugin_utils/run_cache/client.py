@@ -253,10 +253,13 @@ class RunCacheClient:
             send(sock, message)
             _await_reply(sock, helper)
             reply = recv(sock)
-        except RunCacheUnavailable as exc:
+        except RunCacheUnavailable as exc:  # stopped for STOPPED_LIMIT
             exc.helper_pid = helper
+            self._end_helper(helper)  # else every fork of the run would wait on it in turn
             raise
         except (OSError, ValueError) as exc:
+            if isinstance(exc, socket.timeout):  # no answer within REQUEST_TIMEOUT: hung, of no use to the run
+                self._end_helper(helper)
             raise RunCacheUnavailable(f"the run cache did not answer: {exc}", helper_pid=helper) from None
         finally:
             sock.close()
@@ -299,8 +302,25 @@ class RunCacheClient:
         names = [str(name) for name in names if name]
         if not names:
             return False
+        message = {"op": "invalidate", "names": names}
         try:
-            self._exchange({"op": "invalidate", "names": names}, start=False)
+            self._exchange(message, start=False)
+            return True
+        except RunCacheUnavailable as exc:
+            if exc.helper_pid:
+                self._end_helper(exc.helper_pid)
+                return False
+        if not os.path.isdir(self.folder):
+            return False  # no helper was ever started for this run: nothing holds a copy
+        # No helper listens, but one may be starting: the fork that starts it reads the secrets itself and hands
+        # what it read over under the start lock, a read that may have come before this write. Wait for that
+        # start to end (the start lock), then tell the helper it made.
+        from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache import start
+
+        try:
+            with start._start_lock(self):
+                pass
+            self._exchange(message, start=False)
             return True
         except RunCacheUnavailable as exc:
             if exc.helper_pid:
@@ -308,9 +328,12 @@ class RunCacheClient:
             return False
 
     def _end_helper(self, pid: int) -> None:
-        """End the run's helper that could not be told of a write (stopped, hung): were it to answer again
-        later, it would serve the values from before the write. The next lookup starts a new one. Only this
-        run's helper (its arguments name the run's socket and owner), never another process."""
+        """End the run's helper that is stopped or hung: every fork would wait on it in turn, and were it to
+        answer again after a write it could not be told of, it would serve the values from before the write.
+        The next lookup starts a new one. Only this run's helper (its arguments name the run's socket and
+        owner), never another process."""
+        if not pid:
+            return
         import signal
 
         from ansible_collections.vibebox.secrets.plugins.plugin_utils.run_cache.start import _is_helper_of

@@ -304,9 +304,10 @@ def test_a_helper_whose_socket_file_is_removed_ends(store, short_dir):
             process.wait(10)
 
 
-def test_a_fork_gives_up_on_a_stopped_helper_and_uses_it_again_once_it_runs(store, short_dir, monkeypatch):
+def test_a_fork_gives_up_on_a_stopped_helper_ends_it_and_the_next_read_starts_another(store, short_dir, monkeypatch):
     """A helper stopped while it serves (SIGSTOP, a debugger) held each fork for the whole request timeout
-    (600 s); now a fork reads the provider itself once the helper has been stopped for STOPPED_LIMIT."""
+    (600 s); now the first fork that waited STOPPED_LIMIT on it ends it and reads the provider itself, and the
+    next read starts a new helper instead of waiting again."""
     import signal
 
     monkeypatch.setattr(run_cache, "STOPPED_LIMIT", 1.0)
@@ -322,10 +323,14 @@ def test_a_fork_gives_up_on_a_stopped_helper_and_uses_it_again_once_it_runs(stor
         with pytest.raises(run_cache.RunCacheUnavailable, match=f"helper \\(pid {helper.pid}\\) is stopped"):
             client.fetch(store, None, [("canary", None)])
         assert time.monotonic() - started < 10
-        os.kill(helper.pid, signal.SIGCONT)
+        assert helper.wait(10) == -signal.SIGKILL
+        started = time.monotonic()
         assert decoded(client, store, [("canary", None)])[1][("canary", None)].value == CANARY
+        assert time.monotonic() - started < run_cache.STOPPED_LIMIT + 5
+        assert run_cache_start._SPAWNED[-1].pid != helper.pid, "a new helper serves the run"
     finally:
-        os.kill(helper.pid, signal.SIGCONT)
+        if helper.poll() is None:
+            os.kill(helper.pid, signal.SIGKILL)
         client.shutdown()
 
 
@@ -349,4 +354,34 @@ def test_a_helper_that_cannot_be_told_of_a_write_is_ended_and_the_next_read_sees
     finally:
         if helper.poll() is None:
             os.kill(helper.pid, signal.SIGKILL)
+        client.shutdown()
+
+
+def test_a_write_announced_while_the_helper_starts_is_not_lost(store, short_dir):
+    """The fork starting the helper read the secret before the write, and hands that read over once the helper
+    listens; the write's announcement came before anything listened. It must wait for the hand-over and drop it."""
+    client = run_cache.RunCacheClient(directory=os.path.join(short_dir, "rc"))
+    request = {"op": "get", "options": dict(store), "forced": None, "items": [("canary", None)], "bypass": False,
+               "env": run_cache.relevant_environment({})}
+    read_before_the_write = threading.Event()
+
+    def starting_fork() -> None:
+        with run_cache_start._start_lock(client):
+            answered = run_cache_start.read_here(request)
+            read_before_the_write.set()
+            time.sleep(0.5)  # the write and its announcement happen now
+            process = run_cache_start._spawn(client, reader_pid=os.getpid())
+            run_cache_start._wait_until_serving(client, process)
+            run_cache_start._hand_over(client, request, answered)
+
+    starter = threading.Thread(target=starting_fork)
+    starter.start()
+    try:
+        assert read_before_the_write.wait(10)
+        factory.build_manager(store, env={}).set("canary", CANARY + "-new")
+        assert client.invalidate(["canary"]) is True
+        starter.join(20)
+        assert decoded(client, store, [("canary", None)])[1][("canary", None)].value == CANARY + "-new"
+    finally:
+        starter.join(20)
         client.shutdown()
