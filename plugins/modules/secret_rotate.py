@@ -107,9 +107,9 @@ options:
   rollback_from:
     description:
       - With O(rollback_to), roll back only while this version is the current one (the version a failed run made,
-        as the C(vibebox.secrets.rotate) role passes it). When another version is current, another run changed the
-        secret after it, so nothing is written and the task fails with C(error_kind=conflict); a failed run never
-        reverts a rotation that another run made meanwhile.
+        as the C(vibebox.secrets.rotate) role passes it), or its value is (another failed run rolled back to it).
+        When another value is current, another run changed the secret after it, so nothing is written and the task
+        fails with C(error_kind=conflict); a failed run never reverts a rotation that another run made meanwhile.
     type: str
   create:
     description:

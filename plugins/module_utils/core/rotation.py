@@ -656,7 +656,8 @@ class Rotator:
         if meta is None:
             raise SecretNotFound("there is nothing to roll back", provider=self.manager.provider, name=name,
                                  provider_name=self.manager.provider_name(name))
-        if only_if_current is not None and str(meta.version) != str(only_if_current):
+        if only_if_current is not None and str(meta.version) != str(only_if_current) and not self._holds_value_of(
+                name, only_if_current):
             self._audit("rotate_rollback", name, ok=False, before=meta.version,
                         error=SecretConflict("another run changed the secret after the version to undo"))
             raise SecretConflict(
@@ -708,6 +709,17 @@ class Rotator:
         self._audit("rotate_rollback", name, ok=True, before=meta.version, after=written.version,
                     outcome=f"value of version {target.metadata.version} restored")
         return result
+
+    def _holds_value_of(self, name: str, version: str) -> bool:
+        """The current value is the value of ``version``, written again as a newer version: another run that
+        failed too rolled back to it (it could not know that value had failed a check), so it is still the
+        value a rollback of ``version`` must undo."""
+        try:
+            earlier = self.manager.get(name, version=self.manager.any_version(version), bypass_cache=True)
+            current = self.manager.get(name, bypass_cache=True)
+        except SecretError:
+            return False
+        return current.value == earlier.value
 
     # cleanup --------------------------------------------------------------------------------------
     def cleanup(self, name: str, keep: int = 1, check_mode: bool = False) -> Dict[str, Any]:

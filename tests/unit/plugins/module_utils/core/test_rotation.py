@@ -341,6 +341,18 @@ def test_a_rollback_of_a_version_no_longer_current_writes_nothing(rotator):
     assert back.rolled_back and rotator.manager.get("jwt").value == "value-0002"
 
 
+def test_a_version_whose_value_another_failed_run_put_back_is_still_rolled_back(rotator):
+    """Run A rotated to v2 and its check is still running; run B rotated to v3, failed, and rolled back to v2's
+    value (as v4), not knowing A's check would fail too. A's rollback must still take that value away."""
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
+    a = rotator.rotate("jwt", RotationPolicy(), value="value-0002")
+    b = rotator.rotate("jwt", RotationPolicy(), value="value-0003")
+    rotator.rollback("jwt", b.previous_version, only_if_current=b.version)
+    assert rotator.manager.get("jwt").value == "value-0002"
+    back = rotator.rollback("jwt", a.previous_version, only_if_current=a.version)
+    assert back.rolled_back and rotator.manager.get("jwt").value == "value-0001"
+
+
 def test_rotating_during_a_running_grace_warns(rotator, clock):
     rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
     rotator.rotate("jwt", RotationPolicy(grace_period=3600), value="value-0002")
