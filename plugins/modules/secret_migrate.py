@@ -347,7 +347,8 @@ rollback:
   elements: dict
   returned: with rollback
 env_restored:
-  description: With rollback, what happened to the .env file (restored, unchanged).
+  description: With rollback, what happened to the .env file (restored, unchanged, absent, or left as it is when it
+    was edited since the backup).
   type: str
   returned: with rollback
 env_references_kept:

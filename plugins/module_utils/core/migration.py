@@ -1119,7 +1119,7 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
                 continue
             results.append(_rollback_one(manager, entry, outcome, check_mode, force, results,
                                          record=record, rewritten=rewritten))
-        env_state, kept = _restore_env(manager, saved, check_mode, env_file, results)
+        env_state, kept = _restore_env(manager, saved, check_mode, env_file, results, force=force, warnings=warnings)
     except MigrationError:
         if not check_mode:
             _backup.record_event(saved.path, "rollback-incomplete", durable=True)
@@ -1364,6 +1364,23 @@ def _sole_reference(entry: _dotenv.DotenvEntry) -> Optional[str]:
     return match.group(1) if match else None
 
 
+def _edited_since(path: str, current: bytes, copy: bytes) -> List[str]:
+    """The keys of the .env file that changed since the backup copied it, other than by the rewrite to
+    references (a line that holds one ``${secret:name}`` where the copy had a value): a value edited, a key
+    added or removed. Never a value, only key names. A file that cannot be parsed counts as not edited (the
+    copy is restored, as before)."""
+    try:
+        now = entries_by_key(EnvFile(path, current))
+        before = entries_by_key(EnvFile(path, copy))
+    except (SecretError, UnicodeDecodeError, ValueError):
+        return []
+    edited = [key for key in now if key not in before]
+    edited += [key for key in before if key not in now]
+    edited += [key for key, entry in now.items()
+               if key in before and entry.value != before[key].value and _sole_reference(entry) is None]
+    return sorted(set(edited))
+
+
 def _references_to_keep(manager: SecretManager, path: str, current: bytes, copy: bytes,
                         results: Sequence[Mapping[str, Any]]) -> List[Tuple[str, str]]:
     """(key, name) of the lines of the current .env file to keep as references when the copy is restored.
@@ -1409,10 +1426,14 @@ def _references_to_keep(manager: SecretManager, path: str, current: bytes, copy:
 
 
 def _restore_env(manager: SecretManager, saved: _backup.Backup, check_mode: bool, env_file: Optional[str],
-                 results: Sequence[Mapping[str, Any]]) -> Tuple[str, List[Tuple[str, str, str]]]:
+                 results: Sequence[Mapping[str, Any]], force: bool = False,
+                 warnings: Optional[List[str]] = None) -> Tuple[str, List[Tuple[str, str, str]]]:
     """Put the backup's .env copy back (keeping the references of the secrets left as they are).
 
-    Returns (restored, unchanged or absent; the (key, name, path) of each line that kept its reference).
+    Returns (restored, unchanged, absent or left as it is; the (key, name, path) of each line that kept its
+    reference). A file edited since the backup (a key with a value that neither the copy nor the rewrite
+    gave it, a key added or removed) is left as it is unless ``force``: putting the copy back would throw the
+    edit away, and the migration never wrote those lines.
     """
     data = saved.env_bytes()
     if data is None:
@@ -1428,6 +1449,13 @@ def _restore_env(manager: SecretManager, saved: _backup.Backup, check_mode: bool
         pass
     except OSError as exc:
         raise MigrationError(f"cannot read {path}: {exc.strerror}")
+    edited = _edited_since(path, current, data) if current is not None and not force else []
+    if edited:
+        if warnings is not None:
+            warnings.append(f"the .env file {path} was left as it is: {', '.join(edited)} changed since the backup, and"
+                            " restoring the backup's copy would throw that edit away. Restore it by hand from the backup,"
+                            " or roll back with force to put the copy back")
+        return "left as it is (edited since the backup)", []
     kept = _references_to_keep(manager, path, current, data, results) if current is not None else []
     if kept:
         replacements = {key: reference(name) for key, name in kept}

@@ -715,6 +715,23 @@ def test_without_any_run_on_record_a_secret_changed_since_its_creation_is_not_ov
     assert actions(mig.make_plan(world.manager(), world.settings(), history=elsewhere))["API_KEY"] == "update"
 
 
+def test_a_rollback_leaves_an_env_file_edited_since_the_backup_unless_forced(world):
+    """The run never rewrote the file; the operator edited it since. Putting the copy back would throw the edit
+    away (and the migration never wrote those lines)."""
+    _plan, path = migrate(world)
+    edited = ENV.replace("APP_NAME=demo", "APP_NAME=renamed") + "NEW_SETTING=x\n"
+    with open(world.path, "w") as handle:
+        handle.write(edited)
+    saved = backup_mod.read(path, world.key)
+    rows, env_state, warnings = mig.rollback(world.manager(), saved)
+    assert env_state.startswith("left as it is") and open(world.path).read() == edited
+    assert any("APP_NAME, NEW_SETTING changed since the backup" in warning for warning in warnings)
+    assert not any(CANARY in warning for warning in warnings)
+    assert {row["action"] for row in rows} == {"deleted"}  # the secrets are rolled back all the same
+    _rows, env_state, _warnings = mig.rollback(world.manager(), saved, force=True)
+    assert env_state == "restored" and open(world.path).read() == ENV
+
+
 # rollback: the right target, and never into an empty or missing store ----------------------------
 
 def other_store(tmp_path, name="other"):
