@@ -8,7 +8,8 @@ SIGKILL of ansible-playbook reaches neither (the worker is in a session of its o
 start time and boot id of ansible-playbook, the module checks between requests that it still
 exists and stops writing within a request of its end; the same facts name the owner of the target's
 lock. After the module returns, a worker whose ansible-playbook is gone exits at once: sending the
-result to a dead parent is what left such workers hanging forever.
+result to a dead parent is what left such workers hanging forever; and a thread of the worker ends it within a
+second of ansible-playbook's end at any other moment (a warning written to the dead parent's pipe blocks too).
 
 A migration writes many secrets and a rollback rewrites or deletes them, so every name the module
 reports as written, restored or deleted (also from a failed step: it may have written some before
@@ -31,11 +32,29 @@ def controller_process() -> Optional[Process]:
     return Process.of(pid) if pid > 1 else None
 
 
+def watch_controller(controller: Process, every: float = 1.0) -> None:
+    """End this worker once ansible-playbook is gone, whatever it is doing then. The check after the module
+    covers a result nobody will read; but a worker also blocks when it writes to the dead parent's pipe at any
+    other moment (a warning, the result itself after this plugin returned), and stayed so for good."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            if controller.alive() is False:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="vibebox-controller-watch", daemon=True).start()
+
+
 class ActionModule(SecretWriteAction):
     takes_policy = True
 
     def run(self, tmp=None, task_vars=None):
         controller = controller_process()
+        if controller is not None:
+            watch_controller(controller)
         if controller is not None and not self._task.args.get("controller"):
             self._task.args = dict(self._task.args, controller=controller.to_dict())
         result = super().run(tmp, task_vars)

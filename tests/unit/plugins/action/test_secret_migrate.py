@@ -21,3 +21,35 @@ def test_the_controller_is_the_parent_of_this_process(monkeypatch):
     assert controller.alive() is True
     monkeypatch.setattr(os, "getppid", lambda: 1)  # orphaned: adopted by init, which is no controller
     assert secret_migrate.controller_process() is None
+
+
+def test_a_worker_ends_itself_once_its_controller_is_gone():
+    """A worker blocked writing to a dead ansible-playbook's pipe stayed for good; the watch thread ends it."""
+    import subprocess
+    import sys
+    import time
+
+    from ansible_collections.vibebox.secrets.plugins.module_utils.core.lock import Process
+
+    controller = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    watched = Process.of(controller.pid)
+    worker = os.fork()
+    if worker == 0:  # the worker: watches, then blocks as if on a full pipe
+        secret_migrate.watch_controller(watched, every=0.05)
+        time.sleep(30)
+        os._exit(0)
+    try:
+        controller.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(worker, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        assert done and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1, "the worker outlived its controller"
+    finally:
+        try:
+            os.kill(worker, 9)
+            os.waitpid(worker, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
