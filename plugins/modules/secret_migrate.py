@@ -347,8 +347,8 @@ rollback:
   elements: dict
   returned: with rollback
 env_restored:
-  description: With rollback, what happened to the .env file (restored, unchanged, absent, or left as it is when it
-    was edited since the backup).
+  description: With rollback, what happened to the .env file (restored, unchanged, absent; edited since the backup,
+    its edits stay and only the lines the rewrite made get their values back).
   type: str
   returned: with rollback
 env_references_kept:

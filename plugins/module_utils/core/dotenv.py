@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import DotenvSyntaxError
 
@@ -289,6 +289,29 @@ def rewrite(text: str, replacements: Mapping[str, str], source: str = "<string>"
         pieces.append(quote(replacements[entry.key]))
         if text.startswith("#", end):  # KEY='x'#c: keep '#' a comment after a bare value
             pieces.append(" ")
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def restore_values(text: str, copy: str, keys: Sequence[str], source: str = "<string>") -> str:
+    """``text`` with the values of ``keys`` put back as ``copy`` writes them, byte for byte (quotes and escapes
+    as they were), everything else of ``text`` kept: undoing a rewrite to references in a file edited since."""
+    wanted = set(keys)
+    copy_original = _original_offsets(copy)
+    written: Dict[str, str] = {}
+    for entry in parse(copy, source):
+        if entry.key in wanted:
+            written[entry.key] = copy[copy_original(entry.span[0]):copy_original(entry.span[1])]
+    original = _original_offsets(text)
+    pieces: List[str] = []
+    cursor = 0
+    for entry in parse(text, source):
+        if entry.key not in written:
+            continue
+        start, end = original(entry.span[0]), original(entry.span[1])
+        pieces.append(text[cursor:start])
+        pieces.append(written[entry.key])
         cursor = end
     pieces.append(text[cursor:])
     return "".join(pieces)

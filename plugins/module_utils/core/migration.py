@@ -1364,6 +1364,33 @@ def _sole_reference(entry: _dotenv.DotenvEntry) -> Optional[str]:
     return match.group(1) if match else None
 
 
+def _undo_rewrite_only(path: str, current: bytes, copy: bytes, edited: Sequence[str], kept: Sequence[Tuple[str, str]],
+                       mode: int, check_mode: bool, warnings: Optional[List[str]]) -> Tuple[str, List[Tuple[str, str, str]]]:
+    """A file edited since the backup: its edits stay, and only the lines the rewrite made (one ``${secret:name}``
+    where the copy has a value) get the copy's values back, except those of secrets left as they are (kept).
+    Putting the whole copy back would throw the edits away; leaving the references would point the application
+    at secrets this rollback just deleted or put back to their old values."""
+    try:
+        now = entries_by_key(EnvFile(path, current))
+        before = entries_by_key(EnvFile(path, copy))
+    except (SecretError, UnicodeDecodeError, ValueError):
+        now, before = {}, {}
+    keeping = {key for key, _name in kept}
+    undo = [key for key, entry in now.items()
+            if key in before and key not in keeping and _sole_reference(entry) is not None
+            and _sole_reference(before[key]) is None and entry.value != before[key].value]
+    if undo:
+        merged = _dotenv.restore_values(current.decode("utf-8"), copy.decode("utf-8"), undo, source=path).encode("utf-8")
+        if not check_mode:
+            write_file(path, merged, mode)
+    if warnings is not None:
+        undone = f"; the lines of {', '.join(undo)} got their values back from the copy" if undo else ""
+        warnings.append(f"the .env file {path} changed since the backup ({', '.join(edited)}): those edits stay{undone}."
+                        " Roll back with force to put the whole copy back")
+    kept_lines = [(key, name, path) for key, name in kept]
+    return ("restored except the lines edited since the backup" if undo else "left as it is (edited since the backup)"), kept_lines
+
+
 def _edited_since(path: str, current: bytes, copy: bytes) -> List[str]:
     """The keys of the .env file that changed since the backup copied it, other than by the rewrite to
     references (a line that holds one ``${secret:name}`` where the copy had a value): a value edited, a key
@@ -1450,13 +1477,9 @@ def _restore_env(manager: SecretManager, saved: _backup.Backup, check_mode: bool
     except OSError as exc:
         raise MigrationError(f"cannot read {path}: {exc.strerror}")
     edited = _edited_since(path, current, data) if current is not None and not force else []
-    if edited:
-        if warnings is not None:
-            warnings.append(f"the .env file {path} was left as it is: {', '.join(edited)} changed since the backup, and"
-                            " restoring the backup's copy would throw that edit away. Restore it by hand from the backup,"
-                            " or roll back with force to put the copy back")
-        return "left as it is (edited since the backup)", []
     kept = _references_to_keep(manager, path, current, data, results) if current is not None else []
+    if edited:
+        return _undo_rewrite_only(path, current, data, edited, kept, mode, check_mode, warnings)
     if kept:
         replacements = {key: reference(name) for key, name in kept}
         data = _dotenv.rewrite(data.decode("utf-8"), replacements, source=path).encode("utf-8")

@@ -228,3 +228,10 @@ def test_rewrite_replaces_every_occurrence_and_keeps_crlf_and_bom():
 ])
 def test_rewrite_keeps_mixed_line_endings(text, expected):
     assert dotenv.rewrite(text, {"A": "v"}) == expected
+
+
+def test_restore_values_puts_back_the_copys_values_byte_for_byte_and_keeps_the_rest():
+    copy = "\ufeffexport A='x $y' # note\r\nB=\"q\\\"z\"\r\nC=plain\r\n"
+    now = "\ufeffexport A=${secret:a} # note\r\nB=${secret:b}\r\nC=edited\r\nD=new\r\n"
+    merged = dotenv.restore_values(now, copy, ["A", "B"])
+    assert merged == "\ufeffexport A='x $y' # note\r\nB=\"q\\\"z\"\r\nC=edited\r\nD=new\r\n"

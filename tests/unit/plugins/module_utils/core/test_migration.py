@@ -725,11 +725,28 @@ def test_a_rollback_leaves_an_env_file_edited_since_the_backup_unless_forced(wor
     saved = backup_mod.read(path, world.key)
     rows, env_state, warnings = mig.rollback(world.manager(), saved)
     assert env_state.startswith("left as it is") and open(world.path).read() == edited
-    assert any("APP_NAME, NEW_SETTING changed since the backup" in warning for warning in warnings)
+    assert any("changed since the backup (APP_NAME, NEW_SETTING): those edits stay" in warning for warning in warnings)
     assert not any(CANARY in warning for warning in warnings)
     assert {row["action"] for row in rows} == {"deleted"}  # the secrets are rolled back all the same
     _rows, env_state, _warnings = mig.rollback(world.manager(), saved, force=True)
     assert env_state == "restored" and open(world.path).read() == ENV
+
+
+def test_a_rollback_of_a_rewritten_and_then_edited_env_file_undoes_only_the_rewrite(world):
+    """The rewrite made references, then the operator added a line: the rollback deletes the secrets, so the
+    references must get their values back (or the application reads nothing), and the added line stays."""
+    plan, path = migrate(world)
+    finished(path)
+    rewrite_plan = mig.make_plan(world.manager(), world.settings(rewrite_env=True), history=history(world))
+    assert mig.rewrite_env(world.manager(), rewrite_plan) is True
+    with open(world.path, "a") as handle:
+        handle.write("EXTRA=1\n")
+    saved = backup_mod.read(path, world.key)
+    _rows, env_state, warnings = mig.rollback(world.manager(), saved)
+    text = open(world.path).read()
+    assert env_state == "restored except the lines edited since the backup"
+    assert text == ENV + "EXTRA=1\n", "the values are back, the added line stays"
+    assert any("EXTRA" in warning for warning in warnings) and not any(CANARY in warning for warning in warnings)
 
 
 # rollback: the right target, and never into an empty or missing store ----------------------------
