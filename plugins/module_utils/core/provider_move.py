@@ -205,9 +205,12 @@ def check_pair(source: SecretManager, target: SecretManager, settings: MoveSetti
     if settings.overwrite not in _migration.OVERWRITE:
         raise InvalidOption(f"migrate_overwrite must be one of {', '.join(_migration.OVERWRITE)}"
                             f" (got '{settings.overwrite}')")
+
+    def instance_ids() -> Tuple[Optional[str], Optional[str]]:
+        return source.backend.instance_id(), target.backend.instance_id()
+
     if (source.provider == target.provider and (source.prefix or "") == (target.prefix or "")
-            and same_store(source_identity, target_identity, lambda: (source.backend.instance_id(),
-                                                                       target.backend.instance_id()))):
+            and same_store(source_identity, target_identity, instance_ids)):
         raise MoveError(
             f"the source and the target are the same store ({_migration.describe_identity(target_identity)},"
             f" prefix '{target.prefix or ''}')",
