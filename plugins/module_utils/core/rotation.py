@@ -44,10 +44,13 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core.model import 
     iso,
 )
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation_tags import (  # noqa: F401 (re-exported)
+    FAILED_KEPT,
     ROTATION_TAGS,
+    TAG_FAILED_VERSIONS,
     TAG_GRACE_UNTIL,
     TAG_GRACE_VERSION,
     TAG_ROTATED_AT,
+    failed_versions,
     read_tags,
     to_moment,
 )
@@ -658,6 +661,11 @@ class Rotator:
                                  provider_name=self.manager.provider_name(name))
         if only_if_current is not None and str(meta.version) != str(only_if_current) and not self._holds_value_of(
                 name, only_if_current):
+            # not ours to undo; but our value failed its check, so no other run's rollback may make it current again
+            self._mark_failed(name, meta, str(only_if_current))
+            if self._holds_value_of(name, only_if_current):  # another run's rollback put it back meanwhile
+                meta, versions = self.state(name)
+                return self._rollback_to(name, to_version, meta, versions, check_mode)
             self._audit("rotate_rollback", name, ok=False, before=meta.version,
                         error=SecretConflict("another run changed the secret after the version to undo"))
             raise SecretConflict(
@@ -668,10 +676,22 @@ class Rotator:
                 hint="Look at the versions with vibebox.secrets.secret_info; roll back by hand only if the newer"
                      " version must go",
             )
+        return self._rollback_to(name, to_version, meta, versions, check_mode)
+
+    def _rollback_to(self, name: str, to_version: str, meta: SecretMetadata, versions: List[VersionInfo],
+                     check_mode: bool) -> RotationResult:
         target = self.manager.get(name, version=self.manager.any_version(to_version), bypass_cache=True)
+        failed = failed_versions(meta.tags)
+        skipped = None
+        if str(target.metadata.version) in failed:
+            older = self._before_failed(versions, str(target.metadata.version), failed)
+            if older is not None:
+                skipped = str(target.metadata.version)
+                target = self.manager.get(name, version=older, bypass_cache=True)
         current = self.manager.get(name, bypass_cache=True)
         result = RotationResult(name=name, version=meta.version, version_before=meta.version,
-                                reason=f"rollback to version {target.metadata.version}")
+                                reason=f"rollback to version {target.metadata.version}"
+                                + (f" (version {skipped} failed another run's check)" if skipped else ""))
         if current.value == target.value:
             result.reason = f"the current value is already the value of version {target.metadata.version}"
             return result
@@ -709,6 +729,33 @@ class Rotator:
         self._audit("rotate_rollback", name, ok=True, before=meta.version, after=written.version,
                     outcome=f"value of version {target.metadata.version} restored")
         return result
+
+    def _mark_failed(self, name: str, meta: SecretMetadata, version: str) -> None:
+        """Remember in the secret's tags that ``version``'s value failed a check (best effort: a provider that
+        refuses the tag write leaves the rollback as it was)."""
+        failed = [item for item in failed_versions(meta.tags) if item != version] + [version]
+        tags = dict(meta.tags or {})
+        tags[TAG_FAILED_VERSIONS] = ",".join(failed[-FAILED_KEPT:])
+        try:
+            self.manager.update_metadata(name, None, tags)
+        except SecretError:
+            pass
+
+    @staticmethod
+    def _before_failed(versions: List[VersionInfo], version: str, failed: List[str]) -> Optional[str]:
+        """The newest readable version older than ``version`` whose value failed no check (None: there is none)."""
+        def order(info: VersionInfo) -> Tuple[float, int, str]:
+            moment = info.created_at.timestamp() if isinstance(info.created_at, _dt.datetime) else 0.0
+            return (moment, int(info.version) if str(info.version).isdigit() else 0, str(info.version))
+
+        ordered = sorted(versions, key=order)
+        ids = [str(info.version) for info in ordered]
+        if version not in ids:
+            return None
+        for info in reversed(ordered[:ids.index(version)]):
+            if str(info.version) not in failed and info.enabled and not info.destroyed:
+                return str(info.version)
+        return None
 
     def _holds_value_of(self, name: str, version: str) -> bool:
         """The current value is the value of ``version``, written again as a newer version: another run that

@@ -27,6 +27,17 @@ TAG_ROTATED_AT = "vibebox-rotated-at"
 TAG_GRACE_UNTIL = "vibebox-grace-until"
 TAG_GRACE_VERSION = "vibebox-grace-version"
 ROTATION_TAGS = (TAG_ROTATED_AT, TAG_GRACE_UNTIL, TAG_GRACE_VERSION)
+#: versions whose value failed a rotation's follow-up check, comma-separated, newest last: a rollback never
+#: makes them current again. Kept across rotations (not among ROTATION_TAGS, which a rotation replaces).
+TAG_FAILED_VERSIONS = "vibebox-failed-versions"
+#: how many failed versions the tag remembers (tag values are short on some providers)
+FAILED_KEPT = 8
+
+
+def failed_versions(tags: Optional[Mapping[str, str]]) -> List[str]:
+    raw = str((tags or {}).get(TAG_FAILED_VERSIONS) or "")
+    return [item for item in (part.strip() for part in raw.split(",")) if item]
+
 
 #: the version word for "the previous version, whatever its grace says": what ``ignore_grace: true``
 #: asks for (plugins send it as the version, so caches keep the two answers apart), and what a

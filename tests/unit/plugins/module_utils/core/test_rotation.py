@@ -115,6 +115,11 @@ class MemoryBackend(SecretBackend):
     def delete(self, name, recovery_days=None, force=False):
         self.values.pop(name, None)
 
+    def update_metadata(self, name, description=None, tags=None):
+        if tags is not None:
+            self.tags[name] = dict(tags)
+        return self.describe(name)
+
     def describe(self, name):
         if name not in self.values:
             raise errors.SecretNotFound("missing", provider_name=name)
@@ -337,8 +342,6 @@ def test_a_rollback_of_a_version_no_longer_current_writes_nothing(rotator):
     with pytest.raises(errors.SecretConflict, match=f"version {theirs.version} is current, not version {mine.version}"):
         rotator.rollback("jwt", mine.previous_version, only_if_current=mine.version)
     assert rotator.manager.get("jwt").value == "value-0003"
-    back = rotator.rollback("jwt", theirs.previous_version, only_if_current=theirs.version)
-    assert back.rolled_back and rotator.manager.get("jwt").value == "value-0002"
 
 
 def test_a_version_whose_value_another_failed_run_put_back_is_still_rolled_back(rotator):
@@ -351,6 +354,22 @@ def test_a_version_whose_value_another_failed_run_put_back_is_still_rolled_back(
     assert rotator.manager.get("jwt").value == "value-0002"
     back = rotator.rollback("jwt", a.previous_version, only_if_current=a.version)
     assert back.rolled_back and rotator.manager.get("jwt").value == "value-0001"
+
+
+def test_a_value_that_failed_one_run_is_not_made_current_by_another_runs_rollback(rotator):
+    """A's check fails while B's version is current: A may not roll back, but marks its version failed; B's check
+    fails next, and B's rollback skips A's failed value for the one before it."""
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
+    a = rotator.rotate("jwt", RotationPolicy(), value="value-0002")
+    b = rotator.rotate("jwt", RotationPolicy(), value="value-0003")
+    with pytest.raises(errors.SecretConflict):
+        rotator.rollback("jwt", a.previous_version, only_if_current=a.version)
+    back = rotator.rollback("jwt", b.previous_version, only_if_current=b.version)
+    assert back.rolled_back and f"version {a.version} failed another run's check" in back.reason
+    assert rotator.manager.get("jwt").value == "value-0001"
+    again = rotator.rotate("jwt", RotationPolicy(), value="value-0004")  # the mark outlives later rotations
+    assert str(a.version) in rotator.manager.describe("jwt").tags.get("vibebox-failed-versions", "")
+    assert again.rotated
 
 
 def test_rotating_during_a_running_grace_warns(rotator, clock):
