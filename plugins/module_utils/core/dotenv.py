@@ -278,16 +278,22 @@ def rewrite(text: str, replacements: Mapping[str, str], source: str = "<string>"
     hold a secret. Values are written so references in them are resolved by the lookup (bare or
     double-quoted).
     """
+    return _splice(text, {key: quote(value) for key, value in replacements.items()}, source)
+
+
+def _splice(text: str, written: Mapping[str, str], source: str) -> str:
+    """``text`` with the value of each key of ``written`` replaced by that text as written, the rest byte for
+    byte (every occurrence of a repeated key)."""
     original = _original_offsets(text)
     pieces: List[str] = []
     cursor = 0
     for entry in parse(text, source):
-        if entry.key not in replacements:
+        if entry.key not in written:
             continue
         start, end = original(entry.span[0]), original(entry.span[1])
         pieces.append(text[cursor:start])
-        pieces.append(quote(replacements[entry.key]))
-        if text.startswith("#", end):  # KEY='x'#c: keep '#' a comment after a bare value
+        pieces.append(written[entry.key])
+        if text.startswith("#", end) and not written[entry.key].endswith(" "):  # KEY='x'#c: keep '#' a comment
             pieces.append(" ")
         cursor = end
     pieces.append(text[cursor:])
@@ -303,18 +309,7 @@ def restore_values(text: str, copy: str, keys: Sequence[str], source: str = "<st
     for entry in parse(copy, source):
         if entry.key in wanted:
             written[entry.key] = copy[copy_original(entry.span[0]):copy_original(entry.span[1])]
-    original = _original_offsets(text)
-    pieces: List[str] = []
-    cursor = 0
-    for entry in parse(text, source):
-        if entry.key not in written:
-            continue
-        start, end = original(entry.span[0]), original(entry.span[1])
-        pieces.append(text[cursor:start])
-        pieces.append(written[entry.key])
-        cursor = end
-    pieces.append(text[cursor:])
-    return "".join(pieces)
+    return _splice(text, written, source)
 
 
 def _original_offsets(text: str):
