@@ -20,7 +20,7 @@ import hmac
 import os
 import stat
 import tempfile
-from typing import Optional
+from typing import NoReturn, Optional
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import SecretError
 
@@ -195,9 +195,9 @@ def make_private_folder(path: str, *, what: str, provider: Optional[str] = None)
     missing = []
     probe = path
     while not os.path.isdir(probe):
-        if os.path.lexists(probe):
-            raise PathError(f"cannot create the {what} {path}: {probe} exists and is not a folder",
-                            provider=provider, hint="Fix the path (local_path, key file or backup folder)")
+        # another process may make the folder between the two checks (two forks' first run on one store)
+        if os.path.lexists(probe) and not os.path.isdir(probe):
+            _not_a_folder(what, path, probe, provider)
         missing.append(probe)
         parent = os.path.dirname(probe)
         if parent == probe:
@@ -214,6 +214,13 @@ def make_private_folder(path: str, *, what: str, provider: Optional[str] = None)
                 hint=f"Create it yourself (mkdir -m 700 {folder}) or choose a path you can write",
             )
         fsync_folder(os.path.dirname(folder))
+    if not os.path.isdir(path):  # something other than a folder was put there while we made its parents
+        _not_a_folder(what, path, path, provider)
+
+
+def _not_a_folder(what: str, path: str, probe: str, provider: Optional[str]) -> NoReturn:
+    raise PathError(f"cannot create the {what} {path}: {probe} exists and is not a folder",
+                    provider=provider, hint="Fix the path (local_path, key file or backup folder)")
 
 
 def read_key_file(path: str, *, what: str, hint: Optional[str] = None, provider: Optional[str] = None,

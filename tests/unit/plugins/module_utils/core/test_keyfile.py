@@ -44,6 +44,31 @@ def test_a_created_key_file_is_private_and_reads_back(tmp_path):
     assert keyfile.read_key_file(path, what="key file") == made and len(made) == 32
 
 
+def test_a_folder_another_process_makes_between_the_checks_is_used(tmp_path, monkeypatch):
+    """Two forks' first run on one store: the folder appears after the first isdir said it was missing."""
+    folder = tmp_path / "race"
+    real_isdir = os.path.isdir
+    calls = []
+
+    def isdir_then_made(path):
+        calls.append(path)
+        if path == str(folder) and len(calls) == 1:
+            os.mkdir(path, 0o700)  # the other process wins here
+            return False
+        return real_isdir(path)
+
+    monkeypatch.setattr(keyfile.os.path, "isdir", isdir_then_made)
+    keyfile.make_private_folder(str(folder), what="key folder")
+    assert real_isdir(folder) and len(calls) > 1
+
+
+def test_a_file_where_the_folder_should_be_is_refused(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(keyfile.PathError) as caught:
+        keyfile.make_private_folder(str(tmp_path / "taken" / "keys"), what="key folder")
+    assert "exists and is not a folder" in str(caught.value) and "taken" in str(caught.value)
+
+
 def test_a_key_file_others_may_write_is_refused(tmp_path):
     folder = tmp_path / "keys"
     keyfile.make_private_folder(str(folder), what="key folder")
