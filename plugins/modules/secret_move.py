@@ -19,7 +19,8 @@ description:
     deletion in the source, or changed in the target since the last move of this source, see O(overwrite)) or
     C(refused) (a name the target's name rule refuses, with a O(name_map) suggestion in C(rename_map); two names
     mapped to one; a value too large; a target secret scheduled for deletion; a write the credentials may not make;
-    a value the strength policy refuses).
+    a value the strength policy refuses; within one store, a target that is itself a secret of the source, as with
+    the prefixes C(app/) and C(app/v2/), until O(exclude) leaves the target's names out of the source).
   - With a strength policy (O(policy), or the collection-wide C(vibebox_secrets_policy)), the current value of each
     secret the move would write (C(create), C(update)) must pass it. With O(policy_mode=enforce) a weak one is
     C(refused) in the plan, naming the rules it breaks, never the value, so the move stops before its first write;
@@ -499,7 +500,7 @@ class Move(_steps.TargetSteps):
         self.source = source
         self.settings = _settings(module.params)
         self.source_identity = _migration.target_identity(source)
-        _move.check_pair(source, target, self.settings, self.source_identity, self.identity)
+        self.shared = _move.check_pair(source, target, self.settings, self.source_identity, self.identity)
         self.label = _move.source_label(source, self.source_identity)
 
     def history(self, own_backup=None):
@@ -509,7 +510,7 @@ class Move(_steps.TargetSteps):
 
     def plan(self, keys=None, own_backup=None):
         plan = _move.make_plan(self.source, self.target, self.settings, label=self.label,
-                               history=self.history(own_backup), keys=keys)
+                               history=self.history(own_backup), keys=keys, shared=self.shared)
         for warning in plan.warnings:
             self.module.warn(warning.replace("this file", "this source"))
         return plan

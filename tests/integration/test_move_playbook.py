@@ -216,3 +216,19 @@ def test_the_collection_wide_strength_policy_refuses_a_weak_value_before_any_wri
     assert weak not in warned.output
     assert "secret 'weak-one' breaks the strength policy" in warned.output
     assert _values(target) == {"weak-one": weak, "strong-one": f"{CANARY}-strong"}
+
+
+def test_a_move_into_a_prefix_inside_the_source_in_one_store_stops_before_any_write(tmp_path):
+    """app/ -> app/v2/ of one local store, with migrate_delete_source: each target is a secret of the source too,
+    so the plan refuses it (naming the migrate_exclude that fixes it) and neither side is written."""
+    store = _local(tmp_path, "store")
+    source, target = dict(store, prefix="app/"), dict(store, prefix="app/v2/")
+    _seed(source, {"jwt-secret": f"{CANARY}-jwt"})
+    before = _digest(store["local_path"])
+    run = run_playbook(PLAYBOOK, state_env(tmp_path), extra_vars=_extra(tmp_path, source, target,
+                                                                        migrate_delete_source=True))
+    assert run.rc != 0
+    _clean(run)
+    assert "is the source's secret 'v2/jwt-secret'" in run.stdout, run.stdout[-3000:]
+    assert _digest(store["local_path"]) == before and not (tmp_path / "backups").exists()
+    assert _values(source) == {"jwt-secret": f"{CANARY}-jwt"} and _values(target) == {}

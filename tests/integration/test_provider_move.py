@@ -61,11 +61,11 @@ def _seed(source: SecretManager) -> None:
 def _run(source, target, settings, tmp_path, fault_at=None):
     """plan -> backup -> apply, as the module's steps do; returns (plan, backup path, written or error)."""
     source_id, target_id = _migration.target_identity(source), _migration.target_identity(target)
-    _move.check_pair(source, target, settings, source_id, target_id)
+    shared = _move.check_pair(source, target, settings, source_id, target_id)
     label = _move.source_label(source, source_id)
     key = _backup.BackupKey.load(key_file=str(tmp_path / "backup.key"), create=True)
     history = _migration.History.load(str(tmp_path / "backups"), label, target_id, target.prefix or "", key)
-    plan = _move.make_plan(source, target, settings, label=label, history=history)
+    plan = _move.make_plan(source, target, settings, label=label, history=history, shared=shared)
     if not plan.changes:
         return plan, None, []
     path = _move.write_backup(plan, str(tmp_path / "backups"), key, identity=target_id, source_identity=source_id)
@@ -235,6 +235,48 @@ def test_one_vault_at_two_addresses_is_the_same_store(vault_manager, vault_optio
         _move.check_pair(one, two, _move.MoveSettings(), _migration.target_identity(one), _migration.target_identity(two))
     _move.check_pair(one, vault_manager(prefix="elsewhere/"), _move.MoveSettings(), _migration.target_identity(one),
                      _migration.target_identity(two))  # another prefix of the same store: a move within it
+
+
+def _delete_source(source, target, settings, tmp_path):
+    """validate then delete_source on a fresh plan, as the module's delete_source step does."""
+    source_id, target_id = _migration.target_identity(source), _migration.target_identity(target)
+    shared = _move.check_pair(source, target, settings, source_id, target_id)
+    plan = _move.make_plan(source, target, settings, label=_move.source_label(source, source_id), shared=shared)
+    key = _backup.BackupKey.load(key_file=str(tmp_path / "backup.key"))
+    return _move.delete_source(source, plan, _move.validate(source, target, plan), str(tmp_path / "backups"), key,
+                               source_id)
+
+
+def test_within_one_store_a_target_inside_the_source_is_refused(tmp_path, local_manager):
+    """app/ -> app/v2/ of one store: each target is also a secret of the source, so a second run would move the
+    copies again and delete_source would delete what the first run moved. Such a secret is refused until the
+    source leaves the target's names out; then the move and delete_source leave the target whole."""
+    source, inner = local_manager(prefix="app/"), local_manager(prefix="app/v2/")
+    source.set("jwt-secret", f"{CANARY}-jwt")
+    plan, path, written = _run(source, inner, _move.MoveSettings(), tmp_path)
+    assert [(row.key, row.action) for row in plan.rows] == [("jwt-secret", "refused")] and path is None
+    assert "leave 'v2/jwt-secret' out with migrate_exclude" in plan.rows[0].reason and CANARY not in plan.rows[0].reason
+    assert inner.list() == []
+    settings = _move.MoveSettings(exclude=["v2/*"])
+    plan, _path, written = _run(source, inner, settings, tmp_path)
+    assert [row["name"] for row in written] == ["jwt-secret"]
+    done, _saved = _delete_source(source, inner, settings, tmp_path)
+    assert [row["key"] for row in done] == ["jwt-secret"]
+    assert _values(inner) == {"jwt-secret": f"{CANARY}-jwt"}
+    assert _run(source, inner, settings, tmp_path)[0].rows == []  # a second run finds nothing to move
+
+
+def test_within_one_store_a_name_map_onto_the_source_secret_itself_is_refused(tmp_path, local_manager):
+    """app/v2/ -> app/ with jwt-secret renamed v2/jwt-secret: the target is the source secret itself. It looks
+    unchanged and validates, so delete_source would delete the only copy; the plan refuses it instead."""
+    source, outer = local_manager(prefix="app/v2/"), local_manager(prefix="app/")
+    source.set("jwt-secret", f"{CANARY}-jwt")
+    settings = _move.MoveSettings(name_map={"jwt-secret": "v2/jwt-secret"})
+    plan, path, _written = _run(source, outer, settings, tmp_path)
+    assert [(row.key, row.action) for row in plan.rows] == [("jwt-secret", "refused")] and path is None
+    with pytest.raises(_move.MoveError, match="nothing was validated"):
+        _delete_source(source, outer, settings, tmp_path)
+    assert _values(source) == {"jwt-secret": f"{CANARY}-jwt"}
 
 
 def test_delete_source_after_validation_with_its_own_backup(tmp_path, local_manager, vault_manager):

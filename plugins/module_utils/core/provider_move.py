@@ -195,8 +195,13 @@ class MovePlan:
 # plan --------------------------------------------------------------------------------------------
 
 def check_pair(source: SecretManager, target: SecretManager, settings: MoveSettings,
-               source_identity: Mapping[str, Any], target_identity: Mapping[str, Any]) -> None:
-    """Refuse, before any read of a value, a move that cannot be right whatever the secrets are."""
+               source_identity: Mapping[str, Any], target_identity: Mapping[str, Any]) -> bool:
+    """Refuse, before any read of a value, a move that cannot be right whatever the secrets are.
+
+    Returns whether both sides are one store under prefixes that contain one another (``app/`` and
+    ``app/v2/``): then one secret can be a source and a target at once, and make_plan must be told
+    (``shared``) so that it refuses those secrets one by one.
+    """
     if target.backend.read_only:
         raise ReadOnlyProvider("this provider is read-only, so nothing can be moved into it", provider=target.provider,
                                hint="Choose a target that stores secrets (local, vault, aws, gcp, azure, kubernetes)")
@@ -209,8 +214,11 @@ def check_pair(source: SecretManager, target: SecretManager, settings: MoveSetti
     def instance_ids() -> Tuple[Optional[str], Optional[str]]:
         return source.backend.instance_id(), target.backend.instance_id()
 
-    if (source.provider == target.provider and (source.prefix or "") == (target.prefix or "")
-            and same_store(source_identity, target_identity, instance_ids)):
+    source_prefix, target_prefix = source.prefix or "", target.prefix or ""
+    nested = source_prefix.startswith(target_prefix) or target_prefix.startswith(source_prefix)
+    shared = (source.provider == target.provider and nested
+              and same_store(source_identity, target_identity, instance_ids))
+    if shared and source_prefix == target_prefix:
         raise MoveError(
             f"the source and the target are the same store ({_migration.describe_identity(target_identity)},"
             f" prefix '{target.prefix or ''}')",
@@ -221,6 +229,7 @@ def check_pair(source: SecretManager, target: SecretManager, settings: MoveSetti
             "the env provider lists every environment variable of the process; say which ones to move",
             hint="Give migrate_include (for example ['database-password', 'jwt-*']): names are the variables in lower"
             " case with '-' for '_'")
+    return shared
 
 
 def same_store(one: Mapping[str, Any], other: Mapping[str, Any],
@@ -276,12 +285,13 @@ def suggest_name(provider: str, name: str, prefix: Optional[str]) -> Optional[st
 
 def make_plan(source: SecretManager, target: SecretManager, settings: MoveSettings, *,
               label: str, history: Optional[_migration.History] = None,
-              keys: Optional[Sequence[str]] = None) -> MovePlan:
+              keys: Optional[Sequence[str]] = None, shared: bool = False) -> MovePlan:
     """Every source secret with its target name and action, before any write.
 
     Reads: one listing of the source, one batch read of each side and one describe per secret
     (description and tags). Older versions are read by read_history(), only by the step that writes
-    them. ``keys`` limits the plan to those source names (the role applies in batches).
+    them. ``keys`` limits the plan to those source names (the role applies in batches). ``shared``:
+    what check_pair returned (one store, nested prefixes).
     """
     listed = source.list()
     if keys is not None:
@@ -291,6 +301,8 @@ def make_plan(source: SecretManager, target: SecretManager, settings: MoveSettin
                             hint="The source changed since the plan; run the move again for a fresh plan")
         listed = [name for name in listed if name in set(keys)]
     rows = [_row(source, target, settings, name) for name in listed if settings.included(name)]
+    if shared:
+        _refuse_targets_in_source(source, settings, rows)
     _refuse_shared_names(rows)
     _read_source(source, target, [row for row in rows if row.action == "pending"])
     _compare(target, [row for row in rows if row.action == "pending"])
@@ -320,6 +332,22 @@ def _row(source: SecretManager, target: SecretManager, settings: MoveSettings, n
                else "; rename it with migrate_name_map")
         row.reason = f"the {target.provider} name rule refuses it: {exc.reason}{fix}"
     return row
+
+
+def _refuse_targets_in_source(source: SecretManager, settings: MoveSettings, rows: List[MoveRow]) -> None:
+    """Within one store, refuse a secret whose target is itself a secret of the source (under its prefix and
+    included): the move would overwrite a secret it moves, a later run would move its own copies again, and
+    delete_source, finding the target equal to itself, would delete what was moved."""
+    for row in rows:
+        if row.action != "pending" or not row.provider_name:
+            continue
+        inside = _names.to_logical_name(source.provider, row.provider_name, source.prefix)
+        if inside is None or not settings.included(inside):
+            continue
+        row.action = "refused"
+        row.reason = (f"its target {row.provider_name} is the source's secret '{inside}' (one store, prefix"
+                      f" '{source.prefix or ''}' contains it): leave '{inside}' out with migrate_exclude, or"
+                      " choose prefixes that do not contain one another")
 
 
 def _refuse_shared_names(rows: List[MoveRow]) -> None:
