@@ -17,7 +17,8 @@ description:
     C(<backup_key_file>.new) before anything is sealed with it.
   - When the backup key comes from O(backup_key_file), that file then holds the new key, and the old key is kept as
     C(<backup_key_file>.old-<key id>). When it comes from O(backup_key) or C(VIBEBOX_BACKUP_KEY), no key file changes;
-    the module warns that the variable must be set to the new key.
+    the module warns that the variable must be set to the new key. Once it is, C(<backup_key_file>.new) is only a
+    copy of the key in use, so the next re-key keeps it as C(<backup_key_file>.old-<key id>) and makes a new key.
   - Backups sealed with neither the current nor the new key are refused before anything is written.
   - A run that stopped half-way is finished by the next one; a second run changes nothing.
 options:

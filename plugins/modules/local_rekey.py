@@ -18,7 +18,8 @@ description:
     C(<local_key_file>.old-<key id>), so file backups of the store taken before stay readable. Remove it once they
     are not needed, or at once if the key leaked.
   - When it comes from C(VIBEBOX_LOCAL_KEY), no key file changes; the module warns that C(VIBEBOX_LOCAL_KEY) must be
-    set to the new key (from O(new_key), or the file it names) before the next run.
+    set to the new key (from O(new_key), or the file it names) before the next run. Once it is, that file is only a
+    copy of the key in use, so the next re-key keeps it as C(<local_key_file>.old-<key id>) and makes a new key.
   - A run that stopped half-way (after the values were re-encrypted, before the key file was replaced) is finished by
     the next run; until then the store names the file that holds its new key.
   - Writers that still hold the old key are refused, never allowed to write under it.

@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import secrets
 import stat
 import tempfile
 from typing import NoReturn, Optional
@@ -301,3 +302,43 @@ def create_key_file(path: str, *, what: str, hint: Optional[str] = None, provide
     """A new random key in ``path`` unless another process made one first; returns the key in the file."""
     write_key_file(path, random_key(), what=what, provider=provider)
     return read_key_file(path, what=what, hint=hint, provider=provider)
+
+
+def set_aside(path: str, keep_as: str, key: bytes, *, what: str, provider: Optional[str] = None) -> None:
+    """Move ``path`` to ``keep_as`` when it holds ``key`` (a leftover copy of the key in use), freeing ``path``
+    for a new key; a file that holds another key stays where it is.
+
+    The file is claimed by a rename first, so a new key that a concurrent run wrote at ``path`` in the
+    meantime is put back, never deleted; ``keep_as`` is never replaced.
+    """
+    claim = f"{path}.{os.getpid()}-{secrets.token_hex(4)}.claim"
+    try:
+        os.rename(path, claim)
+    except FileNotFoundError:
+        return  # another run set it aside first
+    try:
+        if read_key_file(claim, what=what, provider=provider) == key:
+            try:
+                os.link(claim, keep_as)
+            except FileExistsError:
+                if read_key_file(keep_as, what=what, provider=provider) != key:
+                    raise KeyFileError(f"{keep_as} exists and holds another key", provider=provider,
+                                       hint="Move it away, then run again")
+            os.unlink(claim)
+            fsync_folder(os.path.dirname(os.path.abspath(path)))
+            return
+    except BaseException:
+        _put_back(claim, path, what, provider)
+        raise
+    _put_back(claim, path, what, provider)
+
+
+def _put_back(claim: str, path: str, what: str, provider: Optional[str]) -> None:
+    """Return a claimed key file to ``path``; when a new one took its place meanwhile, both stay (no key is lost)."""
+    try:
+        os.link(claim, path)
+    except FileExistsError:
+        raise KeyFileError(f"another run wrote a new key to {path} while this one set the {what} aside; the key that"
+                           f" was there is kept in {claim}", provider=provider,
+                           hint="Let the other run finish, keep both files, and run again") from None
+    os.unlink(claim)

@@ -71,6 +71,10 @@ class BackupRekey:
         self.staged_is_ours = not new_backup_key_file
         self.explicit = bool(new_backup_key or new_backup_key_file)
         self.new_key: Optional[_backup.BackupKey] = None
+        #: the new key is the one an earlier run left in our staged file (to finish that run)
+        self.from_staged = False
+        #: the staged file only holds the key in use: set aside, not a target
+        self.leftover = False
         if new_backup_key:
             try:
                 self.new_key = _backup.BackupKey(_keyfile.decode_key(new_backup_key), "the new_backup_key option")
@@ -78,6 +82,7 @@ class BackupRekey:
                 raise InvalidOption(f"new_backup_key {exc.reason}", hint=f"Make one with: {_keyfile.GENERATE_HINT}")
         elif os.path.exists(self.staged):
             self.new_key = _backup.BackupKey.load(key_file=self.staged, env={})
+            self.from_staged = self.staged_is_ours
         self.min_interval = min_interval
         self.check = check
 
@@ -102,6 +107,10 @@ class BackupRekey:
                 hint="Restore the backup key file from your copy (or give it in backup_key or VIBEBOX_BACKUP_KEY);"
                      " nothing was changed")
         old_id = old.key_id if old else ""
+        if self.from_staged and old is not None and self.new_key is not None and self.new_key.key_id == old_id:
+            # a finished run's staged key that is now the key in use (VIBEBOX_BACKUP_KEY was set to it): taken
+            # as the target, it would make every later re-key, one after a leak too, "already under" that key
+            self.new_key, self.leftover = None, True
         new_id = self.new_key.key_id if self.new_key else ""
         todo, done, foreign = self._classify(files, old, new_id)
         if foreign:
@@ -166,6 +175,9 @@ class BackupRekey:
 
     def _durable_new_key(self) -> _backup.BackupKey:
         if self.new_key is None:
+            old = self._old_key() if self.leftover else None
+            if old is not None:  # keep that copy where a re-key keeps old keys, and free the staged file
+                _keyfile.set_aside(self.staged, f"{self.key_file}.old-{old.key_id}", old.key, what="new backup key file")
             _keyfile.write_key_file(self.staged, _keyfile.random_key(), what="new backup key file")
             self.new_key = _backup.BackupKey.load(key_file=self.staged, env={})
         elif self.uses_file and self.staged_is_ours:

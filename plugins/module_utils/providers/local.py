@@ -977,9 +977,14 @@ class _Rekey:
         self.new_key = new_key
         #: where the operator finds the new key: the option they gave, else the file that holds it
         self.new_key_source = "the new_key option" if new_key is not None else self.staged
+        #: the new key is the one an earlier run left in our staged file (to finish that run)
+        self.from_staged = False
+        #: the staged file only holds the key the store is already under: set aside, not a target
+        self.leftover = False
         if self.new_key is None and os.path.exists(self.staged):
             self.new_key = _keyfile.read_key_file(self.staged, what="new local store key file", provider=PROVIDER,
                                                   hint="Give the new key in this file as 44 characters of base64")
+            self.from_staged = self.staged_is_ours
         #: the key comes from the key file, which the re-key then replaces; else from VIBEBOX_LOCAL_KEY
         self.uses_file = store._given_key is None
 
@@ -1000,6 +1005,10 @@ class _Rekey:
         store_id = facts["store_key_id"] or ("" if facts["versions"] else old_id)
         new_id = store_key_id(self.new_key) if self.new_key is not None else ""
         counts = {"versions": facts["versions"], "secrets": facts["secrets"]}
+        if self.from_staged and new_id == store_id == old_id:
+            # a finished run's staged key that is now the key in use (VIBEBOX_LOCAL_KEY was set to it): taken
+            # as the target, it would make every later re-key, one after a leak too, "already under" that key
+            self.new_key, new_id, self.leftover = None, "", True
         if self.new_key is not None and new_id == store_id:
             return self._finish(old, old_id, new_id, counts)
         if facts["versions"] and (old is None or store_id != old_id):
@@ -1041,12 +1050,22 @@ class _Rekey:
         With VIBEBOX_LOCAL_KEY the operator holds the given key, and no key file is written.
         """
         if self.new_key is None:
+            if self.leftover:
+                self._set_leftover_aside()
             _keyfile.write_key_file(self.staged, _keyfile.random_key(), what="new local store key file", provider=PROVIDER)
             return _keyfile.read_key_file(self.staged, what="new local store key file", provider=PROVIDER)
         if self.uses_file and self.staged_is_ours:
             _keyfile.write_key_file(self.staged, self.new_key, what="new local store key file", provider=PROVIDER,
                                     replace=True)
         return self.new_key
+
+    def _set_leftover_aside(self) -> None:
+        """Keep the staged copy of the key in use as '<key file>.old-<key id>', where a re-key keeps old keys,
+        and free the staged file for the new key."""
+        current = self.store._available_key()
+        if current is not None:
+            _keyfile.set_aside(self.staged, f"{self.store.key_file}.old-{store_key_id(current)}", current,
+                               what="new local store key file", provider=PROVIDER)
 
     def _finish(self, old: Optional[bytes], old_id: str, new_id: str, counts: Dict[str, int],
                 reencrypted: bool = False) -> Dict[str, Any]:

@@ -83,3 +83,23 @@ def test_a_key_file_others_may_write_is_refused(tmp_path):
 def test_a_missing_key_file_is_left_to_the_caller(tmp_path):
     with pytest.raises(FileNotFoundError):
         keyfile.read_key_file(str(tmp_path / "missing.key"), what="key file")
+
+
+def test_set_aside_moves_only_a_copy_of_the_given_key_and_never_loses_another(tmp_path):
+    """A leftover copy of the key in use is kept under the new name; a file that holds another key (a new key a
+    concurrent run just wrote there) stays where it is, and a key already kept under that name is not replaced."""
+    staged, kept = str(tmp_path / "k" / "secrets.key.new"), str(tmp_path / "k" / "secrets.key.old-1")
+    in_use, other = os.urandom(32), os.urandom(32)
+    keyfile.write_key_file(staged, other, what="key")
+    keyfile.set_aside(staged, kept, in_use, what="key")
+    assert keyfile.read_key_file(staged, what="key") == other and not os.path.exists(kept)
+    keyfile.write_key_file(staged, in_use, what="key", replace=True)
+    keyfile.set_aside(staged, kept, in_use, what="key")
+    assert not os.path.exists(staged) and keyfile.read_key_file(kept, what="key") == in_use
+    keyfile.set_aside(staged, kept, in_use, what="key")  # nothing left to set aside: nothing happens
+    keyfile.write_key_file(staged, in_use, what="key")
+    keyfile.write_key_file(kept, other, what="key", replace=True)
+    with pytest.raises(keyfile.KeyFileError, match="exists and holds another key"):
+        keyfile.set_aside(staged, kept, in_use, what="key")
+    assert keyfile.read_key_file(staged, what="key") == in_use and keyfile.read_key_file(kept, what="key") == other
+    assert sorted(os.listdir(tmp_path / "k")) == ["secrets.key.new", "secrets.key.old-1"]

@@ -181,3 +181,27 @@ def test_without_a_kept_key_the_refusal_names_the_playbook_variables(tmp_path):
     with pytest.raises(backup_mod.BackupError) as caught:
         backup_mod.BackupKey.load(key_file=str(tmp_path / "missing" / "backup.key"), env={})
     assert "migrate_backup_key_file" in caught.value.hint
+
+
+def test_a_staged_key_that_is_now_the_key_in_use_is_kept_aside_and_a_new_key_made(world):
+    """With VIBEBOX_BACKUP_KEY the new key stays in backup.key.new for the operator to put in the variable. Once it
+    is the key in use it is no target: a later re-key (after a leak) must re-seal every backup under a fresh key,
+    keeping that copy as backup.key.old-<id>, not answer that every backup is already under it."""
+    def rekey_with(key, **options):
+        env = {"VIBEBOX_BACKUP_KEY": base64.b64encode(key).decode()}
+        return rekey_mod.BackupRekey(world.folder, backup_key_file=world.key_file, env=env, **options).run()
+
+    staged = world.key_file + ".new"
+    assert rekey_with(world.key.key, min_interval=0)["new_key_file"] == staged
+    in_use = backup_mod.BackupKey.load(key_file=staged, env={})
+    again = rekey_with(in_use.key, min_interval=0)
+    assert again["changed"] and again["old_key_id"] == in_use.key_id
+    fresh = backup_mod.BackupKey.load(key_file=staged, env={})
+    assert again["new_key_id"] == fresh.key_id != in_use.key_id
+    assert sorted(again["rekeyed"]) == sorted(os.path.basename(path) for path in world.paths)
+    for path in world.paths:
+        assert backup_mod.read(path, fresh).payload["entries"]
+    kept = f"{world.key_file}.old-{in_use.key_id}"
+    assert backup_mod.BackupKey.load(key_file=kept, env={}).key == in_use.key
+    young = rekey_with(fresh.key, min_interval=86400)
+    assert young["changed"] is False and "not re-keyed again" in young["msg"]

@@ -643,3 +643,27 @@ def test_the_environment_warning_names_the_key_that_was_given_not_a_stale_file(t
     result = LocalBackend.from_options({"local_path": path}).rekey(new_key=new)
     assert result["changed"] and result["new_key_file"] is None
     assert [w for w in result["warnings"] if "set it to the new key you gave" in w], result["warnings"]
+
+
+def test_a_staged_key_that_is_now_the_key_in_use_is_kept_aside_and_a_new_key_made(tmp_path, monkeypatch):
+    """With VIBEBOX_LOCAL_KEY the new key stays in secrets.key.new for the operator to put in the variable. Once it
+    is the key in use it is no target: a later re-key (after a leak) must move the store to a fresh key, keeping
+    that copy as secrets.key.old-<id>, not answer that the store is already under it."""
+    path = str(tmp_path / "e" / "secrets.db")
+    first_key = os.urandom(32)
+    LocalBackend(path, key=first_key).set("jwt", "v")
+    monkeypatch.setenv("VIBEBOX_LOCAL_KEY", base64.b64encode(first_key).decode())
+    staged = LocalBackend.from_options({"local_path": path}).rekey(min_interval=0)["new_key_file"]
+    in_use = keyfile.read_key_file(staged, what="key")
+    monkeypatch.setenv("VIBEBOX_LOCAL_KEY", base64.b64encode(in_use).decode())
+    young = LocalBackend.from_options({"local_path": path}).rekey(min_interval=86400)
+    assert young["changed"] is False and "not re-keyed again" in young["msg"]
+    again = LocalBackend.from_options({"local_path": path}).rekey(min_interval=0)
+    assert again["changed"] and again["old_key_id"] == local_mod.store_key_id(in_use)
+    fresh = keyfile.read_key_file(staged, what="key")
+    assert again["new_key_id"] == local_mod.store_key_id(fresh) != local_mod.store_key_id(in_use)
+    kept = tmp_path / "e" / f"secrets.key.old-{local_mod.store_key_id(in_use)}"
+    assert keyfile.read_key_file(str(kept), what="key") == in_use
+    assert LocalBackend(path, key=fresh).get("jwt").value == "v"
+    with pytest.raises(LocalStoreError, match="the key given is the store's old key"):
+        LocalBackend(path, key=in_use).get("jwt")
