@@ -662,8 +662,10 @@ class Rotator:
         if only_if_current is not None and str(meta.version) != str(only_if_current) and not self._holds_value_of(
                 name, only_if_current):
             # not ours to undo; but our value failed its check, so no other run's rollback may make it current again
-            self._mark_failed(name, meta, str(only_if_current))
-            if self._holds_value_of(name, only_if_current):  # another run's rollback put it back meanwhile
+            # (not in check mode: the mark is a write, and later rollbacks act on it)
+            if not check_mode:
+                self._mark_failed(name, meta, str(only_if_current))
+            if not check_mode and self._holds_value_of(name, only_if_current):  # another run's rollback put it back
                 meta, versions = self.state(name)
                 return self._rollback_to(name, to_version, meta, versions, check_mode)
             self._audit("rotate_rollback", name, ok=False, before=meta.version,

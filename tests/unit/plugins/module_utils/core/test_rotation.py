@@ -372,6 +372,20 @@ def test_a_value_that_failed_one_run_is_not_made_current_by_another_runs_rollbac
     assert again.rotated
 
 
+def test_check_mode_of_a_refused_rollback_marks_no_version_failed(rotator, backend):
+    """A rollback in check mode (--check of a playbook that rolls back) writes nothing, not even the failed-version
+    mark: that mark would make a later real rollback skip a value no check ever refused."""
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
+    a = rotator.rotate("jwt", RotationPolicy(), value="value-0002")
+    b = rotator.rotate("jwt", RotationPolicy(), value="value-0003")
+    tags = dict(backend.tags["jwt"])
+    with pytest.raises(errors.SecretConflict):
+        rotator.rollback("jwt", a.previous_version, check_mode=True, only_if_current=a.version)
+    assert backend.tags["jwt"] == tags
+    back = rotator.rollback("jwt", b.previous_version, only_if_current=b.version)
+    assert back.rolled_back and rotator.manager.get("jwt").value == "value-0002"
+
+
 def test_rotating_during_a_running_grace_warns(rotator, clock):
     rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
     rotator.rotate("jwt", RotationPolicy(grace_period=3600), value="value-0002")
