@@ -508,6 +508,17 @@ class Rotator:
             if due.already_rotated:
                 self._audit("rotate", name, ok=True, before=due.version, after=due.version, outcome="already_rotated")
             return result
+        if meta is not None and expires_at is None and _expiry.is_expired(meta.expires_at, _dt.datetime.fromtimestamp(
+                now, _dt.timezone.utc)):
+            # the new value would keep that expiry and be expired the moment it is written: readers that refuse
+            # expired secrets would refuse it, and the rotation would still report success
+            raise InvalidOption(
+                f"it expired at {_expiry.show(meta.expires_at)}, and a rotation keeps the expiry a secret has, so the"
+                " new value would be expired at once",
+                provider=self.manager.provider, name=name, provider_name=self.manager.provider_name(name),
+                hint="Give the new value its own expiry (expires_in: 90d, or expires_at), or set a new expiry (or"
+                     " none, expires_at: never) with vibebox.secrets.secret first, then rotate",
+            )
         if meta is not None:
             grace_until, grace_version = grace_of(meta.tags)
             if grace_until is not None and grace_until > now and grace_version and grace_version != meta.version:
