@@ -21,6 +21,10 @@ What a rotation does, and why in that order:
 4. writes the secret (check-and-set on the version read), reads it back and logs in with what it
    holds, else writes the old value back and gives the role its old password back.
 
+Before any of that, every run (one that is not due and one in check mode too) logs in with the password the
+secret holds: a run stopped between steps 2 and 4 leaves the role with a password no one has, and the
+next run must say so rather than report nothing to do; a due rotation then mends it.
+
 Sessions that are open keep working (PostgreSQL checks a password at login only). A new connection
 made with the old password fails from step 2 until the application reads the secret again, which is
 why applications must re-read the secret when a login fails. The old password is kept in memory
@@ -257,6 +261,32 @@ class SingleRole:
     def _verify_secret(self, secret: Secret) -> None:
         self.admin.check_login(self.role, secret.value, self.dbname, self.verify_query)
 
+    def _refused(self, password: str) -> Optional[str]:
+        """Why the role does not log in with ``password`` (None: it does). SELECT 1, not the verify query:
+        this asks about the password, not the grants."""
+        try:
+            self.admin.check_login(self.role, password, self.dbname, "SELECT 1")
+        except DatabaseError as exc:
+            return exc.reason
+        return None
+
+    def _disagreement(self, name: str, version: Optional[str], refused: str) -> DatabaseError:
+        manager = self.rotator.manager
+        return DatabaseError(
+            f"the password the secret holds (version {version}) does not log in as role {self.role} ({refused}):"
+            " the database and the secret disagree, so applications that read the secret cannot connect",
+            provider=ENGINE, name=name, provider_name=manager.provider_name(name),
+            hint="A rotation stopped between setting the password and writing the secret leaves this. Check that the"
+                 " connection settings point at the application's database, then rotate now (no max_age;"
+                 " rotate_secret with this secret's name in the rotate role) to give the role and the secret one"
+                 " new password",
+        )
+
+    def _disagreement_warning(self, version: Optional[str], refused: str) -> str:
+        return (f"the password the secret held (version {version}) did not log in as role {self.role} before this"
+                f" rotation ({refused}): the database and the secret disagreed; the rotation gives both one new"
+                " password")
+
     def _old_value(self, name: str, exists: bool) -> Optional[str]:
         if not exists:
             return None
@@ -286,6 +316,14 @@ class SingleRole:
             username=self.role,
         )
         rotator.check_owner(name, meta, take_over, outcome.rotation.warnings)
+        if meta is not None and (check_mode or not due.due):
+            # a run stopped between setting the password and writing the secret left the two apart; a run
+            # that is not due would otherwise say "nothing to do" while no application can log in
+            refused = self._refused(self._old_value(name, True))
+            if refused is not None and not due.due:
+                raise self._disagreement(name, due.version, refused)
+            if refused is not None:
+                outcome.rotation.warnings.append(self._disagreement_warning(due.version, refused))
         if not due.due:
             return outcome
         if check_mode:
@@ -317,9 +355,14 @@ class SingleRole:
             self.admin.create_role(self.role, self.member_of)
             outcome.created_role = True
         readable, saved = self.admin.read_verifier(self.role)
+        # the stored hash is "the old password" only when it is the secret's: after a stopped run it is one
+        # that no one has, and putting it back would keep the role and the secret apart
+        refused = None if outcome.created_role or old_value is None else self._refused(old_value)
+        if refused is not None:
+            outcome.rotation.warnings.append(self._disagreement_warning(seen, refused))
 
         def give_back_old_password() -> str:
-            if readable:
+            if readable and refused is None:
                 self.admin.restore_verifier(self.role, saved)
                 return "has its old password again"
             if old_value is not None:

@@ -22,6 +22,11 @@ description:
     secret (conditional on the version read), reads it back and logs in with what it holds."
   - When a step fails before the secret is written, the role gets its old password back and the secret is untouched.
     When a step fails after, the old value is written back as a new version and the role gets its old password back.
+  - Every run first logs in as O(role) with the password the secret holds. When the role refuses it, the database and
+    the secret disagree (a run stopped between setting the password and writing the secret leaves that). A run that is
+    not due then fails and says so, instead of reporting nothing to do while no application can log in; a rotation
+    that is due goes on, warns, and gives both one new password. Its rollback gives the role the password the secret
+    holds, not the stored hash from before it.
   - Sessions already open keep working (PostgreSQL checks a password only at login). A new connection made with the
     old password fails from the moment the password changes until the application reads the secret again, so
     applications must read the secret again when a login fails (RV(sessions_before) counts the sessions opened with
@@ -135,7 +140,8 @@ attributes:
   check_mode:
     description: Can run in check mode and report what would change without changing anything.
     support: full
-    details: Reports whether a rotation is due; touches neither the database nor the secret.
+    details: Reports whether a rotation is due; changes neither the database nor the secret (it only logs in with the
+      password the secret holds).
   diff_mode:
     description: No diff is returned.
     support: none

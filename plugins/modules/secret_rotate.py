@@ -80,7 +80,8 @@ options:
       - When the new version expires, an ISO 8601 time in the future (V(2027-01-31T12:00:00Z)); without a time zone it is
         UTC. Stored like the M(vibebox.secrets.secret) option of the same name (the provider's own expiry where it has
         one, else the tag C(vibebox-expires-at)). Mutually exclusive with O(expires_in).
-      - Without O(expires_at) and O(expires_in) the secret keeps the expiry it has.
+      - Without O(expires_at) and O(expires_in) the secret keeps the expiry it has. When that expiry has passed, the
+        rotation is refused before any write (also in check mode), since the new value would be expired at once.
       - Applies only when the task rotates; a run that is not due changes nothing.
     type: str
   expires_in:

@@ -123,6 +123,79 @@ def test_a_failure_after_the_write_rolls_back_the_secret_and_the_password(postgr
     assert _logs_in(postgres_app, old)
 
 
+def _stopped_after_setting_the_password(app, manager) -> str:
+    """Run a rotation that is stopped (as a cancelled job is) right after it set the role's password, before
+    it wrote the secret: the role is left with a password that no one has. Returns that password."""
+    strategy = _strategy(app, manager)
+    set_password, left = strategy.admin.set_password, []
+
+    def set_then_stop(role, password):
+        set_password(role, password)
+        left.append(password)
+        raise KeyboardInterrupt  # the job was cancelled here
+
+    strategy.admin.set_password = set_then_stop
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            strategy.run(NAME, RotationPolicy())
+        finally:
+            strategy.admin.close()
+    return left[0]
+
+
+def test_a_run_stopped_between_the_password_and_the_secret_is_reported_then_repaired(postgres_app, local_manager):
+    """The secret still holds the old password and the role has another one: applications cannot log in.
+    A scheduled run that is not due says so (a failure naming the disagreement) instead of reporting nothing
+    to do, in check mode too; a rotation gives both one new password and warns what it found."""
+    manager = local_manager()
+    old = _seed(postgres_app, manager)
+    _stopped_after_setting_the_password(postgres_app, manager)
+    assert not _logs_in(postgres_app, old) and _value(manager) == old
+    scheduled = RotationPolicy.from_options("90d")
+    for check_mode in (False, True):
+        strategy = _strategy(postgres_app, manager)
+        with pytest.raises(errors.SecretError) as caught:
+            try:
+                strategy.run(NAME, scheduled, check_mode=check_mode)
+            finally:
+                strategy.admin.close()
+        assert "disagree" in str(caught.value) and "version 1" in str(caught.value), caught.value
+        assert old not in str(caught.value) and old not in str(caught.value.hint)
+    assert manager.describe(NAME).version == "1"
+
+    strategy = _strategy(postgres_app, manager)
+    try:
+        preview = strategy.run(NAME, RotationPolicy(), check_mode=True)
+    finally:
+        strategy.admin.close()
+    assert preview.rotation.due and any("disagree" in warning for warning in preview.rotation.warnings)
+    repaired = _run(postgres_app, manager)
+    assert repaired.rotation.rotated and any("disagree" in warning for warning in repaired.rotation.warnings)
+    assert _logs_in(postgres_app, _value(manager))
+    assert _run(postgres_app, manager, policy=scheduled).rotation.rotated is False
+
+
+def test_a_failed_rotation_after_a_disagreement_leaves_the_role_on_the_secrets_password(postgres_app, local_manager):
+    """Giving the role 'its old password back' must mean the password the secret holds: the stored hash
+    from before the rotation is the unpublished one a stopped run left, and restoring it keeps the outage."""
+    manager = local_manager()
+    old = _seed(postgres_app, manager)
+    _stopped_after_setting_the_password(postgres_app, manager)
+    strategy = _strategy(postgres_app, manager)
+
+    def login_with_secret_fails(_secret):
+        raise psycopg.OperationalError("the application's health check failed")
+
+    strategy._verify_secret = login_with_secret_fails
+    with pytest.raises(RotationFailed) as caught:
+        try:
+            strategy.run(NAME, RotationPolicy())
+        finally:
+            strategy.admin.close()
+    assert caught.value.rolled_back and "has the password the secret holds again" in str(caught.value)
+    assert _value(manager) == old and _logs_in(postgres_app, old)
+
+
 def _waiting_for_lock(app, key: int) -> bool:
     """Whether a session waits for the advisory lock ``key`` (a bigint key is classid:objid in pg_locks)."""
     with app.admin_connection("postgres") as conn:

@@ -211,8 +211,8 @@ def judge_read(name: str, expires_at: Optional[_dt.datetime], on_expired: str, p
     when = show(expires_at)
     if on_expired == "error":
         raise SecretExpired(f"it expired at {when}", provider=provider, name=name,
-                            hint="Rotate or rewrite it (secret_rotate, or secret with a new value and expiry), or"
-                                 " read it anyway with on_expired: warn or ignore")
+                            hint="Rotate it with a new expiry (secret_rotate with expires_in) or rewrite it (secret"
+                                 " with a new value and expiry), or read it anyway with on_expired: warn or ignore")
     if on_expired == "warn":
-        return f"vibebox.secrets: secret '{name}' expired at {when}; rotate it or set a new expiry"
+        return f"vibebox.secrets: secret '{name}' expired at {when}; rotate it with a new expiry or set one"
     return None

@@ -508,6 +508,17 @@ class Rotator:
             if due.already_rotated:
                 self._audit("rotate", name, ok=True, before=due.version, after=due.version, outcome="already_rotated")
             return result
+        if meta is not None and expires_at is None and _expiry.is_expired(meta.expires_at, _dt.datetime.fromtimestamp(
+                now, _dt.timezone.utc)):
+            # the new value would keep that expiry and be expired the moment it is written: readers that refuse
+            # expired secrets would refuse it, and the rotation would still report success
+            raise InvalidOption(
+                f"it expired at {_expiry.show(meta.expires_at)}, and a rotation keeps the expiry a secret has, so the"
+                " new value would be expired at once",
+                provider=self.manager.provider, name=name, provider_name=self.manager.provider_name(name),
+                hint="Give the new value its own expiry (expires_in: 90d, or expires_at), or set a new expiry (or"
+                     " none, expires_at: never) with vibebox.secrets.secret first, then rotate",
+            )
         if meta is not None:
             grace_until, grace_version = grace_of(meta.tags)
             if grace_until is not None and grace_until > now and grace_version and grace_version != meta.version:
@@ -662,8 +673,10 @@ class Rotator:
         if only_if_current is not None and str(meta.version) != str(only_if_current) and not self._holds_value_of(
                 name, only_if_current):
             # not ours to undo; but our value failed its check, so no other run's rollback may make it current again
-            self._mark_failed(name, meta, str(only_if_current))
-            if self._holds_value_of(name, only_if_current):  # another run's rollback put it back meanwhile
+            # (not in check mode: the mark is a write, and later rollbacks act on it)
+            if not check_mode:
+                self._mark_failed(name, meta, str(only_if_current))
+            if not check_mode and self._holds_value_of(name, only_if_current):  # another run's rollback put it back
                 meta, versions = self.state(name)
                 return self._rollback_to(name, to_version, meta, versions, check_mode)
             self._audit("rotate_rollback", name, ok=False, before=meta.version,

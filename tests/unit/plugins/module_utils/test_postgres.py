@@ -111,16 +111,18 @@ def test_the_secret_holds_the_bare_password_of_the_role():
     new = store.data[NAME][-1]
     assert result.rotation.rotated and result.username == "app" and result.sessions_before == 2
     assert admin.passwords["app"] == "SCRAM-" + new and len(new) == 32 and new.isalnum()
-    assert [entry[0] for entry in admin.steps] == ["lock", "password", "login", "login", "unlock"]
+    # the secret's password is tried first: a role that no longer takes it is a disagreement to report
+    assert [entry[0] for entry in admin.steps] == ["lock", "login", "password", "login", "login", "unlock"]
     assert new not in repr(result.to_dict()) and "old-password" not in repr(result.to_dict())
     assert admin.locked == []
 
 
-def test_check_mode_touches_neither_the_database_nor_the_secret():
+def test_check_mode_changes_neither_the_database_nor_the_secret():
     admin = FakeAdmin()
     store = seeded(admin)
     result = make(admin, store).run(NAME, RotationPolicy(), check_mode=True)
-    assert result.rotation.due and not result.rotation.rotated and admin.steps == [] and store.data[NAME] == ["old-password"]
+    assert result.rotation.due and not result.rotation.rotated and store.data[NAME] == ["old-password"]
+    assert admin.steps == [("login", "app")] and admin.passwords["app"] == "SCRAM-old-password"
 
 
 @pytest.mark.parametrize("readable", [True, False])

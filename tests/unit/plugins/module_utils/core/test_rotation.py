@@ -372,6 +372,35 @@ def test_a_value_that_failed_one_run_is_not_made_current_by_another_runs_rollbac
     assert again.rotated
 
 
+def test_check_mode_of_a_refused_rollback_marks_no_version_failed(rotator, backend):
+    """A rollback in check mode (--check of a playbook that rolls back) writes nothing, not even the failed-version
+    mark: that mark would make a later real rollback skip a value no check ever refused."""
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
+    a = rotator.rotate("jwt", RotationPolicy(), value="value-0002")
+    b = rotator.rotate("jwt", RotationPolicy(), value="value-0003")
+    tags = dict(backend.tags["jwt"])
+    with pytest.raises(errors.SecretConflict):
+        rotator.rollback("jwt", a.previous_version, check_mode=True, only_if_current=a.version)
+    assert backend.tags["jwt"] == tags
+    back = rotator.rollback("jwt", b.previous_version, only_if_current=b.version)
+    assert back.rolled_back and rotator.manager.get("jwt").value == "value-0002"
+
+
+def test_a_rotation_that_would_keep_an_expiry_already_past_is_refused(rotator, backend, clock):
+    """A rotation keeps the expiry the secret has; when that moment has passed, the new value would be expired
+    the moment it is written (readers with on_expired=error refuse it). Refused before any write, check mode too;
+    a rotation that gives the new value its own expiry goes on."""
+    rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True, expires_at=at(clock.now + DAY))
+    clock.now += 2 * DAY
+    for check_mode in (True, False):
+        with pytest.raises(errors.InvalidOption, match="expired at") as caught:
+            rotator.rotate("jwt", RotationPolicy(), value="value-0002", check_mode=check_mode)
+        assert "value-000" not in str(caught.value) + str(caught.value.hint)
+    assert rotator.manager.get("jwt").value == "value-0001" and rotator.manager.describe("jwt").version == "1"
+    result = rotator.rotate("jwt", RotationPolicy(), value="value-0002", expires_at=at(clock.now + 30 * DAY))
+    assert result.rotated and rotator.manager.describe("jwt").expires_at == at(clock.now + 30 * DAY)
+
+
 def test_rotating_during_a_running_grace_warns(rotator, clock):
     rotator.rotate("jwt", RotationPolicy(), value="value-0001", create=True)
     rotator.rotate("jwt", RotationPolicy(grace_period=3600), value="value-0002")
