@@ -149,6 +149,8 @@ options:
       - With V(backup), the file to write (it must not exist); by default a new file in O(backup_dir).
       - With V(apply), V(validate), V(rewrite) and V(finish), the backup written by V(backup) for this run.
       - With V(rollback), the backup to restore; the newest in O(backup_dir) (of O(env_file) when given) by default.
+        Without O(env_file), when that newest backup is of another target and runs into this target are on record,
+        the rollback is refused before any write, naming the newest of them to give here.
     type: path
   backup_dir:
     description:

@@ -1503,7 +1503,10 @@ def choose_backups(backup_dir: str, env_file: Optional[str], rollback_to: str, i
     if rollback_to not in ROLLBACK_TO:
         raise MigrationError(f"rollback_to must be one of {', '.join(ROLLBACK_TO)} (got '{rollback_to}')")
     newest = _backup.latest(backup_dir, env_file)
-    env_path = os.path.realpath(os.path.expanduser(env_file)) if env_file else _backup.read_header(newest).header.get("env_file")
+    if env_file:
+        env_path = os.path.realpath(os.path.expanduser(env_file))
+    else:
+        env_path = _newest_here(backup_dir, newest, identity, prefix)
     if not env_path:
         return [newest]
     runs = [saved for saved in _backup.backups(backup_dir, env_path) if same_target(saved, identity, prefix)]
@@ -1528,3 +1531,23 @@ def choose_backups(backup_dir: str, env_file: Optional[str], rollback_to: str, i
         )
     chain = [saved.path for saved in runs[unfinished[0]:] if states[saved.path] != _backup.ROLLED_BACK]
     return list(reversed(chain))
+
+
+def _newest_here(backup_dir: str, newest: str, identity: Mapping[str, str], prefix: str) -> Optional[str]:
+    """The file of the newest backup of the folder (a rollback given no env_file), refused when that backup is
+    another target's while runs into this target are on record: its file's older runs into this target would be
+    undone in place of the newest run here, and choosing the newest run here instead could pass by a newer step
+    of the same operation elsewhere (the source deletion after a move). The operator names the run."""
+    head = _backup.read_header(newest)
+    if not head.header or same_target(head, identity, prefix):
+        return head.header.get("env_file")
+    here = [saved for saved in _backup.backups(backup_dir)
+            if saved.header.get("env_file") and same_target(saved, identity, prefix)]
+    if not here:
+        return head.header.get("env_file")  # the rollback refuses it, naming the target it was taken from
+    raise MigrationError(
+        f"the newest backup in {os.path.abspath(os.path.expanduser(backup_dir))} ({newest}) is of another target than"
+        f" this run's; the newest run into this target is {here[-1].path} (of {here[-1].header['env_file']})",
+        hint=f"Nothing was written. Name the run to undo: -e backup={here[-1].path}, or -e env_file=FILE for the"
+             " newest run of that file into this target",
+    )

@@ -883,6 +883,29 @@ def test_the_default_rollback_picks_the_newest_run_into_this_target(world, tmp_p
     assert mig.choose_backups(world.folder, None, "latest", other.backend.identity(), "") == [theirs]
 
 
+def test_a_rollback_without_env_file_never_undoes_an_older_run_for_another_targets_newer_backup(world, tmp_path):
+    """Without env_file, a newest backup of the folder that is another target's is no reason to undo an older run
+    of its file into this target (superseded by another file's run): refused before any write, naming the newest
+    run here."""
+    _plan, older = migrate(world)  # app.env into this store: superseded by the run below
+    finished(older)
+    second = tmp_path / "second.env"
+    second.write_text(f"SECOND_TOKEN={CANARY}-second\n")
+    manager = world.manager()
+    plan = mig.make_plan(manager, mig.Settings(env_file=str(second)))
+    newest_here = mig.write_backup(plan, world.folder, world.key, identity=manager.backend.identity())
+    other = other_store(tmp_path)
+    plan = mig.make_plan(other, world.settings())
+    elsewhere = mig.write_backup(plan, world.folder, world.key, identity=other.backend.identity())
+    assert backup_mod.latest(world.folder) == elsewhere
+    for rollback_to in mig.ROLLBACK_TO:
+        with pytest.raises(mig.MigrationError, match="is of another target") as caught:
+            mig.choose_backups(world.folder, None, rollback_to, manager.backend.identity(), "")
+        assert f"-e backup={newest_here}" in str(caught.value) and CANARY not in str(caught.value)
+    assert mig.choose_backups(world.folder, None, "latest", other.backend.identity(), "") == [elsewhere]
+    assert mig.choose_backups(world.folder, world.path, "latest", manager.backend.identity(), "") == [older]
+
+
 # the target's identity over a re-key and a store the migration created ------------------------------
 
 def test_a_rekeyed_store_is_still_the_target_of_its_earlier_backups(world):
