@@ -987,8 +987,17 @@ def validate(manager: SecretManager, plan: Plan, references: bool = False) -> Li
 
 # rewrite -----------------------------------------------------------------------------------------
 
-def write_file(path: str, data: bytes, mode: int) -> None:
-    """Replace ``path`` atomically with ``data``, keeping ``mode`` (and the owner when we may)."""
+#: write_file's ``expected`` when the file may hold anything (or be absent)
+ANY = object()
+
+
+def write_file(path: str, data: bytes, mode: int, expected: Any = ANY) -> None:
+    """Replace ``path`` atomically with ``data``, keeping ``mode`` (and the owner when we may).
+
+    ``expected`` is what the step decided on (None: the file was absent): the file is read again just
+    before the replace, and an edit made since (while the step read the provider) is refused, not
+    replaced. Editors take no lock, so this narrows the window to the replace itself.
+    """
     folder = os.path.dirname(path) or "."
     try:
         owner = os.stat(path)
@@ -1006,6 +1015,11 @@ def write_file(path: str, data: bytes, mode: int) -> None:
                 os.chown(temporary, owner.st_uid, owner.st_gid)
             except OSError:
                 pass
+        if expected is not ANY and _read_or_none(path) != expected:
+            os.unlink(temporary)
+            raise MigrationError(f"not writing {path}: it changed while this step ran (edited by somebody else);"
+                                 " it was left as it is",
+                                 hint="Run the step again: it reads the file as it is now")
         os.replace(temporary, path)
     except OSError as exc:
         try:
@@ -1013,6 +1027,14 @@ def write_file(path: str, data: bytes, mode: int) -> None:
         except OSError:
             pass
         raise MigrationError(f"cannot write {path}: {exc.strerror}")
+
+
+def _read_or_none(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
 def check_env_covered(plan: Plan, saved: Optional[_backup.Backup]) -> None:
@@ -1056,7 +1078,7 @@ def rewrite_env(manager: SecretManager, plan: Plan, check_mode: bool = False) ->
         if check.get(row.key) != reference(row.name):
             raise MigrationError(f"the rewritten .env file would not hold the reference for {row.key}; nothing was written")
     if not check_mode:
-        write_file(plan.env.path, new, plan.env.mode)
+        write_file(plan.env.path, new, plan.env.mode, expected=plan.env.data)
     return True
 
 
@@ -1382,7 +1404,7 @@ def _undo_rewrite_only(path: str, current: bytes, copy: bytes, edited: Sequence[
     if undo:
         merged = _dotenv.restore_values(current.decode("utf-8"), copy.decode("utf-8"), undo, source=path).encode("utf-8")
         if not check_mode:
-            write_file(path, merged, mode)
+            write_file(path, merged, mode, expected=current)
     if warnings is not None:
         undone = f"; the lines of {', '.join(undo)} got their values back from the copy" if undo else ""
         warnings.append(f"the .env file {path} changed since the backup ({', '.join(edited)}): those edits stay{undone}."
@@ -1486,7 +1508,7 @@ def _restore_env(manager: SecretManager, saved: _backup.Backup, check_mode: bool
     if current == data:
         return "unchanged", [(key, name, path) for key, name in kept]
     if not check_mode:
-        write_file(path, data, mode)
+        write_file(path, data, mode, expected=current)
     return "restored", [(key, name, path) for key, name in kept]
 
 

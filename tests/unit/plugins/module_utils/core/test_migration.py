@@ -749,6 +749,55 @@ def test_a_rollback_of_a_rewritten_and_then_edited_env_file_undoes_only_the_rewr
     assert any("EXTRA" in warning for warning in warnings) and not any(CANARY in warning for warning in warnings)
 
 
+def leftovers(world):
+    return [name for name in os.listdir(os.path.dirname(world.path)) if name.startswith(".vibebox-")]
+
+
+def test_the_rewrite_never_replaces_an_edit_made_after_the_step_read_the_file(world):
+    """The step reads the file, then the provider (seconds on a remote one), then writes: an edit made in between
+    is refused, not replaced by the rewrite of the older text (and the backup, holding the older copy, could not
+    bring it back)."""
+    migrate(world, rewrite_env=True)
+    plan = mig.make_plan(world.manager(), world.settings(rewrite_env=True))
+    with open(world.path, "a") as handle:
+        handle.write("# a note added meanwhile\n")
+    with pytest.raises(mig.MigrationError, match="changed while this step ran") as caught:
+        mig.rewrite_env(world.manager(), plan)
+    assert CANARY not in str(caught.value)
+    assert open(world.path).read() == ENV + "# a note added meanwhile\n" and not leftovers(world)
+    again = mig.make_plan(world.manager(), world.settings(rewrite_env=True))
+    assert mig.rewrite_env(world.manager(), again) is True
+    assert "# a note added meanwhile\n" in open(world.path).read() and CANARY not in open(world.path).read()
+
+
+def test_a_rollback_never_replaces_an_edit_made_while_it_read_the_provider(world, monkeypatch):
+    """The restore reads the file, then the secrets its references name, then writes the copy: an edit made in
+    between stays, the rollback stops unfinished, and its next run keeps the edit."""
+    world.manager().set("api-key", f"{CANARY}-api")  # unchanged: the restore reads it to choose its line
+    _plan, path = migrate(world, rewrite_env=True)
+    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), world.settings(rewrite_env=True)))
+    rewritten_text = open(world.path).read()
+    manager = world.manager()
+    real = manager.get_many
+
+    def edited_meanwhile(names, bypass_cache=False):
+        if names == ["api-key"]:
+            with open(world.path, "a") as handle:
+                handle.write("ADDED_MEANWHILE=1\n")
+        return real(names, bypass_cache=bypass_cache)
+
+    monkeypatch.setattr(manager, "get_many", edited_meanwhile)
+    saved = backup_mod.read(path, world.key)
+    with pytest.raises(mig.MigrationError, match="changed while this step ran"):
+        mig.rollback(manager, saved)
+    assert open(world.path).read() == rewritten_text + "ADDED_MEANWHILE=1\n" and not leftovers(world)
+    assert backup_mod.run_state(path) == backup_mod.UNFINISHED
+    _rows, env_state, _warnings = mig.rollback(world.manager(), saved)
+    assert env_state == "restored except the lines edited since the backup"
+    assert open(world.path).read() == ENV + "ADDED_MEANWHILE=1\n"
+    assert backup_mod.run_state(path) == backup_mod.ROLLED_BACK
+
+
 # rollback: the right target, and never into an empty or missing store ----------------------------
 
 def other_store(tmp_path, name="other"):
