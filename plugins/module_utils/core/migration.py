@@ -1116,6 +1116,7 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
     forced = _check_target(manager, saved, force=force)
     if forced:
         warnings.append(forced)
+    check_not_superseded(manager, saved)
     entries = saved.entries
     outcomes = manager.get_many([entry["name"] for entry in entries], bypass_cache=True) if entries else {}
     to_restore = [entry for entry in entries if entry.get("previous") is not None]
@@ -1195,6 +1196,31 @@ def _check_rollback_access(manager: SecretManager, entries: Sequence[Mapping[str
             f"the {manager.provider} credentials lack what the rollback needs: " + ", ".join(lacking),
             hint="Nothing was written. Grant them in the policy (or roll back with a token that has them), then run"
                  " the rollback again",
+        )
+
+
+def check_not_superseded(manager: SecretManager, saved: _backup.Backup) -> None:
+    """Refuse, before any write, to roll back again a run that was rolled back already once a newer run of its
+    file into this target (in the same folder) is on record and not rolled back.
+
+    The rollback tells its run's writes by value and version; a newer run that wrote the same values (the
+    migration done again after the rollback) looks like it, so rolling the old run back again undid the newer
+    run (its secrets deleted or put back, its .env rewrite undone) while its journal still said complete.
+    """
+    if _backup.run_state(saved.path) != _backup.ROLLED_BACK or not saved.header.get("env_file"):
+        return
+    own = os.path.abspath(saved.path)
+    runs = [os.path.abspath(run.path) for run in _backup.backups(os.path.dirname(own), saved.header["env_file"])
+            if same_target(run, target_identity(manager), manager.prefix or "")]
+    newer = [path for path in runs[runs.index(own) + 1:] if _backup.run_state(path) != _backup.ROLLED_BACK] \
+        if own in runs else []
+    if newer:
+        raise MigrationError(
+            f"the run of the backup {saved.path} was rolled back already, and a newer run of"
+            f" {saved.header['env_file']} into this target is on record: {newer[-1]}; rolling the older run back"
+            " again would undo what the newer run wrote",
+            hint=f"Nothing was written. To undo the newer run give -e backup={newer[-1]} (or leave backup out: the"
+                 " newest run is chosen)",
         )
 
 

@@ -383,6 +383,34 @@ def test_rollback_restores_everything_and_can_be_repeated(world):
     no_canary(rows)
 
 
+def test_a_rolled_back_run_is_not_rolled_back_again_over_a_newer_run(world):
+    """Migrated, rolled back, migrated again with the same values: the old backup's rollback, run again (its undo
+    command pasted twice), must not take the newer run's writes and rewrite for its own and undo them."""
+    world.manager().set("jwt-secret", "old-jwt")
+    settings = world.settings(rewrite_env=True)
+    _plan, first = migrate(world, rewrite_env=True)
+    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), settings))
+    finished(first)
+    mig.rollback(world.manager(), backup_mod.read(first, world.key))
+    assert backup_mod.run_state(first) == backup_mod.ROLLED_BACK and open(world.path).read() == ENV
+    _plan, second = migrate(world, rewrite_env=True)
+    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), settings))
+    finished(second)
+    rewritten_text = open(world.path).read()
+    for check_mode in (True, False):
+        with pytest.raises(mig.MigrationError, match="rolled back already") as caught:
+            mig.rollback(world.manager(), backup_mod.read(first, world.key), check_mode=check_mode)
+        assert f"-e backup={second}" in str(caught.value) and CANARY not in str(caught.value)
+    assert sorted(world.manager().list()) == ["api-key", "database-password", "escaped", "jwt-secret"]
+    assert world.manager().get("jwt-secret").value == f"{CANARY}-jwt" and open(world.path).read() == rewritten_text
+    assert backup_mod.run_state(second) == backup_mod.COMPLETE
+    # once the newer run is undone too, the older one's rollback may be repeated (it finds nothing to do)
+    mig.rollback(world.manager(), backup_mod.read(second, world.key))
+    rows, env_state, _warnings = mig.rollback(world.manager(), backup_mod.read(first, world.key))
+    assert {row["action"] for row in rows} == {"absent", "unchanged"} and env_state == "unchanged"
+    assert world.manager().list() == ["jwt-secret"] and world.manager().get("jwt-secret").value == "old-jwt"
+
+
 def test_rollback_leaves_changes_of_others_alone_unless_forced(world):
     _plan, path = migrate(world)
     world.manager().set("api-key", "somebody else's")
