@@ -260,7 +260,8 @@ def check_env(env: EnvFile, entries: Sequence[_dotenv.DotenvEntry]) -> None:
         try:
             template = _template(entry, env.path)
         except _references.ReferenceSyntaxError as exc:
-            problems.append(f"{env.path}, line {exc.line}, column {exc.column}: {exc.reason} (key {entry.key})")
+            # masked: the text between ${ and } is most likely part of the value this run would migrate
+            problems.append(f"{env.path}, line {exc.line}, column {exc.column}: {exc.masked} (key {entry.key})")
             continue
         for ref in template.references if template is not None else ():
             if ref.kind != "secret":

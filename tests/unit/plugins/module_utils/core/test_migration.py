@@ -608,9 +608,9 @@ def test_partial_apply_is_rolled_back(world):
 # the .env file must be unambiguous -----------------------------------------------------------
 
 @pytest.mark.parametrize("line, column, reason", [
-    ("DB=${secrte:db}", 4, "unknown reference kind 'secrte:'"),
+    ("DB=${secrte:db}", 4, "unknown reference kind: only secret: and env:"),
     ("DB=${secret:db", 4, "not closed"),
-    ('DB="x ${bogus:x}"', 7, "unknown reference kind 'bogus:'"),
+    ('DB="x ${bogus:x}"', 7, "unknown reference kind: only secret: and env:"),
     ("DB=${secret:a/../b}", 4, "a '..' path segment"),
     ('DB="u:${secret:a/./b}"', 7, "a '.' path segment"),
     ("DB=${secret:a//b@previous}", 4, "an empty path segment"),
@@ -625,6 +625,20 @@ def test_plan_refuses_a_malformed_reference_with_file_line_and_column(world, lin
     assert f"{world.path}, line {lines}, column {column}: " in message and reason in message and "(key DB)" in message
     assert "Nothing was written" in message
     assert not os.path.exists(world.manager().backend.path)
+
+
+@pytest.mark.parametrize("value", [f"Xk9${{{CANARY.replace('-', '_')}}}zz", f"a${{{CANARY.replace('-', '_')}:x}}b"],
+                         ids=["name-alone", "unknown-kind"])
+def test_a_malformed_reference_in_a_value_is_refused_without_showing_any_of_it(world, value):
+    """The text between ${ and } of a value being migrated is most likely part of the secret (a password with
+    '${' in it): the refusal names file, line, column and key, never that text."""
+    with open(world.path, "a") as handle:
+        handle.write(f"DB_PASSWORD={value}\n")
+    with pytest.raises(mig.MigrationError) as caught:
+        mig.make_plan(world.manager(), world.settings())
+    message = str(caught.value)
+    assert f"line {ENV.count(chr(10)) + 1}, column " in message and "(key DB_PASSWORD)" in message
+    assert CANARY.replace("-", "_") not in message and "Nothing was written" in message
 
 
 def test_a_single_quoted_reference_is_literal_and_every_problem_is_listed(world):
