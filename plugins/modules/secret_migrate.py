@@ -45,7 +45,9 @@ description:
     created is deleted only at the version the migration wrote (the run's journal records it) with no version added
     since; one rotated since, even back to the migration's value, keeps all its versions and is reported. Only the
     secrets the run wrote (its journal says which) are touched; one it never wrote is C(not-written), left as it is
-    even with O(force), and is no conflict. It can be repeated. It
+    even with O(force), and is no conflict. It can be repeated, except that a run rolled back already is not rolled
+    back again once a newer run of the same .env file into the same target is on record and not rolled back (it
+    would undo that run's writes of the same values). It
     refuses before any write when the target is not the backup's (another identity), does not exist, or holds none of
     the backup's secrets.
   - Values never appear in results or messages, nor does a hash of one.
@@ -149,6 +151,8 @@ options:
       - With V(backup), the file to write (it must not exist); by default a new file in O(backup_dir).
       - With V(apply), V(validate), V(rewrite) and V(finish), the backup written by V(backup) for this run.
       - With V(rollback), the backup to restore; the newest in O(backup_dir) (of O(env_file) when given) by default.
+        Without O(env_file), when that newest backup is of another target and runs into this target are on record,
+        the rollback is refused before any write, naming the newest of them to give here.
     type: path
   backup_dir:
     description:

@@ -238,7 +238,7 @@ def test_the_printed_undo_command_works_pasted_into_a_new_shell(tmp_path):
 # one malformed reference and one ambiguous key through the role; every other kind of malformed reference
 # takes the same path to the plan's refusal, and the unit tests of the plan check each message
 @pytest.mark.parametrize("line, where, reason", [
-    ("DB=${secrte:db}", "line 4, column 4", "unknown reference kind 'secrte:'"),
+    ("DB=${secrte:db}", "line 4, column 4", "unknown reference kind: only secret: and env: are supported"),
     (f"JWT_SECRET={CANARY}-other", None, "JWT_SECRET is defined on line 3 and line 4 with different values"),
 ], ids=["misspelt-kind", "defined-twice"])
 def test_a_malformed_env_file_fails_the_plan_before_any_write(tmp_path, line, where, reason):

@@ -260,7 +260,8 @@ def check_env(env: EnvFile, entries: Sequence[_dotenv.DotenvEntry]) -> None:
         try:
             template = _template(entry, env.path)
         except _references.ReferenceSyntaxError as exc:
-            problems.append(f"{env.path}, line {exc.line}, column {exc.column}: {exc.reason} (key {entry.key})")
+            # masked: the text between ${ and } is most likely part of the value this run would migrate
+            problems.append(f"{env.path}, line {exc.line}, column {exc.column}: {exc.masked} (key {entry.key})")
             continue
         for ref in template.references if template is not None else ():
             if ref.kind != "secret":
@@ -987,8 +988,17 @@ def validate(manager: SecretManager, plan: Plan, references: bool = False) -> Li
 
 # rewrite -----------------------------------------------------------------------------------------
 
-def write_file(path: str, data: bytes, mode: int) -> None:
-    """Replace ``path`` atomically with ``data``, keeping ``mode`` (and the owner when we may)."""
+#: write_file's ``expected`` when the file may hold anything (or be absent)
+ANY = object()
+
+
+def write_file(path: str, data: bytes, mode: int, expected: Any = ANY) -> None:
+    """Replace ``path`` atomically with ``data``, keeping ``mode`` (and the owner when we may).
+
+    ``expected`` is what the step decided on (None: the file was absent): the file is read again just
+    before the replace, and an edit made since (while the step read the provider) is refused, not
+    replaced. Editors take no lock, so this narrows the window to the replace itself.
+    """
     folder = os.path.dirname(path) or "."
     try:
         owner = os.stat(path)
@@ -1006,6 +1016,11 @@ def write_file(path: str, data: bytes, mode: int) -> None:
                 os.chown(temporary, owner.st_uid, owner.st_gid)
             except OSError:
                 pass
+        if expected is not ANY and _read_or_none(path) != expected:
+            os.unlink(temporary)
+            raise MigrationError(f"not writing {path}: it changed while this step ran (edited by somebody else);"
+                                 " it was left as it is",
+                                 hint="Run the step again: it reads the file as it is now")
         os.replace(temporary, path)
     except OSError as exc:
         try:
@@ -1013,6 +1028,14 @@ def write_file(path: str, data: bytes, mode: int) -> None:
         except OSError:
             pass
         raise MigrationError(f"cannot write {path}: {exc.strerror}")
+
+
+def _read_or_none(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
 def check_env_covered(plan: Plan, saved: Optional[_backup.Backup]) -> None:
@@ -1056,7 +1079,7 @@ def rewrite_env(manager: SecretManager, plan: Plan, check_mode: bool = False) ->
         if check.get(row.key) != reference(row.name):
             raise MigrationError(f"the rewritten .env file would not hold the reference for {row.key}; nothing was written")
     if not check_mode:
-        write_file(plan.env.path, new, plan.env.mode)
+        write_file(plan.env.path, new, plan.env.mode, expected=plan.env.data)
     return True
 
 
@@ -1094,6 +1117,7 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
     forced = _check_target(manager, saved, force=force)
     if forced:
         warnings.append(forced)
+    check_not_superseded(manager, saved)
     entries = saved.entries
     outcomes = manager.get_many([entry["name"] for entry in entries], bypass_cache=True) if entries else {}
     to_restore = [entry for entry in entries if entry.get("previous") is not None]
@@ -1173,6 +1197,31 @@ def _check_rollback_access(manager: SecretManager, entries: Sequence[Mapping[str
             f"the {manager.provider} credentials lack what the rollback needs: " + ", ".join(lacking),
             hint="Nothing was written. Grant them in the policy (or roll back with a token that has them), then run"
                  " the rollback again",
+        )
+
+
+def check_not_superseded(manager: SecretManager, saved: _backup.Backup) -> None:
+    """Refuse, before any write, to roll back again a run that was rolled back already once a newer run of its
+    file into this target (in the same folder) is on record and not rolled back.
+
+    The rollback tells its run's writes by value and version; a newer run that wrote the same values (the
+    migration done again after the rollback) looks like it, so rolling the old run back again undid the newer
+    run (its secrets deleted or put back, its .env rewrite undone) while its journal still said complete.
+    """
+    if _backup.run_state(saved.path) != _backup.ROLLED_BACK or not saved.header.get("env_file"):
+        return
+    own = os.path.abspath(saved.path)
+    runs = [os.path.abspath(run.path) for run in _backup.backups(os.path.dirname(own), saved.header["env_file"])
+            if same_target(run, target_identity(manager), manager.prefix or "")]
+    newer = [path for path in runs[runs.index(own) + 1:] if _backup.run_state(path) != _backup.ROLLED_BACK] \
+        if own in runs else []
+    if newer:
+        raise MigrationError(
+            f"the run of the backup {saved.path} was rolled back already, and a newer run of"
+            f" {saved.header['env_file']} into this target is on record: {newer[-1]}; rolling the older run back"
+            " again would undo what the newer run wrote",
+            hint=f"Nothing was written. To undo the newer run give -e backup={newer[-1]} (or leave backup out: the"
+                 " newest run is chosen)",
         )
 
 
@@ -1382,7 +1431,7 @@ def _undo_rewrite_only(path: str, current: bytes, copy: bytes, edited: Sequence[
     if undo:
         merged = _dotenv.restore_values(current.decode("utf-8"), copy.decode("utf-8"), undo, source=path).encode("utf-8")
         if not check_mode:
-            write_file(path, merged, mode)
+            write_file(path, merged, mode, expected=current)
     if warnings is not None:
         undone = f"; the lines of {', '.join(undo)} got their values back from the copy" if undo else ""
         warnings.append(f"the .env file {path} changed since the backup ({', '.join(edited)}): those edits stay{undone}."
@@ -1486,7 +1535,7 @@ def _restore_env(manager: SecretManager, saved: _backup.Backup, check_mode: bool
     if current == data:
         return "unchanged", [(key, name, path) for key, name in kept]
     if not check_mode:
-        write_file(path, data, mode)
+        write_file(path, data, mode, expected=current)
     return "restored", [(key, name, path) for key, name in kept]
 
 
@@ -1503,7 +1552,10 @@ def choose_backups(backup_dir: str, env_file: Optional[str], rollback_to: str, i
     if rollback_to not in ROLLBACK_TO:
         raise MigrationError(f"rollback_to must be one of {', '.join(ROLLBACK_TO)} (got '{rollback_to}')")
     newest = _backup.latest(backup_dir, env_file)
-    env_path = os.path.realpath(os.path.expanduser(env_file)) if env_file else _backup.read_header(newest).header.get("env_file")
+    if env_file:
+        env_path = os.path.realpath(os.path.expanduser(env_file))
+    else:
+        env_path = _newest_here(backup_dir, newest, identity, prefix)
     if not env_path:
         return [newest]
     runs = [saved for saved in _backup.backups(backup_dir, env_path) if same_target(saved, identity, prefix)]
@@ -1528,3 +1580,23 @@ def choose_backups(backup_dir: str, env_file: Optional[str], rollback_to: str, i
         )
     chain = [saved.path for saved in runs[unfinished[0]:] if states[saved.path] != _backup.ROLLED_BACK]
     return list(reversed(chain))
+
+
+def _newest_here(backup_dir: str, newest: str, identity: Mapping[str, str], prefix: str) -> Optional[str]:
+    """The file of the newest backup of the folder (a rollback given no env_file), refused when that backup is
+    another target's while runs into this target are on record: its file's older runs into this target would be
+    undone in place of the newest run here, and choosing the newest run here instead could pass by a newer step
+    of the same operation elsewhere (the source deletion after a move). The operator names the run."""
+    head = _backup.read_header(newest)
+    if not head.header or same_target(head, identity, prefix):
+        return head.header.get("env_file")
+    here = [saved for saved in _backup.backups(backup_dir)
+            if saved.header.get("env_file") and same_target(saved, identity, prefix)]
+    if not here:
+        return head.header.get("env_file")  # the rollback refuses it, naming the target it was taken from
+    raise MigrationError(
+        f"the newest backup in {os.path.abspath(os.path.expanduser(backup_dir))} ({newest}) is of another target than"
+        f" this run's; the newest run into this target is {here[-1].path} (of {here[-1].header['env_file']})",
+        hint=f"Nothing was written. Name the run to undo: -e backup={here[-1].path}, or -e env_file=FILE for the"
+             " newest run of that file into this target",
+    )

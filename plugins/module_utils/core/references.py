@@ -56,11 +56,14 @@ class ReferenceSyntaxError(SecretError):
     kind = "invalid"
 
     def __init__(self, reason: str, *, source: Optional[str], line: int, column: int,
-                 hint: Optional[str] = None) -> None:
+                 hint: Optional[str] = None, masked: Optional[str] = None) -> None:
         super().__init__(reason, hint=hint)
         self.source = source
         self.line = line
         self.column = column
+        #: the reason without any text of the ``${...}``: where that text is most likely part of a secret value
+        #: (a .env value being migrated), a typo shown back would show part of the value
+        self.masked = masked or reason
 
     def __str__(self) -> str:
         text = f"{_where(self.source, self.line, self.column)}: {self.reason}"
@@ -175,6 +178,7 @@ def _syntax_error(body: str, source: Optional[str], line: int, column: int) -> R
             return ReferenceSyntaxError(
                 f"'${{{body}}}' is not a supported reference", source=source, line=line, column=column,
                 hint=f"For the environment variable write ${{env:{body}}}; for a literal text write $${{{body}}}",
+                masked="'${NAME}' is not a supported reference (${env:NAME} for an environment variable)",
             )
         return ReferenceSyntaxError("'${...}' is not a supported reference", source=source, line=line,
                                     column=column, hint=hint)
@@ -195,7 +199,8 @@ def _syntax_error(body: str, source: Optional[str], line: int, column: int) -> R
         return ReferenceSyntaxError(reason, source=source, line=line, column=column, hint=hint)
     shown = f"'{kind}:'" if _IDENTIFIER.fullmatch(kind) else "this kind"
     return ReferenceSyntaxError(f"unknown reference kind {shown}: only secret: and env: are supported",
-                                source=source, line=line, column=column, hint=hint)
+                                source=source, line=line, column=column, hint=hint,
+                                masked="unknown reference kind: only secret: and env: are supported")
 
 
 def parse(text: str, source: Optional[str] = None, line: int = 1, column: int = 1, pipes: bool = False) -> Template:

@@ -383,6 +383,34 @@ def test_rollback_restores_everything_and_can_be_repeated(world):
     no_canary(rows)
 
 
+def test_a_rolled_back_run_is_not_rolled_back_again_over_a_newer_run(world):
+    """Migrated, rolled back, migrated again with the same values: the old backup's rollback, run again (its undo
+    command pasted twice), must not take the newer run's writes and rewrite for its own and undo them."""
+    world.manager().set("jwt-secret", "old-jwt")
+    settings = world.settings(rewrite_env=True)
+    _plan, first = migrate(world, rewrite_env=True)
+    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), settings))
+    finished(first)
+    mig.rollback(world.manager(), backup_mod.read(first, world.key))
+    assert backup_mod.run_state(first) == backup_mod.ROLLED_BACK and open(world.path).read() == ENV
+    _plan, second = migrate(world, rewrite_env=True)
+    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), settings))
+    finished(second)
+    rewritten_text = open(world.path).read()
+    for check_mode in (True, False):
+        with pytest.raises(mig.MigrationError, match="rolled back already") as caught:
+            mig.rollback(world.manager(), backup_mod.read(first, world.key), check_mode=check_mode)
+        assert f"-e backup={second}" in str(caught.value) and CANARY not in str(caught.value)
+    assert sorted(world.manager().list()) == ["api-key", "database-password", "escaped", "jwt-secret"]
+    assert world.manager().get("jwt-secret").value == f"{CANARY}-jwt" and open(world.path).read() == rewritten_text
+    assert backup_mod.run_state(second) == backup_mod.COMPLETE
+    # once the newer run is undone too, the older one's rollback may be repeated (it finds nothing to do)
+    mig.rollback(world.manager(), backup_mod.read(second, world.key))
+    rows, env_state, _warnings = mig.rollback(world.manager(), backup_mod.read(first, world.key))
+    assert {row["action"] for row in rows} == {"absent", "unchanged"} and env_state == "unchanged"
+    assert world.manager().list() == ["jwt-secret"] and world.manager().get("jwt-secret").value == "old-jwt"
+
+
 def test_rollback_leaves_changes_of_others_alone_unless_forced(world):
     _plan, path = migrate(world)
     world.manager().set("api-key", "somebody else's")
@@ -580,9 +608,9 @@ def test_partial_apply_is_rolled_back(world):
 # the .env file must be unambiguous -----------------------------------------------------------
 
 @pytest.mark.parametrize("line, column, reason", [
-    ("DB=${secrte:db}", 4, "unknown reference kind 'secrte:'"),
+    ("DB=${secrte:db}", 4, "unknown reference kind: only secret: and env:"),
     ("DB=${secret:db", 4, "not closed"),
-    ('DB="x ${bogus:x}"', 7, "unknown reference kind 'bogus:'"),
+    ('DB="x ${bogus:x}"', 7, "unknown reference kind: only secret: and env:"),
     ("DB=${secret:a/../b}", 4, "a '..' path segment"),
     ('DB="u:${secret:a/./b}"', 7, "a '.' path segment"),
     ("DB=${secret:a//b@previous}", 4, "an empty path segment"),
@@ -597,6 +625,20 @@ def test_plan_refuses_a_malformed_reference_with_file_line_and_column(world, lin
     assert f"{world.path}, line {lines}, column {column}: " in message and reason in message and "(key DB)" in message
     assert "Nothing was written" in message
     assert not os.path.exists(world.manager().backend.path)
+
+
+@pytest.mark.parametrize("value", [f"Xk9${{{CANARY.replace('-', '_')}}}zz", f"a${{{CANARY.replace('-', '_')}:x}}b"],
+                         ids=["name-alone", "unknown-kind"])
+def test_a_malformed_reference_in_a_value_is_refused_without_showing_any_of_it(world, value):
+    """The text between ${ and } of a value being migrated is most likely part of the secret (a password with
+    '${' in it): the refusal names file, line, column and key, never that text."""
+    with open(world.path, "a") as handle:
+        handle.write(f"DB_PASSWORD={value}\n")
+    with pytest.raises(mig.MigrationError) as caught:
+        mig.make_plan(world.manager(), world.settings())
+    message = str(caught.value)
+    assert f"line {ENV.count(chr(10)) + 1}, column " in message and "(key DB_PASSWORD)" in message
+    assert CANARY.replace("-", "_") not in message and "Nothing was written" in message
 
 
 def test_a_single_quoted_reference_is_literal_and_every_problem_is_listed(world):
@@ -749,6 +791,55 @@ def test_a_rollback_of_a_rewritten_and_then_edited_env_file_undoes_only_the_rewr
     assert any("EXTRA" in warning for warning in warnings) and not any(CANARY in warning for warning in warnings)
 
 
+def leftovers(world):
+    return [name for name in os.listdir(os.path.dirname(world.path)) if name.startswith(".vibebox-")]
+
+
+def test_the_rewrite_never_replaces_an_edit_made_after_the_step_read_the_file(world):
+    """The step reads the file, then the provider (seconds on a remote one), then writes: an edit made in between
+    is refused, not replaced by the rewrite of the older text (and the backup, holding the older copy, could not
+    bring it back)."""
+    migrate(world, rewrite_env=True)
+    plan = mig.make_plan(world.manager(), world.settings(rewrite_env=True))
+    with open(world.path, "a") as handle:
+        handle.write("# a note added meanwhile\n")
+    with pytest.raises(mig.MigrationError, match="changed while this step ran") as caught:
+        mig.rewrite_env(world.manager(), plan)
+    assert CANARY not in str(caught.value)
+    assert open(world.path).read() == ENV + "# a note added meanwhile\n" and not leftovers(world)
+    again = mig.make_plan(world.manager(), world.settings(rewrite_env=True))
+    assert mig.rewrite_env(world.manager(), again) is True
+    assert "# a note added meanwhile\n" in open(world.path).read() and CANARY not in open(world.path).read()
+
+
+def test_a_rollback_never_replaces_an_edit_made_while_it_read_the_provider(world, monkeypatch):
+    """The restore reads the file, then the secrets its references name, then writes the copy: an edit made in
+    between stays, the rollback stops unfinished, and its next run keeps the edit."""
+    world.manager().set("api-key", f"{CANARY}-api")  # unchanged: the restore reads it to choose its line
+    _plan, path = migrate(world, rewrite_env=True)
+    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), world.settings(rewrite_env=True)))
+    rewritten_text = open(world.path).read()
+    manager = world.manager()
+    real = manager.get_many
+
+    def edited_meanwhile(names, bypass_cache=False):
+        if names == ["api-key"]:
+            with open(world.path, "a") as handle:
+                handle.write("ADDED_MEANWHILE=1\n")
+        return real(names, bypass_cache=bypass_cache)
+
+    monkeypatch.setattr(manager, "get_many", edited_meanwhile)
+    saved = backup_mod.read(path, world.key)
+    with pytest.raises(mig.MigrationError, match="changed while this step ran"):
+        mig.rollback(manager, saved)
+    assert open(world.path).read() == rewritten_text + "ADDED_MEANWHILE=1\n" and not leftovers(world)
+    assert backup_mod.run_state(path) == backup_mod.UNFINISHED
+    _rows, env_state, _warnings = mig.rollback(world.manager(), saved)
+    assert env_state == "restored except the lines edited since the backup"
+    assert open(world.path).read() == ENV + "ADDED_MEANWHILE=1\n"
+    assert backup_mod.run_state(path) == backup_mod.ROLLED_BACK
+
+
 # rollback: the right target, and never into an empty or missing store ----------------------------
 
 def other_store(tmp_path, name="other"):
@@ -881,6 +972,29 @@ def test_the_default_rollback_picks_the_newest_run_into_this_target(world, tmp_p
     manager = world.manager()
     assert mig.choose_backups(world.folder, world.path, "latest", manager.backend.identity(), "") == [mine]
     assert mig.choose_backups(world.folder, None, "latest", other.backend.identity(), "") == [theirs]
+
+
+def test_a_rollback_without_env_file_never_undoes_an_older_run_for_another_targets_newer_backup(world, tmp_path):
+    """Without env_file, a newest backup of the folder that is another target's is no reason to undo an older run
+    of its file into this target (superseded by another file's run): refused before any write, naming the newest
+    run here."""
+    _plan, older = migrate(world)  # app.env into this store: superseded by the run below
+    finished(older)
+    second = tmp_path / "second.env"
+    second.write_text(f"SECOND_TOKEN={CANARY}-second\n")
+    manager = world.manager()
+    plan = mig.make_plan(manager, mig.Settings(env_file=str(second)))
+    newest_here = mig.write_backup(plan, world.folder, world.key, identity=manager.backend.identity())
+    other = other_store(tmp_path)
+    plan = mig.make_plan(other, world.settings())
+    elsewhere = mig.write_backup(plan, world.folder, world.key, identity=other.backend.identity())
+    assert backup_mod.latest(world.folder) == elsewhere
+    for rollback_to in mig.ROLLBACK_TO:
+        with pytest.raises(mig.MigrationError, match="is of another target") as caught:
+            mig.choose_backups(world.folder, None, rollback_to, manager.backend.identity(), "")
+        assert f"-e backup={newest_here}" in str(caught.value) and CANARY not in str(caught.value)
+    assert mig.choose_backups(world.folder, None, "latest", other.backend.identity(), "") == [elsewhere]
+    assert mig.choose_backups(world.folder, world.path, "latest", manager.backend.identity(), "") == [older]
 
 
 # the target's identity over a re-key and a store the migration created ------------------------------
