@@ -202,7 +202,15 @@ class SecretWriteAction(SecretAction):
         return dict.fromkeys(names)
 
     def after(self, result: Dict[str, Any]) -> None:
-        # A failed task may still have written (e.g. value set, tags not): forget it too. An async
-        # task has not written yet; the lookup after async_status reads at most cache_ttl-old data.
+        # A failed task may still have written (e.g. value set, tags not): forget it too. An async task's
+        # job writes later, at any moment until its async timeout: a lookup made meanwhile may read the
+        # value from before the write, so the helper keeps nothing of these names until then.
         if result.get("changed") or result.get("failed"):
-            _run_cache.invalidate(self.written_names(result))
+            _run_cache.invalidate(self.written_names(result), hold=self.async_seconds())
+
+    def async_seconds(self) -> float:
+        """How long the task's async job may still write (its ``async`` seconds; 0 for a task that is done)."""
+        try:
+            return max(float(self._task.async_val or 0), 0.0)
+        except (TypeError, ValueError):
+            return 0.0

@@ -174,6 +174,28 @@ def test_an_invalidation_during_a_fetch_is_not_overwritten_by_the_old_value():
     assert get(state, OPTIONS, [("a", None)])[("a", None)].value == "new"
 
 
+def test_a_name_held_for_an_async_write_is_read_but_not_kept_until_the_hold_ends():
+    """An async job writes at any moment until its timeout: what is read of the name meanwhile may be the value
+    from before the write, so it is answered but not kept; once the job can no longer write, caching resumes."""
+    manager = FakeManager()
+    manager.values = {("a", None): "old", ("b", None): "B"}
+    clock = Clock()
+    state = state_with(manager, clock)
+    state.invalidate(["A"], hold=60.0)  # the job started; it has not written yet
+    assert state.holding()
+    assert get(state, OPTIONS, [("a", None), ("b", None)])[("a", None)].value == "old"
+    manager.values[("a", None)] = "new"  # the job writes
+    clock.now += 30
+    assert get(state, OPTIONS, [("a", None), ("b", None)])[("a", None)].value == "new"
+    assert manager.batches == [["a", "b"], ["a"]]  # other names are kept as usual
+    assert state.put(OPTIONS, None, {("a", None): Secret("old", SecretMetadata(name="a", version="1"))}) == 0
+    clock.now += 31
+    assert not state.holding()
+    get(state, OPTIONS, [("a", None)])
+    get(state, OPTIONS, [("a", None)])
+    assert manager.batches == [["a", "b"], ["a"], ["a"]]
+
+
 def test_definite_errors_are_cached_transient_ones_are_not():
     manager = FakeManager()
     manager.values = {("busy", None): errors.ProviderUnavailable("503")}
