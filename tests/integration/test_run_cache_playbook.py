@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from ansible_run import run_playbook, state_env, write_playbook
+import servers
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 
@@ -346,3 +347,65 @@ def test_an_async_write_is_seen_by_lookups_after_its_job_ended(tmp_path, run_dir
     assert result.recap("host02")["failed"] == 0
     assert CANARY not in result.output
     assert _helper_gone(run_dir)
+
+
+MIGRATE_PLAY = """
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read before the migration (fills the run cache)
+      ansible.builtin.set_fact:
+        before: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
+      no_log: true
+- hosts: fleet[0]
+  gather_facts: false
+  tasks:
+    - name: migrate through a service that goes away right after the value is written
+      vibebox.secrets.secret_migrate: "{{ store | combine(migration) }}"
+      ignore_errors: true
+      no_log: true
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read after the failed migration, through the run cache and directly
+      ansible.builtin.set_fact:
+        after: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
+        direct: "{{ lookup('vibebox.secrets.get', 'db-pass', **(store | combine({'cache_ttl': 0}))) }}"
+      no_log: true
+    - name: the write landed, and every host reads it
+      ansible.builtin.assert:
+        that:
+          - before | hash('sha256') == old_hash
+          - direct | hash('sha256') == new_hash
+          - after | hash('sha256') == new_hash
+        quiet: true
+"""
+
+
+def test_a_failed_migration_whose_write_landed_is_seen_by_later_lookups(tmp_path, moto_server, aws_options, run_dir):
+    """The migration writes the value, then the service goes away before the expiry is set: the task fails and
+    its ``written`` is empty, yet the value was written; the run cache must not keep serving the old one."""
+    if moto_server is None:
+        pytest.skip("takes the service away through a proxy in front of the local moto server")
+    fault_proxy = servers.load("fault_proxy")
+    store = dict(aws_options, cache_ttl=300)
+    manager = factory.build_manager(dict(store, audit_log="false", cache_ttl=0), env={})
+    manager.set("db-pass", f"{CANARY}-old")
+    manager.close()
+    env_file = tmp_path / "app.env"
+    env_file.write_text(f"DB_PASS={CANARY}-new\n")
+    env = state_env(tmp_path, {"VIBEBOX_RUN_CACHE_DIR": run_dir, "ANSIBLE_FORKS": "3"})
+    play = write_playbook(tmp_path, MIGRATE_PLAY)
+    with fault_proxy.FaultProxy(moto_server.url, seed=7) as proxy:
+        # the value's write is answered; the next request (the expiry's tags) finds the service gone
+        proxy.down_after(1, lambda request: request.action == "PutSecretValue", next_any=True)
+        migration = {"action": "apply", "env_file": str(env_file), "backup_dir": str(tmp_path / "backups"),
+                     "expires_in": "30d", "overwrite": "always", "aws_endpoint_url": proxy.url}
+        result = run_playbook(play, env, inventory=_inventory(tmp_path, 3), extra_vars={
+            "store": store, "migration": migration,
+            "old_hash": _sha(f"{CANARY}-old"), "new_hash": _sha(f"{CANARY}-new"),
+        })
+    assert result.rc == 0, result.output[-4000:]
+    assert result.recap("host00")["ignored"] == 1, "the migration failed"
+    assert result.recap("host02")["failed"] == 0
+    assert CANARY not in result.output
