@@ -187,6 +187,18 @@ class SecretWriteAction(SecretAction):
     #: the module's default for ``name`` when the task does not give one (postgres_rotate has one)
     default_name = None
 
+    def run(self, tmp=None, task_vars=None):
+        try:
+            return super().run(tmp, task_vars)
+        except BaseException:
+            # The task ended inside the module (its ``timeout``, a lost connection), so ``after`` never ran: what
+            # the module wrote until then, under whatever names, is unknown. The run's cache is dropped whole.
+            try:
+                _run_cache.invalidate((), everything=True)
+            except Exception:  # pylint: disable=broad-except  # the task's own error is the one to report
+                pass
+            raise
+
     def written_names(self, result: Dict[str, Any]) -> Iterable[str]:
         """Every name the task's write may be known by: the task's ``name`` (or each item of ``secrets``), and
         what the result says it wrote, logical and as stored in the provider (``provider_name``), so the run

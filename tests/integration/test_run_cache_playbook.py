@@ -409,3 +409,72 @@ def test_a_failed_migration_whose_write_landed_is_seen_by_later_lookups(tmp_path
     assert result.recap("host00")["ignored"] == 1, "the migration failed"
     assert result.recap("host02")["failed"] == 0
     assert CANARY not in result.output
+
+
+TIMEOUT_PLAY = """
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read before the write (fills the run cache)
+      ansible.builtin.set_fact:
+        before: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
+      no_log: true
+- hosts: fleet[0]
+  gather_facts: false
+  tasks:
+    - name: write through a service that stops answering right after the value is written
+      vibebox.secrets.secret: "{{ store | combine(write) }}"
+      timeout: 5
+      ignore_errors: true
+      no_log: true
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read after the write timed out, through the run cache and directly
+      ansible.builtin.set_fact:
+        after: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
+        direct: "{{ lookup('vibebox.secrets.get', 'db-pass', **(store | combine({'cache_ttl': 0}))) }}"
+      no_log: true
+    - name: the write landed, and every host reads it
+      ansible.builtin.assert:
+        that:
+          - before | hash('sha256') == old_hash
+          - direct | hash('sha256') == new_hash
+          - after | hash('sha256') == new_hash
+        quiet: true
+"""
+
+
+def test_a_timed_out_write_that_landed_is_seen_by_later_lookups(tmp_path, moto_server, aws_options, run_dir):
+    """The task's ``timeout`` ends it inside the module, after the value was written and before its result: no
+    result says what was written, yet the run cache must not keep serving the old value."""
+    if moto_server is None:
+        pytest.skip("stops the service through a proxy in front of the local moto server")
+    fault_proxy = servers.load("fault_proxy")
+    store = dict(aws_options, cache_ttl=300)
+    manager = factory.build_manager(dict(store, audit_log="false", cache_ttl=0), env={})
+    manager.set("db-pass", f"{CANARY}-old")
+    manager.close()
+    env = state_env(tmp_path, {"VIBEBOX_RUN_CACHE_DIR": run_dir, "ANSIBLE_FORKS": "3"})
+    play = write_playbook(tmp_path, TIMEOUT_PLAY)
+    written = []
+    with fault_proxy.FaultProxy(moto_server.url, seed=11) as proxy:
+        def unanswered_after_the_write(request) -> bool:
+            if written:
+                proxy.mode = "blackhole"  # every request after the value's write waits for good
+            if request.action == "PutSecretValue":
+                written.append(request.action)
+            return False
+
+        proxy.down_after(1, unanswered_after_the_write)  # the predicate sees every request; it never trips
+        result = run_playbook(play, env, inventory=_inventory(tmp_path, 3), extra_vars={
+            "store": store, "write": {"name": "db-pass", "value": f"{CANARY}-new", "expires_in": "30d",
+                                      "aws_endpoint_url": proxy.url},
+            "old_hash": _sha(f"{CANARY}-old"), "new_hash": _sha(f"{CANARY}-new"),
+        })
+        assert proxy.snapshot().blackholed >= 1, "the module waited on the service after its write"
+    assert written == ["PutSecretValue"]
+    assert result.rc == 0, result.output[-4000:]
+    assert result.recap("host00")["ignored"] == 1, "the write task timed out"
+    assert result.recap("host02")["failed"] == 0
+    assert CANARY not in result.output

@@ -85,6 +85,8 @@ class CacheState:
         self._flights: Dict[Tuple[str, str, Optional[str]], _Flight] = {}
         #: invalidations per identity (a logical or stored name, casefolded): see _identities
         self._generations: Dict[str, int] = {}
+        #: invalidations of everything (a write whose names are unknown): part of every identity's generation
+        self._epoch = 0
         #: identity -> until when (clock) nothing it names is kept: an async write may land any time until then
         self._held: Dict[str, float] = {}
         #: the identities of each entry and fetch in progress, by the same key
@@ -118,7 +120,7 @@ class CacheState:
 
     def _generation(self, ids: Iterable[str]) -> int:
         """How often anything these identities name was invalidated (called with the lock held)."""
-        return sum(self._generations.get(one, 0) for one in ids)
+        return self._epoch + sum(self._generations.get(one, 0) for one in ids)
 
     def _held_now(self, ids: Iterable[str], now: float) -> bool:
         """An async write of one of these identities may still land (called with the lock held)."""
@@ -366,6 +368,19 @@ class CacheState:
                 del self._ids[key]
             return len(doomed)
 
+    def invalidate_all(self) -> int:
+        """Forget everything, and let no read in flight keep what it finds: a write task that ended inside its
+        module (its ``timeout``, a lost connection) may have written anything it was about to; returns entries
+        dropped."""
+        with self._lock:
+            self.stats["invalidations"] += 1
+            self._epoch += 1
+            dropped = len(self._entries)
+            self._entries.clear()
+            self._flights.clear()
+            self._ids.clear()
+            return dropped
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -467,6 +482,8 @@ class _Handler(socketserver.BaseRequestHandler):
             kept = state.put(options, None if forced is None else str(forced), outcomes, dict(message.get("env") or {}))
             return {"ok": True, "kept": kept}
         if op == "invalidate":
+            if message.get("all") is True:
+                return {"ok": True, "dropped": state.invalidate_all()}
             return {"ok": True, "dropped": state.invalidate(message.get("names") or [], _seconds(message.get("hold")))}
         if op == "ping":
             return {"ok": True, "pid": os.getpid(), "protocol": PROTOCOL}

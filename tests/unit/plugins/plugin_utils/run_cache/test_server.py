@@ -196,6 +196,30 @@ def test_a_name_held_for_an_async_write_is_read_but_not_kept_until_the_hold_ends
     assert manager.batches == [["a", "b"], ["a"], ["a"]]
 
 
+def test_invalidating_everything_drops_every_entry_and_every_read_in_flight():
+    """A write task that ended inside its module (its timeout) says nothing of what it wrote, nor under which
+    names: everything goes, and a read that was in flight then does not keep what it found."""
+    gate = threading.Event()
+    manager = FakeManager(gate)
+    manager.values = {("a", None): "old", ("b", None): "B"}
+    state = state_with(manager)
+    gate.set()
+    get(state, OPTIONS, [("b", None)])
+    gate.clear()
+    thread = threading.Thread(target=state.fetch, args=(OPTIONS, None, [("a", None)]))
+    thread.start()
+    while len(manager.batches) < 2:
+        time.sleep(0.005)
+    assert state.invalidate_all() == 1
+    gate.set()
+    thread.join(5)
+    manager.values[("a", None)] = "new"
+    assert get(state, OPTIONS, [("a", None)])[("a", None)].value == "new"
+    assert get(state, OPTIONS, [("b", None)])[("b", None)].value == "B"
+    assert manager.batches == [["b"], ["a"], ["a"], ["b"]]
+    assert state.put(OPTIONS, None, {("c", None): Secret("old", SecretMetadata(name="c", version="1"))}) == 0
+
+
 def test_definite_errors_are_cached_transient_ones_are_not():
     manager = FakeManager()
     manager.values = {("busy", None): errors.ProviderUnavailable("503")}
