@@ -217,8 +217,11 @@ class SecretWriteAction(SecretAction):
         # A failed task may still have written (e.g. value set, tags not): forget it too. An async task's
         # job writes later, at any moment until its async timeout: a lookup made meanwhile may read the
         # value from before the write, so the helper keeps nothing of these names until then.
+        # A writer that names what it wrote only in its result (a migration, a move) names nothing when its async
+        # job starts: then nothing at all is kept until the job is over.
         if result.get("changed") or result.get("failed"):
-            _run_cache.invalidate(self.written_names(result), hold=self.async_seconds())
+            names, hold = list(self.written_names(result)), self.async_seconds()
+            _run_cache.invalidate(names, hold=hold, everything=bool(hold) and not names)
 
     def async_seconds(self) -> float:
         """How long the task's async job may still write (its ``async`` seconds; 0 for a task that is done)."""

@@ -89,6 +89,8 @@ class CacheState:
         self._epoch = 0
         #: identity -> until when (clock) nothing it names is kept: an async write may land any time until then
         self._held: Dict[str, float] = {}
+        #: until when nothing at all is kept: an async write whose names only its result would give
+        self._held_all = 0.0
         #: the identities of each entry and fetch in progress, by the same key
         self._ids: Dict[Tuple[str, str, Optional[str]], Tuple[str, ...]] = {}
         self._managers: Dict[str, Any] = {}
@@ -124,14 +126,14 @@ class CacheState:
 
     def _held_now(self, ids: Iterable[str], now: float) -> bool:
         """An async write of one of these identities may still land (called with the lock held)."""
-        return any(self._held.get(one, 0.0) > now for one in ids)
+        return self._held_all > now or any(self._held.get(one, 0.0) > now for one in ids)
 
     def holding(self) -> bool:
         """Whether an async write announced to this helper may still be running: the helper then stays, idle
         or not, since a helper started after it would not know to keep the values from before the write."""
         with self._lock:
             now = self._clock()
-            return any(until > now for until in self._held.values())
+            return self._held_all > now or any(until > now for until in self._held.values())
 
     def _manager(self, resolved: Any) -> Any:
         """The one manager of ``resolved.key``, built once even when ten forks ask at the same moment."""
@@ -368,13 +370,16 @@ class CacheState:
                 del self._ids[key]
             return len(doomed)
 
-    def invalidate_all(self) -> int:
+    def invalidate_all(self, hold: float = 0.0) -> int:
         """Forget everything, and let no read in flight keep what it finds: a write task that ended inside its
         module (its ``timeout``, a lost connection) may have written anything it was about to; returns entries
-        dropped."""
+        dropped. ``hold``: keep nothing for that many seconds (an async job of a writer whose names only its
+        result gives, such as a migration)."""
         with self._lock:
             self.stats["invalidations"] += 1
             self._epoch += 1
+            if hold > 0:
+                self._held_all = max(self._held_all, self._clock() + hold)
             dropped = len(self._entries)
             self._entries.clear()
             self._flights.clear()
@@ -483,7 +488,7 @@ class _Handler(socketserver.BaseRequestHandler):
             return {"ok": True, "kept": kept}
         if op == "invalidate":
             if message.get("all") is True:
-                return {"ok": True, "dropped": state.invalidate_all()}
+                return {"ok": True, "dropped": state.invalidate_all(_seconds(message.get("hold")))}
             return {"ok": True, "dropped": state.invalidate(message.get("names") or [], _seconds(message.get("hold")))}
         if op == "ping":
             return {"ok": True, "pid": os.getpid(), "protocol": PROTOCOL}

@@ -27,15 +27,17 @@ def dropped(monkeypatch):
     from ansible_collections.vibebox.secrets.plugins.plugin_utils import action as base
 
     names = []
-    monkeypatch.setattr(base._run_cache, "invalidate", lambda given, hold=0.0: names.append(list(given)))
+    monkeypatch.setattr(base._run_cache, "invalidate",
+                        lambda given, hold=0.0, everything=False: names.append(list(given)))
     return names
 
 
 @pytest.fixture
 def held(monkeypatch):
-    """(names, seconds the helper keeps nothing of them) as the action plugins announce them."""
+    """(names, seconds the helper keeps nothing of them, everything) as the action plugins announce them."""
     from ansible_collections.vibebox.secrets.plugins.plugin_utils import action as base
 
     announced = []
-    monkeypatch.setattr(base._run_cache, "invalidate", lambda given, hold=0.0: announced.append((list(given), hold)))
+    monkeypatch.setattr(base._run_cache, "invalidate",
+                        lambda given, hold=0.0, everything=False: announced.append((list(given), hold, everything)))
     return announced

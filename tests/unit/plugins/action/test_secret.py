@@ -23,4 +23,4 @@ def test_an_async_write_holds_its_names_for_the_jobs_time(action, held):
     nothing it reads of the name until then, or a lookup made meanwhile serves the value from before the write."""
     action("secret", name="jwt", async_val=45).after({"changed": True, "started": 1, "finished": 0})
     action("secret", name="jwt").after({"changed": True})
-    assert held == [(["jwt"], 45.0), (["jwt"], 0.0)]
+    assert held == [(["jwt"], 45.0, False), (["jwt"], 0.0, False)]

@@ -21,6 +21,12 @@ def test_a_failed_run_drops_every_name_its_plan_would_write(action):
     assert list(action("secret_migrate").written_names(dict(failed, failed=False))) == ["api"]
 
 
+def test_an_async_migration_keeps_nothing_cached_until_its_job_is_over(action, held):
+    """Its job's result would name what it wrote; when the job starts, nothing does, so nothing at all is kept."""
+    action("secret_migrate", async_val=600, action="apply").after({"changed": True, "started": 1, "finished": 0})
+    assert held == [([], 600.0, True)]
+
+
 def test_it_takes_the_collection_wide_policy(action):
     assert action("secret_migrate").takes_policy is True
 

@@ -220,6 +220,23 @@ def test_invalidating_everything_drops_every_entry_and_every_read_in_flight():
     assert state.put(OPTIONS, None, {("c", None): Secret("old", SecretMetadata(name="c", version="1"))}) == 0
 
 
+def test_everything_held_for_an_async_write_is_read_but_not_kept_until_the_hold_ends():
+    manager = FakeManager()
+    manager.values = {("a", None): "old"}
+    clock = Clock()
+    state = state_with(manager, clock)
+    state.invalidate_all(hold=60.0)  # an async migration started; its names come with its result
+    assert state.holding()
+    get(state, OPTIONS, [("a", None)])
+    manager.values[("a", None)] = "new"  # the job writes
+    assert get(state, OPTIONS, [("a", None)])[("a", None)].value == "new"
+    clock.now += 61
+    assert not state.holding()
+    get(state, OPTIONS, [("a", None)])
+    get(state, OPTIONS, [("a", None)])
+    assert len(manager.batches) == 3
+
+
 def test_definite_errors_are_cached_transient_ones_are_not():
     manager = FakeManager()
     manager.values = {("busy", None): errors.ProviderUnavailable("503")}
