@@ -187,6 +187,18 @@ class SecretWriteAction(SecretAction):
     #: the module's default for ``name`` when the task does not give one (postgres_rotate has one)
     default_name = None
 
+    def run(self, tmp=None, task_vars=None):
+        try:
+            return super().run(tmp, task_vars)
+        except BaseException:
+            # The task ended inside the module (its ``timeout``, a lost connection), so ``after`` never ran: what
+            # the module wrote until then, under whatever names, is unknown. The run's cache is dropped whole.
+            try:
+                _run_cache.invalidate((), everything=True)
+            except Exception:  # pylint: disable=broad-except  # the task's own error is the one to report
+                pass
+            raise
+
     def written_names(self, result: Dict[str, Any]) -> Iterable[str]:
         """Every name the task's write may be known by: the task's ``name`` (or each item of ``secrets``), and
         what the result says it wrote, logical and as stored in the provider (``provider_name``), so the run
@@ -202,7 +214,18 @@ class SecretWriteAction(SecretAction):
         return dict.fromkeys(names)
 
     def after(self, result: Dict[str, Any]) -> None:
-        # A failed task may still have written (e.g. value set, tags not): forget it too. An async
-        # task has not written yet; the lookup after async_status reads at most cache_ttl-old data.
+        # A failed task may still have written (e.g. value set, tags not): forget it too. An async task's
+        # job writes later, at any moment until its async timeout: a lookup made meanwhile may read the
+        # value from before the write, so the helper keeps nothing of these names until then.
+        # A writer that names what it wrote only in its result (a migration, a move) names nothing when its async
+        # job starts: then nothing at all is kept until the job is over.
         if result.get("changed") or result.get("failed"):
-            _run_cache.invalidate(self.written_names(result))
+            names, hold = list(self.written_names(result)), self.async_seconds()
+            _run_cache.invalidate(names, hold=hold, everything=bool(hold) and not names)
+
+    def async_seconds(self) -> float:
+        """How long the task's async job may still write (its ``async`` seconds; 0 for a task that is done)."""
+        try:
+            return max(float(self._task.async_val or 0), 0.0)
+        except (TypeError, ValueError):
+            return 0.0

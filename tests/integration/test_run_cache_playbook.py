@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from ansible_run import run_playbook, state_env, write_playbook
+import servers
 
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import factory
 
@@ -251,5 +252,229 @@ def test_a_write_of_a_list_or_under_another_name_is_seen_by_later_lookups(tmp_pa
         "new_hashes": [_sha(f"{new_value}-listed"), _sha(f"{new_value}-db")],
     })
     assert result.rc == 0, result.output[-4000:]
+    assert result.recap("host02")["failed"] == 0
+    assert CANARY not in result.output
+
+
+# holds the local store's write lock (a write transaction) until the file named by its third argument exists, as
+# a busy store would, so the async write below is still waiting while the other hosts read; bounded in any case
+HOLD_WRITES = """
+import os, sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+deadline = time.monotonic() + 120
+while not os.path.exists(sys.argv[3]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+connection.execute("ROLLBACK")
+"""
+
+ASYNC_PLAY = """
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read before the write (fills the run cache)
+      ansible.builtin.set_fact:
+        before: "{{ lookup('vibebox.secrets.get', 'async-written', **store) }}"
+      no_log: true
+- hosts: fleet[0]
+  gather_facts: false
+  tasks:
+    - name: the store is busy with another writer
+      ansible.builtin.shell: >-
+        nohup {{ ansible_playbook_python }} {{ holder }} {{ store.local_path }} {{ flag }}.held {{ flag }}.go
+        >/dev/null 2>&1 &
+    - ansible.builtin.wait_for: {path: "{{ flag }}.held"}
+    - name: write in the background; the job waits for the store
+      vibebox.secrets.secret: "{{ store | combine({'name': 'async-written', 'value': new_value}) }}"
+      async: 120
+      poll: 0
+      register: job
+      no_log: true
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read while the job has not written yet
+      ansible.builtin.set_fact:
+        during: "{{ lookup('vibebox.secrets.get', 'async-written', **store) }}"
+      no_log: true
+- hosts: fleet[0]
+  gather_facts: false
+  tasks:
+    - name: the other writer is done
+      ansible.builtin.file: {path: "{{ flag }}.go", state: touch}
+    - name: wait for the job
+      ansible.builtin.async_status: {jid: "{{ job.ansible_job_id }}"}
+      register: finished
+      until: finished.finished
+      retries: 120
+      delay: 1
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read after the job wrote
+      ansible.builtin.set_fact:
+        after: "{{ lookup('vibebox.secrets.get', 'async-written', **store) }}"
+      no_log: true
+    - name: every host read the old value before the job wrote and the new one after
+      ansible.builtin.assert:
+        that:
+          - before | hash('sha256') == old_hash
+          - during | hash('sha256') == old_hash
+          - after | hash('sha256') == new_hash
+        quiet: true
+"""
+
+
+def test_an_async_write_is_seen_by_lookups_after_its_job_ended(tmp_path, run_dir):
+    """An async task is announced when its job starts, and the job writes later: a lookup made in between reads
+    the value from before the write, which the run cache must not serve once the job has written."""
+    store = {"provider": "local", "local_path": str(tmp_path / "store" / "secrets.db"),
+             "local_key_file": str(tmp_path / "store" / "secrets.key"), "cache_ttl": 300}
+    manager = factory.build_manager(dict(store, audit_log="false", cache_ttl=0), env={})
+    manager.set("async-written", f"{CANARY}-old")
+    manager.close()
+    holder = tmp_path / "hold_writes.py"
+    holder.write_text(HOLD_WRITES)
+    new_value = f"{CANARY}-new"
+    env = state_env(tmp_path, {"VIBEBOX_RUN_CACHE_DIR": run_dir, "ANSIBLE_FORKS": "3"})
+    play = write_playbook(tmp_path, ASYNC_PLAY)
+    result = run_playbook(play, env, inventory=_inventory(tmp_path, 3), extra_vars={
+        "store": store, "new_value": new_value, "holder": str(holder), "flag": str(tmp_path / "flag"),
+        "old_hash": _sha(f"{CANARY}-old"), "new_hash": _sha(new_value),
+    })
+    assert result.rc == 0, result.output[-4000:]
+    assert result.recap("host02")["failed"] == 0
+    assert CANARY not in result.output
+    assert _helper_gone(run_dir)
+
+
+MIGRATE_PLAY = """
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read before the migration (fills the run cache)
+      ansible.builtin.set_fact:
+        before: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
+      no_log: true
+- hosts: fleet[0]
+  gather_facts: false
+  tasks:
+    - name: migrate through a service that goes away right after the value is written
+      vibebox.secrets.secret_migrate: "{{ store | combine(migration) }}"
+      ignore_errors: true
+      no_log: true
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read after the failed migration, through the run cache and directly
+      ansible.builtin.set_fact:
+        after: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
+        direct: "{{ lookup('vibebox.secrets.get', 'db-pass', **(store | combine({'cache_ttl': 0}))) }}"
+      no_log: true
+    - name: the write landed, and every host reads it
+      ansible.builtin.assert:
+        that:
+          - before | hash('sha256') == old_hash
+          - direct | hash('sha256') == new_hash
+          - after | hash('sha256') == new_hash
+        quiet: true
+"""
+
+
+def test_a_failed_migration_whose_write_landed_is_seen_by_later_lookups(tmp_path, moto_server, aws_options, run_dir):
+    """The migration writes the value, then the service goes away before the expiry is set: the task fails and
+    its ``written`` is empty, yet the value was written; the run cache must not keep serving the old one."""
+    if moto_server is None:
+        pytest.skip("takes the service away through a proxy in front of the local moto server")
+    fault_proxy = servers.load("fault_proxy")
+    store = dict(aws_options, cache_ttl=300)
+    manager = factory.build_manager(dict(store, audit_log="false", cache_ttl=0), env={})
+    manager.set("db-pass", f"{CANARY}-old")
+    manager.close()
+    env_file = tmp_path / "app.env"
+    env_file.write_text(f"DB_PASS={CANARY}-new\n")
+    env = state_env(tmp_path, {"VIBEBOX_RUN_CACHE_DIR": run_dir, "ANSIBLE_FORKS": "3"})
+    play = write_playbook(tmp_path, MIGRATE_PLAY)
+    with fault_proxy.FaultProxy(moto_server.url, seed=7) as proxy:
+        # the value's write is answered; the next request (the expiry's tags) finds the service gone
+        proxy.down_after(1, lambda request: request.action == "PutSecretValue", next_any=True)
+        migration = {"action": "apply", "env_file": str(env_file), "backup_dir": str(tmp_path / "backups"),
+                     "expires_in": "30d", "overwrite": "always", "aws_endpoint_url": proxy.url}
+        result = run_playbook(play, env, inventory=_inventory(tmp_path, 3), extra_vars={
+            "store": store, "migration": migration,
+            "old_hash": _sha(f"{CANARY}-old"), "new_hash": _sha(f"{CANARY}-new"),
+        })
+    assert result.rc == 0, result.output[-4000:]
+    assert result.recap("host00")["ignored"] == 1, "the migration failed"
+    assert result.recap("host02")["failed"] == 0
+    assert CANARY not in result.output
+
+
+TIMEOUT_PLAY = """
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read before the write (fills the run cache)
+      ansible.builtin.set_fact:
+        before: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
+      no_log: true
+- hosts: fleet[0]
+  gather_facts: false
+  tasks:
+    - name: write through a service that stops answering right after the value is written
+      vibebox.secrets.secret: "{{ store | combine(write) }}"
+      timeout: 5
+      ignore_errors: true
+      no_log: true
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: read after the write timed out, through the run cache and directly
+      ansible.builtin.set_fact:
+        after: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
+        direct: "{{ lookup('vibebox.secrets.get', 'db-pass', **(store | combine({'cache_ttl': 0}))) }}"
+      no_log: true
+    - name: the write landed, and every host reads it
+      ansible.builtin.assert:
+        that:
+          - before | hash('sha256') == old_hash
+          - direct | hash('sha256') == new_hash
+          - after | hash('sha256') == new_hash
+        quiet: true
+"""
+
+
+def test_a_timed_out_write_that_landed_is_seen_by_later_lookups(tmp_path, moto_server, aws_options, run_dir):
+    """The task's ``timeout`` ends it inside the module, after the value was written and before its result: no
+    result says what was written, yet the run cache must not keep serving the old value."""
+    if moto_server is None:
+        pytest.skip("stops the service through a proxy in front of the local moto server")
+    fault_proxy = servers.load("fault_proxy")
+    store = dict(aws_options, cache_ttl=300)
+    manager = factory.build_manager(dict(store, audit_log="false", cache_ttl=0), env={})
+    manager.set("db-pass", f"{CANARY}-old")
+    manager.close()
+    env = state_env(tmp_path, {"VIBEBOX_RUN_CACHE_DIR": run_dir, "ANSIBLE_FORKS": "3"})
+    play = write_playbook(tmp_path, TIMEOUT_PLAY)
+    written = []
+    with fault_proxy.FaultProxy(moto_server.url, seed=11) as proxy:
+        def unanswered_after_the_write(request) -> bool:
+            if written:
+                proxy.mode = "blackhole"  # every request after the value's write waits for good
+            if request.action == "PutSecretValue":
+                written.append(request.action)
+            return False
+
+        proxy.down_after(1, unanswered_after_the_write)  # the predicate sees every request; it never trips
+        result = run_playbook(play, env, inventory=_inventory(tmp_path, 3), extra_vars={
+            "store": store, "write": {"name": "db-pass", "value": f"{CANARY}-new", "expires_in": "30d",
+                                      "aws_endpoint_url": proxy.url},
+            "old_hash": _sha(f"{CANARY}-old"), "new_hash": _sha(f"{CANARY}-new"),
+        })
+        assert proxy.snapshot().blackholed >= 1, "the module waited on the service after its write"
+    assert written == ["PutSecretValue"]
+    assert result.rc == 0, result.output[-4000:]
+    assert result.recap("host00")["ignored"] == 1, "the write task timed out"
     assert result.recap("host02")["failed"] == 0
     assert CANARY not in result.output

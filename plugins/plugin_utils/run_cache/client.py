@@ -297,14 +297,24 @@ class RunCacheClient:
             raise RunCacheUnavailable("the run cache answered a different number of items")
         return str(reply.get("provider") or ""), results
 
-    def invalidate(self, names: Iterable[str]) -> bool:
-        """Drop these names from the run's cache; False when the run has no helper (nothing cached)."""
+    def invalidate(self, names: Iterable[str], hold: float = 0.0, everything: bool = False) -> bool:
+        """Drop these names from the run's cache; False when the run has no helper (nothing cached).
+
+        ``hold``: the write may still happen for that many seconds (an async job): the helper keeps nothing it
+        reads of these names until then. Such an announcement starts the helper when the run has none, since
+        one that a lookup started during the job would keep the value from before the write.
+        ``everything``: drop every entry (a write whose names are unknown).
+        """
         names = [str(name) for name in names if name]
-        if not names:
+        if not names and not everything:
             return False
-        message = {"op": "invalidate", "names": names}
+        message: Dict[str, Any] = {"op": "invalidate", "names": names}
+        if everything:
+            message["all"] = True
+        if hold > 0:
+            message["hold"] = float(hold)
         try:
-            self._exchange(message, start=False)
+            self._exchange(message, start=hold > 0)
             return True
         except RunCacheUnavailable as exc:
             if exc.helper_pid:
@@ -373,11 +383,12 @@ def client() -> RunCacheClient:
         return _CLIENT
 
 
-def invalidate(names: Iterable[str]) -> bool:
-    """Used by the action plugins after a write: never starts a helper just to empty it."""
+def invalidate(names: Iterable[str], hold: float = 0.0, everything: bool = False) -> bool:
+    """Used by the action plugins after a write: never starts a helper just to empty it (only to hold the names
+    of an async write, see RunCacheClient.invalidate)."""
     if not enabled(worker=True):
         return False
     try:
-        return client().invalidate(names)
+        return client().invalidate(names, hold, everything)
     except (RunCacheUnavailable, OSError):
         return False

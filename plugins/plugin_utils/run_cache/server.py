@@ -85,6 +85,12 @@ class CacheState:
         self._flights: Dict[Tuple[str, str, Optional[str]], _Flight] = {}
         #: invalidations per identity (a logical or stored name, casefolded): see _identities
         self._generations: Dict[str, int] = {}
+        #: invalidations of everything (a write whose names are unknown): part of every identity's generation
+        self._epoch = 0
+        #: identity -> until when (clock) nothing it names is kept: an async write may land any time until then
+        self._held: Dict[str, float] = {}
+        #: until when nothing at all is kept: an async write whose names only its result would give
+        self._held_all = 0.0
         #: the identities of each entry and fetch in progress, by the same key
         self._ids: Dict[Tuple[str, str, Optional[str]], Tuple[str, ...]] = {}
         self._managers: Dict[str, Any] = {}
@@ -116,7 +122,18 @@ class CacheState:
 
     def _generation(self, ids: Iterable[str]) -> int:
         """How often anything these identities name was invalidated (called with the lock held)."""
-        return sum(self._generations.get(one, 0) for one in ids)
+        return self._epoch + sum(self._generations.get(one, 0) for one in ids)
+
+    def _held_now(self, ids: Iterable[str], now: float) -> bool:
+        """An async write of one of these identities may still land (called with the lock held)."""
+        return self._held_all > now or any(self._held.get(one, 0.0) > now for one in ids)
+
+    def holding(self) -> bool:
+        """Whether an async write announced to this helper may still be running: the helper then stays, idle
+        or not, since a helper started after it would not know to keep the values from before the write."""
+        with self._lock:
+            now = self._clock()
+            return self._held_all > now or any(until > now for until in self._held.values())
 
     def _manager(self, resolved: Any) -> Any:
         """The one manager of ``resolved.key``, built once even when ten forks ask at the same moment."""
@@ -236,7 +253,7 @@ class CacheState:
                             del self._flights[key]
                         fresh = self._generation(ids) == flight.generation
                         cacheable = isinstance(outcome, Secret) or isinstance(outcome, _CACHEABLE_ERRORS)
-                        if ttl > 0 and fresh and cacheable:
+                        if ttl > 0 and fresh and cacheable and not self._held_now(ids, stored_at):
                             self._entries[key] = (stored_at, outcome)
                             self._ids[key] = ids
                         self._note_lease(resolved, outcome)
@@ -274,7 +291,8 @@ class CacheState:
             for (name, version), outcome in outcomes.items():
                 cacheable = isinstance(outcome, Secret) or isinstance(outcome, _CACHEABLE_ERRORS)
                 ids = self._identities(resolved, name)
-                if ttl > 0 and cacheable and self._generation(ids) == 0:  # no write announced since it was read
+                # no write announced since it was read, and none that may still land
+                if ttl > 0 and cacheable and self._generation(ids) == 0 and not self._held_now(ids, stored_at):
                     self._entries[(fp, name, version)] = (stored_at, outcome)
                     self._ids[(fp, name, version)] = ids
                     kept += 1
@@ -321,16 +339,23 @@ class CacheState:
                 pass
         return offered
 
-    def invalidate(self, names: Iterable[str]) -> int:
+    def invalidate(self, names: Iterable[str], hold: float = 0.0) -> int:
         """Forget every version, under every option set, of the secrets these names announce (a logical name
         or a name in the provider, without case: _identities), and every leased secret whose lease id is among
         them (a revoked lease); returns entries dropped. A fetch still in progress for one of them is left to
-        its own askers, but no later request joins it or gets its answer: they read again."""
+        its own askers, but no later request joins it or gets its answer: they read again.
+
+        ``hold``: seconds during which the write may still happen (an async task announces itself when its job
+        starts, and the job writes whenever it gets there); until then what is read of these names is answered
+        but not kept, so a read made before the job wrote is not served after it."""
         wanted = {str(name).casefold() for name in names if name}
         with self._lock:
             self.stats["invalidations"] += 1
+            until = self._clock() + hold if hold > 0 else 0.0
             for name in wanted:
                 self._generations[name] = self._generations.get(name, 0) + 1
+                if until > self._held.get(name, 0.0):
+                    self._held[name] = until
 
             def named(key: Tuple[str, str, Optional[str]]) -> bool:
                 return not wanted.isdisjoint(self._ids.get(key) or (key[1].casefold(),))
@@ -344,6 +369,22 @@ class CacheState:
             for key in [key for key in self._ids if key not in self._entries and key not in self._flights]:
                 del self._ids[key]
             return len(doomed)
+
+    def invalidate_all(self, hold: float = 0.0) -> int:
+        """Forget everything, and let no read in flight keep what it finds: a write task that ended inside its
+        module (its ``timeout``, a lost connection) may have written anything it was about to; returns entries
+        dropped. ``hold``: keep nothing for that many seconds (an async job of a writer whose names only its
+        result gives, such as a migration)."""
+        with self._lock:
+            self.stats["invalidations"] += 1
+            self._epoch += 1
+            if hold > 0:
+                self._held_all = max(self._held_all, self._clock() + hold)
+            dropped = len(self._entries)
+            self._entries.clear()
+            self._flights.clear()
+            self._ids.clear()
+            return dropped
 
     def clear(self) -> None:
         with self._lock:
@@ -374,6 +415,14 @@ def answer(state: CacheState, message: Mapping[str, Any]) -> Dict[str, Any]:
                                      items, bool(message.get("bypass")), dict(message.get("env") or {}))
     return {"ok": True, "protocol": PROTOCOL, "provider": provider,
             "results": [encode_outcome(outcomes[item]) for item in items]}
+
+
+def _seconds(value: Any) -> float:
+    """A hold in seconds from a request; anything that is not a number is no hold."""
+    try:
+        return max(float(value or 0), 0.0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _unexpected(exc: BaseException) -> _errors.ProviderUnavailable:
@@ -438,7 +487,9 @@ class _Handler(socketserver.BaseRequestHandler):
             kept = state.put(options, None if forced is None else str(forced), outcomes, dict(message.get("env") or {}))
             return {"ok": True, "kept": kept}
         if op == "invalidate":
-            return {"ok": True, "dropped": state.invalidate(message.get("names") or [])}
+            if message.get("all") is True:
+                return {"ok": True, "dropped": state.invalidate_all(_seconds(message.get("hold")))}
+            return {"ok": True, "dropped": state.invalidate(message.get("names") or [], _seconds(message.get("hold")))}
         if op == "ping":
             return {"ok": True, "pid": os.getpid(), "protocol": PROTOCOL}
         if op == "stats":
@@ -533,7 +584,8 @@ def serve(socket_path: str, owner_pid: int, owner_start: str, idle: float,
                 server.state.ready.set()  # the reading fork is gone: requests read for themselves
             if not process_alive(owner_pid, owner_start):
                 break
-            if idle > 0 and time.monotonic() - server.last_request > idle and not server.state.holds_leases():
+            if (idle > 0 and time.monotonic() - server.last_request > idle and not server.state.holds_leases()
+                    and not server.state.holding()):
                 break
             if not _reachable(socket_path, socket_id):
                 break  # nobody can ask any more: do not keep the values

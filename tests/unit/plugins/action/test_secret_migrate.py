@@ -11,6 +11,22 @@ def test_written_and_rolled_back_names_are_dropped(action):
     assert list(action("secret_migrate").written_names(result)) == ["a", "b"]
 
 
+def test_a_failed_run_drops_every_name_its_plan_would_write(action):
+    """``written`` lists the writes that answered; the one that failed may have landed all the same."""
+    plan = [{"key": "DB_PASS", "name": "db-pass", "provider_name": "app/db-pass", "action": "update"},
+            {"key": "API", "name": "api", "provider_name": "app/api", "action": "create"},
+            {"key": "SAME", "name": "same", "provider_name": "app/same", "action": "unchanged"}]
+    failed = {"failed": True, "written": [{"name": "api"}], "plan": plan}
+    assert list(action("secret_migrate").written_names(failed)) == ["api", "db-pass", "app/db-pass", "app/api"]
+    assert list(action("secret_migrate").written_names(dict(failed, failed=False))) == ["api"]
+
+
+def test_an_async_migration_keeps_nothing_cached_until_its_job_is_over(action, held):
+    """Its job's result would name what it wrote; when the job starts, nothing does, so nothing at all is kept."""
+    action("secret_migrate", async_val=600, action="apply").after({"changed": True, "started": 1, "finished": 0})
+    assert held == [([], 600.0, True)]
+
+
 def test_it_takes_the_collection_wide_policy(action):
     assert action("secret_migrate").takes_policy is True
 

@@ -100,3 +100,24 @@ def test_another_host_python_user_or_a_false_switch_keeps_the_module_run(monkeyp
     delegated = {"ansible_delegated_vars": {"db1": {"ansible_python_interpreter": "/usr/bin/python3.6"}}, **here}
     assert "Python" in _placed(monkeypatch, delegate_to="db1", **delegated)
     assert "vibebox_secrets_in_process" in _placed(monkeypatch, vibebox_secrets_in_process="no", **here)
+
+
+def test_a_write_task_that_ends_inside_its_module_drops_the_whole_run_cache(monkeypatch):
+    """A task's timeout (or a lost connection) raises out of the module run, so no result names what it wrote:
+    the run cache is emptied, and the task's own error goes on."""
+    from ansible.errors import AnsibleError
+
+    announced = []
+    monkeypatch.setattr(base._run_cache, "invalidate",
+                        lambda names, hold=0.0, everything=False: announced.append((list(names), everything)))
+
+    def interrupted(self, tmp=None, task_vars=None):
+        raise AnsibleError("timed out")
+
+    monkeypatch.setattr(base.SecretAction, "run", interrupted)
+    with pytest.raises(AnsibleError, match="timed out"):
+        plugin(name="jwt").run(task_vars={})
+    assert announced == [([], True)]
+    monkeypatch.setattr(base.SecretAction, "run", lambda self, tmp=None, task_vars=None: {"changed": False})
+    assert plugin(name="jwt").run(task_vars={}) == {"changed": False}
+    assert announced == [([], True)]

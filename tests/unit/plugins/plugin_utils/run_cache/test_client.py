@@ -142,6 +142,18 @@ def test_invalidate_never_starts_a_helper(short_dir):
     assert not os.path.exists(client.socket_path)
 
 
+def test_an_async_write_starts_a_helper_that_keeps_nothing_of_its_names(store, helper):
+    """A helper that a lookup started while an async job had not written yet would keep the value from before
+    the write: so the job's announcement starts the helper itself, and the hold reaches it."""
+    client = helper()
+    assert client.invalidate(["canary"], hold=600) is True
+    assert client.running()
+    decoded(client, store, [("canary", None), ("other", None)])
+    decoded(client, store, [("canary", None), ("other", None)])
+    stats = client.stats()
+    assert stats["fetched"] == 3 and stats["hits"] == 1  # 'canary' read each time, 'other' kept
+
+
 def test_helper_exits_with_the_run_and_leaves_nothing(store, helper):
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

@@ -174,6 +174,69 @@ def test_an_invalidation_during_a_fetch_is_not_overwritten_by_the_old_value():
     assert get(state, OPTIONS, [("a", None)])[("a", None)].value == "new"
 
 
+def test_a_name_held_for_an_async_write_is_read_but_not_kept_until_the_hold_ends():
+    """An async job writes at any moment until its timeout: what is read of the name meanwhile may be the value
+    from before the write, so it is answered but not kept; once the job can no longer write, caching resumes."""
+    manager = FakeManager()
+    manager.values = {("a", None): "old", ("b", None): "B"}
+    clock = Clock()
+    state = state_with(manager, clock)
+    state.invalidate(["A"], hold=60.0)  # the job started; it has not written yet
+    assert state.holding()
+    assert get(state, OPTIONS, [("a", None), ("b", None)])[("a", None)].value == "old"
+    manager.values[("a", None)] = "new"  # the job writes
+    clock.now += 30
+    assert get(state, OPTIONS, [("a", None), ("b", None)])[("a", None)].value == "new"
+    assert manager.batches == [["a", "b"], ["a"]]  # other names are kept as usual
+    assert state.put(OPTIONS, None, {("a", None): Secret("old", SecretMetadata(name="a", version="1"))}) == 0
+    clock.now += 31
+    assert not state.holding()
+    get(state, OPTIONS, [("a", None)])
+    get(state, OPTIONS, [("a", None)])
+    assert manager.batches == [["a", "b"], ["a"], ["a"]]
+
+
+def test_invalidating_everything_drops_every_entry_and_every_read_in_flight():
+    """A write task that ended inside its module (its timeout) says nothing of what it wrote, nor under which
+    names: everything goes, and a read that was in flight then does not keep what it found."""
+    gate = threading.Event()
+    manager = FakeManager(gate)
+    manager.values = {("a", None): "old", ("b", None): "B"}
+    state = state_with(manager)
+    gate.set()
+    get(state, OPTIONS, [("b", None)])
+    gate.clear()
+    thread = threading.Thread(target=state.fetch, args=(OPTIONS, None, [("a", None)]))
+    thread.start()
+    while len(manager.batches) < 2:
+        time.sleep(0.005)
+    assert state.invalidate_all() == 1
+    gate.set()
+    thread.join(5)
+    manager.values[("a", None)] = "new"
+    assert get(state, OPTIONS, [("a", None)])[("a", None)].value == "new"
+    assert get(state, OPTIONS, [("b", None)])[("b", None)].value == "B"
+    assert manager.batches == [["b"], ["a"], ["a"], ["b"]]
+    assert state.put(OPTIONS, None, {("c", None): Secret("old", SecretMetadata(name="c", version="1"))}) == 0
+
+
+def test_everything_held_for_an_async_write_is_read_but_not_kept_until_the_hold_ends():
+    manager = FakeManager()
+    manager.values = {("a", None): "old"}
+    clock = Clock()
+    state = state_with(manager, clock)
+    state.invalidate_all(hold=60.0)  # an async migration started; its names come with its result
+    assert state.holding()
+    get(state, OPTIONS, [("a", None)])
+    manager.values[("a", None)] = "new"  # the job writes
+    assert get(state, OPTIONS, [("a", None)])[("a", None)].value == "new"
+    clock.now += 61
+    assert not state.holding()
+    get(state, OPTIONS, [("a", None)])
+    get(state, OPTIONS, [("a", None)])
+    assert len(manager.batches) == 3
+
+
 def test_definite_errors_are_cached_transient_ones_are_not():
     manager = FakeManager()
     manager.values = {("busy", None): errors.ProviderUnavailable("503")}
