@@ -126,6 +126,11 @@ class Settings:
             return None
         return self.description.replace("{file}", os.path.basename(self.env_file)).replace("{key}", key)
 
+    def expiry_request(self, action: str, native_expiry: bool) -> bool:
+        """Whether a write of ``action`` needs a request of its own for the expiry: a created secret takes it as
+        a tag in its write, except where the provider keeps expiry natively."""
+        return self.expires_at is not None and (action != "create" or native_expiry)
+
 
 @dataclass
 class Row:
@@ -821,10 +826,6 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
                 meta = manager.write_observed(row.name, row.value, settings.describe(row.key), tags, None)
             else:
                 meta = manager.write_observed(row.name, row.value, None, None, row.observed)
-            if settings.expires_at is not None and (row.action != "create" or manager.native_expiry):
-                seen = row.observed.metadata if row.observed is not None and row.observed.metadata_known else None
-                known_tags = dict(seen.tags or {}) if seen is not None and row.action != "create" else None
-                meta.expires_at = manager.set_expiry(row.name, settings.expires_at, known_tags).expires_at
         except SecretError as exc:
             manager.audit.operation(AUDIT_MIGRATE, [row.name], ok=False, error=exc,
                                     versions={row.name: {"before": _version_of(row.current)}})
@@ -842,7 +843,27 @@ def apply(manager: SecretManager, plan: Plan, settings: Settings, saved: Optiona
                                  versions=1)
             if len(done) == 1:
                 _record_created_target(manager, saved)
+        if settings.expiry_request(row.action, manager.native_expiry):
+            _set_expiry(manager, row, settings, done, len(plan.changes))
     return done
+
+
+def _set_expiry(manager: SecretManager, row: Row, settings: Settings, done: List[Dict[str, Any]], total: int) -> None:
+    """The expiry of a value written just before, in a request of its own. Its failure is told apart from a
+    failed write: the value is in the target (and journaled as written, so a rollback undoes it), only its
+    expiry is missing; a message saying the write failed sent the operator after the wrong problem."""
+    seen = row.observed.metadata if row.observed is not None and row.observed.metadata_known else None
+    known_tags = dict(seen.tags or {}) if seen is not None and row.action != "create" else None
+    try:
+        manager.set_expiry(row.name, settings.expires_at, known_tags)
+    except SecretError as exc:
+        raise MigrationError(
+            f"'{row.name}' ({row.key}) was written (version {done[-1]['version']}, {len(done)} of {total} writes"
+            f" done), but setting its expiry failed: {exc}",
+            hint="The value is in the target without its expiry: give it one with vibebox.secrets.secret (name and"
+                 " expires_at), or roll the run back",
+            done=done,
+        )
 
 
 def _record_created_target(manager: SecretManager, saved: _backup.Backup) -> None:

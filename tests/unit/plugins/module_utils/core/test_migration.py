@@ -17,7 +17,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import factor
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as mig
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import ReadOnlyProvider, SecretNotFound
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (ProviderUnavailable, ReadOnlyProvider,
+                                                                                SecretNotFound)
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import TAG_ROTATED_AT
 
 CANARY = "CANARY-m1gr4te"
@@ -1060,6 +1061,30 @@ def test_plan_blocks_weak_values_it_would_write_and_warns_in_warn_mode(world):
     assert actions(planned)["DATABASE_PASSWORD"] == "create"
     assert any("secret 'database-password' breaks the strength policy" in text for text in planned.warnings)
     no_canary([row.to_dict() for row in plan.rows] + planned.warnings)
+
+
+def test_a_failed_expiry_after_a_landed_write_says_the_value_was_written_and_journals_it(world, monkeypatch):
+    """The value is in the target when only its expiry request fails: the error and the journal must say so."""
+    finished(migrate(world)[1])
+    manager = world.manager()
+    manager.set("api-key", "changed elsewhere")
+    settings = world.settings(expires_at=dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc), overwrite="always")
+    plan = mig.make_plan(manager, settings)
+    path = mig.write_backup(plan, world.folder, world.key, identity=manager.backend.identity())
+
+    def no_answer(*_args, **_kwargs):
+        raise ProviderUnavailable("the service did not answer", provider="local")
+
+    monkeypatch.setattr(manager, "set_expiry", no_answer)
+    with pytest.raises(mig.MigrationError) as caught:
+        mig.apply(manager, plan, settings, backup_mod.read(path, world.key))
+    version = world.manager().describe("api-key").version
+    assert "'api-key' (API_KEY) was written (version " in str(caught.value)
+    assert "setting its expiry failed" in str(caught.value) and "writing 'api-key'" not in str(caught.value)
+    assert caught.value.done == [{"key": "API_KEY", "name": "api-key", "action": "update", "version": version}]
+    assert {"event": "written", "name": "api-key"}.items() <= backup_mod.events(path)[-1].items()
+    assert world.manager().get("api-key").value == f"{CANARY}-api"
+    no_canary([str(caught.value), caught.value.done])
 
 
 def test_the_expiry_goes_on_every_secret_written_and_unchanged_ones_keep_theirs(world):
