@@ -149,6 +149,9 @@ attributes:
 notes:
   - A secret that is deleted but still recoverable is restored when O(state=present).
   - The module belongs to the action group C(vibebox.secrets.secrets) for C(module_defaults).
+  - In a C(loop), Ansible itself prints each item in the task's output (and keeps it in a registered result), so a
+    value taken from the item is shown there although the module never returns it. Give the list to O(secrets)
+    instead, or set C(loop_control.label) to the name (C("{{ item.name }}")), or C(no_log) on the task.
   - Requests per secret, on Vault/OpenBao KV and AWS Secrets Manager; one read, then the write alone. An unchanged
     secret costs one request, a new or changed value two. Vault keeps description and tags apart from the value,
     so changing them there adds one metadata write; on AWS, with O(description) or O(tags) given, the read is
