@@ -14,6 +14,12 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 from jinja2 import pass_context
 
+try:  # ansible-core 2.19 and later template only text the playbook wrote, never what a filter returns
+    from ansible.template import trust_as_template as _data_tagging  # noqa: F401
+    _untrusted = None
+except ImportError:  # before 2.19 a fact's text is templated again whenever it is used, unless marked unsafe
+    from ansible.utils.unsafe_proxy import wrap_var as _untrusted
+
 from ansible_collections.vibebox.secrets.plugins.plugin_utils import bytecode
 
 bytecode.install()  # before the collection's other imports: worker forks load them from __pycache__
@@ -87,10 +93,16 @@ def resolve_with(variables: Optional[Mapping[str, Any]], data: Any, strict: bool
     except _errors.SecretError as exc:
         raise AnsibleFilterError(f"vibebox.secrets.resolve: {exc}") from None
     if isinstance(data, Mapping):
-        return dict(zip(keys, values))
+        return _as_data(dict(zip(keys, values)))
     if isinstance(data, (list, tuple)):
-        return values
-    return values[0]
+        return _as_data(values)
+    return _as_data(values[0])
+
+
+def _as_data(result: Any) -> Any:
+    """Mark the result unsafe where ansible-core would otherwise template it again (as it marks what lookups
+    return): a secret holding ``{{ ... }}`` must stay text, not become code that runs on the controller."""
+    return result if _untrusted is None else _untrusted(result)
 
 
 class FilterModule:

@@ -40,7 +40,11 @@ options:
     description: Human-readable description stored with the secret. Left as it is when not given.
     type: str
   tags:
-    description: Tags (labels) of the secret. When given they replace the existing tags; left as they are when not given.
+    description:
+      - Tags (labels) of the secret. When given they replace the existing tags; left as they are when not given.
+      - The tags a rotation records (C(vibebox-rotated-at), C(vibebox-grace-until), C(vibebox-grace-version),
+        C(vibebox-failed-versions)) are neither compared nor replaced unless named here, so a re-run after a
+        rotation keeps the previous version's grace period and reports no change.
     type: dict
   overwrite:
     description:
@@ -145,6 +149,9 @@ attributes:
 notes:
   - A secret that is deleted but still recoverable is restored when O(state=present).
   - The module belongs to the action group C(vibebox.secrets.secrets) for C(module_defaults).
+  - In a C(loop), Ansible itself prints each item in the task's output (and keeps it in a registered result), so a
+    value taken from the item is shown there although the module never returns it. Give the list to O(secrets)
+    instead, or set C(loop_control.label) to the name (C("{{ item.name }}")), or C(no_log) on the task.
   - Requests per secret, on Vault/OpenBao KV and AWS Secrets Manager; one read, then the write alone. An unchanged
     secret costs one request, a new or changed value two. Vault keeps description and tags apart from the value,
     so changing them there adds one metadata write; on AWS, with O(description) or O(tags) given, the read is
@@ -275,7 +282,7 @@ results:
   returned: when O(secrets) is given
 """
 
-from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, expiry, strength
+from ansible_collections.vibebox.secrets.plugins.module_utils.core import errors, expiry, rotation_tags, strength
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries as _lines
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.backend import fan_out
 from ansible_collections.vibebox.secrets.plugins.module_utils.module import (
@@ -307,11 +314,17 @@ ITEM_SPEC = dict(
 )
 
 
+def own_tags(tags, given=None):
+    """The stored tags a task's ``tags`` are compared with: without the expiry tag (it shows as expires_at) and
+    without the rotation's bookkeeping the task does not name, which a write of the task's tags keeps."""
+    kept = rotation_tags.bookkeeping(tags, given)
+    return {key: value for key, value in expiry.without_tag(tags).items() if key not in kept}
+
+
 def _view(meta, value_marker):
     if meta is None:
         return {}
-    # the expiry tag (where the provider keeps the expiry as a tag) shows as expires_at, not among the tags
-    return {"description": meta.description, "tags": expiry.without_tag(meta.tags), "value": value_marker}
+    return {"description": meta.description, "tags": own_tags(meta.tags), "value": value_marker}
 
 
 def main():
@@ -529,7 +542,7 @@ def plan(manager, item, observed):
                 changes.append("value")
     if item["description"] is not None and item["description"] != (current.description or None):
         changes.append("description")
-    if item["tags"] is not None and item["tags"] != expiry.without_tag(current.tags):
+    if item["tags"] is not None and item["tags"] != own_tags(current.tags, item["tags"]):
         changes.append("tags")
     item["_expiry_write"] = expiry.to_write(item.get("_expiry"), current.expires_at,
                                             new_value=restoring or "value" in changes)
@@ -581,10 +594,13 @@ def written_tags(manager, item, observed):
     """The tags the write sends. Where the expiry is a tag (the provider has no expiry field), it rides along
     with them: the new date, or the stored one kept when the task's ``tags`` replace the others."""
     target = item.get("_expiry_write")
-    if manager.native_expiry or (item["tags"] is None and (target is None or target is expiry.CLEAR)):
-        return item["tags"]  # an expiry taken back is removed by set_expiry (write), not with the tags
     current = observed.metadata if observed is not None else None
-    base = item["tags"] if item["tags"] is not None else expiry.without_tag(current.tags if current else None)
+    given = item["tags"]
+    if given is not None and current is not None:  # the rotation's own tags stay as they are
+        given = {**rotation_tags.bookkeeping(current.tags, given), **given}
+    if manager.native_expiry or (given is None and (target is None or target is expiry.CLEAR)):
+        return given  # an expiry taken back is removed by set_expiry (write), not with the tags
+    base = given if given is not None else expiry.without_tag(current.tags if current else None)
     kept = current.expires_at if current is not None else None
     return expiry.with_tag(base, kept if target is expiry.CLEAR else (target or kept))
 
@@ -647,7 +663,7 @@ def observe(manager, name, planned, params):
             elif field == "description":
                 done[field] = exists and (meta.description or None) == params["description"]
             elif field == "tags":
-                done[field] = exists and expiry.without_tag(meta.tags) == params["tags"]
+                done[field] = exists and own_tags(meta.tags, params["tags"]) == params["tags"]
             elif field == "expires_at":
                 target = params.get("_expiry_write")
                 done[field] = exists and meta.expires_at == (None if target is expiry.CLEAR else target)

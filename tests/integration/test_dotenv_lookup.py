@@ -200,3 +200,47 @@ def test_development_mode_reads_references_from_the_environment(tmp_path, run_di
     assert result.rc == 0, result.output[-4000:]
     assert CANARY not in result.output
     assert not os.path.exists(tmp_path / "data" / "vibebox" / "secrets.db"), "dev mode never touches the store"
+
+
+TEMPLATED_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: resolved values kept in facts, as a playbook keeps them before it uses them
+      ansible.builtin.set_fact:
+        from_filter: "{{ 'url=${secret:templated}' | vibebox.secrets.resolve }}"
+        from_filter_dict: "{{ {'URL': 'url=${secret:templated}'} | vibebox.secrets.resolve }}"
+        from_get: "{{ lookup('vibebox.secrets.get', 'templated') }}"
+        from_dotenv: "{{ lookup('vibebox.secrets.dotenv', 'templated.env') }}"
+      no_log: true
+    - name: each fact, used, is the secret's text as stored; it never runs as a template on the controller
+      ansible.builtin.assert:
+        that:
+          - from_filter | hash('sha256') == url_hash
+          - from_filter_dict.URL | hash('sha256') == url_hash
+          - from_get | hash('sha256') == value_hash
+          - from_dotenv.URL | hash('sha256') == url_hash
+        quiet: true
+"""
+
+
+def test_a_secret_holding_template_syntax_is_never_run_on_the_controller(tmp_path, run_dir):
+    """Whoever can write a secret must not be able to run code where the playbook runs: a value holding
+    Jinja, read through the filter and kept in a fact, was templated when the fact was used (before
+    ansible-core 2.19, which templates a fact's text unless it is marked unsafe, as lookups mark theirs)."""
+    marker = tmp_path / "templated-by-ansible"
+    value = "{{ lookup('ansible.builtin.pipe', 'touch %s') }}%s-t" % (marker, CANARY)
+    folder = tmp_path / "data" / "vibebox"
+    factory.build_manager({
+        "provider": "local", "local_path": str(folder / "secrets.db"), "local_key_file": str(folder / "secrets.key"),
+        "audit_log": "false",
+    }, env={}).set("templated", value)
+    (tmp_path / "templated.env").write_text("URL=url=${secret:templated}\n")
+    env = state_env(tmp_path, {"VIBEBOX_RUN_CACHE_DIR": run_dir})
+    result = run_playbook(write_playbook(tmp_path, TEMPLATED_PLAY), env, cwd=str(tmp_path), extra_vars={
+        "url_hash": hashlib.sha256(f"url={value}".encode()).hexdigest(),
+        "value_hash": hashlib.sha256(value.encode()).hexdigest(),
+    })
+    assert result.rc == 0, result.output[-4000:]
+    assert not marker.exists()
+    assert CANARY not in result.output

@@ -260,3 +260,74 @@ def test_eight_forks_writing_at_once_lose_nothing(tmp_path, env):
 """, name="check.yml")
     verified = run_playbook(check, env)
     assert verified.rc == 0, verified.output[-3000:]
+
+
+TAGGED_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: the deploy playbook's task - the key is made once and tagged
+      vibebox.secrets.secret:
+        name: jwt-secret
+        value: "{{ canary }}-first"
+        overwrite: false
+        tags: {team: "{{ team }}"}
+      register: deployed
+"""
+
+ROTATE_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: rotate, keeping the old key readable for two hours
+      vibebox.secrets.secret_rotate: {name: jwt-secret, value: "{{ canary }}-rotated", grace_period: 2h}
+"""
+
+AFTER_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: what the store holds
+      vibebox.secrets.secret_info: {name: jwt-secret}
+      register: info
+    - name: what a cleanup would destroy
+      vibebox.secrets.secret_cleanup: {names: [jwt-secret]}
+      check_mode: true
+      register: cleanup
+    - name: report
+      ansible.builtin.copy:
+        dest: "{{ report }}"
+        mode: "0600"
+        content: >-
+          {{ {'tags': info.secrets[0].tags, 'destroyed': cleanup.secrets[0].destroyed,
+              'previous': lookup('vibebox.secrets.get', 'jwt-secret', version='previous', bypass_cache=true) | length}
+             | to_json }}
+"""
+
+
+def test_a_tags_task_after_a_rotation_keeps_the_rotation_s_grace(tmp_path, env):
+    """The deploy playbook that made and tagged a key runs again after a rotation: its tags must not take the
+    rotation's own tags away (then a cleanup destroyed the old key inside its grace period, and every re-run
+    reported a change)."""
+    play = write_playbook(tmp_path, TAGGED_PLAY)
+    assert run_playbook(play, env, extra_vars={"canary": CANARY, "team": "platform"}).rc == 0
+    rotated = run_playbook(write_playbook(tmp_path, ROTATE_PLAY, "rotate.yml"), env, extra_vars={"canary": CANARY})
+    assert rotated.rc == 0, rotated.output[-3000:]
+
+    again = run_playbook(play, env, extra_vars={"canary": CANARY, "team": "platform"})
+    assert again.rc == 0, again.output[-3000:]
+    assert again.changed() == 0
+
+    retagged = run_playbook(play, env, extra_vars={"canary": CANARY, "team": "payments"})
+    assert retagged.rc == 0, retagged.output[-3000:]
+    assert retagged.changed() == 1
+
+    after = run_playbook(write_playbook(tmp_path, AFTER_PLAY, "after.yml"), env,
+                         extra_vars={"report": str(tmp_path / "report.json")})
+    assert after.rc == 0, after.output[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["tags"]["team"] == "payments"
+    assert {"vibebox-rotated-at", "vibebox-grace-until", "vibebox-grace-version"} <= set(report["tags"])
+    assert report["destroyed"] == []
+    assert int(report["previous"]) == len(f"{CANARY}-first")
+    assert CANARY not in after.output

@@ -32,6 +32,16 @@ ROTATION_TAGS = (TAG_ROTATED_AT, TAG_GRACE_UNTIL, TAG_GRACE_VERSION)
 TAG_FAILED_VERSIONS = "vibebox-failed-versions"
 #: how many failed versions the tag remembers (tag values are short on some providers)
 FAILED_KEPT = 8
+#: what the rotation records for itself: a task's own ``tags`` (vibebox.secrets.secret) neither compare with them nor
+#: replace them, or a re-run of the playbook that tagged a secret would end the grace of its previous version (a
+#: cleanup then destroys it) and forget which versions failed
+BOOKKEEPING_TAGS = ROTATION_TAGS + (TAG_FAILED_VERSIONS,)
+
+
+def bookkeeping(tags: Optional[Mapping[str, str]], given: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """The rotation's own tags in ``tags``, except those the task's ``given`` tags name (the task's word wins)."""
+    named = given or {}
+    return {str(key): str(value) for key, value in (tags or {}).items() if key in BOOKKEEPING_TAGS and key not in named}
 
 
 def failed_versions(tags: Optional[Mapping[str, str]]) -> List[str]:
