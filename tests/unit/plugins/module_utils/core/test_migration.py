@@ -17,8 +17,8 @@ from ansible_collections.vibebox.secrets.plugins.module_utils.core import factor
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import migration as mig
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import step_summaries
 from ansible_collections.vibebox.secrets.plugins.module_utils.core import strength
-from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import (ProviderUnavailable, ReadOnlyProvider,
-                                                                                SecretNotFound)
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import ProviderUnavailable
+from ansible_collections.vibebox.secrets.plugins.module_utils.core.errors import ReadOnlyProvider, SecretNotFound
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.rotation import TAG_ROTATED_AT
 
 CANARY = "CANARY-m1gr4te"
