@@ -146,13 +146,23 @@ class BackupRekey:
 
     def _last_rekey(self) -> Optional[float]:
         """When the key file last replaced a key: linking the old key aside (<key file>.old-<id>) sets its
-        ctime. None when it never did, so a key that was never re-keyed is always due."""
+        ctime. None when it never did, so a key that was never re-keyed is always due.
+
+        With the key in a variable no key file is replaced: a staged file that holds the key in use was made
+        by the last re-key, so its ctime counts too - else the run after the operator set the variable to it,
+        as told, re-keyed again at once and left the variable stale.
+        """
         folder, stem = os.path.dirname(self.key_file), os.path.basename(self.key_file) + ".old-"
         try:
             names = [name for name in os.listdir(folder) if name.startswith(stem)]
         except OSError:
-            return None
+            names = []
         times = []
+        if self.leftover:
+            try:
+                times.append(os.stat(self.staged).st_ctime)
+            except OSError:
+                pass
         for name in names:
             try:
                 times.append(os.stat(os.path.join(folder, name)).st_ctime)

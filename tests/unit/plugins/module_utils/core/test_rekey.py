@@ -205,3 +205,23 @@ def test_a_staged_key_that_is_now_the_key_in_use_is_kept_aside_and_a_new_key_mad
     assert backup_mod.BackupKey.load(key_file=kept, env={}).key == in_use.key
     young = rekey_with(fresh.key, min_interval=86400)
     assert young["changed"] is False and "not re-keyed again" in young["msg"]
+
+
+def test_setting_the_variable_to_the_new_key_as_told_does_not_make_the_next_run_rekey_again(world):
+    """With VIBEBOX_BACKUP_KEY no key file records when the backups were re-keyed. The operator re-keys, sets the
+    variable to the key in backup.key.new as the warning says, and runs the playbook again: within min_interval
+    that run must change nothing, not re-seal every backup under yet another key and leave the variable stale."""
+    def rekey_with(key):
+        env = {"VIBEBOX_BACKUP_KEY": base64.b64encode(key).decode()}
+        return rekey_mod.BackupRekey(world.folder, backup_key_file=world.key_file, env=env,
+                                     min_interval=86400).run()
+
+    first = rekey_with(world.key.key)  # never re-keyed: due
+    assert first["changed"] and first["new_key_file"] == world.key_file + ".new"
+    in_use = backup_mod.BackupKey.load(key_file=first["new_key_file"], env={})
+    before = digest(world.folder)
+    second = rekey_with(in_use.key)
+    assert second["changed"] is False and "not re-keyed again" in second["msg"]
+    assert second["new_key_id"] == in_use.key_id and not second["warnings"]
+    assert digest(world.folder) == before
+    assert backup_mod.BackupKey.load(key_file=first["new_key_file"], env={}).key == in_use.key
