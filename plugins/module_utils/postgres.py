@@ -326,6 +326,9 @@ class SingleRole:
                 outcome.rotation.warnings.append(self._disagreement_warning(due.version, refused))
         if not due.due:
             return outcome
+        # before the role's password changes, and in check mode too: Rotator.rotate would refuse it only
+        # after ALTER ROLE, and the role then depends on getting its old password back
+        rotator.refuse_past_expiry(name, meta, rotator.clock(), own_expiry=False)
         if check_mode:
             outcome.rotation.previous_version = due.version
             return outcome

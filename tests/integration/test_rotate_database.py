@@ -8,6 +8,7 @@ done what it wants (checked through pg_locks, never by waiting a fixed time).
 """
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -91,6 +92,35 @@ def test_a_verify_failure_before_the_write_gives_the_old_password_back(postgres_
     assert "the secret was not changed" in str(caught.value) and "has its old password again" in str(caught.value)
     assert _value(manager) == old and manager.describe(NAME).version == "1"
     assert _logs_in(postgres_app, old)
+
+
+def test_a_secret_whose_expiry_has_passed_is_refused_before_the_role_password_changes(postgres_app, local_manager):
+    """The rotation keeps the secret's expiry, so a past one is refused - before ALTER ROLE, and in check mode
+    too: refused only when the secret was written, the role had a new password that nobody held until it got
+    the old one back, and the hint named expires_in, which postgres_rotate does not take."""
+    manager = local_manager()
+    old = _seed(postgres_app, manager)
+    manager.set_expiry(NAME, datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1))
+    admin = _admin(postgres_app)
+    changed = []
+    set_password = admin.set_password
+
+    def recorded(role, password):
+        changed.append(role)
+        return set_password(role, password)
+
+    admin.set_password = recorded
+    a_week_later = Rotator(manager, clock=lambda: time.time() + 7 * 86400)
+    strategy = SingleRole(a_week_later, admin, postgres_app.role, postgres_app.dbname, verify_query=VERIFY)
+    try:
+        for check_mode in (True, False):
+            with pytest.raises(errors.InvalidOption, match="expired at") as caught:
+                strategy.run(NAME, RotationPolicy(), check_mode=check_mode)
+            assert "expires_in" not in caught.value.hint and "vibebox.secrets.secret" in caught.value.hint
+    finally:
+        admin.close()
+    assert changed == [], "the role's password was changed for a rotation that was refused"
+    assert _value(manager) == old and manager.describe(NAME).version == "1" and _logs_in(postgres_app, old)
 
 
 @pytest.mark.parametrize("superuser", [True, False], ids=["stored-hash-restored", "old-password-set-again"])

@@ -459,6 +459,25 @@ class Rotator:
         self._audit("rotate", name, ok=True, before=expected, after=current, outcome="already_rotated")
         return result
 
+    def refuse_past_expiry(self, name: str, meta: Optional[SecretMetadata], now: float,
+                           own_expiry: bool = True) -> None:
+        """Refuse a rotation that would keep an expiry already past: the new value would be expired the moment
+        it is written (readers that refuse expired secrets refuse it) while the rotation reports success.
+
+        A caller that changes something else first (postgres_rotate sets the role's password before it
+        writes the secret) asks here before that change. ``own_expiry``: the caller takes expires_at and
+        expires_in, so the hint may name them.
+        """
+        if meta is None or not _expiry.is_expired(meta.expires_at, _dt.datetime.fromtimestamp(now, _dt.timezone.utc)):
+            return
+        own = "Give the new value its own expiry (expires_in: 90d, or expires_at), or set" if own_expiry else "Set"
+        raise InvalidOption(
+            f"it expired at {_expiry.show(meta.expires_at)}, and a rotation keeps the expiry a secret has, so the"
+            " new value would be expired at once",
+            provider=self.manager.provider, name=name, provider_name=self.manager.provider_name(name),
+            hint=f"{own} a new expiry (or none, expires_at: never) with vibebox.secrets.secret first, then rotate",
+        )
+
     # rotate ---------------------------------------------------------------------------------------
     def rotate(
         self,
@@ -508,17 +527,8 @@ class Rotator:
             if due.already_rotated:
                 self._audit("rotate", name, ok=True, before=due.version, after=due.version, outcome="already_rotated")
             return result
-        if meta is not None and expires_at is None and _expiry.is_expired(meta.expires_at, _dt.datetime.fromtimestamp(
-                now, _dt.timezone.utc)):
-            # the new value would keep that expiry and be expired the moment it is written: readers that refuse
-            # expired secrets would refuse it, and the rotation would still report success
-            raise InvalidOption(
-                f"it expired at {_expiry.show(meta.expires_at)}, and a rotation keeps the expiry a secret has, so the"
-                " new value would be expired at once",
-                provider=self.manager.provider, name=name, provider_name=self.manager.provider_name(name),
-                hint="Give the new value its own expiry (expires_in: 90d, or expires_at), or set a new expiry (or"
-                     " none, expires_at: never) with vibebox.secrets.secret first, then rotate",
-            )
+        if expires_at is None:
+            self.refuse_past_expiry(name, meta, now)
         if meta is not None:
             grace_until, grace_version = grace_of(meta.tags)
             if grace_until is not None and grace_until > now and grace_version and grace_version != meta.version:
