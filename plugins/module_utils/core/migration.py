@@ -1164,7 +1164,13 @@ def rollback(manager: SecretManager, saved: _backup.Backup, check_mode: bool = F
                 continue
             results.append(_rollback_one(manager, entry, outcome, check_mode, force, results,
                                          record=record, rewritten=rewritten))
-        env_state, kept = _restore_env(manager, saved, check_mode, env_file, results, force=force, warnings=warnings)
+        try:
+            env_state, kept = _restore_env(manager, saved, check_mode, env_file, results, force=force,
+                                           warnings=warnings)
+        except MigrationError as exc:
+            # the secrets were rolled back already: the task's result and the run cache must still name them
+            exc.done = list(results) + exc.done
+            raise
     except MigrationError:
         if not check_mode:
             _backup.record_event(saved.path, "rollback-incomplete", durable=True)

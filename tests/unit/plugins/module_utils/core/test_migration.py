@@ -841,6 +841,34 @@ def test_a_rollback_never_replaces_an_edit_made_while_it_read_the_provider(world
     assert backup_mod.run_state(path) == backup_mod.ROLLED_BACK
 
 
+def test_a_rollback_stopped_at_the_env_file_names_the_secrets_it_rolled_back_before(world, monkeypatch):
+    """The .env file is restored last, after the secrets: when its write is refused (edited meanwhile) the error
+    must carry what was deleted or restored, for the task's result and the run cache. It said nothing, so the
+    run went on serving the deleted values from its cache and the operator saw no secret as rolled back."""
+    world.manager().set("api-key", f"{CANARY}-api")
+    _plan, path = migrate(world, rewrite_env=True)
+    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), world.settings(rewrite_env=True)))
+    manager = world.manager()
+    real = manager.get_many
+
+    def edited_meanwhile(names, bypass_cache=False):
+        if names == ["api-key"]:
+            with open(world.path, "a") as handle:
+                handle.write("ADDED_MEANWHILE=1\n")
+        return real(names, bypass_cache=bypass_cache)
+
+    monkeypatch.setattr(manager, "get_many", edited_meanwhile)
+    saved = backup_mod.read(path, world.key)
+    with pytest.raises(mig.MigrationError, match="changed while this step ran") as caught:
+        mig.rollback(manager, saved)
+    done = {row["name"]: row["action"] for row in caught.value.done}
+    assert done == {"database-password": "deleted", "jwt-secret": "deleted", "escaped": "deleted"}
+    for name in done:
+        with pytest.raises(SecretNotFound):
+            world.manager().get(name, bypass_cache=True)
+    no_canary(caught.value.done)
+
+
 # rollback: the right target, and never into an empty or missing store ----------------------------
 
 def other_store(tmp_path, name="other"):
