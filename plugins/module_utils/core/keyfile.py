@@ -285,6 +285,12 @@ def write_key_file(path: str, key: bytes, *, what: str, provider: Optional[str] 
             try:
                 os.link(temporary, path)
             except FileExistsError:
+                if os.path.islink(path) and not os.path.exists(path):
+                    # the key is meant to live where the link points; a key made beside it would not be found
+                    raise KeyFileError(
+                        f"cannot write the {what} {path}: it is a symbolic link to {os.readlink(path)}, which does"
+                        " not exist", provider=provider,
+                        hint="Mount or restore the file the link points to, or remove the link to make a new key")
                 won = False
     except OSError as exc:
         raise KeyFileError(f"cannot write the {what} {path}: {exc.strerror}", provider=provider,

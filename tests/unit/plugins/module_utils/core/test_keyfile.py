@@ -69,6 +69,16 @@ def test_a_file_where_the_folder_should_be_is_refused(tmp_path):
     assert "exists and is not a folder" in str(caught.value) and "taken" in str(caught.value)
 
 
+def test_a_key_file_that_is_a_link_to_nothing_is_refused_naming_the_link(tmp_path):
+    """A key file linked to a volume that is not mounted: no key may be made, and the error must say why."""
+    link = tmp_path / "store.key"
+    os.symlink(tmp_path / "unmounted" / "store.key", link)
+    with pytest.raises(keyfile.KeyFileError) as caught:
+        keyfile.create_key_file(str(link), what="key file")
+    assert "symbolic link to" in str(caught.value) and "unmounted" in str(caught.value)
+    assert os.path.islink(link) and not os.path.exists(tmp_path / "unmounted")
+
+
 def test_a_key_file_others_may_write_is_refused(tmp_path):
     folder = tmp_path / "keys"
     keyfile.make_private_folder(str(folder), what="key folder")
