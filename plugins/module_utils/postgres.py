@@ -302,13 +302,24 @@ class SingleRole:
     def _verify_secret(self, secret: Secret) -> None:
         self.admin.check_login(self.role, secret.value, self.dbname, self.verify_query)
 
-    def _refused(self, password: str, name: str) -> Optional[str]:
+    def _no_role(self, name: str) -> DatabaseError:
+        return DatabaseError(
+            f"role {self.role} does not exist", provider=ENGINE, name=name,
+            hint="Create the login role (a member of the group role that owns the objects), or set create_role: true",
+        )
+
+    def _refused(self, password: str, name: str, creating: bool = False) -> Optional[str]:
         """Why the role does not take ``password`` (None: it does). SELECT 1, not the verify query: this asks
-        about the password, not the grants. A login turned away although the stored hash is this password is
-        no disagreement: that is raised naming the server's reason, so no one rotates to mend it."""
+        about the password, not the grants. A login turned away for another reason is no disagreement, so no
+        one rotates to mend it: a missing role is raised as such (unless ``creating``: this run makes it), and
+        a role whose stored hash is this password with the server's reason."""
         try:
             self.admin.check_login(self.role, password, self.dbname, "SELECT 1")
         except DatabaseError as exc:
+            if not self.admin.role_exists(self.role):
+                if creating:
+                    return None
+                raise self._no_role(name) from None
             if self.admin.password_matches(self.role, password):
                 raise DatabaseError(
                     f"the password of role {self.role} is the one the secret holds, yet the role cannot log in ({exc.reason})",
@@ -369,7 +380,7 @@ class SingleRole:
         if meta is not None and (check_mode or not due.due):
             # a run stopped between setting the password and writing the secret left the two apart; a run
             # that is not due would otherwise say "nothing to do" while no application can log in
-            refused = self._refused(self._old_value(name, True), name)
+            refused = self._refused(self._old_value(name, True), name, creating=due.due and self.create_role)
             if refused is not None and not due.due:
                 raise self._disagreement(name, due.version, refused)
             if refused is not None:
@@ -398,10 +409,7 @@ class SingleRole:
         old_value = self._old_value(name, meta is not None)
         if not self.admin.role_exists(self.role):
             if not self.create_role:
-                raise DatabaseError(
-                    f"role {self.role} does not exist", provider=ENGINE, name=name,
-                    hint="Create the login role (a member of the group role that owns the objects), or set create_role: true",
-                )
+                raise self._no_role(name)
             self.admin.create_role(self.role, self.member_of)
             outcome.created_role = True
         readable, saved = self.admin.read_verifier(self.role)

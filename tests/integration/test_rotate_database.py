@@ -229,6 +229,21 @@ def test_a_login_refused_for_another_reason_than_the_password_is_no_disagreement
     assert _logs_in(postgres_app, old)
 
 
+def test_a_role_that_does_not_exist_is_named_as_such_not_as_a_disagreement(postgres_app, local_manager):
+    """A secret whose login role is gone (dropped, or the role option names another): the run that is not due
+    says the role does not exist, not that its password disagrees with the secret."""
+    manager = local_manager()
+    _seed(postgres_app, manager)
+    strategy = SingleRole(Rotator(manager), _admin(postgres_app), f"nobody_{postgres_app.role}", postgres_app.dbname)
+    with pytest.raises(errors.SecretError) as caught:
+        try:
+            strategy.run(NAME, RotationPolicy.from_options("90d"))
+        finally:
+            strategy.admin.close()
+    assert "does not exist" in str(caught.value) and "create_role" in str(caught.value)
+    assert "disagree" not in str(caught.value) and manager.describe(NAME).version == "1"
+
+
 def test_a_server_that_cannot_be_reached_is_named_as_such_not_as_a_disagreement(postgres_app, local_manager):
     manager = local_manager()
     _seed(postgres_app, manager)

@@ -262,3 +262,16 @@ def test_a_login_turned_away_without_a_readable_hash_is_still_taken_for_a_disagr
     admin.turned_away = True
     preview = make(admin, store).run(NAME, RotationPolicy(), check_mode=True)
     assert any("disagree" in warning for warning in preview.rotation.warnings)
+
+
+def test_a_missing_role_that_the_rotation_creates_is_no_disagreement_in_check_mode():
+    """A due rotation with create_role makes the role: its preview says it is due, neither failing for the
+    missing role nor warning that the secret's password does not log in."""
+    admin = FakeAdmin()
+    store = seeded(admin)
+    del admin.passwords["app"]
+    preview = make(admin, store, create_role=True).run(NAME, RotationPolicy(), check_mode=True)
+    assert preview.rotation.due and not any("disagree" in warning for warning in preview.rotation.warnings)
+    with pytest.raises(postgres.DatabaseError) as caught:
+        make(admin, store).run(NAME, RotationPolicy(), check_mode=True)
+    assert "role app does not exist" in str(caught.value) and "create_role" in caught.value.hint
