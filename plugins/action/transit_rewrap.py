@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of vibebox.secrets.transit_rewrap: runs the module, then builds its ``ciphertexts``
-result and invalidates the run cache of the secrets it re-wrapped.
+result and invalidates the run cache of the secrets it re-wrapped (after a failure, of every name it was given).
 
 Why the list is built here: ``ciphertexts`` is a no_log option, so Ansible masks every given value
 that appears in the module's result, and the ciphertexts left unchanged would come back as
@@ -18,7 +18,10 @@ from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import Secr
 
 class ActionModule(SecretWriteAction):
     def written_names(self, result: Dict[str, Any]) -> Iterable[str]:
-        return dict.fromkeys(str(item.get("name")) for item in result.get("secrets") or [] if item.get("rewrapped"))
+        names = [str(item.get("name")) for item in result.get("secrets") or [] if item.get("rewrapped")]
+        if result.get("failed"):  # the write that failed is not listed, and may have landed: every name given
+            names += [str(name) for name in self._task.args.get("names") or [] if isinstance(name, str)]
+        return dict.fromkeys(names)
 
     def after(self, result: Dict[str, Any]) -> None:
         super().after(result)

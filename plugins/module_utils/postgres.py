@@ -23,7 +23,10 @@ What a rotation does, and why in that order:
 
 Before any of that, every run (one that is not due and one in check mode too) logs in with the password the
 secret holds: a run stopped between steps 2 and 4 leaves the role with a password no one has, and the
-next run must say so rather than report nothing to do; a due rotation then mends it.
+next run must say so rather than report nothing to do; a due rotation then mends it. When the login is
+refused but the role's stored hash is that very password (the admin may read ``pg_authid``), the two agree
+and something else turns the login away (a used-up CONNECTION LIMIT, pg_hba.conf, CONNECT on the
+database): the run fails naming that, before any change, rather than send the operator to rotate.
 
 Sessions that are open keep working (PostgreSQL checks a password at login only). A new connection
 made with the old password fails from step 2 until the application reads the secret again, which is
@@ -35,6 +38,10 @@ psycopg is imported only when a rotation runs, so the rest of the collection doe
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import time
 import zlib
 from dataclasses import dataclass
@@ -87,6 +94,32 @@ def looks_like_old_document(value: str) -> bool:
     """The JSON document earlier versions of this rotation wrote ({"username", "password", "url", ...})."""
     text = (value or "").strip()
     return text.startswith("{") and '"password"' in text and '"username"' in text
+
+
+def verifier_matches(verifier: Optional[str], role: str, password: str) -> Optional[bool]:
+    """Whether ``verifier`` (pg_authid.rolpassword) is the hash of ``password``; None when that cannot be said.
+
+    A refused login does not say why in a way a client can read (psycopg gives no SQLSTATE for a failed
+    connection, and the server's words follow its lc_messages): the hash says whether the password is the
+    role's. Only ASCII passwords are judged, since the server applies SASLprep to others first.
+    """
+    if not verifier or not password.isascii():
+        return None
+    try:
+        if verifier.startswith("SCRAM-SHA-256$"):
+            iterations_salt, keys = verifier[len("SCRAM-SHA-256$"):].split("$", 1)
+            iterations, salt = iterations_salt.split(":", 1)
+            stored_key = base64.b64decode(keys.split(":", 1)[0], validate=True)
+            salted = hashlib.pbkdf2_hmac("sha256", password.encode("ascii"), base64.b64decode(salt, validate=True),
+                                         int(iterations))
+            client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+            return hmac.compare_digest(hashlib.sha256(client_key).digest(), stored_key)
+        if verifier.startswith("md5") and len(verifier) == 35:
+            digest = hashlib.md5((password + role).encode("utf-8"), usedforsecurity=False).hexdigest()
+            return hmac.compare_digest("md5" + digest, verifier)
+    except (ValueError, binascii.Error):  # a malformed hash, or md5 refused (FIPS)
+        return None
+    return None
 
 
 # --- talking to the server -----------------------------------------------------------------------
@@ -168,6 +201,14 @@ class PostgresAdmin:
         except DatabaseError:
             return False, None
         return bool(rows), rows[0][0] if rows else None
+
+    def password_matches(self, role: str, password: str) -> Optional[bool]:
+        """Whether the role's stored hash is ``password`` (None: unknown, pg_authid is not readable). Connects
+        first, outside read_verifier's refusal: a server that cannot be reached is said as such."""
+        if self.conn is None:
+            self.connect()
+        readable, verifier = self.read_verifier(role)
+        return verifier_matches(verifier, role, password) if readable else None
 
     def set_password(self, role: str, password: str) -> None:
         sql = self._sql
@@ -261,12 +302,32 @@ class SingleRole:
     def _verify_secret(self, secret: Secret) -> None:
         self.admin.check_login(self.role, secret.value, self.dbname, self.verify_query)
 
-    def _refused(self, password: str) -> Optional[str]:
-        """Why the role does not log in with ``password`` (None: it does). SELECT 1, not the verify query:
-        this asks about the password, not the grants."""
+    def _no_role(self, name: str) -> DatabaseError:
+        return DatabaseError(
+            f"role {self.role} does not exist", provider=ENGINE, name=name,
+            hint="Create the login role (a member of the group role that owns the objects), or set create_role: true",
+        )
+
+    def _refused(self, password: str, name: str, creating: bool = False) -> Optional[str]:
+        """Why the role does not take ``password`` (None: it does). SELECT 1, not the verify query: this asks
+        about the password, not the grants. A login turned away for another reason is no disagreement, so no
+        one rotates to mend it: a missing role is raised as such (unless ``creating``: this run makes it), and
+        a role whose stored hash is this password with the server's reason."""
         try:
             self.admin.check_login(self.role, password, self.dbname, "SELECT 1")
         except DatabaseError as exc:
+            if not self.admin.role_exists(self.role):
+                if creating:
+                    return None
+                raise self._no_role(name) from None
+            if self.admin.password_matches(self.role, password):
+                raise DatabaseError(
+                    f"the password of role {self.role} is the one the secret holds, yet the role cannot log in ({exc.reason})",
+                    provider=ENGINE, name=name, provider_name=self.rotator.manager.provider_name(name),
+                    hint=f"Nothing was changed. Find what turns the login away: the role's CONNECTION LIMIT (used up"
+                         f" by the applications' pools), pg_hba.conf, CONNECT on database {self.dbname}, the role's"
+                         " VALID UNTIL, or connection settings that point at another server",
+                ) from None
             return exc.reason
         return None
 
@@ -319,7 +380,7 @@ class SingleRole:
         if meta is not None and (check_mode or not due.due):
             # a run stopped between setting the password and writing the secret left the two apart; a run
             # that is not due would otherwise say "nothing to do" while no application can log in
-            refused = self._refused(self._old_value(name, True))
+            refused = self._refused(self._old_value(name, True), name, creating=due.due and self.create_role)
             if refused is not None and not due.due:
                 raise self._disagreement(name, due.version, refused)
             if refused is not None:
@@ -351,16 +412,13 @@ class SingleRole:
         old_value = self._old_value(name, meta is not None)
         if not self.admin.role_exists(self.role):
             if not self.create_role:
-                raise DatabaseError(
-                    f"role {self.role} does not exist", provider=ENGINE, name=name,
-                    hint="Create the login role (a member of the group role that owns the objects), or set create_role: true",
-                )
+                raise self._no_role(name)
             self.admin.create_role(self.role, self.member_of)
             outcome.created_role = True
         readable, saved = self.admin.read_verifier(self.role)
         # the stored hash is "the old password" only when it is the secret's: after a stopped run it is one
         # that no one has, and putting it back would keep the role and the secret apart
-        refused = None if outcome.created_role or old_value is None else self._refused(old_value)
+        refused = None if outcome.created_role or old_value is None else self._refused(old_value, name)
         if refused is not None:
             outcome.rotation.warnings.append(self._disagreement_warning(seen, refused))
 

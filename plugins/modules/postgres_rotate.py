@@ -27,6 +27,10 @@ description:
     not due then fails and says so, instead of reporting nothing to do while no application can log in; a rotation
     that is due goes on, warns, and gives both one new password. Its rollback gives the role the password the secret
     holds, not the stored hash from before it.
+  - When the admin may read C(pg_authid) and the hash stored for O(role) is the password the secret holds, a refused
+    login is no disagreement; every run then fails before any change, naming the server's reason (a used-up
+    CONNECTION LIMIT, C(pg_hba.conf), CONNECT on the database). A role that does not exist is said as such, unless the
+    rotation is due and O(create_role) makes it.
   - Sessions already open keep working (PostgreSQL checks a password only at login). A new connection made with the
     old password fails from the moment the password changes until the application reads the secret again, so
     applications must read the secret again when a login fails (RV(sessions_before) counts the sessions opened with

@@ -192,9 +192,11 @@ class SecretWriteAction(SecretAction):
             return super().run(tmp, task_vars)
         except BaseException:
             # The task ended inside the module (its ``timeout``, a lost connection), so ``after`` never ran: what
-            # the module wrote until then, under whatever names, is unknown. The run's cache is dropped whole.
+            # the module wrote until then, under whatever names, is unknown. The run's cache is dropped whole, and
+            # an async task's job, which may have started before the error, may still write until its async
+            # seconds are over: nothing is kept until then either.
             try:
-                _run_cache.invalidate((), everything=True)
+                _run_cache.invalidate((), hold=self.async_seconds(), everything=True)
             except Exception:  # pylint: disable=broad-except  # the task's own error is the one to report
                 pass
             raise

@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import re
+import socket
 import threading
 import time
 from urllib.parse import quote
@@ -224,6 +225,69 @@ def test_a_failed_rotation_after_a_disagreement_leaves_the_role_on_the_secrets_p
             strategy.admin.close()
     assert caught.value.rolled_back and "has the password the secret holds again" in str(caught.value)
     assert _value(manager) == old and _logs_in(postgres_app, old)
+
+
+def _stored_hash(app) -> str:
+    with app.admin_connection("postgres") as conn:
+        return conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (app.role,)).fetchone()[0]
+
+
+def test_a_login_refused_for_another_reason_than_the_password_is_no_disagreement(postgres_app, local_manager):
+    """The role takes the password the secret holds, but the server turns the login away for another reason
+    (here the role's CONNECTION LIMIT is used up, as a full application pool does): no run may say that the
+    database and the secret disagree and send the operator to rotate, and a due rotation changes nothing."""
+    manager = local_manager()
+    old = _seed(postgres_app, manager)
+    with postgres_app.admin_connection("postgres") as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 0").format(sql.Identifier(postgres_app.role)))
+    stored = _stored_hash(postgres_app)
+    for policy, check_mode in ((RotationPolicy.from_options("90d"), False), (RotationPolicy(), True),
+                               (RotationPolicy(), False)):
+        strategy = _strategy(postgres_app, manager)
+        with pytest.raises(errors.SecretError) as caught:
+            try:
+                strategy.run(NAME, policy, check_mode=check_mode)
+            finally:
+                strategy.admin.close()
+        message = str(caught.value) + str(caught.value.hint)
+        assert "too many connections" in message and "CONNECTION LIMIT" in message, message
+        assert "disagree" not in message and "rotate now" not in message, message
+        assert old not in message
+    assert manager.describe(NAME).version == "1" and _stored_hash(postgres_app) == stored
+    with postgres_app.admin_connection("postgres") as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT -1").format(sql.Identifier(postgres_app.role)))
+    assert _logs_in(postgres_app, old)
+
+
+def test_a_role_that_does_not_exist_is_named_as_such_not_as_a_disagreement(postgres_app, local_manager):
+    """A secret whose login role is gone (dropped, or the role option names another): the run that is not due
+    says the role does not exist, not that its password disagrees with the secret."""
+    manager = local_manager()
+    _seed(postgres_app, manager)
+    strategy = SingleRole(Rotator(manager), _admin(postgres_app), f"nobody_{postgres_app.role}", postgres_app.dbname)
+    with pytest.raises(errors.SecretError) as caught:
+        try:
+            strategy.run(NAME, RotationPolicy.from_options("90d"))
+        finally:
+            strategy.admin.close()
+    assert "does not exist" in str(caught.value) and "create_role" in str(caught.value)
+    assert "disagree" not in str(caught.value) and manager.describe(NAME).version == "1"
+
+
+def test_a_server_that_cannot_be_reached_is_named_as_such_not_as_a_disagreement(postgres_app, local_manager):
+    manager = local_manager()
+    _seed(postgres_app, manager)
+    with socket.socket() as probe:  # a port that nothing listens on: bound, never listening
+        probe.bind(("127.0.0.1", 0))
+        admin = PostgresAdmin(dict(host="127.0.0.1", port=probe.getsockname()[1], user=postgres_app.server.user,
+                                   password=postgres_app.server.password, dbname="postgres", connect_timeout=5))
+        strategy = _strategy(postgres_app, manager, admin)
+        with pytest.raises(errors.SecretError) as caught:
+            try:
+                strategy.run(NAME, RotationPolicy.from_options("90d"))
+            finally:
+                strategy.admin.close()
+    assert "cannot connect as the admin user" in str(caught.value) and "disagree" not in str(caught.value)
 
 
 def _waiting_for_lock(app, key: int) -> bool:

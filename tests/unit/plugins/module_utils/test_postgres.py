@@ -49,12 +49,14 @@ class Store(SecretBackend):
 
 
 class FakeAdmin:
-    """Records the steps; ``refuse_login`` makes check_login fail; ``readable`` is pg_authid access."""
+    """Records the steps; ``refuse_login`` makes the verify query fail (the grants), ``turned_away`` every login
+    whatever the password; ``readable`` is pg_authid access."""
 
     def __init__(self, readable: bool = True) -> None:
         self.passwords: Dict[str, Optional[str]] = {"app": "SCRAM-old-password"}
         self.steps: List[Tuple[str, str]] = []
         self.refuse_login = False
+        self.turned_away = False
         self.readable = readable
         self.locked: List[int] = []
 
@@ -86,8 +88,12 @@ class FakeAdmin:
 
     def check_login(self, user, password, dbname, query):
         self.steps.append(("login", user))
-        if self.refuse_login or self.passwords.get(user) != "SCRAM-" + password:
+        if (self.turned_away or (self.refuse_login and query != "SELECT 1")
+                or self.passwords.get(user) != "SCRAM-" + password):
             raise postgres.DatabaseError(f"role {user} cannot log in", provider="postgres")
+
+    def password_matches(self, role, password):
+        return self.passwords.get(role) == "SCRAM-" + password if self.readable else None
 
     def sessions_before(self, role, moment):
         return 2
@@ -131,7 +137,7 @@ def test_failed_login_before_the_write_puts_the_old_password_back(readable):
     store = seeded(admin)
     admin.refuse_login = True
     with pytest.raises(RotationFailed) as caught:
-        make(admin, store).run(NAME, RotationPolicy())
+        make(admin, store, verify_query="SELECT count(*) FROM items").run(NAME, RotationPolicy())
     assert "secret was not changed" in str(caught.value) and store.data[NAME] == ["old-password"]
     # with pg_authid the stored hash comes back; without it, the password the secret holds is set again
     assert admin.passwords["app"] == "SCRAM-old-password"
@@ -214,3 +220,58 @@ def test_missing_psycopg_names_the_pip_package(monkeypatch):
     with pytest.raises(errors.ProviderNotInstalled) as caught:
         postgres.import_psycopg()
     assert "pip install psycopg[binary]" in str(caught.value)
+
+
+#: what PostgreSQL 15 stored for ALTER ROLE ... PASSWORD 'pencil' (password_encryption scram-sha-256)
+SCRAM_PENCIL = ("SCRAM-SHA-256$4096:+QW3bOQz+TpcCnNlgkAY3A==$2vjIIma8w0/n7ZJ95ymoLOJYQj4VdoFtV+k58ZLUrMs="
+                ":W3wTSmTZZwSB/5ams8q4MK4cikRWzKGiAV+HngBcnc8=")
+
+
+def test_a_stored_hash_says_whether_it_is_the_password_and_nothing_it_cannot_judge():
+    assert postgres.verifier_matches(SCRAM_PENCIL, "app", "pencil") is True
+    assert postgres.verifier_matches(SCRAM_PENCIL, "app", "pencil2") is False
+    assert postgres.verifier_matches("md506d701b4dd9f7cbb00816251a451b978", "app", "pencil") is True
+    assert postgres.verifier_matches("md506d701b4dd9f7cbb00816251a451b978", "other", "pencil") is False
+    # SASLprep applies to non-ASCII passwords; a hash that is not one; no hash (a role without a password)
+    assert postgres.verifier_matches(SCRAM_PENCIL, "app", "pénçil") is None
+    assert postgres.verifier_matches("SCRAM-SHA-256$4096:not base64$x:y", "app", "pencil") is None
+    assert postgres.verifier_matches(None, "app", "pencil") is None
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+@pytest.mark.parametrize("max_age", ["90d", None])
+def test_a_login_turned_away_while_the_password_agrees_is_no_disagreement(max_age, check_mode):
+    """The role's hash is the secret's password, yet the server turns the login away (a used-up connection
+    limit): no run says the two disagree, nor sends the operator to rotate, and nothing is changed."""
+    admin = FakeAdmin()
+    store = seeded(admin)
+    admin.turned_away = True
+    with pytest.raises(postgres.DatabaseError) as caught:
+        make(admin, store).run(NAME, RotationPolicy.from_options(max_age), check_mode=check_mode)
+    assert "is the one the secret holds" in str(caught.value) and "disagree" not in str(caught.value)
+    assert "CONNECTION LIMIT" in caught.value.hint and "old-password" not in str(caught.value) + caught.value.hint
+    assert store.data[NAME] == ["old-password"] and admin.passwords["app"] == "SCRAM-old-password"
+    assert ("password", "app") not in admin.steps and admin.locked == []
+
+
+def test_a_login_turned_away_without_a_readable_hash_is_still_taken_for_a_disagreement():
+    """Without pg_authid the hash cannot tell, and a role that does not take the secret's password is what a
+    stopped rotation leaves: the run says so, as before."""
+    admin = FakeAdmin(readable=False)
+    store = seeded(admin)
+    admin.turned_away = True
+    preview = make(admin, store).run(NAME, RotationPolicy(), check_mode=True)
+    assert any("disagree" in warning for warning in preview.rotation.warnings)
+
+
+def test_a_missing_role_that_the_rotation_creates_is_no_disagreement_in_check_mode():
+    """A due rotation with create_role makes the role: its preview says it is due, neither failing for the
+    missing role nor warning that the secret's password does not log in."""
+    admin = FakeAdmin()
+    store = seeded(admin)
+    del admin.passwords["app"]
+    preview = make(admin, store, create_role=True).run(NAME, RotationPolicy(), check_mode=True)
+    assert preview.rotation.due and not any("disagree" in warning for warning in preview.rotation.warnings)
+    with pytest.raises(postgres.DatabaseError) as caught:
+        make(admin, store).run(NAME, RotationPolicy(), check_mode=True)
+    assert "role app does not exist" in str(caught.value) and "create_role" in caught.value.hint

@@ -121,3 +121,24 @@ def test_a_write_task_that_ends_inside_its_module_drops_the_whole_run_cache(monk
     monkeypatch.setattr(base.SecretAction, "run", lambda self, tmp=None, task_vars=None: {"changed": False})
     assert plugin(name="jwt").run(task_vars={}) == {"changed": False}
     assert announced == [([], True)]
+
+
+def test_an_async_write_task_that_ends_while_its_job_starts_keeps_nothing_for_the_jobs_time(monkeypatch):
+    """The job of an async task may already run when the start raises (the task's timeout, the connection lost
+    while reading the job's id): it writes whenever it gets there, so the emptied run cache keeps nothing it
+    reads until the task's async seconds are over, as after an async start that answered."""
+    from ansible.errors import AnsibleError
+
+    announced = []
+    monkeypatch.setattr(base._run_cache, "invalidate",
+                        lambda names, hold=0.0, everything=False: announced.append((list(names), hold, everything)))
+
+    def interrupted(self, tmp=None, task_vars=None):
+        raise AnsibleError("timed out")
+
+    monkeypatch.setattr(base.SecretAction, "run", interrupted)
+    started = plugin(name="jwt")
+    started._task.async_val = 300
+    with pytest.raises(AnsibleError, match="timed out"):
+        started.run(task_vars={})
+    assert announced == [([], 300.0, True)]
