@@ -20,23 +20,10 @@ Documented in plugins/modules/secret_migrate.py; this file adds no option
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, Optional
 
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import SecretWriteAction, written_in
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import SecretWriteAction, planned_if_failed, written_in
 from ansible_collections.vibebox.secrets.plugins.module_utils.core.lock import Process
-
-
-#: plan actions that write the target
-PLANNED_WRITES = ("create", "update")
-
-
-def planned_if_failed(result: Dict[str, Any], actions: Iterable[str] = PLANNED_WRITES) -> List[Dict[str, Any]]:
-    """The plan's rows with one of ``actions`` when the run failed. ``written`` lists only the writes that
-    answered: the one that failed may still have landed (its answer lost, or the expiry set after the value
-    failed), so every row the run set out to write is announced; at worst one is read again."""
-    if not result.get("failed"):
-        return []
-    return [row for row in result.get("plan") or [] if isinstance(row, dict) and row.get("action") in actions]
 
 
 def controller_process() -> Optional[Process]:

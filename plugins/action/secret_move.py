@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable
 
-from ansible_collections.vibebox.secrets.plugins.action.secret_migrate import (
-    ActionModule as MigrateAction,
-    planned_if_failed,
-)
-from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import written_in
+from ansible_collections.vibebox.secrets.plugins.action.secret_migrate import ActionModule as MigrateAction
+from ansible_collections.vibebox.secrets.plugins.plugin_utils.action import planned_if_failed, written_in
 
 
 #: plan actions of rows whose target is written or whose source is deleted (delete_source deletes what moved)

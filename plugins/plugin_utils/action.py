@@ -61,6 +61,19 @@ def written_in(entry: Mapping[str, Any]) -> List[str]:
     return [name for name in _names(entry.get("name")) + _names(entry.get("provider_name")) if name]
 
 
+#: plan actions of a migration that write the target
+PLANNED_WRITES = ("create", "update")
+
+
+def planned_if_failed(result: Mapping[str, Any], actions: Iterable[str] = PLANNED_WRITES) -> List[Dict[str, Any]]:
+    """The plan's rows with one of ``actions`` when the run failed (migration, move). ``written`` lists only the
+    writes that answered: the one that failed may still have landed (its answer lost, or the expiry set after the
+    value failed), so every row the run set out to write is announced; at worst one is read again."""
+    if not result.get("failed"):
+        return []
+    return [row for row in result.get("plan") or [] if isinstance(row, dict) and row.get("action") in actions]
+
+
 def ini_entries(section: str, path: Any = None) -> Mapping[str, str]:
     """The ``[section]`` of the ansible.cfg this run uses (empty when there is none or it cannot be read)."""
     if path is None:

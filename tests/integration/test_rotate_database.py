@@ -44,11 +44,24 @@ def _strategy(app, manager, admin=None, **kwargs) -> SingleRole:
 
 
 def _run(app, manager, policy=None, admin=None, create=False, **kwargs):
-    strategy = _strategy(app, manager, admin, **kwargs)
+    return _run_closing(_strategy(app, manager, admin, **kwargs), policy, create=create)
+
+
+def _run_closing(strategy: SingleRole, policy=None, **kwargs):
+    """One run of ``strategy``, its admin connection closed however the run ends."""
     try:
-        return strategy.run(NAME, policy or RotationPolicy(), create=create)
+        return strategy.run(NAME, policy or RotationPolicy(), **kwargs)
     finally:
         strategy.admin.close()
+
+
+def _health_check_fails(strategy: SingleRole) -> SingleRole:
+    """The application's login with the new password fails, so the rotation rolls back."""
+    def login_with_secret_fails(_secret):
+        raise psycopg.OperationalError("the application's health check failed")
+
+    strategy._verify_secret = login_with_secret_fails
+    return strategy
 
 
 def _value(manager, version=None) -> str:
@@ -137,17 +150,8 @@ def test_a_failure_after_the_write_rolls_back_the_secret_and_the_password(postgr
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD 'rotator-pw'").format(sql.Identifier(rotator_role)))
         postgres_app.extra.setdefault("roles", []).append(rotator_role)
         admin = _admin(postgres_app, rotator_role, "rotator-pw")
-    strategy = _strategy(postgres_app, manager, admin)
-
-    def login_with_secret_fails(_secret):
-        raise psycopg.OperationalError("the application's health check failed")
-
-    strategy._verify_secret = login_with_secret_fails
     with pytest.raises(RotationFailed) as caught:
-        try:
-            strategy.run(NAME, RotationPolicy())
-        finally:
-            strategy.admin.close()
+        _run_closing(_health_check_fails(_strategy(postgres_app, manager, admin)))
     assert caught.value.rolled_back
     assert "has its old password again" in str(caught.value) or "has the password the secret holds again" in str(caught.value)
     assert _value(manager) == old and manager.describe(NAME).version == "3"
@@ -167,10 +171,7 @@ def _stopped_after_setting_the_password(app, manager) -> str:
 
     strategy.admin.set_password = set_then_stop
     with pytest.raises(KeyboardInterrupt):
-        try:
-            strategy.run(NAME, RotationPolicy())
-        finally:
-            strategy.admin.close()
+        _run_closing(strategy)
     return left[0]
 
 
@@ -184,21 +185,13 @@ def test_a_run_stopped_between_the_password_and_the_secret_is_reported_then_repa
     assert not _logs_in(postgres_app, old) and _value(manager) == old
     scheduled = RotationPolicy.from_options("90d")
     for check_mode in (False, True):
-        strategy = _strategy(postgres_app, manager)
         with pytest.raises(errors.SecretError) as caught:
-            try:
-                strategy.run(NAME, scheduled, check_mode=check_mode)
-            finally:
-                strategy.admin.close()
+            _run_closing(_strategy(postgres_app, manager), scheduled, check_mode=check_mode)
         assert "disagree" in str(caught.value) and "version 1" in str(caught.value), caught.value
         assert old not in str(caught.value) and old not in str(caught.value.hint)
     assert manager.describe(NAME).version == "1"
 
-    strategy = _strategy(postgres_app, manager)
-    try:
-        preview = strategy.run(NAME, RotationPolicy(), check_mode=True)
-    finally:
-        strategy.admin.close()
+    preview = _run_closing(_strategy(postgres_app, manager), check_mode=True)
     assert preview.rotation.due and any("disagree" in warning for warning in preview.rotation.warnings)
     repaired = _run(postgres_app, manager)
     assert repaired.rotation.rotated and any("disagree" in warning for warning in repaired.rotation.warnings)
@@ -212,17 +205,8 @@ def test_a_failed_rotation_after_a_disagreement_leaves_the_role_on_the_secrets_p
     manager = local_manager()
     old = _seed(postgres_app, manager)
     _stopped_after_setting_the_password(postgres_app, manager)
-    strategy = _strategy(postgres_app, manager)
-
-    def login_with_secret_fails(_secret):
-        raise psycopg.OperationalError("the application's health check failed")
-
-    strategy._verify_secret = login_with_secret_fails
     with pytest.raises(RotationFailed) as caught:
-        try:
-            strategy.run(NAME, RotationPolicy())
-        finally:
-            strategy.admin.close()
+        _run_closing(_health_check_fails(_strategy(postgres_app, manager)))
     assert caught.value.rolled_back and "has the password the secret holds again" in str(caught.value)
     assert _value(manager) == old and _logs_in(postgres_app, old)
 
@@ -243,12 +227,8 @@ def test_a_login_refused_for_another_reason_than_the_password_is_no_disagreement
     stored = _stored_hash(postgres_app)
     for policy, check_mode in ((RotationPolicy.from_options("90d"), False), (RotationPolicy(), True),
                                (RotationPolicy(), False)):
-        strategy = _strategy(postgres_app, manager)
         with pytest.raises(errors.SecretError) as caught:
-            try:
-                strategy.run(NAME, policy, check_mode=check_mode)
-            finally:
-                strategy.admin.close()
+            _run_closing(_strategy(postgres_app, manager), policy, check_mode=check_mode)
         message = str(caught.value) + str(caught.value.hint)
         assert "too many connections" in message and "CONNECTION LIMIT" in message, message
         assert "disagree" not in message and "rotate now" not in message, message
@@ -266,10 +246,7 @@ def test_a_role_that_does_not_exist_is_named_as_such_not_as_a_disagreement(postg
     _seed(postgres_app, manager)
     strategy = SingleRole(Rotator(manager), _admin(postgres_app), f"nobody_{postgres_app.role}", postgres_app.dbname)
     with pytest.raises(errors.SecretError) as caught:
-        try:
-            strategy.run(NAME, RotationPolicy.from_options("90d"))
-        finally:
-            strategy.admin.close()
+        _run_closing(strategy, RotationPolicy.from_options("90d"))
     assert "does not exist" in str(caught.value) and "create_role" in str(caught.value)
     assert "disagree" not in str(caught.value) and manager.describe(NAME).version == "1"
 
@@ -281,12 +258,8 @@ def test_a_server_that_cannot_be_reached_is_named_as_such_not_as_a_disagreement(
         probe.bind(("127.0.0.1", 0))
         admin = PostgresAdmin(dict(host="127.0.0.1", port=probe.getsockname()[1], user=postgres_app.server.user,
                                    password=postgres_app.server.password, dbname="postgres", connect_timeout=5))
-        strategy = _strategy(postgres_app, manager, admin)
         with pytest.raises(errors.SecretError) as caught:
-            try:
-                strategy.run(NAME, RotationPolicy.from_options("90d"))
-            finally:
-                strategy.admin.close()
+            _run_closing(_strategy(postgres_app, manager, admin), RotationPolicy.from_options("90d"))
     assert "cannot connect as the admin user" in str(caught.value) and "disagree" not in str(caught.value)
 
 

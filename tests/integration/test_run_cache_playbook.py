@@ -349,28 +349,28 @@ def test_an_async_write_is_seen_by_lookups_after_its_job_ended(tmp_path, run_dir
     assert _helper_gone(run_dir)
 
 
-MIGRATE_PLAY = """
+def landed_write_play(writer: str) -> str:
+    """Every host reads db-pass, ``writer`` (one task, on the first host) writes it and fails or ends midway, then
+    every host reads it again through the run cache and directly: both must give the value that landed."""
+    return f"""
 - hosts: fleet
   gather_facts: false
   tasks:
-    - name: read before the migration (fills the run cache)
+    - name: read before the write (fills the run cache)
       ansible.builtin.set_fact:
-        before: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
+        before: "{{{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}}}"
       no_log: true
 - hosts: fleet[0]
   gather_facts: false
   tasks:
-    - name: migrate through a service that goes away right after the value is written
-      vibebox.secrets.secret_migrate: "{{ store | combine(migration) }}"
-      ignore_errors: true
-      no_log: true
+{writer}
 - hosts: fleet
   gather_facts: false
   tasks:
-    - name: read after the failed migration, through the run cache and directly
+    - name: read after the write, through the run cache and directly
       ansible.builtin.set_fact:
-        after: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
-        direct: "{{ lookup('vibebox.secrets.get', 'db-pass', **(store | combine({'cache_ttl': 0}))) }}"
+        after: "{{{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}}}"
+        direct: "{{{{ lookup('vibebox.secrets.get', 'db-pass', **(store | combine({{'cache_ttl': 0}}))) }}}}"
       no_log: true
     - name: the write landed, and every host reads it
       ansible.builtin.assert:
@@ -382,16 +382,40 @@ MIGRATE_PLAY = """
 """
 
 
+MIGRATE_PLAY = landed_write_play("""\
+    - name: migrate through a service that goes away right after the value is written
+      vibebox.secrets.secret_migrate: "{{ store | combine(migration) }}"
+      ignore_errors: true
+      no_log: true""")
+
+TIMEOUT_PLAY = landed_write_play("""\
+    - name: write through a service that stops answering right after the value is written
+      vibebox.secrets.secret: "{{ store | combine(write) }}"
+      timeout: 5
+      ignore_errors: true
+      no_log: true""")
+
+
+def seeded_aws_store(aws_options) -> dict:
+    """The AWS store options of a landed-write test, with db-pass holding the old value."""
+    store = dict(aws_options, cache_ttl=300)
+    manager = factory.build_manager(dict(store, audit_log="false", cache_ttl=0), env={})
+    manager.set("db-pass", f"{CANARY}-old")
+    manager.close()
+    return store
+
+
+def landed_hashes() -> dict:
+    return {"old_hash": _sha(f"{CANARY}-old"), "new_hash": _sha(f"{CANARY}-new")}
+
+
 def test_a_failed_migration_whose_write_landed_is_seen_by_later_lookups(tmp_path, moto_server, aws_options, run_dir):
     """The migration writes the value, then the service goes away before the expiry is set: the task fails and
     its ``written`` is empty, yet the value was written; the run cache must not keep serving the old one."""
     if moto_server is None:
         pytest.skip("takes the service away through a proxy in front of the local moto server")
     fault_proxy = servers.load("fault_proxy")
-    store = dict(aws_options, cache_ttl=300)
-    manager = factory.build_manager(dict(store, audit_log="false", cache_ttl=0), env={})
-    manager.set("db-pass", f"{CANARY}-old")
-    manager.close()
+    store = seeded_aws_store(aws_options)
     env_file = tmp_path / "app.env"
     env_file.write_text(f"DB_PASS={CANARY}-new\n")
     env = state_env(tmp_path, {"VIBEBOX_RUN_CACHE_DIR": run_dir, "ANSIBLE_FORKS": "3"})
@@ -401,48 +425,12 @@ def test_a_failed_migration_whose_write_landed_is_seen_by_later_lookups(tmp_path
         proxy.down_after(1, lambda request: request.action == "PutSecretValue", next_any=True)
         migration = {"action": "apply", "env_file": str(env_file), "backup_dir": str(tmp_path / "backups"),
                      "expires_in": "30d", "overwrite": "always", "aws_endpoint_url": proxy.url}
-        result = run_playbook(play, env, inventory=_inventory(tmp_path, 3), extra_vars={
-            "store": store, "migration": migration,
-            "old_hash": _sha(f"{CANARY}-old"), "new_hash": _sha(f"{CANARY}-new"),
-        })
+        result = run_playbook(play, env, inventory=_inventory(tmp_path, 3),
+                              extra_vars={"store": store, "migration": migration, **landed_hashes()})
     assert result.rc == 0, result.output[-4000:]
     assert result.recap("host00")["ignored"] == 1, "the migration failed"
     assert result.recap("host02")["failed"] == 0
     assert CANARY not in result.output
-
-
-TIMEOUT_PLAY = """
-- hosts: fleet
-  gather_facts: false
-  tasks:
-    - name: read before the write (fills the run cache)
-      ansible.builtin.set_fact:
-        before: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
-      no_log: true
-- hosts: fleet[0]
-  gather_facts: false
-  tasks:
-    - name: write through a service that stops answering right after the value is written
-      vibebox.secrets.secret: "{{ store | combine(write) }}"
-      timeout: 5
-      ignore_errors: true
-      no_log: true
-- hosts: fleet
-  gather_facts: false
-  tasks:
-    - name: read after the write timed out, through the run cache and directly
-      ansible.builtin.set_fact:
-        after: "{{ lookup('vibebox.secrets.get', 'db-pass', **store) }}"
-        direct: "{{ lookup('vibebox.secrets.get', 'db-pass', **(store | combine({'cache_ttl': 0}))) }}"
-      no_log: true
-    - name: the write landed, and every host reads it
-      ansible.builtin.assert:
-        that:
-          - before | hash('sha256') == old_hash
-          - direct | hash('sha256') == new_hash
-          - after | hash('sha256') == new_hash
-        quiet: true
-"""
 
 
 def test_a_timed_out_write_that_landed_is_seen_by_later_lookups(tmp_path, moto_server, aws_options, run_dir):
@@ -451,10 +439,7 @@ def test_a_timed_out_write_that_landed_is_seen_by_later_lookups(tmp_path, moto_s
     if moto_server is None:
         pytest.skip("stops the service through a proxy in front of the local moto server")
     fault_proxy = servers.load("fault_proxy")
-    store = dict(aws_options, cache_ttl=300)
-    manager = factory.build_manager(dict(store, audit_log="false", cache_ttl=0), env={})
-    manager.set("db-pass", f"{CANARY}-old")
-    manager.close()
+    store = seeded_aws_store(aws_options)
     env = state_env(tmp_path, {"VIBEBOX_RUN_CACHE_DIR": run_dir, "ANSIBLE_FORKS": "3"})
     play = write_playbook(tmp_path, TIMEOUT_PLAY)
     written = []
@@ -470,7 +455,7 @@ def test_a_timed_out_write_that_landed_is_seen_by_later_lookups(tmp_path, moto_s
         result = run_playbook(play, env, inventory=_inventory(tmp_path, 3), extra_vars={
             "store": store, "write": {"name": "db-pass", "value": f"{CANARY}-new", "expires_in": "30d",
                                       "aws_endpoint_url": proxy.url},
-            "old_hash": _sha(f"{CANARY}-old"), "new_hash": _sha(f"{CANARY}-new"),
+            **landed_hashes(),
         })
         assert proxy.snapshot().blackholed >= 1, "the module waited on the service after its write"
     assert written == ["PutSecretValue"]

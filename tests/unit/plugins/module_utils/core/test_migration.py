@@ -815,39 +815,13 @@ def test_the_rewrite_never_replaces_an_edit_made_after_the_step_read_the_file(wo
 
 def test_a_rollback_never_replaces_an_edit_made_while_it_read_the_provider(world, monkeypatch):
     """The restore reads the file, then the secrets its references name, then writes the copy: an edit made in
-    between stays, the rollback stops unfinished, and its next run keeps the edit."""
+    between stays, the rollback stops unfinished, and its next run keeps the edit. The .env file is restored
+    last, so the refusal carries the secrets already deleted or restored (for the task's result and the run
+    cache: without them the run went on serving deleted values)."""
     world.manager().set("api-key", f"{CANARY}-api")  # unchanged: the restore reads it to choose its line
     _plan, path = migrate(world, rewrite_env=True)
     mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), world.settings(rewrite_env=True)))
     rewritten_text = open(world.path).read()
-    manager = world.manager()
-    real = manager.get_many
-
-    def edited_meanwhile(names, bypass_cache=False):
-        if names == ["api-key"]:
-            with open(world.path, "a") as handle:
-                handle.write("ADDED_MEANWHILE=1\n")
-        return real(names, bypass_cache=bypass_cache)
-
-    monkeypatch.setattr(manager, "get_many", edited_meanwhile)
-    saved = backup_mod.read(path, world.key)
-    with pytest.raises(mig.MigrationError, match="changed while this step ran"):
-        mig.rollback(manager, saved)
-    assert open(world.path).read() == rewritten_text + "ADDED_MEANWHILE=1\n" and not leftovers(world)
-    assert backup_mod.run_state(path) == backup_mod.UNFINISHED
-    _rows, env_state, _warnings = mig.rollback(world.manager(), saved)
-    assert env_state == "restored except the lines edited since the backup"
-    assert open(world.path).read() == ENV + "ADDED_MEANWHILE=1\n"
-    assert backup_mod.run_state(path) == backup_mod.ROLLED_BACK
-
-
-def test_a_rollback_stopped_at_the_env_file_names_the_secrets_it_rolled_back_before(world, monkeypatch):
-    """The .env file is restored last, after the secrets: when its write is refused (edited meanwhile) the error
-    must carry what was deleted or restored, for the task's result and the run cache. It said nothing, so the
-    run went on serving the deleted values from its cache and the operator saw no secret as rolled back."""
-    world.manager().set("api-key", f"{CANARY}-api")
-    _plan, path = migrate(world, rewrite_env=True)
-    mig.rewrite_env(world.manager(), mig.make_plan(world.manager(), world.settings(rewrite_env=True)))
     manager = world.manager()
     real = manager.get_many
 
@@ -867,6 +841,12 @@ def test_a_rollback_stopped_at_the_env_file_names_the_secrets_it_rolled_back_bef
         with pytest.raises(SecretNotFound):
             world.manager().get(name, bypass_cache=True)
     no_canary(caught.value.done)
+    assert open(world.path).read() == rewritten_text + "ADDED_MEANWHILE=1\n" and not leftovers(world)
+    assert backup_mod.run_state(path) == backup_mod.UNFINISHED
+    _rows, env_state, _warnings = mig.rollback(world.manager(), saved)
+    assert env_state == "restored except the lines edited since the backup"
+    assert open(world.path).read() == ENV + "ADDED_MEANWHILE=1\n"
+    assert backup_mod.run_state(path) == backup_mod.ROLLED_BACK
 
 
 # rollback: the right target, and never into an empty or missing store ----------------------------
